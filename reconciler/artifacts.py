@@ -1,0 +1,130 @@
+"""Driver artifacts: what identifies one, and where it lives in the store and on the wire.
+
+The layout is the one Falco's loaders download from (DESIGN.md)::
+
+    <driverVersion>/<arch>/falco_<target>_<kernelRelease>_<kernelVersion>.ko   (kmod)
+    <driverVersion>/<arch>/falco_<target>_<kernelRelease>_<kernelVersion>.o    (ebpf)
+
+Falco < 0.32 asked for the same file without ``<arch>/``. The driver version carries a
+``+`` (``2.0.0+driver``) that loaders send URL-encoded as ``%2B``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+DRIVER_NAME = "falco"
+
+
+class DriverKind(enum.StrEnum):
+    """The two artifact kinds a build can produce."""
+
+    KMOD = "kmod"
+    EBPF = "ebpf"
+
+    @property
+    def suffix(self) -> str:
+        return ".ko" if self is DriverKind.KMOD else ".o"
+
+
+# Manifests and driverkit speak Debian arch names; the store and URLs use `uname -m`.
+_STORE_ARCH = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+_MANIFEST_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+SUPPORTED_ARCHES = ("amd64", "arm64")
+
+
+def store_arch(arch: str) -> str:
+    """``amd64`` -> ``x86_64``, ``arm64`` -> ``aarch64``; store names pass through."""
+    try:
+        return _STORE_ARCH[arch]
+    except KeyError:
+        raise ValueError(f"unsupported architecture {arch!r}: expected amd64 or arm64") from None
+
+
+def manifest_arch(arch: str) -> str:
+    """``x86_64`` -> ``amd64``, ``aarch64`` -> ``arm64`` (driverkit's names)."""
+    return _MANIFEST_ARCH[store_arch(arch)]
+
+
+@dataclass(frozen=True, order=True)
+class KernelId:
+    """A kernel as a Falco loader names it: the parts of an artifact file name.
+
+    ``arch`` is the store's spelling (``x86_64``, ``aarch64``).
+    """
+
+    target: str
+    kernel_release: str
+    kernel_version: str
+    arch: str
+
+
+@dataclass(frozen=True, order=True)
+class ArtifactKey:
+    """One driver artifact: a kernel, a driver version and a kind."""
+
+    driver_version: str
+    arch: str
+    target: str
+    kernel_release: str
+    kernel_version: str
+    kind: DriverKind
+
+    @classmethod
+    def for_kernel(cls, kernel: KernelId, driver_version: str, kind: DriverKind) -> ArtifactKey:
+        return cls(
+            driver_version=driver_version,
+            arch=store_arch(kernel.arch),
+            target=kernel.target,
+            kernel_release=kernel.kernel_release,
+            kernel_version=kernel.kernel_version,
+            kind=kind,
+        )
+
+    @property
+    def kernel(self) -> KernelId:
+        return KernelId(self.target, self.kernel_release, self.kernel_version, self.arch)
+
+    @property
+    def filename(self) -> str:
+        return (
+            f"{DRIVER_NAME}_{self.target}_{self.kernel_release}_{self.kernel_version}"
+            f"{self.kind.suffix}"
+        )
+
+    @property
+    def relpath(self) -> str:
+        """Path inside the store, with a literal ``+``: ``2.0.0+driver/x86_64/falco_...ko``."""
+        return f"{self.driver_version}/{self.arch}/{self.filename}"
+
+    def url_path(self, *, with_arch: bool = True) -> str:
+        """The path a loader requests, encoded as Falco's loaders encode it (``+`` -> ``%2B``)."""
+        parts = [self.driver_version, self.arch, self.filename] if with_arch else [
+            self.driver_version, self.filename]
+        return "/" + "/".join(quote(p, safe="") for p in parts)
+
+    def __str__(self) -> str:
+        return self.relpath
+
+
+_FILENAME = re.compile(
+    rf"^{DRIVER_NAME}_(?P<target>[^_/]+)_(?P<release>[^/]+)_(?P<version>[^_/]+)\.(?P<ext>ko|o)$"
+)
+
+
+def parse_relpath(relpath: str) -> ArtifactKey | None:
+    """The key of a store path (``2.0.0+driver/x86_64/falco_...ko``), or None if it is not one."""
+    parts = relpath.split("/")
+    if len(parts) != 3:
+        return None
+    driver_version, arch, filename = parts
+    match = _FILENAME.match(filename)
+    if not match or arch not in _MANIFEST_ARCH or not driver_version:
+        return None
+    kind = DriverKind.KMOD if match["ext"] == "ko" else DriverKind.EBPF
+    return ArtifactKey(
+        driver_version, arch, match["target"], match["release"], match["version"], kind
+    )

@@ -1,0 +1,112 @@
+"""The exception tree of falco-reconciler.
+
+Every error we raise on purpose derives from ``ReconcilerError``; the CLI catches only
+that base and prints its one-sentence message. Anything else is a bug and keeps its
+traceback. Errors from docker, git and the OS are translated at the adapter that met them
+(``raise StoreError(...) from exc``).
+
+    ReconcilerError
+    ├── ConfigError              bad flags, config file or environment
+    ├── ManifestError            manifests that do not validate (carries every Problem)
+    ├── FactsError               the host's facts cannot be read
+    ├── UnknownDriverVersion     a Falco version with no known driver version
+    ├── SourceError              the git repository cannot be read or the ref resolved
+    ├── StoreError               the driver store cannot be read or written
+    ├── DockerError              the engine cannot be reached or refused a call
+    │   └── DockerUnavailable    no engine answers at DOCKER_HOST
+    ├── BuildError               a driver build failed (names the artifact and the step)
+    │   └── BuildTimeout
+    └── ServerError              the driver server cannot bind or serve
+
+``transient`` tells the daemon whether a retry later may succeed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Base of every error falco-reconciler raises on purpose."""
+
+    transient: bool = False
+
+
+class ConfigError(ReconcilerError):
+    """Flags, the config file or RECONCILER_* variables are wrong."""
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located manifest problem: ``file:line: message``."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ManifestError(ReconcilerError):
+    """The manifests at a revision do not validate; ``problems`` holds every one."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(sorted(problems))
+        count = len(self.problems)
+        first = str(self.problems[0]) if self.problems else "no detail"
+        more = f" (and {count - 1} more)" if count > 1 else ""
+        super().__init__(f"invalid manifests: {first}{more}")
+
+
+class FactsError(ReconcilerError):
+    """The host's facts (kernel, os-release, architecture) cannot be read."""
+
+
+class UnknownDriverVersion(ReconcilerError):
+    """A Falco version whose driver version we do not know and no override was given."""
+
+
+class SourceError(ReconcilerError):
+    """The manifest repository cannot be cloned, fetched or read, or the ref is unknown."""
+
+    transient = True
+
+
+class StoreError(ReconcilerError):
+    """The driver store cannot be read or written."""
+
+
+class DockerError(ReconcilerError):
+    """The Docker engine refused or failed a call."""
+
+    transient = True
+
+
+class DockerUnavailable(DockerError):
+    """No Docker engine answers at DOCKER_HOST."""
+
+
+class BuildError(ReconcilerError):
+    """A driver build failed; the message names the artifact and the step."""
+
+    def __init__(
+        self, message: str, *, artifact: str = "", step: str = "", log_path: str | None = None,
+        tail: str = "",
+    ) -> None:
+        self.artifact = artifact
+        self.step = step
+        self.log_path = log_path
+        self.tail = tail
+        super().__init__(message)
+
+
+class BuildTimeout(BuildError):
+    """A driver build ran past its timeout."""
+
+    transient = True
+
+
+class ServerError(ReconcilerError):
+    """The driver server cannot bind or serve."""

@@ -1,0 +1,149 @@
+"""The local driver store: artifacts laid out as Falco downloads them, each verified.
+
+An artifact counts as present only when its file and its ``<file>.sha256`` (in
+``sha256sum`` format) both exist and agree; anything corrupt, half-written or lacking its
+checksum is absent, so the plan rebuilds it. Publishing is atomic (``atomic``): the
+checksum goes in first, then the artifact, each by rename, so a reader never sees an
+artifact without the checksum that proves it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import atomic
+from reconciler.artifacts import ArtifactKey, parse_relpath
+from reconciler.errors import StoreError
+
+SHA_SUFFIX = ".sha256"
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    key: ArtifactKey
+    path: Path
+    size: int
+    sha256: str
+    mtime: float
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256sum_line(digest: str, filename: str) -> str:
+    """One line as ``sha256sum`` writes it (two spaces: text mode)."""
+    return f"{digest}  {filename}\n"
+
+
+def read_sha256_sidecar(path: Path) -> str | None:
+    """The digest in ``<path>.sha256``, or None if missing or malformed."""
+    try:
+        text = path.with_name(path.name + SHA_SUFFIX).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    fields = text.split()
+    if len(fields) < 1 or len(fields[0]) != 64:
+        return None
+    digest = fields[0].lower()
+    if any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return digest
+
+
+class Store:
+    """The driver store rooted at ``root`` (created on first publish)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, key: ArtifactKey) -> Path:
+        return self.root / key.relpath
+
+    def lookup(self, key: ArtifactKey) -> StoredArtifact | None:
+        """The artifact if it is present and its checksum verifies, else None."""
+        path = self.path_of(key)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+        if not path.is_file() or path.is_symlink():
+            return None
+        expected = read_sha256_sidecar(path)
+        if expected is None:
+            return None
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+        if actual != expected:
+            return None
+        return StoredArtifact(key, path, stat.st_size, actual, stat.st_mtime)
+
+    def _artifact_paths(self) -> Iterator[tuple[ArtifactKey, Path]]:
+        if not self.root.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                key = parse_relpath(path.relative_to(self.root).as_posix())
+                if key is not None:
+                    yield key, path
+
+    def scan(self) -> tuple[StoredArtifact, ...]:
+        """Every artifact in the store that verifies, sorted by key."""
+        found = (self.lookup(key) for key, _ in self._artifact_paths())
+        return tuple(sorted((a for a in found if a is not None), key=lambda a: a.key))
+
+    def unverified(self) -> tuple[ArtifactKey, ...]:
+        """Artifact files that exist but do not verify (corrupt or without checksum)."""
+        return tuple(sorted(k for k, _ in self._artifact_paths() if self.lookup(k) is None))
+
+    def publish(self, key: ArtifactKey, source: Path) -> StoredArtifact:
+        """Copy ``source`` into the store as ``key``, atomically, with its checksum."""
+        target = self.path_of(key)
+        try:
+            digest = sha256_file(source)
+            atomic.write_bytes(
+                target.with_name(target.name + SHA_SUFFIX),
+                sha256sum_line(digest, target.name).encode("ascii"),
+            )
+            atomic.copy_file(source, target)
+            stat = target.stat()
+        except OSError as exc:
+            raise StoreError(f"cannot publish {key.relpath}: {exc}") from exc
+        return StoredArtifact(key, target, stat.st_size, digest, stat.st_mtime)
+
+    def remove(self, key: ArtifactKey) -> None:
+        target = self.path_of(key)
+        try:
+            for path in (target, target.with_name(target.name + SHA_SUFFIX)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+        except OSError as exc:
+            raise StoreError(f"cannot remove {key.relpath}: {exc}") from exc
+
+    def clean_partials(self) -> int:
+        """Remove temp files an interrupted publish left; returns how many."""
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for dirpath, _dirs, filenames in os.walk(self.root):
+            for name in filenames:
+                if atomic.is_partial(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        (Path(dirpath) / name).unlink()
+                        removed += 1
+        return removed
