@@ -1,0 +1,136 @@
+"""Settings: flags, then ``RECONCILER_*`` variables, then the config file, then defaults.
+
+Every command declares the settings it takes with ``add_flags(parser, ...)`` and reads
+them back, merged, with ``resolve(args)``. The config file is YAML with the same names as
+the flags in snake_case (``state_dir: /var/lib/falco-reconciler``); its path is
+``--config``, ``RECONCILER_CONFIG``, or ``/etc/falco-reconciler/config.yaml`` when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler.errors import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
+DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str = "."
+    ref: str | None = None
+    path: str = ""
+    host_root: Path = Path("/")
+    store: Path = Path("/var/lib/falco-reconciler/store")
+    state_dir: Path = Path("/var/lib/falco-reconciler")
+    listen: str = "127.0.0.1:8000"
+    source: str = DEFAULT_SOURCE
+    base_image: str = "docker.io/library/debian:bookworm"
+    jobs: int = 0  # 0: the number of cores
+    build_timeout: float = 1800.0
+    hostname: str | None = None  # overrides the host's name (tests, build hosts)
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+    @property
+    def build_jobs(self) -> int:
+        return self.jobs or os.cpu_count() or 1
+
+
+_HELP = {
+    "repo": "git repository of manifests: a local path or a clone URL (default: .)",
+    "ref": "branch, tag or commit to read (default: the remote's default branch / HEAD)",
+    "path": "folder of the manifests inside the repository (default: its root)",
+    "host_root": "where the host's /proc and /etc are found (default: /)",
+    "store": "driver store folder (default: /var/lib/falco-reconciler/store)",
+    "state_dir": "state and cache folder (default: /var/lib/falco-reconciler)",
+    "listen": "HOST:PORT the driver server binds (default: 127.0.0.1:8000)",
+    "source": "driver source: URL template with {driverVersion}, a folder, a tarball, "
+    "or deb:<package>",
+    "base_image": "image the driver builder starts from (default: debian:bookworm)",
+    "jobs": "parallel builds (default: the number of cores)",
+    "build_timeout": "seconds one build may take (default: 1800)",
+    "hostname": "act as this host name instead of the host's own",
+}
+_TYPES: dict[str, Any] = {"jobs": int, "build_timeout": float}
+
+
+def add_flags(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add ``--config`` and the named settings as flags (default None: not given)."""
+    if not any(a.dest == "config" for a in parser._actions):
+        parser.add_argument("--config", type=Path, default=None,
+                            help="config file (default: /etc/falco-reconciler/config.yaml)")
+    for name in names:
+        if name not in _HELP:
+            raise KeyError(name)
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=name, default=None,
+            type=_TYPES.get(name, str), help=_HELP[name],
+        )
+
+
+def _coerce(name: str, value: Any, origin: str) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if name in ("host_root", "store", "state_dir"):
+            return Path(str(value))
+        if name == "jobs":
+            return int(value)
+        if name == "build_timeout":
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
+    return str(value)
+
+
+def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
+    given = getattr(args, "config", None) or env.get("RECONCILER_CONFIG")
+    path = Path(given) if given else DEFAULT_CONFIG
+    if not path.exists():
+        if given:
+            raise ConfigError(f"config file {path} does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return {k: _coerce(k, v, str(path)) for k, v in data.items()}
+
+
+def resolve(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
+    """Merge flags over RECONCILER_* variables over the config file over the defaults."""
+    env = dict(os.environ) if env is None else env
+    merged: dict[str, Any] = _config_file(args, env)
+    for f in fields(Settings):
+        value = env.get("RECONCILER_" + f.name.upper())
+        if value:
+            merged[f.name] = _coerce(f.name, value, "RECONCILER_" + f.name.upper())
+    for f in fields(Settings):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            merged[f.name] = _coerce(f.name, value, "--" + f.name.replace("_", "-"))
+    settings = replace(Settings(), **merged)
+    parse_listen(settings.listen)
+    return settings
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen address {text!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - only when the user says ":PORT"
