@@ -108,7 +108,9 @@ def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
+        )
     return {k: _coerce(k, v, str(path)) for k, v in data.items()}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +91,7 @@ class Store:
             return None
         return StoredArtifact(key, path, stat.st_size, actual, stat.st_mtime)
 
-    def _artifact_paths(self) -> Iterator[tuple[ArtifactKey, Path]]:
+    def artifact_paths(self) -> Iterator[tuple[ArtifactKey, Path]]:
         if not self.root.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(self.root):
@@ -104,12 +104,12 @@ class Store:
 
     def scan(self) -> tuple[StoredArtifact, ...]:
         """Every artifact in the store that verifies, sorted by key."""
-        found = (self.lookup(key) for key, _ in self._artifact_paths())
+        found = (self.lookup(key) for key, _ in self.artifact_paths())
         return tuple(sorted((a for a in found if a is not None), key=lambda a: a.key))
 
     def unverified(self) -> tuple[ArtifactKey, ...]:
         """Artifact files that exist but do not verify (corrupt or without checksum)."""
-        return tuple(sorted(k for k, _ in self._artifact_paths() if self.lookup(k) is None))
+        return tuple(sorted(k for k, _ in self.artifact_paths() if self.lookup(k) is None))
 
     def publish(self, key: ArtifactKey, source: Path) -> StoredArtifact:
         """Copy ``source`` into the store as ``key``, atomically, with its checksum."""
@@ -147,3 +147,23 @@ class Store:
                         (Path(dirpath) / name).unlink()
                         removed += 1
         return removed
+
+
+def observe(
+    store: Store, wanted: Iterable[ArtifactKey]
+) -> tuple[set[ArtifactKey], set[ArtifactKey]]:
+    """(present, corrupt): wanted artifacts are fully verified; the rest of the store is
+    checked cheaply (a missing or malformed checksum file), never re-hashed, so a plan
+    stays fast on a large store."""
+    present: set[ArtifactKey] = set()
+    corrupt: set[ArtifactKey] = set()
+    wanted_set = set(wanted)
+    for key in wanted_set:
+        if store.lookup(key) is not None:
+            present.add(key)
+        elif store.path_of(key).exists():
+            corrupt.add(key)
+    for key, path in store.artifact_paths():
+        if key not in wanted_set and (not path.is_file() or read_sha256_sidecar(path) is None):
+            corrupt.add(key)
+    return present, corrupt
