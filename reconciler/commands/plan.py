@@ -1,0 +1,33 @@
+"""``reconciler plan``: show what would change, change nothing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reconciler import dockerapi, pipeline, render, settings
+
+EXIT_CHANGES = 2
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("plan", help="show the changes the manifests ask for; change nothing",
+                       description=__doc__)
+    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
+                       "hostname")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 with no changes, 2 with changes, 1 on error")
+    p.add_argument("--adopt", action="store_true",
+                   help="plan to replace a same-named container we did not create")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = settings.resolve(args)
+    planned = pipeline.make_plan(conf, dockerapi.connect(), adopt=args.adopt)
+    out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    if args.detailed_exitcode and not planned.plan.empty:
+        return EXIT_CHANGES
+    return 0

@@ -1,0 +1,69 @@
+"""The Docker engine adapter: the few SDK calls we make, with errors translated.
+
+Found through the usual ``DOCKER_HOST`` (``docker.from_env``). Everything the SDK raises
+becomes ``DockerError`` (or ``DockerUnavailable`` when no engine answers) here, so the
+core never sees docker's exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from reconciler import container
+from reconciler.errors import DockerError, DockerUnavailable
+from reconciler.observed import ObservedContainer
+
+
+def connect(timeout: float = 30.0) -> Any:
+    """A client for the engine at DOCKER_HOST; raises DockerUnavailable if none answers."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        client = docker.from_env(timeout=int(timeout))
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise DockerUnavailable(f"no Docker engine answers at {where}: {exc}") from exc
+    return client
+
+
+def _observed(attrs: dict[str, Any]) -> ObservedContainer:
+    config = attrs.get("Config") or {}
+    state = attrs.get("State") or {}
+    env = []
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        env.append((key, value))
+    return ObservedContainer(
+        id=attrs["Id"],
+        name=attrs["Name"].lstrip("/"),
+        image=config.get("Image", ""),
+        status=state.get("Status", "unknown"),
+        labels=tuple(sorted((config.get("Labels") or {}).items())),
+        env=tuple(env),
+        exit_code=state.get("ExitCode"),
+        privileged=bool((attrs.get("HostConfig") or {}).get("Privileged")),
+    )
+
+
+def observe_containers(client: Any, names: Iterable[str]) -> tuple[ObservedContainer, ...]:
+    """Our labelled containers plus any container holding one of ``names``."""
+    found: dict[str, ObservedContainer] = {}
+    try:
+        for item in client.containers.list(
+            all=True, filters={"label": f"{container.LABEL_MANAGED}=true"}
+        ):
+            found[item.id] = _observed(item.attrs)
+        for name in names:
+            try:
+                item = client.containers.get(name)
+            except docker.errors.NotFound:
+                continue
+            found[item.id] = _observed(item.attrs)
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise DockerError(f"cannot list containers: {exc}") from exc
+    return tuple(sorted(found.values(), key=lambda c: (c.name, c.id)))

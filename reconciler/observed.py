@@ -1,0 +1,64 @@
+"""Observed state: what the store and the Docker engine hold now, as plain values.
+
+The adapters (``store``, ``dockerapi``) fill it; the plan only reads it. An artifact is
+present only if it verifies against its ``.sha256``; a file that does not is recorded as
+corrupt, so the plan rebuilds it (when wanted) or deletes it (when not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from reconciler import container
+from reconciler.artifacts import ArtifactKey
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    id: str
+    name: str
+    image: str  # the reference it was created from
+    status: str  # docker's: created, running, paused, restarting, removing, exited, dead
+    labels: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    exit_code: int | None = None
+    privileged: bool = True
+
+    @property
+    def label_map(self) -> Mapping[str, str]:
+        return dict(self.labels)
+
+    @property
+    def managed(self) -> bool:
+        return self.label_map.get(container.LABEL_MANAGED) == "true"
+
+    @property
+    def spec_hash(self) -> str | None:
+        return self.label_map.get(container.LABEL_SPEC_HASH)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    present: frozenset[ArtifactKey] = frozenset()
+    corrupt: frozenset[ArtifactKey] = frozenset()
+    containers: tuple[ObservedContainer, ...] = field(default=())
+
+    def named(self, name: str) -> ObservedContainer | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+def from_parts(
+    present: Iterable[ArtifactKey],
+    corrupt: Iterable[ArtifactKey],
+    containers: Iterable[ObservedContainer],
+) -> ObservedState:
+    return ObservedState(
+        present=frozenset(present),
+        corrupt=frozenset(corrupt),
+        containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
+    )

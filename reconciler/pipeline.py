@@ -1,0 +1,60 @@
+"""One pass of the pipeline up to the plan: manifests -> facts -> desired -> observed -> plan.
+
+The edges (git, the host's files, the store, Docker) are read here and nowhere else in
+the pass; everything between is the pure core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import desired, dockerapi, facts, gitsource, loading, observed, plan, store
+from reconciler.manifest import ManifestSet
+from reconciler.settings import Settings
+
+
+@dataclass(frozen=True)
+class Inputs:
+    snapshot: gitsource.Snapshot
+    manifests: ManifestSet
+    facts: facts.HostFacts
+
+
+@dataclass(frozen=True)
+class Planned:
+    inputs: Inputs
+    desired: desired.DesiredState
+    observed: observed.ObservedState
+    plan: plan.Plan
+
+
+def drivers_url(settings: Settings) -> str:
+    """Where a Falco on the host network reaches our server."""
+    host, port = settings.listen_address
+    if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def read_inputs(settings: Settings) -> Inputs:
+    snap = gitsource.snapshot(settings.repo, settings.ref, settings.path, settings.state_dir)
+    manifests = loading.load(snap.files)
+    host = facts.read(settings.host_root, hostname=settings.hostname)
+    return Inputs(snap, manifests, host)
+
+
+def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planned:
+    inputs = read_inputs(settings)
+    want = desired.compute(
+        inputs.manifests, inputs.facts, inputs.snapshot.revision,
+        drivers_url=drivers_url(settings),
+    )
+    present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))
+    names = [want.container.spec.name] if want.container else []
+    actual = observed.from_parts(present, corrupt, dockerapi.observe_containers(client, names))
+    return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))

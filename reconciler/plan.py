@@ -1,0 +1,170 @@
+"""The plan: the pure difference between desired and observed state.
+
+A plan is data: it can be printed, serialised (``to_json``, DESIGN.md's contract) and
+applied. Applying every change of a plan to the state it was made from leaves a state
+whose plan is empty (tests/unit/test_plan_property.py checks that with hypothesis).
+
+Ordering matters to the executor: builds come first (Falco must never start before its
+driver exists), then container changes, then deletions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.artifacts import ArtifactKey
+from reconciler.container import ContainerSpec
+from reconciler.desired import DesiredContainer, DesiredState
+from reconciler.observed import ObservedContainer, ObservedState
+
+
+class Kind(enum.StrEnum):
+    DRIVER = "driver"
+    CONTAINER = "container"
+
+
+class Op(enum.StrEnum):
+    BUILD = "build"
+    DELETE = "delete"
+    CREATE = "create"
+    REPLACE = "replace"
+    REMOVE = "remove"
+
+    @property
+    def symbol(self) -> str:
+        return {"build": "+", "create": "+", "replace": "~", "delete": "-", "remove": "-"}[
+            self.value
+        ]
+
+
+class Reason(enum.StrEnum):
+    MISSING = "missing from the store"
+    CORRUPT = "checksum does not verify; rebuild"
+    UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
+    ABSENT = "container does not exist"
+    NOT_RUNNING = "container is not running"
+    SPEC_CHANGED = "container spec changed"
+    FOREIGN = "a container with this name was not created by falco-reconciler"
+    NO_HOST = "no Host manifest matches this host"
+    RENAMED = "the Host now names its container differently"
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: Kind
+    op: Op
+    name: str  # store relpath or container name
+    reason: Reason
+    detail: str = ""
+    artifact: ArtifactKey | None = None
+    spec: ContainerSpec | None = None  # the container to run after the change
+    replaces: str | None = None  # id of the container that goes away
+    needs_adopt: bool = False  # replaces a container we did not create
+
+    @property
+    def reason_text(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "kind": self.kind.value, "op": self.op.value, "name": self.name,
+            "reason": self.reason_text,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str
+    host: str
+    changes: tuple[Change, ...]
+    manifest_host: str | None = None  # the Host manifest that matched
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "host": self.host,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+def _describe_status(found: ObservedContainer) -> str:
+    if found.status == "exited" and found.exit_code is not None:
+        return f"{found.status} (exit code {found.exit_code})"
+    return found.status
+
+
+def _spec_drift(want: ContainerSpec, found: ObservedContainer) -> str:
+    """Why a container that carries our labels no longer matches, or '' if it does."""
+    if found.spec_hash != want.spec_hash:
+        return "spec hash differs from the manifest's"
+    if found.image != want.image:
+        return f"image is {found.image}, want {want.image}"
+    actual = dict(found.env)
+    changed = sorted(k for k, v in want.env if actual.get(k) != v)
+    if changed:
+        return "env " + ", ".join(changed) + " differs"
+    if found.privileged != want.privileged:
+        return "not privileged"
+    return ""
+
+
+def _container_changes(
+    want: DesiredContainer | None, observed: ObservedState, *, adopt: bool
+) -> list[Change]:
+    changes: list[Change] = []
+    wanted_name = want.spec.name if want else None
+    for found in observed.containers:
+        if found.managed and found.name != wanted_name:
+            reason = Reason.RENAMED if want else Reason.NO_HOST
+            changes.append(Change(Kind.CONTAINER, Op.REMOVE, found.name, reason,
+                                  replaces=found.id))
+    if want is None:
+        return changes
+    spec = want.spec
+    found = observed.named(spec.name)
+    if found is None:
+        changes.append(Change(Kind.CONTAINER, Op.CREATE, spec.name, Reason.ABSENT, spec=spec,
+                              artifact=want.artifact))
+    elif not found.managed:
+        allowed = adopt or want.adopt
+        detail = "adopting it" if allowed else "set falco.adopt: true or pass --adopt to replace it"
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.FOREIGN,
+                              detail=detail, spec=spec, replaces=found.id,
+                              artifact=want.artifact, needs_adopt=not allowed))
+    elif drift := _spec_drift(spec, found):
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.SPEC_CHANGED,
+                              detail=drift, spec=spec, replaces=found.id, artifact=want.artifact))
+    elif not found.running:
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.NOT_RUNNING,
+                              detail=_describe_status(found), spec=spec, replaces=found.id,
+                              artifact=want.artifact))
+    return changes
+
+
+def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
+    """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
+    builds = []
+    for artifact in desired.artifacts:
+        if artifact.key in observed.present:
+            continue
+        reason = Reason.CORRUPT if artifact.key in observed.corrupt else Reason.MISSING
+        builds.append(Change(Kind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
+                             detail=", ".join(artifact.wanted_by), artifact=artifact.key))
+    wanted = {a.key for a in desired.artifacts}
+    deletes = [
+        Change(Kind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
+        for key in sorted(observed.corrupt - wanted)
+    ]
+    containers = _container_changes(desired.container, observed, adopt=adopt)
+    return Plan(
+        revision=desired.revision,
+        host=desired.hostname,
+        changes=(*builds, *containers, *deletes),
+        manifest_host=desired.host,
+    )
