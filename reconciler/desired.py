@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler import container, kernelnames
-from reconciler.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
+from reconciler.artifacts import ArtifactKey, DriverKind
 from reconciler.facts import HostFacts
 from reconciler.manifest import DriverMode, Host, Located, ManifestSet
 from reconciler.versions import FalcoVersion
@@ -82,12 +82,8 @@ def compute(
         if key is not None:
             want(key, f"Host/{host.metadata.name} (running kernel)")
             for extra in host.spec.kernels:
-                kernel = KernelId(
-                    extra.target, extra.kernel_release, extra.kernel_version,
-                    store_arch(extra.architecture),
-                )
                 want(
-                    ArtifactKey.for_kernel(kernel, key.driver_version, key.kind),
+                    ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
                     f"Host/{host.metadata.name} (kernels)",
                 )
         spec = container.spec_for(

@@ -1,0 +1,129 @@
+"""Shared fixtures: real git repositories, fake host roots, and the real Docker engine.
+
+Tests that need Docker skip when no engine answers, except under CI (CI=true), where a
+missing engine is a broken CI machine and must fail loudly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import container, dockerapi
+from reconciler.errors import DockerUnavailable
+
+DOCKER_SOCK = "unix:///run/reconciler-ci/docker.sock"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+class GitRepo:
+    """A real git repository in a temp folder, driven through the git CLI like a user would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        _git(path, "init", "-q", "-b", "main")
+
+    def git(self, *args: str) -> str:
+        return _git(self.path, *args)
+
+    def write(self, relpath: str, text: str) -> None:
+        target = self.path / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def commit(self, files: dict[str, str] | None = None, message: str = "change") -> str:
+        for relpath, text in (files or {}).items():
+            self.write(relpath, text)
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "manifests")
+
+
+@pytest.fixture
+def make_host_root(tmp_path: Path) -> Callable[..., Path]:
+    """Build a host root with the files falco's loader reads (hostname, uname, os-release)."""
+
+    def make(
+        hostname: str = "web-1",
+        release: str = "5.10.0-14-cloud-amd64",
+        version: str = "#1 SMP Debian 5.10.113-1 (2022-04-29)",
+        os_release: str = 'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nID=debian\nVERSION_ID="11"\n',
+        arch: str = "x86_64",
+    ) -> Path:
+        root = tmp_path / f"host-{uuid.uuid4().hex[:8]}"
+        (root / "etc").mkdir(parents=True)
+        (root / "proc/sys/kernel").mkdir(parents=True)
+        (root / "etc/hostname").write_text(hostname + "\n")
+        (root / "etc/os-release").write_text(os_release)
+        (root / "proc/sys/kernel/osrelease").write_text(release + "\n")
+        (root / "proc/sys/kernel/version").write_text(version + "\n")
+        (root / "proc/sys/kernel/arch").write_text(arch + "\n")
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """The real engine at DOCKER_HOST (default: the one .ci/dockerd-up starts)."""
+    os.environ.setdefault("DOCKER_HOST", DOCKER_SOCK)
+    try:
+        client = dockerapi.connect(timeout=60)
+    except DockerUnavailable as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and no Docker engine: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clean_containers(docker_client: Any) -> Iterator[list[str]]:
+    """Names of containers a test creates; they (and our labelled ones) are removed after."""
+    names: list[str] = []
+    yield names
+    for item in docker_client.containers.list(
+        all=True, filters={"label": f"{container.LABEL_MANAGED}=true"}
+    ):
+        item.remove(force=True)
+    for name in names:
+        try:
+            docker_client.containers.get(name).remove(force=True)
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+
+
+BASE_IMAGE = os.environ.get("RECONCILER_TEST_BASE_IMAGE", "falco-reconciler/bookworm:base")
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client: Any) -> str:
+    """The local Debian base image (.ci/base-image makes it; no registry is reachable)."""
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except Exception:  # noqa: BLE001 - translate any lookup failure into making it
+        script = Path(__file__).resolve().parent.parent / ".ci" / "base-image"
+        subprocess.run(["bash", str(script), BASE_IMAGE], check=True)
+    return BASE_IMAGE

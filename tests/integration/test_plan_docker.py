@@ -1,0 +1,161 @@
+"""`reconciler plan` end to end: real git repository, real store files, real Docker engine.
+
+Falco's image cannot be pulled here, so the "Falco" containers in these tests are plain
+Debian containers carrying the labels and env the reconciler would give Falco; the plan
+only reads names, labels, env and state, which is what is being tested.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import cli, container, store
+from reconciler.artifacts import ArtifactKey, DriverKind
+from tests.conftest import GitRepo
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
+                   DriverKind.KMOD)
+NEXT = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-15-cloud-amd64", "1",
+                   DriverKind.KMOD)
+NAME = "falco-plan-test"
+
+
+@pytest.fixture
+def fleet(git_repo: GitRepo) -> GitRepo:
+    """The shipped example manifests, with the web Host's container renamed for isolation."""
+    shutil.copytree(ROOT / "manifests", git_repo.path / "manifests")
+    web = git_repo.path / "manifests/hosts/10-web.yaml"
+    web.write_text(web.read_text().replace("    driver: kmod\n",
+                                           f"    driver: kmod\n    containerName: {NAME}\n"))
+    git_repo.commit(message="fleet")
+    return git_repo
+
+
+def run_plan(capsys: pytest.CaptureFixture[str], fleet: GitRepo, host_root: Path, tmp: Path,
+             *extra: str) -> tuple[int, dict[str, Any]]:
+    code = cli.main([
+        "plan", "--repo", str(fleet.path), "--path", "manifests", "--host-root", str(host_root),
+        "--store", str(tmp / "store"), "--state-dir", str(tmp / "state"), "--json", *extra,
+    ])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def start(client: Any, base_image: str, name: str, *, labels: dict[str, str] | None = None,
+          env: tuple[tuple[str, str], ...] = (), running: bool = True) -> Any:
+    made = client.containers.create(
+        base_image, ["sleep", "infinity"], name=name, network_mode="none",
+        labels=labels or {}, environment=[f"{k}={v}" for k, v in env], privileged=True,
+    )
+    if running:
+        made.start()
+    return made
+
+
+def test_fresh_host_plan_and_nothing_changed(
+    capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+    docker_client: Any, clean_containers: list[str],
+) -> None:
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path, "--detailed-exitcode")
+    assert code == 2
+    assert doc["host"] == "web-1"
+    assert doc["revision"] == fleet.git("rev-parse", "HEAD")
+    assert [(c["kind"], c["op"], c["name"]) for c in doc["changes"]] == [
+        ("driver", "build", SEED.relpath), ("driver", "build", NEXT.relpath),
+        ("container", "create", NAME),
+    ]
+    # A plan touches nothing: no store, no container.
+    assert not (tmp_path / "store").exists()
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+
+
+def test_labelled_running_container_and_built_artifacts_mean_no_changes(
+    capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+    docker_client: Any, base_image: str, clean_containers: list[str],
+) -> None:
+    drivers = store.Store(tmp_path / "store")
+    blob = tmp_path / "module.ko"
+    blob.write_bytes(b"\x7fELF not really a module")
+    for key in (SEED, NEXT):
+        drivers.publish(key, blob)
+    # Compute the spec the reconciler wants and run a container that carries it.
+    code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
+    assert [c["op"] for c in doc["changes"]] == ["create"]
+    from reconciler import pipeline, settings  # the same computation the CLI made
+
+    conf = settings.Settings(repo=str(fleet.path), path="manifests",
+                             host_root=make_host_root(), store=tmp_path / "store",
+                             state_dir=tmp_path / "state")
+    planned = pipeline.make_plan(conf, docker_client)
+    spec = planned.desired.container.spec if planned.desired.container else None
+    assert spec is not None
+    made = start(docker_client, base_image, NAME,
+                 labels=spec.labels(revision="old", host="web"), env=spec.env)
+    code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path, "--detailed-exitcode")
+    assert (code, doc["changes"]) == (0, [])
+
+    made.stop(timeout=1)
+    _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
+    assert [(c["op"], c["name"]) for c in doc["changes"]] == [("replace", NAME)]
+    assert "not running: exited" in doc["changes"][0]["reason"]
+
+    # Corrupt an artifact behind our back: it must be rebuilt.
+    drivers.path_of(SEED).write_bytes(b"tampered")
+    _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
+    assert ("build", SEED.relpath) in [(c["op"], c["name"]) for c in doc["changes"]]
+    assert "checksum" in doc["changes"][0]["reason"]
+
+
+def test_foreign_container_with_the_name_is_shown_not_silently_replaced(
+    capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+    docker_client: Any, base_image: str, clean_containers: list[str],
+) -> None:
+    clean_containers.append(NAME)
+    start(docker_client, base_image, NAME)
+    _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
+    change = next(c for c in doc["changes"] if c["kind"] == "container")
+    assert (change["op"], change["name"]) == ("replace", NAME)
+    assert "not created by falco-reconciler" in change["reason"]
+    assert "--adopt" in change["reason"]
+    _, adopted = run_plan(capsys, fleet, make_host_root(), tmp_path, "--adopt")
+    assert "adopting it" in next(c for c in adopted["changes"] if c["kind"] == "container")[
+        "reason"]
+
+
+def test_host_that_no_manifest_matches_gets_its_managed_container_removed(
+    capsys: pytest.CaptureFixture[str], git_repo: GitRepo, make_host_root: Any, tmp_path: Path,
+    docker_client: Any, base_image: str, clean_containers: list[str],
+) -> None:
+    git_repo.commit({"hosts.yaml": (
+        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: db}\n"
+        "spec: {match: {hostnames: [db-*]}, falco: {version: 0.32.2}}\n")})
+    start(docker_client, base_image, NAME, labels={container.LABEL_MANAGED: "true"})
+    code = cli.main(["plan", "--repo", str(git_repo.path), "--host-root", str(make_host_root()),
+                     "--store", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"),
+                     "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(c["op"], c["name"]) for c in doc["changes"]] == [("remove", NAME)]
+    assert doc["changes"][0]["reason"] == "no Host manifest matches this host"
+
+
+def test_plan_without_a_docker_engine_fails_with_one_sentence(
+    capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no.sock")
+    code = cli.main(["plan", "--repo", str(fleet.path), "--path", "manifests",
+                     "--host-root", str(make_host_root()), "--store", str(tmp_path / "s"),
+                     "--state-dir", str(tmp_path / "st")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("reconciler: no Docker engine answers at unix://")
+    assert "Traceback" not in err

@@ -1,0 +1,87 @@
+"""The Falco container spec per driver mode and Falco generation (DESIGN.md's table)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler import container
+from reconciler.manifest import DriverMode, FalcoSpec
+
+URL = "http://127.0.0.1:8000"
+
+
+def spec(version: str, driver: str, **extra: object) -> container.ContainerSpec:
+    falco = FalcoSpec.model_validate({"version": version, "driver": driver, **extra})
+    return container.spec_for(falco, drivers_url=URL, driver_relpath="x")
+
+
+@pytest.mark.parametrize(
+    ("version", "driver", "env", "command"),
+    [
+        ("0.32.2", "kmod", {"DRIVERS_REPO": URL}, ()),
+        ("0.36.2", "kmod", {"DRIVERS_REPO": URL}, ()),
+        ("0.32.2", "ebpf", {"DRIVERS_REPO": URL, "FALCO_BPF_PROBE": ""}, ()),
+        ("0.35.1", "modern_ebpf", {"SKIP_DRIVER_LOADER": "1"}, ("/usr/bin/falco", "--modern-bpf")),
+        ("0.32.2", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"}, ()),
+        ("0.32.2", "none", {"SKIP_DRIVER_LOADER": "1"}, ()),
+        ("0.37.0", "kmod",
+         {"FALCOCTL_DRIVER_REPOS": URL, "FALCOCTL_DRIVER_TYPE": "kmod"}, ()),
+        ("0.38.2", "ebpf",
+         {"FALCOCTL_DRIVER_REPOS": URL, "FALCOCTL_DRIVER_TYPE": "ebpf"}, ()),
+        ("0.44.0", "modern_ebpf", {"FALCOCTL_DRIVER_TYPE": "modern_ebpf"}, ()),
+        ("0.40.0", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"}, ()),
+    ],
+)
+def test_env_by_mode_and_generation(
+    version: str, driver: str, env: dict[str, str], command: tuple[str, ...]
+) -> None:
+    got = spec(version, driver)
+    assert got.env_dict == {"HOST_ROOT": "/host", **env}
+    assert got.command == command
+
+
+def test_bash_loader_does_not_get_falcoctl_variables_and_back() -> None:
+    """Falco 0.36 ignores FALCOCTL_*; 0.37 ignores DRIVERS_REPO: never mix them up."""
+    assert not any(k.startswith("FALCOCTL_") for k in spec("0.36.2", "kmod").env_dict)
+    assert "DRIVERS_REPO" not in spec("0.37.1", "kmod").env_dict
+
+
+def test_always_privileged_with_the_documented_mounts_and_a_restart_policy() -> None:
+    got = spec("0.32.2", "kmod")
+    assert got.privileged
+    assert [str(m) for m in got.mounts] == [
+        "/dev:/host/dev", "/proc:/host/proc:ro", "/etc:/host/etc:ro",
+        "/var/run/docker.sock:/host/var/run/docker.sock",
+    ]
+    assert got.restart_policy
+    assert got.network == "host"
+
+
+def test_image_is_tagged_with_the_version_unless_pinned() -> None:
+    assert spec("0.32.2", "kmod").image == "docker.io/falcosecurity/falco:0.32.2"
+    pinned = spec("0.32.2", "kmod", image="registry.local:5000/falco:custom")
+    assert pinned.image == "registry.local:5000/falco:custom"
+    by_port = spec("0.32.2", "kmod", image="registry.local:5000/falco")
+    assert by_port.image == "registry.local:5000/falco:0.32.2"
+
+
+def test_extra_env_is_kept_but_cannot_override_the_driver_repository() -> None:
+    got = spec("0.32.2", "kmod", env={"FALCO_LOG_LEVEL": "debug", "DRIVERS_REPO": "http://evil"})
+    assert got.env_dict["FALCO_LOG_LEVEL"] == "debug"
+    assert got.env_dict["DRIVERS_REPO"] == URL
+
+
+def test_spec_hash_changes_with_env_and_not_with_revision() -> None:
+    a = spec("0.32.2", "kmod")
+    b = spec("0.32.2", "kmod", env={"X": "1"})
+    assert a.spec_hash != b.spec_hash
+    assert a.spec_hash == spec("0.32.2", "kmod").spec_hash
+    la = a.labels(revision="r1", host="web")
+    lb = a.labels(revision="r2", host="web")
+    assert la[container.LABEL_SPEC_HASH] == lb[container.LABEL_SPEC_HASH]
+    assert la[container.LABEL_REVISION] != lb[container.LABEL_REVISION]
+
+
+def test_modes_are_all_covered() -> None:
+    for mode in DriverMode:
+        spec("0.38.2", mode.value)
