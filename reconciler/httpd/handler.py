@@ -1,0 +1,284 @@
+"""One HTTP/1.1 connection, on ``http.server.BaseHTTPRequestHandler``.
+
+The stock handler owns its connection for its whole life (``handle`` loops over requests).
+Here the server owns the loop: it creates one handler per connection, keeps it parked in
+a selector while the client is idle, and lends it to a worker thread for one request at a
+time (``serve_one``). The handler keeps its buffered ``rfile`` across requests, so a
+pipelined request that was read ahead is not lost (``input_pending``).
+
+Responses: ``GET``/``HEAD`` of store files (``routes`` decides which), ``/index.json`` and
+``/healthz``; every other method is 405 with ``Allow``. Files go out with ``os.sendfile``
+from the descriptor opened for the request. Access logs are structlog events
+(``http.access``); the stock stderr logging is switched off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import os
+import select
+import socket
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from reconciler import __version__, logs
+from reconciler.httpd import conditions, paths
+from reconciler.httpd.files import OpenFile
+
+if TYPE_CHECKING:
+    from reconciler.httpd.server import DriverHTTPServer
+
+_log = logs.get("reconciler.httpd")
+_ALLOW = "GET, HEAD"
+_SENDFILE_CHUNK = 1 << 30
+
+
+class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
+    server: DriverHTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = f"falco-reconciler/{__version__}"
+    sys_version = ""
+
+    # No super().__init__: the stock one serves the whole connection at once; here the
+    # server drives requests one by one (module docstring), so only setup() runs.
+    def __init__(
+        self, request: socket.socket, client_address: Any, server: DriverHTTPServer
+    ) -> None:
+        self.request = request
+        self.client_address = client_address
+        self.server = server
+        self._io_timeout = server.config.io_timeout
+        self.setup()
+        self.connection.settimeout(self._io_timeout)
+        self.raw_requestline = b""
+        self._status = 0
+        self._sent = 0
+
+    # -- driven by the server -------------------------------------------------------
+
+    def serve_one(self) -> bool:
+        """Read and answer one request; True if the connection stays open."""
+        started = time.monotonic()
+        self.raw_requestline = b""
+        self.command = ""
+        self.path = ""
+        self._status = 0
+        self._sent = 0
+        self.close_connection = True
+        try:
+            self.handle_one_request()
+        except OSError as exc:  # reset, broken pipe: the client left
+            self.close_connection = True
+            _log.debug("http.connection_error", client=self._client(), error=str(exc))
+        if self.raw_requestline:
+            _log.info(
+                "http.access",
+                method=self.command or "-",
+                path=self.path or self.requestline[:200],
+                status=self._status,
+                bytes=self._sent,
+                duration_ms=round((time.monotonic() - started) * 1000, 3),
+                client=self._client(),
+            )
+        return not self.close_connection
+
+    def input_pending(self) -> bool:
+        """True if the next request is already buffered or readable (pipelining)."""
+        try:
+            self.connection.settimeout(0)
+            try:
+                return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+            finally:
+                self.connection.settimeout(self._io_timeout)
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.finish()
+        with contextlib.suppress(OSError):
+            self.connection.close()
+
+    def abort(self) -> None:
+        """Break a request in progress (shutdown): the worker's next send fails."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _client(self) -> str:
+        return str(self.client_address[0]) if self.client_address else "-"
+
+    # -- methods --------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._drop_if_body()
+        self._respond(head=False)
+
+    def do_HEAD(self) -> None:
+        self._drop_if_body()
+        self._respond(head=True)
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # BaseHTTPRequestHandler looks up do_<METHOD>; any method but GET/HEAD is 405.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _drop_if_body(self) -> None:
+        # We never read request bodies; unread body bytes would be parsed as the next
+        # request, so such a connection ends with this response.
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0") != "0":
+            self.close_connection = True
+
+    def _method_not_allowed(self) -> None:
+        self._drop_if_body()
+        self._simple(405, b"method not allowed\n", extra={"Allow": _ALLOW})
+
+    # -- responses ------------------------------------------------------------------
+
+    def _respond(self, *, head: bool) -> None:
+        route = paths.resolve(self.path, self.server.config.host_arch)
+        if route.kind is paths.Kind.FILE:
+            opened = self._open(route)
+            if opened is None:
+                self._simple(404, b"not found\n", head=head)
+                return
+            try:
+                self._send_file(opened, route.sidecar, head=head)
+            finally:
+                opened.close()
+        elif route.kind is paths.Kind.INDEX:
+            body = self.server.files.index_json()
+            self._bytes(body, "application/json", head=head)
+        elif route.kind is paths.Kind.HEALTH:
+            if self.server.files.readable():
+                self._simple(200, b"ok\n", head=head)
+            else:
+                self._simple(503, b"store not readable\n", head=head)
+        elif route.kind is paths.Kind.BAD_REQUEST:
+            _log.debug("http.refused", path=self.path[:200], reason=route.reason)
+            self.close_connection = True
+            self._simple(400, b"bad request\n", head=head)
+        else:
+            _log.debug("http.refused", path=self.path[:200], reason=route.reason)
+            self._simple(404, b"not found\n", head=head)
+
+    def _open(self, route: paths.Route) -> OpenFile | None:
+        files = self.server.files
+        opener = files.open_sidecar if route.sidecar else files.open_artifact
+        for relpath in route.candidates:
+            opened = opener(relpath)
+            if opened is not None:
+                return opened
+        return None
+
+    def _send_file(self, opened: OpenFile, sidecar: bool, *, head: bool) -> None:
+        etag = f'"{opened.sha256}.sha256"' if sidecar else f'"{opened.sha256}"'
+        last_modified = conditions.http_date(opened.mtime)
+        validators = {"ETag": etag, "Last-Modified": last_modified}
+        if_none_match = self.headers.get("If-None-Match")
+        if if_none_match is not None:
+            fresh = conditions.none_match(if_none_match, etag)
+        else:
+            since = self.headers.get("If-Modified-Since")
+            fresh = since is not None and not conditions.modified_since(since, opened.mtime)
+        if fresh:
+            self._start(304, validators)
+            self.end_headers()
+            return
+        size = opened.size
+        wanted = None
+        if conditions.range_allowed(self.headers.get("If-Range"), etag, last_modified):
+            wanted = conditions.parse_range(self.headers.get("Range"), size)
+        if wanted is conditions.UNSATISFIABLE:
+            self._simple(416, b"range not satisfiable\n", head=head,
+                         extra={"Content-Range": f"bytes */{size}", **validators})
+            return
+        content_type = "text/plain; charset=utf-8" if sidecar else "application/octet-stream"
+        headers = {"Content-Type": content_type, "Accept-Ranges": "bytes", **validators}
+        if isinstance(wanted, conditions.ByteRange):
+            self._start(206, {**headers, "Content-Range": wanted.content_range(size),
+                              "Content-Length": str(wanted.length)})
+            offset, count = wanted.start, wanted.length
+        else:
+            self._start(200, {**headers, "Content-Length": str(size)})
+            offset, count = 0, size
+        self.end_headers()
+        if not head:
+            self._sendfile(opened.fd, offset, count)
+
+    def _sendfile(self, fd: int, offset: int, count: int) -> None:
+        """Copy in the kernel; the socket is non-blocking (it has a timeout), so wait for
+        room ourselves and give up after ``io_timeout`` without progress."""
+        out = self.connection.fileno()
+        poller: select.poll | None = None
+        while count > 0:
+            try:
+                sent = os.sendfile(out, fd, offset, min(count, _SENDFILE_CHUNK))
+            except BlockingIOError:
+                if poller is None:
+                    poller = select.poll()
+                    poller.register(out, select.POLLOUT)
+                if not poller.poll(self._io_timeout * 1000):
+                    raise TimeoutError("client did not read for io_timeout") from None
+                continue
+            if sent == 0:  # the file shrank under us (truncated in place): cannot finish
+                break
+            offset += sent
+            count -= sent
+            self._sent += sent
+        if count:
+            self.close_connection = True
+
+    def _bytes(self, body: bytes, content_type: str, *, head: bool) -> None:
+        etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+        inm = self.headers.get("If-None-Match")
+        if inm is not None and conditions.none_match(inm, etag):
+            self._start(304, {"ETag": etag})
+            self.end_headers()
+            return
+        self._simple(200, body, head=head, content_type=content_type,
+                     extra={"ETag": etag, "Cache-Control": "no-cache"})
+
+    def _simple(
+        self, code: int, body: bytes, *, head: bool = False,
+        content_type: str = "text/plain; charset=utf-8", extra: dict[str, str] | None = None,
+    ) -> None:
+        self._start(code, {"Content-Type": content_type, "Content-Length": str(len(body)),
+                           **(extra or {})})
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+            self._sent += len(body)
+
+    def _start(self, code: int, headers: dict[str, str]) -> None:
+        self.send_response(code)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        elif self.request_version == "HTTP/1.0":  # it asked for keep-alive, and gets it
+            self.send_header("Connection", "keep-alive")
+
+    # -- BaseHTTPRequestHandler hooks -------------------------------------------------
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol errors found by the stock parser: plain text, and close."""
+        self.close_connection = True
+        reason = message or self.responses.get(code, ("error",))[0]
+        body = f"{code} {reason}\n".encode("ascii", "replace")
+        self._simple(code, body, head=self.command == "HEAD")
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self._status = int(code) if isinstance(code, int) else 0
+
+    def log_error(self, format: str, *args: Any) -> None:
+        _log.debug("http.error", client=self._client(), detail=format % args)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("http.message", client=self._client(), detail=format % args)

@@ -1,0 +1,337 @@
+"""The driver repository server: ``http.server.HTTPServer`` with a selector and a bounded pool.
+
+``ThreadingHTTPServer`` gives every connection a thread for as long as it is open, so 500
+idle keep-alive clients cost 500 threads, and a few thousand take the process down. Here
+one thread (``serve_forever``) watches the listening socket and every idle connection with
+``selectors`` (epoll); a connection that becomes readable is lent to a fixed pool of
+worker threads for one request, then comes back to the selector. Idle connections cost a
+file descriptor and a few hundred bytes; only requests in progress hold a worker.
+
+Limits (``ServerConfig``): ``workers`` threads; ``io_timeout`` seconds without progress on
+a read or a write (a stalled reader, a slowloris) before the connection is dropped;
+``idle_timeout`` for a parked keep-alive connection; ``max_connections`` open at once
+(beyond it new connections are closed at once); a listen backlog of ``backlog``.
+
+``stop`` stops accepting, closes idle connections, lets requests in progress finish for
+``grace`` seconds, then breaks them, and joins every thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import platform
+import resource
+import selectors
+import socket
+import socketserver
+import threading
+import time
+from collections import OrderedDict, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from reconciler import artifacts, logs
+from reconciler.errors import ServerError
+from reconciler.httpd import paths
+from reconciler.httpd.files import StoreFiles
+from reconciler.httpd.handler import DriverRequestHandler
+
+_log = logs.get("reconciler.httpd")
+_WAKE = object()
+_ACCEPTS_PER_WAKE = 256
+
+
+def host_store_arch() -> str:
+    """This machine's arch in store spelling; x86_64 if it is not one Falco ships for."""
+    try:
+        return artifacts.store_arch(platform.machine())
+    except ValueError:
+        return paths.STORE_ARCHES[0]
+
+
+def _default_max_connections() -> int:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 10000
+    return max(16, min(10000, soft - 64))
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    workers: int = 64
+    io_timeout: float = 30.0
+    idle_timeout: float = 60.0
+    max_connections: int = field(default_factory=_default_max_connections)
+    backlog: int = 1024
+    host_arch: str = field(default_factory=host_store_arch)
+
+
+class DriverHTTPServer(http.server.HTTPServer):
+    """HTTPServer whose ``serve_forever`` multiplexes idle connections (module docstring)."""
+
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], files: StoreFiles, config: ServerConfig) -> None:
+        self.files = files
+        self.config = config
+        self.request_queue_size = config.backlog
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="httpd-worker")
+        self._parked: OrderedDict[DriverRequestHandler, float] = OrderedDict()
+        self._returned: deque[DriverRequestHandler] = deque()
+        self._busy: set[DriverRequestHandler] = set()
+        self._lock = threading.Lock()
+        self._open = 0
+        self._stopping = False
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        super().__init__(address, DriverRequestHandler)
+        self.socket.setblocking(False)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves getfqdn(host): a DNS lookup we do not need.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._loop_done.clear()
+        selector = selectors.DefaultSelector()
+        selector.register(self.socket, selectors.EVENT_READ, None)
+        selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        try:
+            while not self._stopping:
+                for key, _events in selector.select(self._next_timeout(poll_interval)):
+                    if key.data is None:
+                        self._accept(selector)
+                    elif key.data is _WAKE:
+                        with contextlib.suppress(BlockingIOError):
+                            self._wake_r.recv(4096)
+                    else:
+                        handler: DriverRequestHandler = key.data
+                        selector.unregister(handler.connection)
+                        del self._parked[handler]
+                        self._dispatch(handler)
+                self._take_back(selector)
+                self._expire(selector)
+        finally:
+            for handler in list(self._parked):
+                selector.unregister(handler.connection)
+                self._close(handler)
+            self._parked.clear()
+            selector.close()
+            self._loop_done.set()
+
+    def _next_timeout(self, poll_interval: float) -> float:
+        if not self._parked:
+            return poll_interval
+        first_deadline = next(iter(self._parked.values()))
+        return max(0.0, min(poll_interval, first_deadline - time.monotonic()))
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                sock, client = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and friends: leave it in the backlog
+                _log.warning("http.accept_failed", error=str(exc))
+                return
+            with self._lock:
+                full = self._open >= self.config.max_connections
+                if not full:
+                    self._open += 1
+            if full:
+                _log.warning("http.too_many_connections", limit=self.config.max_connections)
+                sock.close()
+                continue
+            try:
+                handler = DriverRequestHandler(sock, client, self)
+            except OSError:
+                self._forget(sock)
+                continue
+            self._park(selector, handler)
+
+    def _park(self, selector: selectors.BaseSelector, handler: DriverRequestHandler) -> None:
+        selector.register(handler.connection, selectors.EVENT_READ, handler)
+        self._parked[handler] = time.monotonic() + self.config.idle_timeout
+
+    def _take_back(self, selector: selectors.BaseSelector) -> None:
+        while self._returned:
+            handler = self._returned.popleft()
+            if self._stopping:
+                self._close(handler)
+            else:
+                self._park(selector, handler)
+
+    def _expire(self, selector: selectors.BaseSelector) -> None:
+        now = time.monotonic()
+        while self._parked:
+            handler, deadline = next(iter(self._parked.items()))
+            if deadline > now:
+                return
+            del self._parked[handler]
+            selector.unregister(handler.connection)
+            self._close(handler)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def _dispatch(self, handler: DriverRequestHandler) -> None:
+        with self._lock:
+            self._busy.add(handler)
+        self._pool.submit(self._work, handler)
+
+    def _work(self, handler: DriverRequestHandler) -> None:
+        keep = False
+        try:
+            keep = handler.serve_one()
+            # A pipelining client already sent the next request: answer it here.
+            while keep and not self._stopping and handler.input_pending():
+                keep = handler.serve_one()
+        except Exception:  # noqa: BLE001 - a bug in one request must not kill the server
+            _log.exception("http.handler_crashed", client=str(handler.client_address[0]))
+            keep = False
+        with self._lock:
+            self._busy.discard(handler)
+        if keep and not self._stopping:
+            self._returned.append(handler)
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"\0")
+        else:
+            self._close(handler)
+
+    def _close(self, handler: DriverRequestHandler) -> None:
+        handler.close()
+        with self._lock:
+            self._open -= 1
+
+    def _forget(self, sock: socket.socket) -> None:
+        sock.close()
+        with self._lock:
+            self._open -= 1
+
+    # -- stopping ---------------------------------------------------------------------
+
+    def shutdown(self, grace: float = 5.0) -> None:
+        """Stop the loop, close idle connections, finish or break requests in progress."""
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        self._loop_done.wait()
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._busy:
+                    break
+            time.sleep(0.02)
+        with self._lock:
+            busy = list(self._busy)
+        for handler in busy:
+            handler.abort()
+        self._pool.shutdown(wait=True)
+        while self._returned:
+            self._close(self._returned.popleft())
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return self._open
+
+
+class DriverServer:
+    """The store served over HTTP, for ``reconciler serve`` and the daemon.
+
+    ``start()`` binds and serves from a background thread; ``serve_forever()`` serves in
+    the calling thread until ``stop()`` (from another thread or a signal handler's flag).
+    ``address`` is the bound address (port 0 picks a free one); ``url`` the base URL to
+    hand to Falco as ``DRIVERS_REPO``. A context manager: ``with DriverServer(...) as s``.
+    """
+
+    def __init__(
+        self, store_root: Path, address: tuple[str, int], *, config: ServerConfig | None = None,
+    ) -> None:
+        self.store_root = Path(store_root)
+        self.requested_address = address
+        self.config = config or ServerConfig()
+        self._httpd: DriverHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def _bind(self) -> DriverHTTPServer:
+        if self._httpd is None:
+            try:
+                self._httpd = DriverHTTPServer(
+                    self.requested_address, StoreFiles(self.store_root), self.config
+                )
+            except OSError as exc:
+                host, port = self.requested_address
+                raise ServerError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+            _log.info("http.listening", url=self.url, store=str(self.store_root),
+                      workers=self.config.workers)
+        return self._httpd
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._httpd is None:
+            raise ServerError("the driver server is not bound yet: call start()")
+        host, port = self._httpd.socket.getsockname()[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    @property
+    def open_connections(self) -> int:
+        return self._httpd.open_connections if self._httpd else 0
+
+    def store_readable(self) -> bool:
+        """What ``/healthz`` says: the store folder exists and can be listed."""
+        return StoreFiles(self.store_root).readable()
+
+    def start(self) -> DriverServer:
+        """Bind, then serve from a background thread; returns once connections are accepted."""
+        httpd = self._bind()
+        self._thread = threading.Thread(target=httpd.serve_forever, name="httpd-loop",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Bind if needed and serve in this thread until ``stop()``."""
+        self._bind().serve_forever()
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, close idle connections, let requests finish (``grace`` s), join."""
+        if self._httpd is None or self._stopped:
+            return
+        self._stopped = True
+        self._httpd.shutdown(grace)
+        if self._thread is not None:
+            self._thread.join()
+        self._httpd.server_close()
+        _log.info("http.stopped", store=str(self.store_root))
+
+    def __enter__(self) -> DriverServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
