@@ -1,0 +1,201 @@
+"""Reading host facts from a host root the test writes: real files, no fakes."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from reconciler import facts
+from reconciler.errors import FactsError
+from tests.unit import facts_cases
+
+
+def write_host(
+    root: Path,
+    *,
+    hostname: str | None = "web-1\n",
+    release: str | None = "5.10.0-14-cloud-amd64\n",
+    version: str | None = "#1 SMP Debian 5.10.113-1 (2022-04-29)\n",
+    arch: str | None = "x86_64\n",
+    os_release: str | None = facts_cases.DEBIAN_11,
+    os_release_at: str = "etc/os-release",
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """A host root as the kernel and distro lay it out; None leaves a file out."""
+    files = {
+        "etc/hostname": hostname,
+        "proc/sys/kernel/osrelease": release,
+        "proc/sys/kernel/version": version,
+        "proc/sys/kernel/arch": arch,
+        os_release_at: os_release,
+        **(extra or {}),
+    }
+    for rel, text in files.items():
+        if text is not None:
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_reads_a_debian_host(tmp_path: Path) -> None:
+    got = facts.read(write_host(tmp_path))
+    assert got.hostname == "web-1"
+    assert got.kernel_release == "5.10.0-14-cloud-amd64"
+    assert got.kernel_version == "#1 SMP Debian 5.10.113-1 (2022-04-29)"
+    assert got.machine == "x86_64"
+    assert (got.os_id, got.os_version_id) == ("debian", "11")
+    assert dict(got.os_release)["PRETTY_NAME"] == "Debian GNU/Linux 11 (bullseye)"
+    assert [k for k, _ in got.os_release] == sorted(k for k, _ in got.os_release)
+    assert got.minikube_version is None
+    assert got.legacy_release_files == ()
+
+
+def test_facts_are_frozen(tmp_path: Path) -> None:
+    got = facts.read(write_host(tmp_path))
+    with pytest.raises(AttributeError):
+        got.hostname = "other"  # type: ignore[misc]
+
+
+def test_hostname_flag_wins_over_etc_hostname(tmp_path: Path) -> None:
+    assert facts.read(write_host(tmp_path), hostname="build-1").hostname == "build-1"
+
+
+@pytest.mark.parametrize("content", [None, "", "\n  \n"])
+def test_without_etc_hostname_the_machine_name_is_used(tmp_path: Path, content: str | None) -> None:
+    got = facts.read(write_host(tmp_path, hostname=content))
+    assert got.hostname == socket.gethostname()
+
+
+def test_without_proc_arch_uname_m_is_used(tmp_path: Path) -> None:
+    assert facts.read(write_host(tmp_path, arch=None)).machine == os.uname().machine
+
+
+def test_os_release_falls_back_to_usr_lib(tmp_path: Path) -> None:
+    root = write_host(tmp_path, os_release=facts_cases.FLATCAR, os_release_at="usr/lib/os-release")
+    got = facts.read(root)
+    assert (got.os_id, got.os_version_id) == ("flatcar", "3510.2.5")
+
+
+def test_etc_os_release_wins_over_usr_lib(tmp_path: Path) -> None:
+    root = write_host(tmp_path, extra={"usr/lib/os-release": "ID=other\n"})
+    assert facts.read(root).os_id == "debian"
+
+
+def test_minikube_and_legacy_release_files_are_read(tmp_path: Path) -> None:
+    root = write_host(tmp_path, os_release=None, extra={
+        "etc/VERSION": "v1.26.0-1655407986-14197\n",
+        "etc/redhat-release": "CentOS release 6.10 (Final)\n",
+        "etc/centos-release": "CentOS release 6.10 (Final)\n",
+    })
+    got = facts.read(root)
+    assert got.minikube_version == "v1.26.0-1655407986-14197\n"
+    assert got.legacy_release_files == ("etc/centos-release", "etc/redhat-release")
+    assert (got.os_id, got.os_release, got.has_os_release) == ("", (), False)
+
+
+def test_every_real_os_release_parses(tmp_path: Path) -> None:
+    """Each distro's file from facts_cases reads back with its ID."""
+    texts = [v for k, v in vars(facts_cases).items() if k.isupper() and isinstance(v, str)]
+    assert len(texts) >= 15
+    for text in texts:
+        assert facts.parse_os_release(text)["ID"]
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ('NAME="Debian GNU/Linux"', "Debian GNU/Linux"),
+        ("NAME='single quoted $HOME'", "single quoted $HOME"),
+        ("NAME=unquoted", "unquoted"),
+        (r'NAME="say \"hi\" \\ \$HOME \`x\`"', 'say "hi" \\ $HOME `x`'),
+        (r'NAME="keeps \n as is"', r"keeps \n as is"),
+        (r"NAME=escaped\ space", "escaped space"),
+        ('NAME=""', ""),
+        ("NAME=", ""),
+        ('NAME="a"b\'c\'', "abc"),
+        ('NAME="trailing"   # comment', "trailing"),
+        ('NAME="x=y"', "x=y"),
+    ],
+)
+def test_os_release_values_follow_shell_quoting(line: str, value: str) -> None:
+    assert facts.parse_os_release(f"# leading comment\n\n  {line}\n") == {"NAME": value}
+
+
+def test_os_release_later_assignment_wins() -> None:
+    assert facts.parse_os_release("ID=a\nID=b\n") == {"ID": "b"}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ID=debian\nthis is not an assignment\n", r"os-release:2: expected KEY=value"),
+        ('ID="debian\n', r"os-release:1: unterminated double quote"),
+        ("ID='debian\n", r"os-release:1: unterminated single quote"),
+        ("ID=two words\n", r"os-release:1: unquoted whitespace"),
+        ("1ID=x\n", r"os-release:1: expected KEY=value"),
+        ("=x\n", r"os-release:1: expected KEY=value"),
+    ],
+)
+def test_garbled_os_release_is_a_facts_error_naming_the_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    root = write_host(tmp_path, os_release=text)
+    with pytest.raises(FactsError, match=message) as caught:
+        facts.read(root)
+    assert str(tmp_path / "etc/os-release") in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("missing", "what"),
+    [("release", "proc/sys/kernel/osrelease"), ("version", "proc/sys/kernel/version")],
+)
+def test_missing_kernel_file_is_a_facts_error_naming_it(
+    tmp_path: Path, missing: str, what: str
+) -> None:
+    root = write_host(tmp_path, **{missing: None})  # type: ignore[arg-type]
+    with pytest.raises(FactsError, match=f"{what} does not exist"):
+        facts.read(root)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("", "is empty"), ("\n", "is empty"), ("a\nb\n", "holds more than one line")],
+)
+def test_garbled_kernel_release_is_a_facts_error(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    with pytest.raises(FactsError, match=f"osrelease {message}"):
+        facts.read(write_host(tmp_path, release=content))
+
+
+def test_non_utf8_file_is_a_facts_error(tmp_path: Path) -> None:
+    root = write_host(tmp_path)
+    (root / "proc/sys/kernel/version").write_bytes(b"#1 SMP \xff\xfe\n")
+    with pytest.raises(FactsError, match="version is not UTF-8"):
+        facts.read(root)
+
+
+def test_unreadable_file_is_a_facts_error(tmp_path: Path) -> None:
+    root = write_host(tmp_path, os_release=None)
+    (root / "etc/os-release").mkdir()
+    with pytest.raises(FactsError, match=r"cannot read .*etc/os-release"):
+        facts.read(root)
+
+
+def test_missing_host_root_is_a_facts_error(tmp_path: Path) -> None:
+    with pytest.raises(FactsError, match="osrelease does not exist"):
+        facts.read(tmp_path / "nowhere")
+
+
+def test_reads_this_machine_when_it_is_linux() -> None:
+    """The real / of this machine: the same strings as os.uname()."""
+    if not Path("/proc/sys/kernel/osrelease").exists():
+        pytest.skip("not a Linux host")
+    got = facts.read()
+    assert got.kernel_release == os.uname().release
+    assert got.kernel_version == os.uname().version
+    assert got.machine == os.uname().machine
