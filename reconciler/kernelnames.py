@@ -294,9 +294,9 @@ RULES: tuple[Rule, ...] = (
     Rule("talos", V(0, 35, 0), None, talos_version),
 )
 
-# The versions where some rule starts or stops: one per naming generation.
+# The versions where some naming rule starts or stops (0.37.1: falcoctl's kernel version).
 BOUNDARIES: tuple[FalcoVersion, ...] = tuple(
-    sorted({v for r in RULES for v in (r.since, r.until) if v is not None})
+    sorted({v for r in RULES for v in (r.since, r.until) if v is not None} | {V(0, 37, 1)})
 )
 
 

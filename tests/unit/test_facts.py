@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
 
 import pytest
 
-from reconciler import facts
+from reconciler import cli, facts
 from reconciler.errors import FactsError
 from tests.unit import facts_cases
 
@@ -199,3 +200,115 @@ def test_reads_this_machine_when_it_is_linux() -> None:
     assert got.kernel_release == os.uname().release
     assert got.kernel_version == os.uname().version
     assert got.machine == os.uname().machine
+
+
+# -- reconciler facts (through the real CLI entry point) ----------------------------------
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RECONCILER_HOST_ROOT", "RECONCILER_HOSTNAME", "RECONCILER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_prints_the_names_each_version_asks_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_host(tmp_path)
+    code, out, _ = run_cli(["facts", "--host-root", str(root), "--falco-version", "0.32.2",
+                            "--falco-version", "0.36.2"], capsys)
+    assert code == 0
+    assert "host web-1" in out
+    assert "kernel release  5.10.0-14-cloud-amd64" in out
+    assert "Falco 0.32.2\n" in out and "Falco 0.36.2\n" in out
+    assert "falco_debian_5.10.0-14-cloud-amd64_1.ko  falco_debian_5.10.0-14-cloud-amd64_1.o" in out
+    assert "0.32.2  store 2.0.0+driver/x86_64/  GET /2.0.0%2Bdriver/x86_64/<file>" in out
+    assert "falco_debian_5.10.113-1-cloud-amd64_1.ko" in out
+    assert "0.36.2  store 6.0.1+driver/x86_64/  GET /6.0.1%2Bdriver/x86_64/<file>" in out
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_json_gives_relpaths_and_exact_url_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = write_host(tmp_path)
+    code, out, _ = run_cli(["facts", "--host-root", str(root), "--hostname", "build-7",
+                            "--falco-version", "0.35.1", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["host"]["hostname"] == "build-7"
+    assert doc["host"]["osRelease"]["VERSION_ID"] == "11"
+    (entry,) = doc["falco"]
+    assert entry["falcoVersion"] == "0.35.1" and entry["loader"] == "bash"
+    assert entry["driverVersion"] == "5.0.1+driver"
+    assert entry["kernel"] == {"target": "debian", "kernelRelease": "5.10.113-1-amd64",
+                               "kernelVersion": "1", "architecture": "x86_64"}
+    assert entry["artifacts"]["kmod"] == {
+        "filename": "falco_debian_5.10.113-1-amd64_1.ko",
+        "relpath": "5.0.1+driver/x86_64/falco_debian_5.10.113-1-amd64_1.ko",
+        "urlPath": "/5.0.1%2Bdriver/x86_64/falco_debian_5.10.113-1-amd64_1.ko",
+    }
+    assert entry["artifacts"]["ebpf"]["urlPath"].endswith("falco_debian_5.10.113-1-amd64_1.o")
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_defaults_to_every_minor_and_every_naming_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hwe = facts_cases.HOSTS["ubuntu-hwe"]
+    root = write_host(tmp_path, release=hwe.release + "\n", version=hwe.version + "\n",
+                      os_release=hwe.os_release)
+    code, out, _ = run_cli(["facts", "--host-root", str(root), "--json"], capsys)
+    assert code == 0
+    entries = {e["falcoVersion"]: e for e in json.loads(out)["falco"]}
+    assert {"0.32.2", "0.33.0", "0.35.0", "0.37.0", "0.37.1", "0.38.2", "0.44.0"} <= set(entries)
+    assert entries["0.34.0"]["kernel"]["kernelVersion"] == "26"
+    assert entries["0.35.0"]["kernel"]["kernelVersion"] == "26~22.04.1"
+    assert entries["0.44.0"]["loader"] == "falcoctl"
+    assert all("artifacts" in e for e in entries.values())
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_reports_a_version_it_cannot_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Falco 0.31 has no known driver version: the entry says so and the exit is 1."""
+    root = write_host(tmp_path)
+    code, out, _ = run_cli(["facts", "--host-root", str(root), "--falco-version", "0.31.1"],
+                           capsys)
+    assert code == 1
+    assert "Falco 0.31.1: no driver name: Falco 0.31.1 has no known driver version" in out
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_host_root_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECONCILER_HOST_ROOT", str(write_host(tmp_path, hostname="env-host\n")))
+    code, out, _ = run_cli(["facts", "--falco-version", "0.38.2"], capsys)
+    assert code == 0
+    assert out.startswith("host env-host\n")
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--falco-version", "latest"], "reconciler: --falco-version: 'latest' is not a Falco"),
+        (["--host-root", "/nonexistent/host"], "reconciler: cannot read the kernel release"),
+    ],
+)
+def test_facts_command_errors_are_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    root = write_host(tmp_path)
+    code, out, err = run_cli(["facts", "--host-root", str(root), *argv], capsys)
+    assert code == 1
+    assert out == ""
+    assert err.startswith(message)

@@ -1,0 +1,176 @@
+"""``reconciler facts``: this host's facts and the driver names each Falco version asks for.
+
+Without ``--falco-version`` it shows the latest release of every known Falco minor plus
+each release where a naming rule changes, grouped by the kernel name they share, so one
+look tells which artifact a Falco upgrade will request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler import facts, kernelnames, settings, versions
+from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.versions import FalcoVersion
+
+# Probe this far when listing the known releases of the version table.
+_MAX_MINOR = 99
+_MAX_PATCH = 9
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("facts", help="show this host's facts and the driver names Falco asks for",
+                       description=__doc__)
+    settings.add_flags(p, "host_root", "hostname")
+    p.add_argument("--falco-version", dest="falco_versions", action="append", default=None,
+                   metavar="V", help="a Falco release to name drivers for (repeatable; "
+                   "default: every known minor and every naming change)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run)
+
+
+@dataclass(frozen=True)
+class Naming:
+    """What one Falco release's loader asks for on this host, or why it cannot."""
+
+    falco: FalcoVersion
+    driver_version: str | None = None
+    kernel: KernelId | None = None
+    error: str | None = None
+
+    def key(self, kind: DriverKind) -> ArtifactKey:
+        assert self.kernel is not None and self.driver_version is not None
+        return ArtifactKey.for_kernel(self.kernel, self.driver_version, kind)
+
+    def url_path(self, kind: DriverKind) -> str:
+        return self.key(kind).url_path(with_arch=versions.uses_arch_folder(self.falco))
+
+
+def default_versions() -> tuple[FalcoVersion, ...]:
+    """One release per known minor, plus every release where a naming rule changes."""
+    picked: set[FalcoVersion] = set()
+    for minor in range(_MAX_MINOR + 1):
+        patches = [p for p in range(_MAX_PATCH + 1)
+                   if versions.known_driver_version(FalcoVersion(0, minor, p)) is not None]
+        if patches:
+            # A minor known for any patch stands as x.y.0; else its latest listed patch.
+            any_patch = patches == list(range(_MAX_PATCH + 1))
+            picked.add(FalcoVersion(0, minor, 0 if any_patch else patches[-1]))
+    picked.update(v for v in kernelnames.BOUNDARIES if versions.known_driver_version(v))
+    return tuple(sorted(picked))
+
+
+def name_for(host: facts.HostFacts, falco: FalcoVersion) -> Naming:
+    try:
+        driver = versions.driver_version(str(falco))
+        kernel = kernelnames.kernel_id(host, falco)
+    except ReconcilerError as exc:
+        return Naming(falco, error=str(exc))
+    return Naming(falco, driver, kernel)
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = settings.resolve(args)
+    host = facts.read(conf.host_root, hostname=conf.hostname)
+    wanted = _parse_versions(args.falco_versions) if args.falco_versions else default_versions()
+    namings = [name_for(host, v) for v in wanted]
+    out = as_json(host, namings) if args.json else as_text(host, namings)
+    sys.stdout.write(out)
+    failed = any(n.error for n in namings)
+    return 1 if failed and args.falco_versions else 0
+
+
+def _parse_versions(texts: Sequence[str]) -> tuple[FalcoVersion, ...]:
+    try:
+        return tuple(dict.fromkeys(FalcoVersion.parse(t) for t in texts))
+    except ValueError as exc:
+        raise ConfigError(f"--falco-version: {exc}") from None
+
+
+def _artifact(naming: Naming, kind: DriverKind) -> dict[str, str]:
+    key = naming.key(kind)
+    return {"filename": key.filename, "relpath": key.relpath, "urlPath": naming.url_path(kind)}
+
+
+def as_json(host: facts.HostFacts, namings: Iterable[Naming]) -> str:
+    entries: list[dict[str, Any]] = []
+    for n in namings:
+        entry: dict[str, Any] = {
+            "falcoVersion": str(n.falco),
+            "loader": str(versions.loader_kind(n.falco)),
+        }
+        if n.error is not None or n.kernel is None:
+            entry["error"] = n.error
+        else:
+            entry["driverVersion"] = n.driver_version
+            entry["kernel"] = {
+                "target": n.kernel.target,
+                "kernelRelease": n.kernel.kernel_release,
+                "kernelVersion": n.kernel.kernel_version,
+                "architecture": n.kernel.arch,
+            }
+            entry["artifacts"] = {kind.value: _artifact(n, kind) for kind in DriverKind}
+        entries.append(entry)
+    document = {
+        "host": {
+            "hostname": host.hostname,
+            "kernelRelease": host.kernel_release,
+            "kernelVersion": host.kernel_version,
+            "machine": host.machine,
+            "osId": host.os_id,
+            "osVersionId": host.os_version_id,
+            "osRelease": dict(host.os_release),
+            "minikubeVersion": host.minikube_version,
+            "legacyReleaseFiles": list(host.legacy_release_files),
+        },
+        "falco": entries,
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def as_text(host: facts.HostFacts, namings: Sequence[Naming]) -> str:
+    lines = [
+        f"host {host.hostname}",
+        f"  kernel release  {host.kernel_release}",
+        f"  kernel version  {host.kernel_version}",
+        f"  machine         {host.machine}",
+        f"  os              {host.os_id or '-'} {host.os_version_id}".rstrip(),
+    ]
+    if host.minikube_version is not None:
+        lines.append(f"  etc/VERSION     {host.minikube_version.strip()}")
+    for group in _groups(namings):
+        first = group[0]
+        span = ", ".join(str(n.falco) for n in group)
+        lines.append("")
+        if first.kernel is None:
+            lines.append(f"Falco {span}: no driver name: {first.error}")
+            continue
+        k = first.kernel
+        lines.append(f"Falco {span}")
+        lines.append(f"  kernel  target {k.target}, release {k.kernel_release}, "
+                     f"version {k.kernel_version}, arch {k.arch}")
+        lines.append(f"  files   {first.key(DriverKind.KMOD).filename}  "
+                     f"{first.key(DriverKind.EBPF).filename}")
+        width = max(len(str(n.falco)) for n in group)
+        for n in group:
+            store_dir = n.key(DriverKind.KMOD).relpath.rsplit("/", 1)[0]
+            url_dir = n.url_path(DriverKind.KMOD).rsplit("/", 1)[0]
+            lines.append(f"  {n.falco!s:<{width}}  store {store_dir}/  GET {url_dir}/<file>")
+    return "\n".join(lines) + "\n"
+
+
+def _groups(namings: Sequence[Naming]) -> list[list[Naming]]:
+    """Consecutive releases that name the kernel alike (or fail alike) share one block."""
+    groups: list[list[Naming]] = []
+    for n in namings:
+        if groups and (groups[-1][0].kernel, groups[-1][0].error) == (n.kernel, n.error):
+            groups[-1].append(n)
+        else:
+            groups.append([n])
+    return groups
