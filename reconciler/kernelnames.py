@@ -313,13 +313,18 @@ def distro_id(facts: HostFacts, falco: FalcoVersion) -> str:
     """The distro name the loader's rules match on (before any rewrite).
 
     Both loaders read ``ID`` from etc/os-release and fall back on etc/debian_version,
-    etc/centos-release, etc/redhat-release. An etc/VERSION file means minikube: the bash
-    loader believes its mere presence (with an os-release or legacy file), falcoctl only
-    when it holds a version. The bash loader matches ``ID`` as written; falcoctl lowers it.
+    etc/centos-release, etc/redhat-release. The host's etc/VERSION means minikube: from
+    0.33 (falco#2191) the bash loader believes its mere presence (with an os-release or
+    legacy file), falcoctl only when it holds a version. Before 0.33 a containerised loader
+    did not see the host's file (falco#1276 asked for ``falco_buildroot_...``, falco#1941),
+    so minikube was named by its os-release ``ID=buildroot``. The bash loader matches
+    ``ID`` as written; falcoctl lowers it.
     """
     bash = versions.loader_kind(falco) is LoaderKind.BASH
-    minikube = facts.minikube_version is not None and (
-        bash or _MINIKUBE_VERSION.search(facts.minikube_version) is not None
+    minikube = (
+        facts.minikube_version is not None
+        and falco >= V(0, 33, 0)
+        and (bash or _MINIKUBE_VERSION.search(facts.minikube_version) is not None)
     )
     if facts.has_os_release:
         if not facts.os_id:

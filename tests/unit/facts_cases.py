@@ -426,8 +426,9 @@ EXPECTED: tuple[Expectation, ...] = (
     ("photon", ("0.37.1", "0.44.0"), "photon", "4.19.290-1.ph3", "1"),
     # Flatcar: the OS version stands for the kernel release, in every version.
     ("flatcar", ("0.31.1", "0.32.2", "0.36.2", "0.37.0", "0.44.0"), "flatcar", "3510.2.5", "1"),
-    # minikube: etc/VERSION makes the target; its version is the kernel version from 0.33.
-    ("minikube", ("0.32.2",), "minikube", "5.10.57", "1"),
+    # minikube: from 0.33 etc/VERSION makes the target and its version the kernel version;
+    # before, a containerised loader saw only the host's os-release (buildroot).
+    ("minikube", ("0.31.1", "0.32.2"), "buildroot", "5.10.57", "1"),
     ("minikube", ("0.33.0", "0.36.2", "0.37.1"), "minikube", "5.10.57", "1_1.26.0"),
     # Bottlerocket: release + variant as kernel version from 0.34.
     ("bottlerocket", ("0.32.2", "0.33.1"), "bottlerocket", "5.15.59", "1"),
