@@ -10,11 +10,11 @@ Falco versions it applies to; its function's docstring says what it does and why
 Falco < 0.32 asked for the same names (only the URL lacked the ``<arch>/`` folder, which
 is ``versions.uses_arch_folder``'s business), so its versions fall under the oldest rules.
 
-Sources: falco ``scripts/falco-driver-loader`` and the PRs that changed it (#2178
-ubuntu flavors, 0.33; #2191 minikube, 0.33; #2318 bottlerocket, 0.34; #2377 debian,
-#2494 amazonlinux 2022/2023, #2537 talos, 0.35; #2635 ubuntu kernel version; #2627
-debian rt/cloud, 0.36); falcoctl ``pkg/driver/distro`` and ``pkg/driver/kernel`` (#364,
-#427 generic kernel version, v0.7.2).
+Sources: falco ``scripts/falco-driver-loader``, its CHANGELOG and the PRs that changed
+it (#2178 ubuntu flavors, #2191 minikube: 0.33.0; #2318 bottlerocket: 0.34.0; #2377
+debian, #2494 amazonlinux 2022/2023, #2537 talos: 0.35.0; #2635 ubuntu kernel version,
+#2627 debian rt/cloud: 0.35.1); falcoctl ``pkg/driver/distro`` and ``pkg/driver/kernel``
+(v0.7.1 in Falco 0.37.0; #427 generic kernel version in v0.7.2, Falco 0.37.1).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def ubuntu_aws_or_generic(facts: HostFacts, names: Names) -> Names:
 
 
 def ubuntu_flavor_with_suffix(facts: HostFacts, names: Names) -> Names:
-    """Falco 0.33-0.34 (falco#2178): ``ubuntu-<flavor>`` from the release, suffix kept.
+    """Falco 0.33.0-0.35.0 (falco#2178): ``ubuntu-<flavor>`` from the release, suffix kept.
 
     ``5.15.0-1009-aws`` -> ``ubuntu-aws``; ``5.0.0-1028-aws-5.0`` -> ``ubuntu-aws-5.0``;
     a release with no letters after a dash -> ``ubuntu-generic``.
@@ -127,7 +127,7 @@ def ubuntu_flavor_with_suffix(facts: HostFacts, names: Names) -> Names:
 
 
 def ubuntu_flavor(facts: HostFacts, names: Names) -> Names:
-    """Falco 0.35-0.36 (falco#2635): ``ubuntu-<flavor>`` without suffix, and HWE versions.
+    """Falco 0.35.1-0.36 (falco#2635): ``ubuntu-<flavor>`` without suffix, and HWE versions.
 
     ``5.0.0-1028-aws-5.0`` -> ``ubuntu-aws``. A ``uname -v`` like
     ``#26~22.04.1-Ubuntu SMP ...`` gives the kernel version ``26~22.04.1`` (the whole
@@ -142,7 +142,7 @@ def ubuntu_flavor(facts: HostFacts, names: Names) -> Names:
 
 
 def ubuntu_falcoctl(facts: HostFacts, names: Names) -> Names:
-    """Falco >= 0.37 (falcoctl ubuntu.go): flavor as in 0.35; version is the first word.
+    """Falco >= 0.37 (falcoctl ubuntu.go): flavor as in 0.35.1; version is the first word.
 
     The first word of ``uname -v`` without ``#`` and without a ``-Ubuntu`` suffix:
     ``#26~22.04.1-Ubuntu SMP ...`` -> ``26~22.04.1``; ``#49-Ubuntu SMP`` -> ``49``.
@@ -186,19 +186,19 @@ def _debian_rebuilt(facts: HostFacts, arch_pattern: str) -> str | None:
 
 
 def debian_release_arch_only(facts: HostFacts, names: Names) -> Names:
-    """Falco 0.35 (falco#2377): Debian's release is rebuilt from ``uname -v``.
+    """Falco 0.35.0 (falco#2377): Debian's release is rebuilt from ``uname -v``.
 
     ``uname -r`` names the ABI package (``4.19.0-24-amd64``), not the kernel
     (``#1 SMP Debian 4.19.282-1 (...)``), so the loader asks for ``4.19.282-1-amd64``.
     Only the architecture suffix was carried over: a cloud kernel
-    (``5.10.0-14-cloud-amd64``) became ``5.10.113-1-amd64`` (fixed in 0.36, falco#2627).
+    (``5.10.0-14-cloud-amd64``) became ``5.10.113-1-amd64`` (fixed in 0.35.1, falco#2627).
     """
     rebuilt = _debian_rebuilt(facts, r"-(amd64|arm64)")
     return replace(names, release=rebuilt) if rebuilt else names
 
 
 def debian_release_with_flavor(facts: HostFacts, names: Names) -> Names:
-    """Falco 0.36 (falco#2627): as in 0.35, keeping the ``rt-``/``cloud-`` flavor.
+    """Falco 0.35.1-0.36 (falco#2627): as in 0.35.0, keeping the ``rt-``/``cloud-`` flavor.
 
     ``5.10.0-14-cloud-amd64`` + ``#1 SMP Debian 5.10.113-1 (...)`` -> ``5.10.113-1-cloud-amd64``.
     """
@@ -207,7 +207,7 @@ def debian_release_with_flavor(facts: HostFacts, names: Names) -> Names:
 
 
 def debian_falcoctl(facts: HostFacts, names: Names) -> Names:
-    """Falco >= 0.37 (falcoctl debian.go): the 0.36 release, and kernel version ``1``.
+    """Falco >= 0.37 (falcoctl debian.go): the 0.35.1 release, and kernel version ``1``.
 
     falcoctl re-parses the rebuilt release with a fixed kernel version of ``1``; without
     a package version in ``uname -v`` it keeps the generic names.
@@ -280,13 +280,13 @@ def falcoctl_unparsable_release(facts: HostFacts, names: Names) -> Names:
 RULES: tuple[Rule, ...] = (
     Rule("*", FIRST_FALCOCTL, V(0, 39, 0), falcoctl_unparsable_release),
     Rule("ubuntu", None, V(0, 33, 0), ubuntu_aws_or_generic),
-    Rule("ubuntu", V(0, 33, 0), V(0, 35, 0), ubuntu_flavor_with_suffix),
-    Rule("ubuntu", V(0, 35, 0), FIRST_FALCOCTL, ubuntu_flavor),
+    Rule("ubuntu", V(0, 33, 0), V(0, 35, 1), ubuntu_flavor_with_suffix),
+    Rule("ubuntu", V(0, 35, 1), FIRST_FALCOCTL, ubuntu_flavor),
     Rule("ubuntu", FIRST_FALCOCTL, None, ubuntu_falcoctl),
     Rule("amzn", None, V(0, 35, 0), amzn_2_only),
     Rule("amzn", V(0, 35, 0), None, amzn_by_version),
-    Rule("debian", V(0, 35, 0), V(0, 36, 0), debian_release_arch_only),
-    Rule("debian", V(0, 36, 0), FIRST_FALCOCTL, debian_release_with_flavor),
+    Rule("debian", V(0, 35, 0), V(0, 35, 1), debian_release_arch_only),
+    Rule("debian", V(0, 35, 1), FIRST_FALCOCTL, debian_release_with_flavor),
     Rule("debian", FIRST_FALCOCTL, None, debian_falcoctl),
     Rule("flatcar", None, None, flatcar_release),
     Rule("minikube", V(0, 33, 0), None, minikube_version),

@@ -239,13 +239,13 @@ def test_facts_command_json_gives_relpaths_and_exact_url_paths(
 ) -> None:
     root = write_host(tmp_path)
     code, out, _ = run_cli(["facts", "--host-root", str(root), "--hostname", "build-7",
-                            "--falco-version", "0.35.1", "--json"], capsys)
+                            "--falco-version", "0.35.0", "--json"], capsys)
     assert code == 0
     doc = json.loads(out)
     assert doc["host"]["hostname"] == "build-7"
     assert doc["host"]["osRelease"]["VERSION_ID"] == "11"
     (entry,) = doc["falco"]
-    assert entry["falcoVersion"] == "0.35.1" and entry["loader"] == "bash"
+    assert entry["falcoVersion"] == "0.35.0" and entry["loader"] == "bash"
     assert entry["driverVersion"] == "5.0.1+driver"
     assert entry["kernel"] == {"target": "debian", "kernelRelease": "5.10.113-1-amd64",
                                "kernelVersion": "1", "architecture": "x86_64"}
@@ -267,9 +267,10 @@ def test_facts_command_defaults_to_every_minor_and_every_naming_change(
     code, out, _ = run_cli(["facts", "--host-root", str(root), "--json"], capsys)
     assert code == 0
     entries = {e["falcoVersion"]: e for e in json.loads(out)["falco"]}
-    assert {"0.32.2", "0.33.0", "0.35.0", "0.37.0", "0.37.1", "0.38.2", "0.44.0"} <= set(entries)
-    assert entries["0.34.0"]["kernel"]["kernelVersion"] == "26"
-    assert entries["0.35.0"]["kernel"]["kernelVersion"] == "26~22.04.1"
+    assert {"0.32.2", "0.33.0", "0.35.0", "0.35.1", "0.37.0", "0.37.1", "0.38.2",
+            "0.44.0"} <= set(entries)
+    assert entries["0.35.0"]["kernel"]["kernelVersion"] == "26"
+    assert entries["0.35.1"]["kernel"]["kernelVersion"] == "26~22.04.1"
     assert entries["0.44.0"]["loader"] == "falcoctl"
     assert all("artifacts" in e for e in entries.values())
 

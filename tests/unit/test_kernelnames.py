@@ -49,7 +49,7 @@ def test_every_host_is_checked_and_every_rule_is_exercised() -> None:
 
 def test_boundaries_are_the_releases_where_rules_change() -> None:
     assert [str(v) for v in kernelnames.BOUNDARIES] == [
-        "0.33.0", "0.34.0", "0.35.0", "0.36.0", "0.37.0", "0.37.1", "0.39.0",
+        "0.33.0", "0.34.0", "0.35.0", "0.35.1", "0.37.0", "0.37.1", "0.39.0",
     ]
 
 
