@@ -3,5 +3,22 @@ verify -> publish.
 
 One module per step (``images``, ``headers``, ``sources``, ``compile``, ``verify``), the
 SDK calls behind ``engine``, and ``runner`` driving a set of builds in parallel. The public
-entry point is ``runner.build_all`` with ``runner.BuildRequest`` and ``runner.BuildConfig``.
+entry point is ``build_all`` with ``BuildRequest`` and ``BuildConfig``, re-exported here.
 """
+
+from reconciler.build.runner import (
+    BuildConfig,
+    BuildEvent,
+    BuildOutcome,
+    BuildRequest,
+    Phase,
+    build_all,
+    sigterm_as_interrupt,
+    terminal_progress,
+)
+from reconciler.build.steps import Step
+
+__all__ = [
+    "BuildConfig", "BuildEvent", "BuildOutcome", "BuildRequest", "Phase", "Step", "build_all",
+    "sigterm_as_interrupt", "terminal_progress",
+]

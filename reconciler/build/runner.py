@@ -309,7 +309,7 @@ class _Build:
                             built=True)
 
 
-def print_progress(stream: TextIO | None = None) -> Progress:
+def terminal_progress(stream: TextIO | None = None) -> Progress:
     """A progress callback that prints one line per step change: elapsed, artifact, step."""
     out = stream or sys.stderr
 

@@ -1,0 +1,148 @@
+"""``reconciler build``: one driver build on demand, driverkit style.
+
+Either ``-c FILE`` (a driverkit config) or driverkit's flags; flags given beside a config
+override its keys. The artifacts are published into ``--store`` and, as driverkit does,
+copied to ``--output-module`` / ``--output-probe`` when given. Because ``-c/--config``
+means the driverkit config here (as in driverkit), the settings file of this command comes
+from ``RECONCILER_CONFIG`` or ``/etc/falco-reconciler/config.yaml`` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reconciler import atomic, build, dockerapi, driverkit, settings
+from reconciler.artifacts import SUPPORTED_ARCHES, DriverKind, KernelId, store_arch
+from reconciler.errors import ConfigError, StoreError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "build", help="build a driver now, driverkit style", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", dest="config", type=Path, default=None,
+                   help="a driverkit config file (YAML)")
+    p.add_argument("--target", help="driverkit target, e.g. debian")
+    p.add_argument("--driverversion", help="driver version, e.g. 2.0.0+driver")
+    p.add_argument("--kernelrelease", help="kernel release (`uname -r`)")
+    p.add_argument("--kernelversion", help="kernel version (after '#' in `uname -v`; default 1)")
+    p.add_argument("--architecture", help="amd64 (default) or arm64")
+    p.add_argument("--output-module", type=Path, help="copy the kernel module (.ko) here")
+    p.add_argument("--output-probe", type=Path, help="copy the eBPF probe (.o) here")
+    p.add_argument("--kernelurls", action="append", default=None,
+                   help="kernel header package URL (repeatable, or comma-separated)")
+    p.add_argument("--moduledrivername", help="kernel module name (default: falco)")
+    p.add_argument("--moduledevicename", help="kernel module device name (default: falco)")
+    # Our --config is driverkit's file, so add_flags adds no settings --config of its own.
+    settings.add_flags(p, "store", "state_dir", "source", "base_image", "jobs",
+                       "build_timeout")
+    p.set_defaults(handler=run)
+
+
+def _driverkit_config(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read driverkit config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a driverkit config must be a mapping of keys")
+    # Outputs may come from the flags instead, so judge the file as if it had one.
+    judged = data if data.get("output") else {**data, "output": {"module": "falco.ko"}}
+    _spec, problems = driverkit.to_driver_build(judged, path.name, 0, "falco-reconciler/v1")
+    if problems:
+        where, message = problems[0]
+        key = ".".join(str(k) for k in where)
+        raise ConfigError(f"{path}: {key + ': ' if key else ''}{message}")
+    return data
+
+
+def _merged(args: argparse.Namespace) -> dict[str, Any]:
+    """The driverkit keys from the config file, overridden by the flags given."""
+    merged: dict[str, Any] = _driverkit_config(args.config) if args.config else {}
+    merged = copy.deepcopy(merged)
+    output = dict(merged.get("output") or {})
+    for key in ("target", "driverversion", "kernelrelease", "kernelversion", "architecture",
+                "moduledrivername", "moduledevicename"):
+        value = getattr(args, key)
+        if value is not None:
+            merged[key] = value
+    if args.kernelurls is not None:
+        merged["kernelurls"] = [u.strip() for item in args.kernelurls for u in item.split(",")
+                                if u.strip()]
+    if args.output_module is not None:
+        output["module"] = str(args.output_module)
+    if args.output_probe is not None:
+        output["probe"] = str(args.output_probe)
+    merged["output"] = output
+    return merged
+
+
+def _request(merged: dict[str, Any]) -> tuple[build.BuildRequest, dict[DriverKind, Path]]:
+    for key in ("target", "driverversion", "kernelrelease"):
+        if not merged.get(key):
+            raise ConfigError(f"--{key} is required (or give it in a -c driverkit config)")
+    target, version = str(merged["target"]), str(merged["driverversion"])
+    release = str(merged["kernelrelease"])
+    for problem in (driverkit.target_problem(target), driverkit.driver_version_problem(version),
+                    driverkit.kernel_release_problem(release)):
+        if problem:
+            raise ConfigError(problem)
+    arch = str(merged.get("architecture") or "amd64")
+    if arch not in SUPPORTED_ARCHES:
+        raise ConfigError(f"--architecture must be amd64 or arm64, got {arch!r}")
+    outputs: dict[DriverKind, Path] = {}
+    output = merged.get("output") or {}
+    if output.get("module"):
+        outputs[DriverKind.KMOD] = Path(output["module"])
+    if output.get("probe"):
+        outputs[DriverKind.EBPF] = Path(output["probe"])
+    kinds = tuple(outputs) or (DriverKind.KMOD,)
+    urls = merged.get("kernelurls") or []
+    if isinstance(urls, str):
+        urls = [urls]
+    kernel = KernelId(target, release, str(merged.get("kernelversion") or "1"), store_arch(arch))
+    request = build.BuildRequest(kernel, version, kinds, tuple(str(u) for u in urls))
+    return request, outputs
+
+
+def run(args: argparse.Namespace) -> int:
+    merged = _merged(args)
+    request, outputs = _request(merged)
+    settings_args = copy.copy(args)
+    settings_args.config = None  # ours is driverkit's file, not the settings file
+    conf = settings.resolve(settings_args)
+    config = build.BuildConfig(
+        state_dir=conf.state_dir, store=conf.store, source=conf.source,
+        base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
+        module_name=str(merged.get("moduledrivername") or "falco"),
+        device_name=str(merged.get("moduledevicename") or "falco"),
+    )
+    client = dockerapi.connect()
+    try:
+        with build.sigterm_as_interrupt():
+            (outcome,) = build.build_all([request], config, client,
+                                         progress=build.terminal_progress())
+    finally:
+        client.close()
+    if outcome.error is not None:
+        raise outcome.error
+    if not outcome.built:
+        print(f"already in the store, nothing built: {request.name}")
+    for artifact in outcome.artifacts:
+        print(f"{artifact.key.kind}: {artifact.path}")
+        target = outputs.get(artifact.key.kind)
+        if target is not None:
+            try:
+                atomic.copy_file(artifact.path, target)
+            except OSError as exc:
+                raise StoreError(f"cannot write {target}: {exc}") from exc
+            print(f"{artifact.key.kind}: copied to {target}")
+    if outcome.log_path is not None:
+        print(f"log: {outcome.log_path}")
+    return 0
