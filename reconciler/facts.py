@@ -22,7 +22,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler import logs
 from reconciler.errors import FactsError
+
+log = logs.get(__name__)
 
 OS_RELEASE_FILES = ("etc/os-release", "usr/lib/os-release")
 LEGACY_RELEASE_FILES = ("etc/debian_version", "etc/centos-release", "etc/redhat-release")
@@ -63,7 +66,7 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     root = Path(host_root)
     pairs = _read_os_release(root)
     fields = dict(pairs)
-    return HostFacts(
+    found = HostFacts(
         hostname=hostname or _hostname(root),
         kernel_release=_kernel_line(root, "proc/sys/kernel/osrelease", "kernel release"),
         kernel_version=_kernel_line(root, "proc/sys/kernel/version", "kernel version"),
@@ -74,6 +77,9 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         minikube_version=_optional_text(root, MINIKUBE_VERSION_FILE),
         legacy_release_files=tuple(f for f in LEGACY_RELEASE_FILES if (root / f).is_file()),
     )
+    log.debug("facts.read", host_root=str(root), hostname=found.hostname,
+              kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id)
+    return found
 
 
 def _text(path: Path) -> str:

@@ -160,8 +160,9 @@ def as_text(host: facts.HostFacts, namings: Sequence[Naming]) -> str:
         width = max(len(str(n.falco)) for n in group)
         for n in group:
             store_dir = n.key(DriverKind.KMOD).relpath.rsplit("/", 1)[0]
-            url_dir = n.url_path(DriverKind.KMOD).rsplit("/", 1)[0]
-            lines.append(f"  {n.falco!s:<{width}}  store {store_dir}/  GET {url_dir}/<file>")
+            url = n.url_path(DriverKind.KMOD).removesuffix(DriverKind.KMOD.suffix)
+            lines.append(f"  {n.falco!s:<{width}}  store {store_dir}/  "
+                         f"GET {url}{DriverKind.KMOD.suffix}|{DriverKind.EBPF.suffix}")
     return "\n".join(lines) + "\n"
 
 

@@ -228,9 +228,11 @@ def test_facts_command_prints_the_names_each_version_asks_for(
     assert "kernel release  5.10.0-14-cloud-amd64" in out
     assert "Falco 0.32.2\n" in out and "Falco 0.36.2\n" in out
     assert "falco_debian_5.10.0-14-cloud-amd64_1.ko  falco_debian_5.10.0-14-cloud-amd64_1.o" in out
-    assert "0.32.2  store 2.0.0+driver/x86_64/  GET /2.0.0%2Bdriver/x86_64/<file>" in out
+    assert ("0.32.2  store 2.0.0+driver/x86_64/  "
+            "GET /2.0.0%2Bdriver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko|.o") in out
     assert "falco_debian_5.10.113-1-cloud-amd64_1.ko" in out
-    assert "0.36.2  store 6.0.1+driver/x86_64/  GET /6.0.1%2Bdriver/x86_64/<file>" in out
+    assert ("0.36.2  store 6.0.1+driver/x86_64/  "
+            "GET /6.0.1%2Bdriver/x86_64/falco_debian_5.10.113-1-cloud-amd64_1.ko|.o") in out
 
 
 @pytest.mark.usefixtures("clean_env")
