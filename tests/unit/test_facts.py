@@ -315,3 +315,17 @@ def test_facts_command_errors_are_one_sentence(
     assert code == 1
     assert out == ""
     assert err.startswith(message)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_default_run_shows_unnameable_releases_but_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On COS, Falco 0.37-0.38 cannot name the kernel; the overview still exits 0."""
+    cos = facts_cases.HOSTS["cos"]
+    root = write_host(tmp_path, release=cos.release + "\n", version=cos.version + "\n",
+                      os_release=cos.os_release)
+    code, out, _ = run_cli(["facts", "--host-root", str(root)], capsys)
+    assert code == 0
+    assert "Falco 0.37.0, 0.37.1, 0.38.2: no driver name: Falco 0.37 and 0.38 cannot parse" in out
+    assert "GET /6.0.1%2Bdriver/x86_64/falco_cos_5.15.133%2B_1.ko|.o" in out
