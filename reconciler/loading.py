@@ -74,8 +74,15 @@ def load(files: Sequence[tuple[str, bytes]]) -> manifest.ManifestSet:
 
 def problems(files: Sequence[tuple[str, bytes]]) -> list[Problem]:
     """Every problem of ``files``, sorted by file, line and message; empty when valid."""
-    _, issues = _read(files)
-    return sorted(_locate(files, issues)) if issues else []
+    return check(files)[1]
+
+
+def check(
+    files: Sequence[tuple[str, bytes]],
+) -> tuple[manifest.ManifestSet, list[Problem]]:
+    """The valid documents and every problem (sorted) in one pass, for ``validate``."""
+    manifests, issues = _read(files)
+    return manifests, sorted(_locate(files, issues)) if issues else []
 
 
 # -- the happy path --------------------------------------------------------------------

@@ -199,7 +199,7 @@ class Host(BaseModel):
 
 
 class DriverBuildSpec(BaseModel):
-    """An explicit build request; driverkit's validation rules apply (``driverkit.check``)."""
+    """An explicit build request; driverkit's validation rules apply (see reconciler.driverkit)."""
 
     model_config = _CONFIG
 
