@@ -115,8 +115,14 @@ def driver_env(
     return {"DRIVERS_REPO": drivers_url}, ()
 
 
-def spec_for(falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "") -> ContainerSpec:
-    """The container spec of a Host's ``falco`` section (pure)."""
+def spec_for(
+    falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True
+) -> ContainerSpec:
+    """The container spec of a Host's ``falco`` section (pure).
+
+    ``privileged`` is False only on engines that cannot grant every capability (such as
+    the CI machines, whose bounding set lacks CAP_SYS_RESOURCE); Falco itself needs it.
+    """
     version = FalcoVersion.parse(falco.version)
     env, command = driver_env(falco.driver, loader_kind(version), drivers_url)
     # The user's extra env comes first so ours wins: a manifest cannot point Falco at
@@ -129,5 +135,6 @@ def spec_for(falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "") ->
         mounts=BASE_MOUNTS,
         network=falco.network,
         command=command,
+        privileged=privileged,
         driver=driver_relpath,
     )

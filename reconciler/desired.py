@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from reconciler import container, kernelnames
 from reconciler.artifacts import ArtifactKey, DriverKind
 from reconciler.facts import HostFacts
-from reconciler.manifest import DriverMode, Host, Located, ManifestSet
+from reconciler.manifest import DriverMode, Host, Located, ManifestSet, PullPolicy
 from reconciler.versions import FalcoVersion
 
 _MODE_KINDS = {
@@ -38,6 +38,7 @@ class DesiredContainer:
     mode: DriverMode
     artifact: ArtifactKey | None  # what must be built and served before it may (re)start
     adopt: bool = False
+    pull: PullPolicy = PullPolicy.MISSING
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
 
 
 def compute(
-    manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str
+    manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
+    privileged: bool = True,
 ) -> DesiredState:
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
 
@@ -87,11 +89,12 @@ def compute(
                     f"Host/{host.metadata.name} (kernels)",
                 )
         spec = container.spec_for(
-            falco, drivers_url=drivers_url, driver_relpath=key.relpath if key else ""
+            falco, drivers_url=drivers_url, driver_relpath=key.relpath if key else "",
+            privileged=privileged,
         )
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
-            mode=falco.driver, artifact=key, adopt=falco.adopt,
+            mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
         )
     for build in manifests.builds_for(facts.hostname):
         for key in build.value.spec.artifact_keys():

@@ -8,6 +8,8 @@ core never sees docker's exceptions.
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,12 +25,31 @@ from reconciler.observed import ObservedContainer
 def connect(timeout: float = 30.0) -> Any:
     """A client for the engine at DOCKER_HOST; raises DockerUnavailable if none answers."""
     where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    _probe(where, timeout)
+    client = None
     try:
         client = docker.from_env(timeout=int(timeout))
         client.ping()
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        if client is not None:
+            client.close()
         raise DockerUnavailable(f"no Docker engine answers at {where}: {exc}") from exc
     return client
+
+
+def _probe(where: str, timeout: float) -> None:
+    """Fail fast, before the SDK (which leaks its session when its constructor fails)."""
+    parsed = urllib.parse.urlparse(where)
+    try:
+        if parsed.scheme == "unix":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(timeout)
+                probe.connect(parsed.path)
+        elif parsed.scheme in ("tcp", "http", "https") and parsed.hostname:
+            socket.create_connection((parsed.hostname, parsed.port or 2375), timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise DockerUnavailable(f"no Docker engine answers at {where}: {reason}") from exc
 
 
 def _observed(attrs: dict[str, Any]) -> ObservedContainer:

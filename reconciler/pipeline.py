@@ -52,7 +52,7 @@ def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planne
     inputs = read_inputs(settings)
     want = desired.compute(
         inputs.manifests, inputs.facts, inputs.snapshot.revision,
-        drivers_url=drivers_url(settings),
+        drivers_url=drivers_url(settings), privileged=settings.privileged,
     )
     present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))
     names = [want.container.spec.name] if want.container else []

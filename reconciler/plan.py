@@ -110,7 +110,7 @@ def _spec_drift(want: ContainerSpec, found: ObservedContainer) -> str:
     if changed:
         return "env " + ", ".join(changed) + " differs"
     if found.privileged != want.privileged:
-        return "not privileged"
+        return f"privileged is {found.privileged}, want {want.privileged}"
     return ""
 
 
@@ -119,11 +119,11 @@ def _container_changes(
 ) -> list[Change]:
     changes: list[Change] = []
     wanted_name = want.spec.name if want else None
-    for found in observed.containers:
-        if found.managed and found.name != wanted_name:
+    for other in observed.containers:
+        if other.managed and other.name != wanted_name:
             reason = Reason.RENAMED if want else Reason.NO_HOST
-            changes.append(Change(Kind.CONTAINER, Op.REMOVE, found.name, reason,
-                                  replaces=found.id))
+            changes.append(Change(Kind.CONTAINER, Op.REMOVE, other.name, reason,
+                                  replaces=other.id))
     if want is None:
         return changes
     spec = want.spec

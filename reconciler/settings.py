@@ -36,6 +36,8 @@ class Settings:
     jobs: int = 0  # 0: the number of cores
     build_timeout: float = 1800.0
     hostname: str | None = None  # overrides the host's name (tests, build hosts)
+    # False only where the engine cannot grant every capability (see container.spec_for).
+    privileged: bool = True
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -60,6 +62,8 @@ _HELP = {
     "jobs": "parallel builds (default: the number of cores)",
     "build_timeout": "seconds one build may take (default: 1800)",
     "hostname": "act as this host name instead of the host's own",
+    "privileged": "run Falco --privileged: true (default) or false, only for engines that "
+    "cannot grant every capability",
 }
 _TYPES: dict[str, Any] = {"jobs": int, "build_timeout": float}
 
@@ -87,9 +91,22 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return int(value)
         if name == "build_timeout":
             return float(value)
+        if name == "privileged":
+            return _boolean(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
     return str(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
 
 
 def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ missing engine is a broken CI machine and must fail loudly.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import pytest
 
 from reconciler import container, dockerapi
@@ -69,7 +71,7 @@ def make_host_root(tmp_path: Path) -> Callable[..., Path]:
         hostname: str = "web-1",
         release: str = "5.10.0-14-cloud-amd64",
         version: str = "#1 SMP Debian 5.10.113-1 (2022-04-29)",
-        os_release: str = 'PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nID=debian\nVERSION_ID="11"\n',
+        os_release: str = 'PRETTY_NAME="Debian 11"\nID=debian\nVERSION_ID="11"\n',
         arch: str = "x86_64",
     ) -> Path:
         root = tmp_path / f"host-{uuid.uuid4().hex[:8]}"
@@ -109,10 +111,8 @@ def clean_containers(docker_client: Any) -> Iterator[list[str]]:
     ):
         item.remove(force=True)
     for name in names:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
             docker_client.containers.get(name).remove(force=True)
-        except Exception:  # noqa: BLE001 - already gone is fine
-            pass
 
 
 BASE_IMAGE = os.environ.get("RECONCILER_TEST_BASE_IMAGE", "falco-reconciler/bookworm:base")

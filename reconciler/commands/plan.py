@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from reconciler import dockerapi, pipeline, render, settings
@@ -14,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plan", help="show the changes the manifests ask for; change nothing",
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname")
+                       "hostname", "privileged")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 with no changes, 2 with changes, 1 on error")
@@ -25,7 +26,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    planned = pipeline.make_plan(conf, dockerapi.connect(), adopt=args.adopt)
+    with contextlib.closing(dockerapi.connect()) as client:
+        planned = pipeline.make_plan(conf, client, adopt=args.adopt)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.detailed_exitcode and not planned.plan.empty:

@@ -2,7 +2,9 @@
 
 Falco's image cannot be pulled here, so the "Falco" containers in these tests are plain
 Debian containers carrying the labels and env the reconciler would give Falco; the plan
-only reads names, labels, env and state, which is what is being tested.
+only reads names, labels, env and state, which is what is being tested. This machine's
+engine cannot start --privileged containers (CAP_SYS_RESOURCE is outside its bounding
+set), so the tests plan with `--privileged false`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli, container, store
+from reconciler import cli, container, pipeline, settings, store
 from reconciler.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo
 
@@ -26,15 +28,20 @@ SEED = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", 
 NEXT = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-15-cloud-amd64", "1",
                    DriverKind.KMOD)
 NAME = "falco-plan-test"
+# Falco's image cannot be pulled here: the base image, tagged under this name, stands in.
+STANDIN = "falco-reconciler/falco-plan-standin"
 
 
 @pytest.fixture
 def fleet(git_repo: GitRepo) -> GitRepo:
-    """The shipped example manifests, with the web Host's container renamed for isolation."""
-    shutil.copytree(ROOT / "manifests", git_repo.path / "manifests")
+    """The shipped example Hosts and DriverBuilds (not the driverkit grid, which every host
+    builds), with the web Host's container renamed for isolation."""
+    for part in ("hosts", "builds"):
+        shutil.copytree(ROOT / "manifests" / part, git_repo.path / "manifests" / part)
     web = git_repo.path / "manifests/hosts/10-web.yaml"
-    web.write_text(web.read_text().replace("    driver: kmod\n",
-                                           f"    driver: kmod\n    containerName: {NAME}\n"))
+    web.write_text(web.read_text().replace(
+        "    driver: kmod\n",
+        f"    driver: kmod\n    containerName: {NAME}\n    image: {STANDIN}\n"))
     git_repo.commit(message="fleet")
     return git_repo
 
@@ -43,16 +50,18 @@ def run_plan(capsys: pytest.CaptureFixture[str], fleet: GitRepo, host_root: Path
              *extra: str) -> tuple[int, dict[str, Any]]:
     code = cli.main([
         "plan", "--repo", str(fleet.path), "--path", "manifests", "--host-root", str(host_root),
-        "--store", str(tmp / "store"), "--state-dir", str(tmp / "state"), "--json", *extra,
+        "--store", str(tmp / "store"), "--state-dir", str(tmp / "state"), "--json",
+        "--privileged", "false", *extra,
     ])
     return code, json.loads(capsys.readouterr().out)
 
 
 def start(client: Any, base_image: str, name: str, *, labels: dict[str, str] | None = None,
           env: tuple[tuple[str, str], ...] = (), running: bool = True) -> Any:
+    client.images.get(base_image).tag(STANDIN, "0.32.2")
     made = client.containers.create(
-        base_image, ["sleep", "infinity"], name=name, network_mode="none",
-        labels=labels or {}, environment=[f"{k}={v}" for k, v in env], privileged=True,
+        f"{STANDIN}:0.32.2", ["sleep", "infinity"], name=name, network_mode="none",
+        labels=labels or {}, environment=[f"{k}={v}" for k, v in env], privileged=False,
     )
     if running:
         made.start()
@@ -89,11 +98,10 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     # Compute the spec the reconciler wants and run a container that carries it.
     code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
     assert [c["op"] for c in doc["changes"]] == ["create"]
-    from reconciler import pipeline, settings  # the same computation the CLI made
-
+    # The same computation the CLI made, to learn the spec a matching container must carry.
     conf = settings.Settings(repo=str(fleet.path), path="manifests",
                              host_root=make_host_root(), store=tmp_path / "store",
-                             state_dir=tmp_path / "state")
+                             state_dir=tmp_path / "state", privileged=False)
     planned = pipeline.make_plan(conf, docker_client)
     spec = planned.desired.container.spec if planned.desired.container else None
     assert spec is not None
