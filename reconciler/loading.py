@@ -118,11 +118,13 @@ class _Reader:
             self.issues.append(syntax)
         if not documents:
             return
-        lines = _document_lines(content, len(documents))
+        lines = _document_lines(content, len(documents)) or [
+            node.start_mark.line + 1 for node in _compose(content)
+        ]
         for index, document in enumerate(documents):
             if document is None:
                 continue  # an empty document, e.g. after a trailing "---"
-            origin = manifest.Origin(relpath, index, lines[index] if lines else 0)
+            origin = manifest.Origin(relpath, index, lines[index] if index < len(lines) else 1)
             self.read_document(origin, document)
 
     def read_document(self, origin: manifest.Origin, document: Any) -> None:

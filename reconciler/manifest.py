@@ -42,7 +42,6 @@ from reconciler.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arc
 
 API_VERSION = "falco-reconciler/v1"
 
-_CONFIG = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class DriverMode(enum.StrEnum):
@@ -119,7 +118,7 @@ KernelVersion = Annotated[str, BeforeValidator(_number_to_str), StringConstraint
 class Match(BaseModel):
     """Which hosts a document applies to: fnmatch globs on the host name."""
 
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     hostnames: tuple[NonBlank, ...] | None = None
 
@@ -132,7 +131,7 @@ class Match(BaseModel):
 
 
 class FalcoSpec(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     version: Annotated[str, AfterValidator(_check(_falco_version_rule))]
     image: NonBlank = "docker.io/falcosecurity/falco"
@@ -161,7 +160,7 @@ class FalcoSpec(BaseModel):
 class KernelSpec(BaseModel):
     """A kernel to prebuild for, named as the host's Falco loader names it."""
 
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     target: NonBlank
     kernel_release: KernelRelease = Field(alias="kernelRelease")
@@ -176,7 +175,7 @@ class KernelSpec(BaseModel):
 
 
 class HostSpec(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     match: Match = Match()
     falco: FalcoSpec
@@ -184,13 +183,13 @@ class HostSpec(BaseModel):
 
 
 class Metadata(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     name: Name
 
 
 class Host(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     api_version: Literal["falco-reconciler/v1"] = Field(alias="apiVersion")
     kind: Literal["Host"]
@@ -201,7 +200,7 @@ class Host(BaseModel):
 class DriverBuildSpec(BaseModel):
     """An explicit build request; driverkit's validation rules apply (see reconciler.driverkit)."""
 
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     match: Match | None = None
     target: Annotated[str, AfterValidator(_check(driverkit.target_problem))]
@@ -244,7 +243,7 @@ class DriverBuildSpec(BaseModel):
 
 
 class DriverBuild(BaseModel):
-    model_config = _CONFIG
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
     api_version: Literal["falco-reconciler/v1"] = Field(alias="apiVersion")
     kind: Literal["DriverBuild"]
