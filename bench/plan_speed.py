@@ -63,7 +63,7 @@ def main() -> None:
     host_root = work / "host"
     (host_root / "etc").mkdir(parents=True)
     (host_root / "proc/sys/kernel").mkdir(parents=True)
-    (host_root / "etc/hostname").write_text("web-0001\n")
+    (host_root / "etc/hostname").write_text("bench-host-1\n")
     (host_root / "etc/os-release").write_text("ID=debian\nVERSION_ID=\"11\"\n")
     (host_root / "proc/sys/kernel/osrelease").write_text("5.10.0-14-cloud-amd64\n")
     (host_root / "proc/sys/kernel/version").write_text("#1 SMP Debian 5.10.113-1 (2022-04-29)\n")

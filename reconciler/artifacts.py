@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote
 
 DRIVER_NAME = "falco"
@@ -88,14 +89,15 @@ class ArtifactKey:
     def kernel(self) -> KernelId:
         return KernelId(self.target, self.kernel_release, self.kernel_version, self.arch)
 
-    @property
+    # Cached: a large plan names the same key many times (desired, observed, the plan).
+    @cached_property
     def filename(self) -> str:
         return (
             f"{DRIVER_NAME}_{self.target}_{self.kernel_release}_{self.kernel_version}"
             f"{self.kind.suffix}"
         )
 
-    @property
+    @cached_property
     def relpath(self) -> str:
         """Path inside the store, with a literal ``+``: ``2.0.0+driver/x86_64/falco_...ko``."""
         return f"{self.driver_version}/{self.arch}/{self.filename}"

@@ -53,6 +53,12 @@ class DesiredState:
         return next((a for a in self.artifacts if a.key == key), None)
 
 
+def _order(key: ArtifactKey) -> tuple[str, ...]:
+    # One tuple per key, not one per comparison as the dataclass ordering would build.
+    return (key.driver_version, key.arch, key.target, key.kernel_release, key.kernel_version,
+            key.kind.value)
+
+
 def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
     """The artifact this host's Falco will request for the running kernel, if its mode needs one."""
     falco = host.spec.falco
@@ -102,7 +108,7 @@ def compute(
 
     artifacts = tuple(
         DesiredArtifact(key, tuple(who), tuple(urls))
-        for key, (who, urls) in sorted(wanted.items())
+        for key, (who, urls) in sorted(wanted.items(), key=lambda item: _order(item[0]))
     )
     return DesiredState(
         revision=revision,

@@ -9,7 +9,16 @@ from reconciler.plan import Kind, Op, Plan
 
 
 def as_json(plan: Plan) -> str:
-    return json.dumps(plan.to_json(), indent=2)
+    """One object, one change a line: readable, and json's C encoder keeps a plan of tens
+    of thousands of changes fast (``indent=`` would take the pure-Python path)."""
+    doc = plan.to_json()
+    changes = doc.pop("changes")
+    head = json.dumps(doc)[:-1]
+    if not changes:
+        return head + ', "changes": []}\n'
+    body = ",\n".join("  " + json.dumps(change) for change in changes)
+    return f'{head}, "changes": [\n{body}\n]}}\n'
+
 
 
 def as_text(plan: Plan) -> str:
