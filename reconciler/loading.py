@@ -239,7 +239,11 @@ class _Unusual(Exception):
     """A node the fast path leaves to SafeConstructor."""
 
 
-class _FastLoader(yaml.CSafeLoader):
+# PyYAML wheels ship libyaml; a build without it still works, only slower.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _FastLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # chosen at import time
     """``CSafeLoader`` with a shortcut constructor and a memo for implicit scalar tags.
 
     A document is built by ``_build`` unless it holds something beyond plain maps, lists and
@@ -266,12 +270,12 @@ class _FastLoader(yaml.CSafeLoader):
                 return _STR
             tag = self._tags.get(value)
             if tag is None:
-                tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+                tag = super().resolve(kind, value, implicit)
                 if len(self._tags) > 100_000:
                     self._tags.clear()
                 self._tags[value] = tag
             return tag
-        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return super().resolve(kind, value, implicit)
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._seen.clear()
@@ -313,7 +317,7 @@ def _parse(relpath: str, content: bytes) -> tuple[list[Any], _Issue | None]:
     documents: list[Any] = []
     loader = _FastLoader(content)
     try:
-        while loader.check_data():  # type: ignore[no-untyped-call]  # PyYAML is untyped
+        while loader.check_data():
             documents.append(loader.get_data())
     except yaml.MarkedYAMLError as exc:
         return documents, _syntax_issue(relpath, len(documents), exc)
@@ -503,7 +507,7 @@ def _locate(files: Sequence[tuple[str, bytes]], issues: list[_Issue]) -> list[Pr
 def _compose(content: bytes) -> list[yaml.Node]:
     """The node tree of every document up to the first syntax error."""
     nodes: list[yaml.Node] = []
-    loader = yaml.CSafeLoader(content)
+    loader = _SafeLoader(content)
     try:
         while loader.check_node():
             node = loader.get_node()
