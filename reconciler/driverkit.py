@@ -107,14 +107,6 @@ def driver_version_problem(value: str) -> str | None:
     )
 
 
-def kernel_release_problem(value: str) -> str | None:
-    if not value or value.isspace():
-        return "must not be empty: expected the kernel's `uname -r`, e.g. 5.10.0-14-cloud-amd64"
-    if not value.isascii() or _SPACE.search(value):
-        return f"{value!r} is not a kernel release: expected `uname -r`, ASCII with no spaces"
-    return None
-
-
 def spec_problems(
     *, target: str, kernel_version_given: bool, kernel_config_data: str | None
 ) -> list[tuple[str, str]]:

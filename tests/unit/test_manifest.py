@@ -206,3 +206,61 @@ def test_schema_is_one_of_host_and_driver_build_in_yaml_spelling() -> None:
     assert {"kernelRelease", "kernelVersion", "kernelUrls", "outputs"} <= set(build["properties"])
     assert set(document["$defs"]["DriverMode"]["enum"]) == {
         "kmod", "ebpf", "modern_ebpf", "kmod-preloaded", "none"}
+
+
+def _spec(**changes: object) -> dict[str, object]:
+    spec: dict[str, object] = {"target": "debian", "driverVersion": "2.0.0+driver",
+                               "kernelRelease": "5.10.0-14-cloud-amd64"}
+    spec.update(changes)
+    return spec
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["debian", "ubuntu-generic", "ubuntu-aws", "ubuntu-gke", "ubuntu-azure", "amazonlinux2",
+     "amazonlinux2023", "centos", "rocky", "almalinux", "flatcar", "bottlerocket", "talos",
+     "photon", "ol", "arch", "fedora", "opensuse", "sles", "alinux"],
+)
+def test_driver_build_accepts_driverkits_targets(target: str) -> None:
+    extra = {"kernelVersion": "1", "kernelConfigData": "bm8tZGF0YQ=="}
+    DriverBuildSpec.model_validate(_spec(target=target, **extra), by_name=False)
+
+
+@pytest.mark.parametrize("target", ["debain", "ubuntu-", "cos", "windows", "Debian"])
+def test_driver_build_rejects_targets_driverkit_has_no_builder_for(target: str) -> None:
+    with pytest.raises(ValidationError, match="is not a driverkit target"):
+        DriverBuildSpec.model_validate(_spec(target=target, kernelVersion="1"))
+
+
+@pytest.mark.parametrize(
+    "version", ["2.0.0+driver", "7.2.1+driver", "1.0.0-alpha2+driver", "master", "dev",
+                "0de226085cc4603c45ebb6883ca4cacae0bd25b2", "0de2260", "v0.1.0"],
+)
+def test_driver_version_takes_a_semver_a_commit_or_master(version: str) -> None:
+    assert DriverBuildSpec.model_validate(_spec(driverVersion=version)).driver_version == version
+
+
+@pytest.mark.parametrize("version", ["latest", "2.0.0 driver", "0de22", "", "2..0"])
+def test_driver_version_rejects_anything_else(version: str) -> None:
+    with pytest.raises(ValidationError):
+        DriverBuildSpec.model_validate(_spec(driverVersion=version))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"target": "ubuntu-generic"}, "kernelVersion is required when target is ubuntu"),
+        ({"target": "vanilla"}, "kernelConfigData is required when target is vanilla"),
+        ({"target": "flatcar"}, "kernelConfigData is required when target is flatcar"),
+        ({"kernelConfigData": "not base64!"}, "must be base64-encoded"),
+        ({"kernelRelease": "5.10 amd64"}, "kernelRelease"),
+        ({"kernelRelease": "5.10.0-14-ämd64"}, "kernelRelease"),
+        ({"architecture": "x86_64"}, "architecture"),
+        ({"outputs": []}, "outputs"),
+    ],
+)
+def test_driverkits_cross_field_rules_apply_to_driver_builds(
+    changes: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        DriverBuildSpec.model_validate(_spec(**changes))
