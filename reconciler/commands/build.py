@@ -89,10 +89,11 @@ def _request(merged: dict[str, Any]) -> tuple[build.BuildRequest, dict[DriverKin
             raise ConfigError(f"--{key} is required (or give it in a -c driverkit config)")
     target, version = str(merged["target"]), str(merged["driverversion"])
     release = str(merged["kernelrelease"])
-    for problem in (driverkit.target_problem(target), driverkit.driver_version_problem(version),
-                    driverkit.kernel_release_problem(release)):
+    for problem in (driverkit.target_problem(target), driverkit.driver_version_problem(version)):
         if problem:
             raise ConfigError(problem)
+    if not release.isascii() or any(c.isspace() or c == "/" for c in release):
+        raise ConfigError(f"{release!r} is not a kernel release: expected `uname -r`")
     arch = str(merged.get("architecture") or "amd64")
     if arch not in SUPPORTED_ARCHES:
         raise ConfigError(f"--architecture must be amd64 or arm64, got {arch!r}")
