@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import textwrap
 from pathlib import Path
 
@@ -520,3 +521,62 @@ def test_document_lines_agree_with_the_parser(bodies: list[str], lead: str) -> N
     assert lines is not None
     for line, node in zip(lines, nodes, strict=True):
         assert line <= node.start_mark.line + 1
+
+
+# -- property: whatever valid documents are written, load gives them back, in order ----------
+
+_names = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
+_host_docs = st.builds(
+    lambda name, version, driver, globs: {
+        "apiVersion": "falco-reconciler/v1", "kind": "Host", "metadata": {"name": name},
+        "spec": {"match": {"hostnames": globs} if globs is not None else {},
+                 "falco": {"version": version, "driver": driver}},
+    },
+    _names,
+    st.sampled_from(["0.32.2", "0.35.1", "0.37.1", "0.38.2", "0.44.0"]),
+    st.sampled_from(["kmod", "ebpf", "kmod-preloaded", "none"]),
+    st.none() | st.lists(st.sampled_from(["web-*", "db-?", "*", "api-1"]), max_size=3),
+)
+_build_docs = st.builds(
+    lambda name, target, release, outputs: {
+        "apiVersion": "falco-reconciler/v1", "kind": "DriverBuild", "metadata": {"name": name},
+        "spec": {"target": target, "driverVersion": "2.0.0+driver", "kernelRelease": release,
+                 "kernelVersion": "1", "outputs": outputs},
+    },
+    _names,
+    st.sampled_from(["debian", "centos", "ubuntu-generic", "amazonlinux2"]),
+    st.from_regex(r"[1-6]\.[0-9]{1,2}\.[0-9]{1,3}-[0-9]{1,3}-amd64", fullmatch=True),
+    st.lists(st.sampled_from(["kmod", "ebpf"]), min_size=1, max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents=st.lists(_host_docs | _build_docs, min_size=1, max_size=12),
+       cuts=st.lists(st.integers(0, 12), max_size=3), comment=st.booleans())
+def test_valid_documents_load_back_in_order_with_their_origins(
+    documents: list[dict[str, object]], cuts: list[int], comment: bool
+) -> None:
+    # Names must be unique per kind: suffix each with its position.
+    for index, document in enumerate(documents):
+        metadata = document["metadata"]
+        assert isinstance(metadata, dict)
+        metadata["name"] = f"{metadata['name']}-{index}"
+    bounds = sorted({0, len(documents), *(c for c in cuts if c <= len(documents))})
+    files: list[tuple[str, bytes]] = []
+    expected_origins = []
+    for number, (start, end) in enumerate(itertools.pairwise(bounds)):
+        head = "# generated\n" if comment else ""
+        text = head + yaml.safe_dump_all(documents[start:end], explicit_start=comment)
+        path = f"f{number:02d}.yaml"
+        files.append((path, text.encode()))
+        lines = [i + 1 for i, line in enumerate(text.splitlines()) if line == "---"]
+        starts = lines if comment else [1, *lines]
+        expected_origins += [(path, i, starts[i]) for i in range(end - start)]
+
+    manifests = loading.load(files)
+    loaded = sorted([*manifests.hosts, *manifests.builds],
+                    key=lambda item: (item.origin.file, item.origin.document))
+    assert [(x.origin.file, x.origin.document, x.origin.line) for x in loaded] == (
+        expected_origins)
+    assert [x.value.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            for x in loaded] == documents
