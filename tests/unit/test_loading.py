@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from reconciler import loading
 from reconciler.artifacts import DriverKind
 from reconciler.errors import ManifestError
+from reconciler.manifest import DriverBuild, Host, Located
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -574,7 +575,9 @@ def test_valid_documents_load_back_in_order_with_their_origins(
         expected_origins += [(path, i, starts[i]) for i in range(end - start)]
 
     manifests = loading.load(files)
-    loaded = sorted([*manifests.hosts, *manifests.builds],
+    everything: list[Located[Host] | Located[DriverBuild]] = [
+        *manifests.hosts, *manifests.builds]
+    loaded = sorted(everything,
                     key=lambda item: (item.origin.file, item.origin.document))
     assert [(x.origin.file, x.origin.document, x.origin.line) for x in loaded] == (
         expected_origins)
