@@ -48,12 +48,21 @@ class Mount:
         return f"{self.source}:{self.target}{':ro' if self.read_only else ''}"
 
 
-BASE_MOUNTS = (
-    Mount("/dev", "/host/dev"),
-    Mount("/proc", "/host/proc", read_only=True),
-    Mount("/etc", "/host/etc", read_only=True),
-    Mount("/var/run/docker.sock", "/host/var/run/docker.sock"),
-)
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def base_mounts(docker_socket: str = DOCKER_SOCKET) -> tuple[Mount, ...]:
+    """Falco's documented mounts. ``/usr`` too, read-only, as Falco's own install guide
+    has it: ``/etc/os-release`` is a symlink into ``/usr/lib`` on most distributions, and the
+    loader names the driver from it. The socket is the one of the engine we talk to, since
+    binding a path that does not exist would make the engine create a folder there."""
+    return (
+        Mount("/dev", "/host/dev"),
+        Mount("/proc", "/host/proc", read_only=True),
+        Mount("/etc", "/host/etc", read_only=True),
+        Mount("/usr", "/host/usr", read_only=True),
+        Mount(docker_socket, "/host/var/run/docker.sock"),
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +125,8 @@ def driver_env(
 
 
 def spec_for(
-    falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True
+    falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True,
+    docker_socket: str = DOCKER_SOCKET,
 ) -> ContainerSpec:
     """The container spec of a Host's ``falco`` section (pure).
 
@@ -132,7 +142,7 @@ def spec_for(
         name=falco.container_name,
         image=image_ref(falco),
         env=tuple(sorted(merged.items())),
-        mounts=BASE_MOUNTS,
+        mounts=base_mounts(docker_socket),
         network=falco.network,
         command=command,
         privileged=privileged,

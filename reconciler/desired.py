@@ -71,7 +71,7 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
 
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
-    privileged: bool = True,
+    privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
 ) -> DesiredState:
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
 
@@ -96,7 +96,7 @@ def compute(
                 )
         spec = container.spec_for(
             falco, drivers_url=drivers_url, driver_relpath=key.relpath if key else "",
-            privileged=privileged,
+            privileged=privileged, docker_socket=docker_socket,
         )
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,

@@ -37,6 +37,12 @@ def connect(timeout: float = 30.0) -> Any:
     return client
 
 
+def socket_path() -> str:
+    """The engine's unix socket (from DOCKER_HOST), which Falco's container mounts too."""
+    parsed = urllib.parse.urlparse(os.environ.get("DOCKER_HOST", ""))
+    return parsed.path if parsed.scheme == "unix" and parsed.path else container.DOCKER_SOCKET
+
+
 def _probe(where: str, timeout: float) -> None:
     """Fail fast, before the SDK (which leaks its session when its constructor fails)."""
     parsed = urllib.parse.urlparse(where)

@@ -53,6 +53,7 @@ def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planne
     want = desired.compute(
         inputs.manifests, inputs.facts, inputs.snapshot.revision,
         drivers_url=drivers_url(settings), privileged=settings.privileged,
+        docker_socket=dockerapi.socket_path(),
     )
     present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))
     names = [want.container.spec.name] if want.container else []

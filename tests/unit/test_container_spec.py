@@ -50,7 +50,7 @@ def test_always_privileged_with_the_documented_mounts_and_a_restart_policy() -> 
     got = spec("0.32.2", "kmod")
     assert got.privileged
     assert [str(m) for m in got.mounts] == [
-        "/dev:/host/dev", "/proc:/host/proc:ro", "/etc:/host/etc:ro",
+        "/dev:/host/dev", "/proc:/host/proc:ro", "/etc:/host/etc:ro", "/usr:/host/usr:ro",
         "/var/run/docker.sock:/host/var/run/docker.sock",
     ]
     assert got.restart_policy

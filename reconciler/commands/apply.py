@@ -1,0 +1,64 @@
+"""``reconciler apply``: plan, show, ask (unless ``--yes``), apply; one outcome per change."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from reconciler import build, dockerapi, executor, falco, pipeline, render, settings
+from reconciler.errors import ConfigError
+from reconciler.store import Store
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("apply", help="plan, show, ask, and apply the changes",
+                       description=__doc__)
+    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
+                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout")
+    p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    p.add_argument("--adopt", action="store_true",
+                   help="replace a same-named container we did not create")
+    p.add_argument("--settle", type=float, default=10.0,
+                   help="seconds a new Falco container must stay up (default: 10)")
+    p.set_defaults(handler=run)
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError("not on a terminal: pass --yes to apply without asking")
+    answer = input("Apply these changes? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = settings.resolve(args)
+    client = dockerapi.connect()
+    planned = pipeline.make_plan(conf, client, adopt=args.adopt)
+    sys.stdout.write(render.as_text(planned.plan))
+    if planned.plan.empty:
+        return 0
+    if not args.yes and not _confirm():
+        print("Apply cancelled.")
+        return 1
+    store = Store(conf.store)
+    config = build.BuildConfig(
+        state_dir=conf.state_dir, store=conf.store, source=conf.source,
+        base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
+    )
+    deployer = falco.FalcoDeployer(client, store, pipeline.drivers_url(conf),
+                                   settle_seconds=args.settle)
+
+    def builder(requests: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
+        return build.build_all(requests, config, client, progress=build.terminal_progress())
+
+    run_ = executor.Executor(store, builder, deployer.apply)
+    outcomes = run_.run(planned.plan, planned.desired, adopt=args.adopt)
+    print()
+    for outcome in outcomes:
+        mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]
+        print(f"  {mark} {outcome.change.op.value} {outcome.change.name}: {outcome.message}")
+    failed = sum(1 for o in outcomes if o.result is executor.Result.FAILED)
+    print(f"\nApplied {len(outcomes) - failed} of {len(outcomes)} changes"
+          f" at revision {planned.plan.revision[:12]}.")
+    return 1 if failed else 0

@@ -1,0 +1,162 @@
+"""`reconciler apply` end to end: real git, real store, our real server, a real engine.
+
+Stand-ins, because they cannot exist on these machines: Falco's image (tests/support/
+falco-standin.sh: it downloads and checks the driver exactly as the loader does, then
+stays up), the driver file itself (loading a module is impossible here, and real builds
+are tested in tests/build), and --privileged (this engine cannot grant every capability).
+The host's facts are the machine's own (host root /), acting as host web-1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import cli, facts, kernelnames, store
+from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.httpd.server import DriverServer
+from reconciler.versions import FalcoVersion, driver_version
+from tests.conftest import GitRepo
+from tests.support import standin
+
+pytestmark = pytest.mark.docker
+
+NAME = "falco-apply-test"
+
+
+def host_yaml(version: str, driver: str = "kmod", env: dict[str, str] | None = None) -> str:
+    env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
+    return (
+        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
+        "  match: {hostnames: [web-*]}\n  falco:\n"
+        f"    version: {version}\n    driver: {driver}\n    containerName: {NAME}\n"
+        f"    image: {standin.REPOSITORY}\n"
+        + (f"    env:\n{env_lines}" if env_lines else "")
+    )
+
+
+class Host:
+    def __init__(self, repo: GitRepo, tmp: Path, port: int) -> None:
+        self.repo, self.tmp, self.port = repo, tmp, port
+        self.store = store.Store(tmp / "store")
+
+    def args(self, command: str, *extra: str) -> list[str]:
+        return [command, "--repo", str(self.repo.path), "--host-root", "/", "--hostname",
+                "web-1", "--store", str(self.store.root), "--state-dir", str(self.tmp / "state"),
+                "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
+
+    def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
+        """Put a stand-in driver where the real build would have published it."""
+        kernel = kernelnames.kernel_id(facts.read(Path("/"), "web-1"), FalcoVersion.parse(version))
+        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
+        blob = self.tmp / "blob"
+        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
+        self.store.publish(key, blob)
+        return key
+
+
+@pytest.fixture
+def host(git_repo: GitRepo, tmp_path: Path, docker_client: Any, base_image: str,
+         clean_containers: list[str]) -> Iterator[Host]:
+    for version in ("0.32.2", "0.37.1"):
+        standin.ensure(docker_client, base_image, version)
+    (tmp_path / "store").mkdir()
+    with DriverServer(tmp_path / "store", ("127.0.0.1", 0)) as server:
+        yield Host(git_repo, tmp_path, server.address[1])
+
+
+def apply(host: Host, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = cli.main(host.args("apply", "--yes", "--settle", "2", *extra))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def plan(host: Host, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    cli.main(host.args("plan", "--json"))
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return doc
+
+
+@pytest.mark.parametrize(("version", "driver", "kind", "env_key"), [
+    ("0.32.2", "kmod", DriverKind.KMOD, "DRIVERS_REPO"),
+    ("0.32.2", "ebpf", DriverKind.EBPF, "FALCO_BPF_PROBE"),
+    ("0.37.1", "kmod", DriverKind.KMOD, "FALCOCTL_DRIVER_REPOS"),
+    ("0.37.1", "ebpf", DriverKind.EBPF, "FALCOCTL_DRIVER_TYPE"),
+])
+def test_falco_starts_and_downloads_its_driver_from_our_server(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+    version: str, driver: str, kind: DriverKind, env_key: str,
+) -> None:
+    host.repo.commit({"web.yaml": host_yaml(version, driver)})
+    key = host.publish_driver(version, kind)
+    code, out = apply(host, capsys)
+    assert code == 0, out
+    running = docker_client.containers.get(NAME)
+    assert running.status == "running"
+    env = dict(e.split("=", 1) for e in running.attrs["Config"]["Env"])
+    assert env_key in env
+    logs = running.logs().decode()
+    assert f"{key.filename} verified" in logs, logs
+    assert "%2Bdriver" in logs  # the loader's encoding of the driver version reached us
+    assert plan(host, capsys)["changes"] == []
+
+
+def test_env_change_replaces_and_a_crashing_falco_is_rolled_back(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+) -> None:
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    assert apply(host, capsys)[0] == 0
+    first = docker_client.containers.get(NAME).id
+
+    host.repo.commit({"web.yaml": host_yaml("0.32.2", env={"FALCO_LOG_LEVEL": "debug"})})
+    code, out = apply(host, capsys)
+    assert code == 0, out
+    second = docker_client.containers.get(NAME)
+    assert second.id != first
+    assert "FALCO_LOG_LEVEL=debug" in second.attrs["Config"]["Env"]
+
+    host.repo.commit({"web.yaml": host_yaml("0.32.2", env={"STANDIN_CRASH": "1"})})
+    code, out = apply(host, capsys)
+    assert code == 1
+    assert "the previous container was put back" in out
+    assert "crashing as asked" in out  # the crashed container's last log lines
+    back = docker_client.containers.get(NAME)
+    assert (back.id, back.status) == (second.id, "running")
+    assert len(docker_client.containers.list(all=True, filters={"name": NAME})) == 1
+
+
+def test_missing_driver_on_the_server_never_starts_falco(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+) -> None:
+    """With no driver in the store and no way to build it, apply fails and starts nothing."""
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    code = cli.main(host.args("apply", "--yes", "--settle", "1", "--base-image",
+                              "falco-reconciler/no-such-base-image:0"))
+    out = capsys.readouterr()
+    assert code == 1
+    assert "✗ build" in out.out
+    assert "· create" in out.out and "did not build" in out.out
+    assert not docker_client.containers.list(all=True, filters={"name": NAME})
+
+
+def test_foreign_container_is_only_replaced_with_adopt(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any, base_image: str,
+    clean_containers: list[str],
+) -> None:
+    clean_containers.append(NAME)
+    foreign = docker_client.containers.run(base_image, ["sleep", "infinity"], name=NAME,
+                                           network_mode="none", detach=True)
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    code, out = apply(host, capsys)
+    assert code == 0
+    assert "not ours" in out
+    assert docker_client.containers.get(NAME).id == foreign.id
+    code, out = apply(host, capsys, "--adopt")
+    assert code == 0, out
+    assert docker_client.containers.get(NAME).id != foreign.id
