@@ -12,12 +12,13 @@ import hashlib
 import posixpath
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import git
 
 from reconciler import logs
 from reconciler.errors import SourceError
+from reconciler.loading import is_manifest_path
 
 log = logs.get(__name__)
 
@@ -30,14 +31,6 @@ class Snapshot:
 
     revision: str
     files: tuple[tuple[str, bytes], ...]
-
-
-def is_manifest_path(relpath: str) -> bool:
-    """``*.yaml`` / ``*.yml``, outside hidden folders such as ``.github/``."""
-    parts = PurePosixPath(relpath).parts
-    if not parts or any(p.startswith(".") for p in parts[:-1]):
-        return False
-    return parts[-1].endswith((".yaml", ".yml")) and not parts[-1].startswith(".")
 
 
 def is_remote(repo: str) -> bool:
