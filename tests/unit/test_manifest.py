@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from reconciler import manifest, schema
@@ -264,3 +267,14 @@ def test_driverkits_cross_field_rules_apply_to_driver_builds(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         DriverBuildSpec.model_validate(_spec(**changes))
+
+
+_glob_chars = st.sampled_from(list("ab-.1*"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text(st.sampled_from(list("ab-.1")), max_size=8),
+       pattern=st.text(_glob_chars, max_size=8) | st.text(st.sampled_from(list("ab?[]*!")),
+                                                          max_size=6))
+def test_glob_match_agrees_with_fnmatchcase(name: str, pattern: str) -> None:
+    assert manifest.glob_match(name, pattern) is fnmatch.fnmatchcase(name, pattern)
