@@ -41,6 +41,7 @@ from reconciler import driverkit, versions
 from reconciler.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
 
 API_VERSION = "falco-reconciler/v1"
+_STORE_ARCH = {arch: store_arch(arch) for arch in ("amd64", "arm64")}
 
 
 
@@ -259,11 +260,16 @@ class DriverBuildSpec(BaseModel):
 
     def artifact_keys(self) -> tuple[ArtifactKey, ...]:
         """One key per output kind, duplicates dropped, in the order written."""
-        kernel = KernelId(
-            self.target, self.kernel_release, self.kernel_version, store_arch(self.architecture)
+        # Called for every build on every pass (tens of thousands): build the keys directly.
+        arch = _STORE_ARCH[self.architecture]
+        if len(self.outputs) == 1:
+            return (ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+                                self.kernel_version, self.outputs[0]),)
+        return tuple(
+            ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+                        self.kernel_version, kind)
+            for kind in dict.fromkeys(self.outputs)
         )
-        kinds = dict.fromkeys(self.outputs)
-        return tuple(ArtifactKey.for_kernel(kernel, self.driver_version, kind) for kind in kinds)
 
 
 class DriverBuild(BaseModel):
