@@ -7,6 +7,8 @@ corrupt, so the plan rebuilds it (when wanted) or deletes it (when not).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -50,6 +52,18 @@ class ObservedState:
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
+
+    def digest(self) -> str:
+        """A fingerprint of everything a plan was computed from (saved plans compare it)."""
+        canonical = json.dumps({
+            "present": sorted(k.relpath for k in self.present),
+            "corrupt": sorted(k.relpath for k in self.corrupt),
+            "containers": sorted(
+                [c.id, c.name, c.image, c.status, c.spec_hash or "", c.managed, sorted(c.env)]
+                for c in self.containers
+            ),
+        }, sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def from_parts(

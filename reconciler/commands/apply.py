@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from reconciler import build, dockerapi, executor, falco, pipeline, render, settings
+from reconciler import build, dockerapi, executor, falco, pipeline, render, savedplan, settings
 from reconciler.errors import ConfigError
 from reconciler.store import Store
 
@@ -16,6 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
                        "hostname", "privileged", "source", "base_image", "jobs", "build_timeout")
+    p.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
+                   help="a plan saved with `reconciler plan --out`: apply exactly it, "
+                   "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     p.add_argument("--adopt", action="store_true",
                    help="replace a same-named container we did not create")
@@ -33,12 +39,23 @@ def _confirm() -> bool:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    client = dockerapi.connect()
+    saved = savedplan.load(args.planfile) if args.planfile else None
+    if saved is not None:
+        conf = savedplan.settings_for(saved, conf)
+    with contextlib.closing(dockerapi.connect()) as client:
+        return _apply(args, conf, client, saved)
+
+
+def _apply(
+    args: argparse.Namespace, conf: settings.Settings, client: Any, saved: dict[str, Any] | None
+) -> int:
     planned = pipeline.make_plan(conf, client, adopt=args.adopt)
+    if saved is not None:
+        savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
     if planned.plan.empty:
         return 0
-    if not args.yes and not _confirm():
+    if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     store = Store(conf.store)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 
-from reconciler import dockerapi, pipeline, render, settings
+from reconciler import dockerapi, pipeline, render, savedplan, settings
 
 EXIT_CHANGES = 2
 
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="exit 0 with no changes, 2 with changes, 1 on error")
     p.add_argument("--adopt", action="store_true",
                    help="plan to replace a same-named container we did not create")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="save the plan; `reconciler apply FILE` applies exactly it")
     p.set_defaults(handler=run)
 
 
@@ -28,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with contextlib.closing(dockerapi.connect()) as client:
         planned = pipeline.make_plan(conf, client, adopt=args.adopt)
+    if args.out is not None:
+        savedplan.save(args.out, planned, conf)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.detailed_exitcode and not planned.plan.empty:

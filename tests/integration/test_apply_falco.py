@@ -160,3 +160,32 @@ def test_foreign_container_is_only_replaced_with_adopt(
     code, out = apply(host, capsys, "--adopt")
     assert code == 0, out
     assert docker_client.containers.get(NAME).id != foreign.id
+
+
+def test_saved_plan_applies_exactly_and_refuses_when_anything_moved(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any, tmp_path: Path,
+) -> None:
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    saved = tmp_path / "web.plan"
+    assert cli.main(host.args("plan", "--out", str(saved))) == 0
+    capsys.readouterr()
+
+    # The branch moves on: the saved plan is stale.
+    host.repo.commit({"web.yaml": host_yaml("0.32.2", env={"A": "1"})})
+    assert cli.main(host.args("apply", str(saved), "--settle", "1")) == 1
+    assert "the manifests moved from" in capsys.readouterr().err
+    assert not docker_client.containers.list(all=True, filters={"name": NAME})
+
+    # A fresh saved plan applies, without asking.
+    assert cli.main(host.args("plan", "--out", str(saved))) == 0
+    capsys.readouterr()
+    assert cli.main(host.args("apply", str(saved), "--settle", "1")) == 0
+    assert docker_client.containers.get(NAME).status == "running"
+
+    # The actual state moves (Falco stopped behind our back): refused.
+    assert cli.main(host.args("plan", "--out", str(saved))) == 0
+    docker_client.containers.get(NAME).stop(timeout=1)
+    capsys.readouterr()
+    assert cli.main(host.args("apply", str(saved), "--settle", "1")) == 1
+    assert "actual state" in capsys.readouterr().err
