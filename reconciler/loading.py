@@ -232,7 +232,10 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 # First characters for which some implicit resolver (bool, int, null...) may apply.
 _RESOLVABLE = frozenset(key for key in yaml.resolver.Resolver.yaml_implicit_resolvers if key)
-_SHORTCUT = None not in yaml.resolver.Resolver.yaml_implicit_resolvers
+_SHORTCUT = (
+    None not in yaml.resolver.Resolver.yaml_implicit_resolvers
+    and not yaml.resolver.Resolver.yaml_path_resolvers
+)
 
 
 class _Unusual(Exception):
@@ -264,18 +267,27 @@ class _FastLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # chosen at im
         }
         self._seen: set[int] = set()
 
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
-        if kind is ScalarNode and implicit[0] and _SHORTCUT:
-            if value and value[0] not in _RESOLVABLE:
-                return _STR
-            tag = self._tags.get(value)
-            if tag is None:
-                tag = super().resolve(kind, value, implicit)
-                if len(self._tags) > 100_000:
-                    self._tags.clear()
-                self._tags[value] = tag
-            return tag
-        return super().resolve(kind, value, implicit)
+    if _SHORTCUT:
+        # The parser calls these three for every node; without path resolvers (SafeLoader
+        # has none) they reduce to the implicit scalar rules, mirrored here exactly.
+        def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+            return None
+
+        def ascend_resolver(self) -> None:
+            return None
+
+        def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
+            if kind is ScalarNode:
+                if not implicit[0] or (value and value[0] not in _RESOLVABLE):
+                    return _STR
+                tag = self._tags.get(value)
+                if tag is None:
+                    tag = super().resolve(kind, value, implicit)
+                    if len(self._tags) > 100_000:
+                        self._tags.clear()
+                    self._tags[value] = tag
+                return tag
+            return _MAP if kind is MappingNode else _SEQ
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._seen.clear()
