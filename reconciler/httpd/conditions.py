@@ -63,12 +63,12 @@ def parse_range(  # noqa: PLR0911 - one early answer per rule of RFC 9110 14.1
             return UNSATISFIABLE
         return ByteRange(max(0, size - count), size - 1)
     start = _int(first)
-    end = _int(last) if last.strip() else size - 1
+    end = _int(last) if last.strip() else start
     if start is None or end is None or end < start:
         return None
     if start >= size:
         return UNSATISFIABLE
-    return ByteRange(start, min(end, size - 1))
+    return ByteRange(start, size - 1 if not last.strip() else min(end, size - 1))
 
 
 def _tags(value: str) -> list[str]:

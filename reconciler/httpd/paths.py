@@ -32,6 +32,8 @@ from reconciler.store import SHA_SUFFIX
 STORE_ARCHES = tuple(artifacts.store_arch(a) for a in artifacts.SUPPORTED_ARCHES)
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_RAW_FORBIDDEN = re.compile(r"[^\x21-\x7e]")  # controls, space, DEL, non-ASCII
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_TARGET = 4096
 
 
@@ -74,7 +76,7 @@ def decode_path(raw: str) -> str | Route:  # noqa: PLR0911 - one refusal per rul
     """The path part of a request target, percent-decoded once; or a refusal."""
     if len(raw) > _MAX_TARGET:
         return _bad("target too long")
-    if any(ord(c) < 0x21 or ord(c) > 0x7E for c in raw):
+    if _RAW_FORBIDDEN.search(raw):
         return _bad("raw control, space or non-ASCII character in target")
     if raw.startswith(("http://", "https://")):
         # absolute-form (RFC 9112 3.2.2): only its path matters to us.
@@ -89,7 +91,7 @@ def decode_path(raw: str) -> str | Route:  # noqa: PLR0911 - one refusal per rul
         text = decoded.decode("utf-8", errors="strict")
     except UnicodeError:
         return _bad("escapes are not valid UTF-8 (overlong or truncated)")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if _CONTROL.search(text):
         return _bad("control character (NUL...) after decoding")
     return text
 
