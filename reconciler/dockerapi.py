@@ -19,7 +19,7 @@ import requests
 
 from reconciler import container
 from reconciler.errors import DockerError, DockerUnavailable
-from reconciler.observed import ObservedContainer
+from reconciler.observed import ObservedContainer, ObservedImage
 
 
 def connect(timeout: float = 30.0) -> Any:
@@ -74,7 +74,38 @@ def _observed(attrs: dict[str, Any]) -> ObservedContainer:
         env=tuple(env),
         exit_code=state.get("ExitCode"),
         privileged=bool((attrs.get("HostConfig") or {}).get("Privileged")),
+        image_id=attrs.get("Image", ""),
     )
+
+
+def _image(client: Any, ref: str) -> Any | None:
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        return None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise DockerError(f"cannot inspect image {ref}: {exc}") from exc
+
+
+def observe_image(
+    client: Any, ref: str, *, ask_registry: bool, running_image_id: str = ""
+) -> ObservedImage:
+    """The local image for ``ref``; when asked, the digest its registry serves now and the
+    digests of the image the container runs.
+
+    The registry is asked without pulling (a distribution inspect), so a plan stays free of
+    changes; an unreachable registry just leaves the remote digest unknown.
+    """
+    local = _image(client, ref)
+    remote, running = None, ()
+    if ask_registry:
+        try:
+            remote = client.images.get_registry_data(ref).id
+        except (docker.errors.DockerException, requests.RequestException):
+            remote = None
+        image = _image(client, running_image_id) if running_image_id else None
+        running = tuple(image.attrs.get("RepoDigests") or ()) if image is not None else ()
+    return ObservedImage(ref, local.id if local is not None else None, remote, running)
 
 
 def observe_containers(client: Any, names: Iterable[str]) -> tuple[ObservedContainer, ...]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
+import docker.utils
 import requests
 
 from reconciler import logs
@@ -88,15 +89,19 @@ class FalcoDeployer:
                 except docker.errors.ImageNotFound:
                     pass
             log.info("image.pull", image=ref)
-            repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (
-                ref, "", "latest")
+            repository, tag = docker.utils.parse_repository_tag(ref)
+            started = time.monotonic()
+            layers_done: set[str] = set()
             for event in self.client.api.pull(repository, tag=tag or "latest", stream=True,
                                               decode=True):
                 if "error" in event:
                     raise DockerError(f"cannot pull {ref}: {event['error']}")
-                if event.get("status") and event.get("progress"):
-                    log.debug("image.pull.progress", image=ref, status=event["status"],
-                              progress=event["progress"])
+                status = event.get("status", "")
+                if status in ("Pull complete", "Already exists"):
+                    layers_done.add(event.get("id", ""))
+                    log.info("image.pull.progress", image=ref, layers_done=len(layers_done),
+                             seconds=round(time.monotonic() - started, 1))
+            log.info("image.pulled", image=ref, seconds=round(time.monotonic() - started, 1))
         except _SDK_ERRORS as exc:
             raise DockerError(f"cannot pull {ref}: {exc}") from exc
 

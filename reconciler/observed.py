@@ -26,6 +26,7 @@ class ObservedContainer:
     env: tuple[tuple[str, str], ...] = ()
     exit_code: int | None = None
     privileged: bool = True
+    image_id: str = ""  # what it really runs
 
     @property
     def label_map(self) -> Mapping[str, str]:
@@ -45,10 +46,28 @@ class ObservedContainer:
 
 
 @dataclass(frozen=True)
+class ObservedImage:
+    """The image a Falco container should run: here, and (with ``pull: always``) upstream."""
+
+    ref: str
+    local_id: str | None = None
+    remote_digest: str | None = None  # sha256:... the registry serves for the tag now
+    running_digests: tuple[str, ...] = ()  # repo@sha256:... of the image Falco runs now
+
+    @property
+    def tag_moved(self) -> bool:
+        """The registry serves another image than the one running (when both are known)."""
+        if self.remote_digest is None or not self.running_digests:
+            return False
+        return not any(d.endswith("@" + self.remote_digest) for d in self.running_digests)
+
+
+@dataclass(frozen=True)
 class ObservedState:
     present: frozenset[ArtifactKey] = frozenset()
     corrupt: frozenset[ArtifactKey] = frozenset()
     containers: tuple[ObservedContainer, ...] = field(default=())
+    image: ObservedImage | None = None
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -62,6 +81,7 @@ class ObservedState:
                 [c.id, c.name, c.image, c.status, c.spec_hash or "", c.managed, sorted(c.env)]
                 for c in self.containers
             ),
+            "image": [self.image.local_id, self.image.remote_digest] if self.image else None,
         }, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -70,9 +90,11 @@ def from_parts(
     present: Iterable[ArtifactKey],
     corrupt: Iterable[ArtifactKey],
     containers: Iterable[ObservedContainer],
+    image: ObservedImage | None = None,
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
         corrupt=frozenset(corrupt),
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
+        image=image,
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import desired, dockerapi, facts, gitsource, loading, observed, plan, store
-from reconciler.manifest import ManifestSet
+from reconciler.manifest import ManifestSet, PullPolicy
 from reconciler.settings import Settings
 
 
@@ -57,5 +57,14 @@ def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planne
     )
     present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))
     names = [want.container.spec.name] if want.container else []
-    actual = observed.from_parts(present, corrupt, dockerapi.observe_containers(client, names))
+    containers = dockerapi.observe_containers(client, names)
+    image = None
+    if want.container is not None:
+        running = next((c for c in containers if c.name == names[0]), None)
+        image = dockerapi.observe_image(
+            client, want.container.spec.image,
+            ask_registry=want.container.pull is PullPolicy.ALWAYS,
+            running_image_id=running.image_id if running else "",
+        )
+    actual = observed.from_parts(present, corrupt, containers, image)
     return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))

@@ -17,7 +17,8 @@ from typing import Any
 from reconciler.artifacts import ArtifactKey
 from reconciler.container import ContainerSpec
 from reconciler.desired import DesiredContainer, DesiredState
-from reconciler.observed import ObservedContainer, ObservedState
+from reconciler.manifest import PullPolicy
+from reconciler.observed import ObservedContainer, ObservedImage, ObservedState
 
 
 class Kind(enum.StrEnum):
@@ -47,6 +48,7 @@ class Reason(enum.StrEnum):
     NOT_RUNNING = "container is not running"
     SPEC_CHANGED = "container spec changed"
     FOREIGN = "a container with this name was not created by falco-reconciler"
+    IMAGE_MOVED = "the image tag moved (pull: always)"
     NO_HOST = "no Host manifest matches this host"
     RENAMED = "the Host now names its container differently"
 
@@ -144,7 +146,25 @@ def _container_changes(
         changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.NOT_RUNNING,
                               detail=_describe_status(found), spec=spec, replaces=found.id,
                               artifact=want.artifact))
+    elif moved := _image_moved(want, found, observed.image):
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.IMAGE_MOVED,
+                              detail=moved, spec=spec, replaces=found.id,
+                              artifact=want.artifact))
     return changes
+
+
+def _image_moved(
+    want: DesiredContainer, found: ObservedContainer, image: ObservedImage | None
+) -> str:
+    """With ``pull: always``: the registry serves a new image for the tag, or one was
+    pulled and the container still runs the old one."""
+    if want.pull is not PullPolicy.ALWAYS or image is None or image.ref != want.spec.image:
+        return ""
+    if image.tag_moved:
+        return f"the registry now serves {image.remote_digest}"
+    if image.local_id and found.image_id and image.local_id != found.image_id:
+        return f"the container runs {found.image_id[:19]}, the tag is {image.local_id[:19]}"
+    return ""
 
 
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:

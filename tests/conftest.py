@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -127,3 +130,41 @@ def base_image(docker_client: Any) -> str:
         script = Path(__file__).resolve().parent.parent / ".ci" / "base-image"
         subprocess.run(["bash", str(script), BASE_IMAGE], check=True)
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real image registry on loopback (Debian's docker-registry): ``127.0.0.1:PORT``.
+
+    The engine trusts loopback registries without TLS, as it does for every user.
+    """
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true and docker-registry is not installed (.ci/setup installs it)")
+        pytest.skip("docker-registry is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = tmp_path_factory.mktemp("registry")
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog: {level: error}\n"
+        f"storage: {{filesystem: {{rootdirectory: {root / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n"
+    )
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("docker-registry did not start")
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

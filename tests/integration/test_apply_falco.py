@@ -9,77 +9,16 @@ The host's facts are the machine's own (host root /), acting as host web-1.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler import cli, facts, kernelnames, store
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.httpd.server import DriverServer
-from reconciler.versions import FalcoVersion, driver_version
-from tests.conftest import GitRepo
-from tests.support import standin
+from reconciler import cli
+from reconciler.artifacts import DriverKind
+from tests.support.falcohost import NAME, Host, apply, host_yaml, plan
 
 pytestmark = pytest.mark.docker
-
-NAME = "falco-apply-test"
-
-
-def host_yaml(version: str, driver: str = "kmod", env: dict[str, str] | None = None) -> str:
-    env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
-    return (
-        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
-        "  match: {hostnames: [web-*]}\n  falco:\n"
-        f"    version: {version}\n    driver: {driver}\n    containerName: {NAME}\n"
-        f"    image: {standin.REPOSITORY}\n"
-        + (f"    env:\n{env_lines}" if env_lines else "")
-    )
-
-
-class Host:
-    def __init__(self, repo: GitRepo, tmp: Path, port: int) -> None:
-        self.repo, self.tmp, self.port = repo, tmp, port
-        self.store = store.Store(tmp / "store")
-
-    def args(self, command: str, *extra: str) -> list[str]:
-        return [command, "--repo", str(self.repo.path), "--host-root", "/", "--hostname",
-                "web-1", "--store", str(self.store.root), "--state-dir", str(self.tmp / "state"),
-                "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
-
-    def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
-        """Put a stand-in driver where the real build would have published it."""
-        kernel = kernelnames.kernel_id(facts.read(Path("/"), "web-1"), FalcoVersion.parse(version))
-        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
-        blob = self.tmp / "blob"
-        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
-        self.store.publish(key, blob)
-        return key
-
-
-@pytest.fixture
-def host(git_repo: GitRepo, tmp_path: Path, docker_client: Any, base_image: str,
-         clean_containers: list[str]) -> Iterator[Host]:
-    for version in ("0.32.2", "0.37.1"):
-        standin.ensure(docker_client, base_image, version)
-    (tmp_path / "store").mkdir()
-    with DriverServer(tmp_path / "store", ("127.0.0.1", 0)) as server:
-        yield Host(git_repo, tmp_path, server.address[1])
-
-
-def apply(host: Host, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
-    code = cli.main(host.args("apply", "--yes", "--settle", "2", *extra))
-    out = capsys.readouterr()
-    return code, out.out + out.err
-
-
-def plan(host: Host, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    cli.main(host.args("plan", "--json"))
-    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return doc
-
 
 @pytest.mark.parametrize(("version", "driver", "kind", "env_key"), [
     ("0.32.2", "kmod", DriverKind.KMOD, "DRIVERS_REPO"),

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from reconciler import container, plan, render
 from reconciler.artifacts import ArtifactKey, DriverKind
 from reconciler.desired import DesiredArtifact, DesiredContainer, DesiredState
-from reconciler.manifest import DriverMode, FalcoSpec
-from reconciler.observed import ObservedContainer, ObservedState
+from reconciler.manifest import DriverMode, FalcoSpec, PullPolicy
+from reconciler.observed import ObservedContainer, ObservedImage, ObservedState
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                   DriverKind.KMOD)
@@ -150,3 +151,21 @@ def test_text_form_reads_like_terraform() -> None:
     assert f"  + build   {KEY.relpath}" in text
     assert "  + create  container falco" in text
     assert text.rstrip().endswith("Plan: 1 to build, 1 to create.")
+
+
+def test_moved_tag_replaces_falco_only_with_pull_always() -> None:
+    moved = ObservedImage(SPEC.image, local_id="sha256:old", remote_digest="sha256:new",
+                          running_digests=(f"{SPEC.image}@sha256:old",))
+    state = ObservedState(present=frozenset({KEY}), containers=(ours(),), image=moved)
+    assert plan.diff(desired(), state).empty  # pull: missing never looks again
+    base = desired()
+    assert base.container is not None
+    always = replace(base, container=replace(base.container, pull=PullPolicy.ALWAYS))
+    got = plan.diff(always, state)
+    assert ops(got) == [("container", "replace", "falco")]
+    assert got.changes[0].reason_text == (
+        "the image tag moved (pull: always): the registry now serves sha256:new")
+    same = replace(moved, remote_digest="sha256:old")
+    assert plan.diff(always, replace(state, image=same)).empty
+    unknown = replace(moved, remote_digest=None)  # registry unreachable: keep what runs
+    assert plan.diff(always, replace(state, image=unknown)).empty

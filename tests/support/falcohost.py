@@ -1,0 +1,64 @@
+"""A host under test: a manifest repository, a store, our server's port, and the CLI.
+
+Shared by the apply, image and daemon tests; see tests/integration/test_apply_falco.py for
+what stands in for what on these machines.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import cli, facts, kernelnames, store
+from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.versions import FalcoVersion, driver_version
+from tests.conftest import GitRepo
+from tests.support import standin
+
+NAME = "falco-apply-test"
+
+
+def host_yaml(version: str, driver: str = "kmod", env: dict[str, str] | None = None) -> str:
+    env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
+    return (
+        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
+        "  match: {hostnames: [web-*]}\n  falco:\n"
+        f"    version: {version}\n    driver: {driver}\n    containerName: {NAME}\n"
+        f"    image: {standin.REPOSITORY}\n"
+        + (f"    env:\n{env_lines}" if env_lines else "")
+    )
+
+
+class Host:
+    def __init__(self, repo: GitRepo, tmp: Path, port: int) -> None:
+        self.repo, self.tmp, self.port = repo, tmp, port
+        self.store = store.Store(tmp / "store")
+
+    def args(self, command: str, *extra: str) -> list[str]:
+        return [command, "--repo", str(self.repo.path), "--host-root", "/", "--hostname",
+                "web-1", "--store", str(self.store.root), "--state-dir", str(self.tmp / "state"),
+                "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
+
+    def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
+        """Put a stand-in driver where the real build would have published it."""
+        kernel = kernelnames.kernel_id(facts.read(Path("/"), "web-1"), FalcoVersion.parse(version))
+        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
+        blob = self.tmp / "blob"
+        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
+        self.store.publish(key, blob)
+        return key
+
+
+def apply(host: Host, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = cli.main(host.args("apply", "--yes", "--settle", "2", *extra))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def plan(host: Host, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    cli.main(host.args("plan", "--json"))
+    doc: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return doc
