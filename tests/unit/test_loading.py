@@ -583,3 +583,23 @@ def test_valid_documents_load_back_in_order_with_their_origins(
         expected_origins)
     assert [x.value.model_dump(mode="json", by_alias=True, exclude_unset=True)
             for x in loaded] == documents
+
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
+    | st.sampled_from(["Host", "DriverBuild", "falco-reconciler/v1", "kmod", "debian"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["kind", "apiVersion", "metadata", "name", "spec", "falco", "version",
+                         "match", "hostnames", "target", "output", "module", "env", "kernels"])
+        | st.integers() | st.text(max_size=5), inner, max_size=5),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents=st.lists(_junk, min_size=1, max_size=4))
+def test_any_yaml_gives_problems_not_exceptions(documents: list[object]) -> None:
+    text = yaml.safe_dump_all(documents)
+    found = loading.problems([("x.yaml", text.encode())])
+    lines = text.count("\n") + 1
+    assert all(p.file == "x.yaml" and 1 <= p.line <= lines and p.message for p in found)
