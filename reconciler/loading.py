@@ -3,13 +3,16 @@
 Speed shapes this module. A repository may hold tens of thousands of documents and the
 daemon reads them on every pass, so the happy path is libyaml's ``CSafeLoader`` followed by
 one pydantic validation per document. Most of ``CSafeLoader``'s time is spent in PyYAML's
-Python constructor, so ``_FastLoader`` builds plain trees (maps, lists, str, int, float,
-bool, null, timestamp) directly and hands anything else (aliases, merge keys, other tags)
-back to ``SafeConstructor``; it also answers the parser's resolver calls directly. Same
-results, about half of ``CSafeLoader``'s time on the benchmark repository. Line
-numbers are only needed to report problems: a file with any problem is parsed a second time into a
-node tree (``compose``) and each problem's key path is walked to its line. A document's own
-start line (``Origin.line``) comes from counting ``---`` markers, which costs a regex scan.
+Python constructor and resolver, so ``_FastLoader`` answers the parser's resolver calls
+directly and builds plain trees (maps, lists, str, int, float, bool, null, timestamp)
+itself, handing anything else (aliases, merge keys, other tags) back to
+``SafeConstructor``. Same results, in about half of ``CSafeLoader``'s time on the benchmark
+repository. The cyclic GC is paused while reading (see ``_read``).
+
+Line numbers are only needed to report problems: a file with any problem is parsed a second
+time into a node tree (``compose``) and each problem's key path is walked to its line. A
+document's own start line (``Origin.line``: its ``---``, or 1 for a first document without
+one) comes from counting ``---`` markers, which costs a regex scan.
 
 Problems are collected, never raised one by one: ``problems()`` returns all of them, sorted,
 and ``load()`` raises one ``ManifestError`` carrying them. YAML duplicate keys are not
