@@ -47,11 +47,16 @@ Builder = Callable[[Sequence[BuildRequest]], Sequence[BuildOutcome]]
 ContainerApplier = Callable[[Change, DesiredState], str]
 
 
+def _no_module(change: Change, desired: DesiredState) -> str:
+    raise ReconcilerError(f"no module loader configured for {change.name}")
+
+
 @dataclass
 class Executor:
     store: Store
     build: Builder
     apply_container: ContainerApplier
+    load_module: ContainerApplier = _no_module
     outcomes: list[Outcome] = field(default_factory=list)
 
     def _record(self, outcome: Outcome) -> None:
@@ -105,9 +110,9 @@ class Executor:
             if change.op is Op.BUILD:
                 continue
             start = time.monotonic()
-            if change.kind is Kind.CONTAINER and change.artifact in failed:
+            if change.op is not Op.DELETE and change.artifact in failed:
                 self._record(Outcome(change, Result.SKIPPED,
-                                     f"driver {change.artifact} did not build; Falco left as is"))
+                                     f"driver {change.artifact} is not ready; Falco left as is"))
                 continue
             if change.needs_adopt and not adopt:
                 self._record(Outcome(change, Result.SKIPPED,
@@ -118,11 +123,15 @@ class Executor:
                     assert change.artifact is not None
                     self.store.remove(change.artifact)
                     message = "deleted"
+                elif change.kind is Kind.DRIVER:
+                    message = self.load_module(change, desired)
                 else:
                     message = self.apply_container(change, desired)
             except ReconcilerError as exc:
                 self._record(Outcome(change, Result.FAILED, str(exc), time.monotonic() - start,
                                      transient=exc.transient))
+                if change.kind is Kind.DRIVER and change.artifact is not None:
+                    failed.add(change.artifact)  # a module not inserted: Falco must wait
                 continue
             self._record(Outcome(change, Result.OK, message, time.monotonic() - start))
         return self.outcomes

@@ -26,7 +26,7 @@ import docker.errors
 import docker.utils
 import requests
 
-from reconciler import logs
+from reconciler import kmod, logs
 from reconciler.artifacts import parse_relpath
 from reconciler.container import ContainerSpec
 from reconciler.desired import DesiredState
@@ -215,3 +215,45 @@ class FalcoDeployer:
         if change.op is Op.REMOVE:
             return self.remove(change)
         return self.replace(change, desired)
+
+
+@dataclass
+class ModuleLoader:
+    """Insert the module a kmod-preloaded Falco uses; swap it when another version is in.
+
+    Swapping needs the module unused, so our Falco container is stopped for the swap and
+    started again afterwards (a following container change may then replace it).
+    """
+
+    client: Any
+    store: Store
+    commands: kmod.ModuleCommands
+
+    def apply(self, change: Change, desired: DesiredState) -> str:
+        key = change.artifact
+        assert key is not None
+        found = self.store.lookup(key)
+        if found is None:
+            raise kmod.ModuleError(f"{key.relpath} is not in the store (or does not verify)")
+        if change.op is not Op.REPLACE:
+            self.commands.insert(found.path)
+            return f"inserted {found.path.name}"
+        name = desired.container.spec.name if desired.container else ""
+        running = None
+        try:
+            candidate = self.client.containers.get(name) if name else None
+            if candidate is not None and candidate.status == "running":
+                running = candidate
+                running.stop(timeout=10)
+        except docker.errors.NotFound:
+            running = None
+        except _SDK_ERRORS as exc:
+            raise DockerError(f"cannot stop {name} to swap the kernel module: {exc}") from exc
+        try:
+            self.commands.remove(kmod.MODULE_NAME)
+            self.commands.insert(found.path)
+        finally:
+            if running is not None:
+                with contextlib.suppress(*_SDK_ERRORS):
+                    running.start()
+        return f"swapped the kernel module for {found.path.name}"

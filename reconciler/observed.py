@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from reconciler import container
 from reconciler.artifacts import ArtifactKey
+from reconciler.kmod import LoadedModule
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class ObservedState:
     corrupt: frozenset[ArtifactKey] = frozenset()
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
+    module: LoadedModule | None = None  # the loaded Falco kernel module, if any
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -82,6 +84,7 @@ class ObservedState:
                 for c in self.containers
             ),
             "image": [self.image.local_id, self.image.remote_digest] if self.image else None,
+            "module": [self.module.name, self.module.version] if self.module else None,
         }, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -91,10 +94,12 @@ def from_parts(
     corrupt: Iterable[ArtifactKey],
     containers: Iterable[ObservedContainer],
     image: ObservedImage | None = None,
+    module: LoadedModule | None = None,
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
         corrupt=frozenset(corrupt),
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
+        module=module,
     )

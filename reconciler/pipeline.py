@@ -9,8 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler import desired, dockerapi, facts, gitsource, loading, observed, plan, store
-from reconciler.manifest import ManifestSet, PullPolicy
+from reconciler import (
+    desired,
+    dockerapi,
+    facts,
+    gitsource,
+    kmod,
+    loading,
+    observed,
+    plan,
+    store,
+)
+from reconciler.manifest import DriverMode, ManifestSet, PullPolicy
 from reconciler.settings import Settings
 
 
@@ -66,5 +76,8 @@ def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planne
             ask_registry=want.container.pull is PullPolicy.ALWAYS,
             running_image_id=running.image_id if running else "",
         )
-    actual = observed.from_parts(present, corrupt, containers, image)
+    module = None
+    if want.container is not None and want.container.mode is DriverMode.KMOD_PRELOADED:
+        module = kmod.observe(settings.host_root)
+    actual = observed.from_parts(present, corrupt, containers, image, module)
     return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))

@@ -5,7 +5,8 @@ applied. Applying every change of a plan to the state it was made from leaves a 
 whose plan is empty (tests/unit/test_plan_property.py checks that with hypothesis).
 
 Ordering matters to the executor: builds come first (Falco must never start before its
-driver exists), then container changes, then deletions.
+driver exists), then the kernel module (kmod-preloaded), then container changes, then
+deletions.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from reconciler.artifacts import ArtifactKey
 from reconciler.container import ContainerSpec
 from reconciler.desired import DesiredContainer, DesiredState
-from reconciler.manifest import PullPolicy
+from reconciler.manifest import DriverMode, PullPolicy
 from reconciler.observed import ObservedContainer, ObservedImage, ObservedState
 
 
@@ -49,6 +50,8 @@ class Reason(enum.StrEnum):
     SPEC_CHANGED = "container spec changed"
     FOREIGN = "a container with this name was not created by falco-reconciler"
     IMAGE_MOVED = "the image tag moved (pull: always)"
+    MODULE_MISSING = "kmod-preloaded: the kernel module is not loaded"
+    MODULE_MISMATCH = "kmod-preloaded: another version of the kernel module is loaded"
     NO_HOST = "no Host manifest matches this host"
     RENAMED = "the Host now names its container differently"
 
@@ -82,6 +85,7 @@ class Plan:
     host: str
     changes: tuple[Change, ...]
     manifest_host: str | None = None  # the Host manifest that matched
+    notes: tuple[str, ...] = ()  # observed facts the text form shows (not in the JSON)
 
     @property
     def empty(self) -> bool:
@@ -167,6 +171,29 @@ def _image_moved(
     return ""
 
 
+def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> list[Change]:
+    """Insert (or swap) the kernel module a kmod-preloaded Falco will use."""
+    if want is None or want.mode is not DriverMode.KMOD_PRELOADED or want.artifact is None:
+        return []
+    key, loaded = want.artifact, observed.module
+    if loaded is None:
+        return [Change(Kind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
+                       detail="insert it", artifact=key)]
+    if loaded.version != key.driver_version:
+        return [Change(Kind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
+                       detail=f"{loaded.name} {loaded.version or '(no version)'} is loaded, "
+                       f"want {key.driver_version}", artifact=key)]
+    return []
+
+
+def notes(observed: ObservedState) -> tuple[str, ...]:
+    """Facts worth showing beside the changes (the text form prints them)."""
+    if observed.module is None:
+        return ()
+    return (f"kernel module {observed.module.name} "
+            f"{observed.module.version or '(no version)'} is loaded",)
+
+
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
     """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
     builds = []
@@ -181,10 +208,12 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
         Change(Kind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
         for key in sorted(observed.corrupt - wanted)
     ]
+    modules = _module_changes(desired.container, observed)
     containers = _container_changes(desired.container, observed, adopt=adopt)
     return Plan(
         revision=desired.revision,
         host=desired.hostname,
-        changes=(*builds, *containers, *deletes),
+        changes=(*builds, *modules, *containers, *deletes),
         manifest_host=desired.host,
+        notes=notes(observed),
     )

@@ -25,7 +25,7 @@ def as_text(plan: Plan) -> str:
     head = f"Host {plan.host} at revision {plan.revision[:12]}"
     head += f" (Host manifest {plan.manifest_host!r})" if plan.manifest_host else (
         " (no Host manifest matches: no Falco here)")
-    lines = [head, ""]
+    lines = [head, *(f"  ({note})" for note in plan.notes), ""]
     if plan.empty:
         lines.append("No changes. The host matches the manifests.")
         return "\n".join(lines) + "\n"

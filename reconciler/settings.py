@@ -38,6 +38,8 @@ class Settings:
     hostname: str | None = None  # overrides the host's name (tests, build hosts)
     # False only where the engine cannot grant every capability (see container.spec_for).
     privileged: bool = True
+    insmod_command: str = "insmod"  # kmod-preloaded: how the module is inserted
+    rmmod_command: str = "rmmod"
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -64,6 +66,10 @@ _HELP = {
     "hostname": "act as this host name instead of the host's own",
     "privileged": "run Falco --privileged: true (default) or false, only for engines that "
     "cannot grant every capability",
+    "insmod_command": "kmod-preloaded: command that inserts the module, given its path "
+    "(default: insmod)",
+    "rmmod_command": "kmod-preloaded: command that removes the module, given its name "
+    "(default: rmmod)",
 }
 _TYPES: dict[str, Any] = {"jobs": int, "build_timeout": float}
 

@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler import container, dockerapi
+from reconciler import dockerapi
 from reconciler.errors import DockerUnavailable
 
 DOCKER_SOCK = "unix:///run/reconciler-ci/docker.sock"
@@ -106,16 +106,14 @@ def docker_client() -> Iterator[Any]:
 
 @pytest.fixture
 def clean_containers(docker_client: Any) -> Iterator[list[str]]:
-    """Names of containers a test creates; they (and our labelled ones) are removed after."""
+    """Names of containers a test creates; they (and any ``<name>-previous-*`` a replace
+    renamed aside) are removed after. Only these: other tests may share the engine."""
     names: list[str] = []
     yield names
-    for item in docker_client.containers.list(
-        all=True, filters={"label": f"{container.LABEL_MANAGED}=true"}
-    ):
-        item.remove(force=True)
-    for name in names:
-        with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
-            docker_client.containers.get(name).remove(force=True)
+    for item in docker_client.containers.list(all=True):
+        if any(item.name == n or item.name.startswith(f"{n}-previous-") for n in names):
+            with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
+                item.remove(force=True)
 
 
 BASE_IMAGE = os.environ.get("RECONCILER_TEST_BASE_IMAGE", "falco-reconciler/bookworm:base")

@@ -9,7 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import build, dockerapi, executor, falco, pipeline, render, savedplan, settings
+from reconciler import (
+    build,
+    dockerapi,
+    executor,
+    falco,
+    kmod,
+    pipeline,
+    render,
+    savedplan,
+    settings,
+)
 from reconciler.errors import ConfigError
 from reconciler.store import Store
 
@@ -18,7 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("apply", help="plan, show, ask, and apply the changes",
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout")
+                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
+                       "insmod_command", "rmmod_command")
     p.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
@@ -69,7 +80,9 @@ def _apply(
     def builder(requests: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
         return build.build_all(requests, config, client, progress=build.terminal_progress())
 
-    run_ = executor.Executor(store, builder, deployer.apply)
+    modules = falco.ModuleLoader(client, store, kmod.ModuleCommands(
+        insmod=conf.insmod_command, rmmod=conf.rmmod_command))
+    run_ = executor.Executor(store, builder, deployer.apply, modules.apply)
     outcomes = run_.run(planned.plan, planned.desired, adopt=args.adopt)
     print()
     for outcome in outcomes:

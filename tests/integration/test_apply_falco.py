@@ -79,7 +79,7 @@ def test_missing_driver_on_the_server_never_starts_falco(
     out = capsys.readouterr()
     assert code == 1
     assert "✗ build" in out.out
-    assert "· create" in out.out and "did not build" in out.out
+    assert "· create" in out.out and "is not ready" in out.out
     assert not docker_client.containers.list(all=True, filters={"name": NAME})
 
 

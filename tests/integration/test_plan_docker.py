@@ -90,6 +90,7 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
     docker_client: Any, base_image: str, clean_containers: list[str],
 ) -> None:
+    clean_containers.append(NAME)
     drivers = store.Store(tmp_path / "store")
     blob = tmp_path / "module.ko"
     blob.write_bytes(b"\x7fELF not really a module")
@@ -145,6 +146,7 @@ def test_host_that_no_manifest_matches_gets_its_managed_container_removed(
     git_repo.commit({"hosts.yaml": (
         "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: db}\n"
         "spec: {match: {hostnames: [db-*]}, falco: {version: 0.32.2}}\n")})
+    clean_containers.append(NAME)
     start(docker_client, base_image, NAME, labels={container.LABEL_MANAGED: "true"})
     code = cli.main(["plan", "--repo", str(git_repo.path), "--host-root", str(make_host_root()),
                      "--store", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st"),

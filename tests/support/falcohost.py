@@ -33,18 +33,22 @@ def host_yaml(version: str, driver: str = "kmod", env: dict[str, str] | None = N
 
 
 class Host:
-    def __init__(self, repo: GitRepo, tmp: Path, port: int) -> None:
-        self.repo, self.tmp, self.port = repo, tmp, port
+    """The machine itself (host root /) acting as host web-1, unless given a host root."""
+
+    def __init__(self, repo: GitRepo, tmp: Path, port: int, host_root: Path = Path("/")) -> None:
+        self.repo, self.tmp, self.port, self.host_root = repo, tmp, port, host_root
         self.store = store.Store(tmp / "store")
 
     def args(self, command: str, *extra: str) -> list[str]:
-        return [command, "--repo", str(self.repo.path), "--host-root", "/", "--hostname",
+        return [command, "--repo", str(self.repo.path), "--host-root", str(self.host_root),
+                "--hostname",
                 "web-1", "--store", str(self.store.root), "--state-dir", str(self.tmp / "state"),
                 "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
 
     def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
         """Put a stand-in driver where the real build would have published it."""
-        kernel = kernelnames.kernel_id(facts.read(Path("/"), "web-1"), FalcoVersion.parse(version))
+        host = facts.read(self.host_root, "web-1")
+        kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
         key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
         blob = self.tmp / "blob"
         blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())

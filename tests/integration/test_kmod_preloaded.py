@@ -1,0 +1,122 @@
+"""kmod-preloaded: the module is inserted on the host before Falco starts without its loader.
+
+These machines cannot load kernel modules, so the insmod/rmmod commands are stand-in
+scripts that record their arguments and update a host root's proc/modules and
+sys/module/falco/version as the kernel would (taking the version from the artifact's
+store path, where the real insmod would read it from the module). The host root carries
+this machine's real kernel release and os-release, so the stand-in Falco names the same
+driver.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import cli
+from reconciler.artifacts import DriverKind
+from tests.support.falcohost import Host, apply
+
+pytestmark = pytest.mark.docker
+NAME = "falco-kmod-test"
+
+INSMOD = """#!/bin/sh
+echo "insmod $1" >> "$HOSTROOT/commands.log"
+version="$(basename "$(dirname "$(dirname "$1")")")"
+echo "falco 892928 0 - Live 0x0000000000000000" >> "$HOSTROOT/proc/modules"
+mkdir -p "$HOSTROOT/sys/module/falco"
+echo "$version" > "$HOSTROOT/sys/module/falco/version"
+"""
+RMMOD = """#!/bin/sh
+echo "rmmod $1" >> "$HOSTROOT/commands.log"
+grep -v "^$1 " "$HOSTROOT/proc/modules" > "$HOSTROOT/modules.new" || true
+mv "$HOSTROOT/modules.new" "$HOSTROOT/proc/modules"
+rm -rf "$HOSTROOT/sys/module/$1"
+"""
+
+
+@pytest.fixture
+def preloaded(host: Host, make_host_root: Any, tmp_path: Path, clean_containers: list[str],
+              monkeypatch: pytest.MonkeyPatch) -> tuple[Host, Path, list[str]]:
+    clean_containers.append(NAME)
+    uname = os.uname()
+    root = make_host_root(hostname="web-1", release=uname.release, version=uname.version,
+                          os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
+    (root / "proc/modules").write_text("ext4 1028096 1 - Live 0x0\n")
+    scripts = []
+    for name, body in (("insmod", INSMOD), ("rmmod", RMMOD)):
+        script = tmp_path / f"fake-{name}"
+        script.write_text(body)
+        script.chmod(0o755)
+        scripts.append(str(script))
+    monkeypatch.setenv("HOSTROOT", str(root))
+    host.host_root = root
+    host.repo.commit({"web.yaml": (
+        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
+        "  match: {hostnames: [web-*]}\n  falco:\n    version: 0.32.2\n"
+        f"    driver: kmod-preloaded\n    containerName: {NAME}\n"
+        "    image: falco-reconciler/falco-standin\n")})
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    return host, root, ["--insmod-command", scripts[0], "--rmmod-command", scripts[1]]
+
+
+def changes(host: Host, capsys: pytest.CaptureFixture[str]) -> list[tuple[str, str, str]]:
+    cli.main(host.args("plan", "--json"))
+    doc = json.loads(capsys.readouterr().out)
+    return [(c["kind"], c["op"], c["reason"]) for c in doc["changes"]]
+
+
+def test_module_inserted_before_falco_starts_without_its_loader(
+    preloaded: tuple[Host, Path, list[str]], capsys: pytest.CaptureFixture[str],
+    docker_client: Any,
+) -> None:
+    host, root, commands = preloaded
+    assert changes(host, capsys) == [
+        ("driver", "create", "kmod-preloaded: the kernel module is not loaded: insert it"),
+        ("container", "create", "container does not exist"),
+    ]
+    code, out = apply(host, capsys, *commands)
+    assert code == 0, out
+    log = (root / "commands.log").read_text().splitlines()
+    assert len(log) == 1 and log[0].startswith("insmod ") and log[0].endswith(".ko")
+    falco = docker_client.containers.get(NAME)
+    assert "SKIP_DRIVER_LOADER=1" in falco.attrs["Config"]["Env"]
+    assert "no driver download" in falco.logs().decode()
+    assert changes(host, capsys) == []
+    cli.main(host.args("plan"))
+    assert "kernel module falco 2.0.0+driver is loaded" in capsys.readouterr().out
+
+
+def test_other_module_version_is_swapped_with_falco_stopped_meanwhile(
+    preloaded: tuple[Host, Path, list[str]], capsys: pytest.CaptureFixture[str],
+    docker_client: Any,
+) -> None:
+    host, root, commands = preloaded
+    assert apply(host, capsys, *commands)[0] == 0
+    (root / "sys/module/falco/version").write_text("1.0.0+driver\n")
+    assert changes(host, capsys) == [(
+        "driver", "replace", "kmod-preloaded: another version of the kernel module is loaded: "
+        "falco 1.0.0+driver is loaded, want 2.0.0+driver")]
+    code, out = apply(host, capsys, *commands)
+    assert code == 0, out
+    log = [line.split()[0] for line in (root / "commands.log").read_text().splitlines()]
+    assert log == ["insmod", "rmmod", "insmod"]
+    assert docker_client.containers.get(NAME).status == "running"
+    assert changes(host, capsys) == []
+
+
+def test_failing_insmod_leaves_falco_unstarted_and_says_why(
+    preloaded: tuple[Host, Path, list[str]], capsys: pytest.CaptureFixture[str],
+    docker_client: Any,
+) -> None:
+    host, _root, _commands = preloaded
+    code, out = apply(host, capsys, "--insmod-command", "false")
+    assert code == 1
+    assert "false" in out and "exited 1" in out
+    # Falco with SKIP_DRIVER_LOADER and no module would not work: it is not started.
+    assert "· create " in out and "is not ready" in out
+    assert not docker_client.containers.list(all=True, filters={"name": NAME})

@@ -1,0 +1,77 @@
+"""The executor with fakes of our own adapters: one outcome per change, and order/safety."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from reconciler import container, executor, plan
+from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.build import BuildOutcome, BuildRequest
+from reconciler.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.errors import BuildError, DockerError
+from reconciler.manifest import DriverMode, FalcoSpec
+from reconciler.observed import ObservedState
+from reconciler.store import Store
+
+GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
+                   DriverKind.KMOD)
+BAD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "9.9.9-nope", "1", DriverKind.KMOD)
+
+
+def state(falco_needs: ArtifactKey) -> DesiredState:
+    spec = container.spec_for(FalcoSpec(version="0.32.2"), drivers_url="http://x",
+                              driver_relpath=falco_needs.relpath)
+    return DesiredState(
+        revision="r" * 40, hostname="web-1", host="web",
+        artifacts=(DesiredArtifact(GOOD, ("a",)), DesiredArtifact(BAD, ("b",), ("http://h",))),
+        container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, falco_needs),
+    )
+
+
+class FakeBuilder:
+    def __init__(self) -> None:
+        self.requests: list[BuildRequest] = []
+
+    def __call__(self, requests: Sequence[BuildRequest]) -> Sequence[BuildOutcome]:
+        self.requests += requests
+        return tuple(
+            BuildOutcome(r, error=BuildError("no headers", step="kernel-headers"))
+            if r.kernel.kernel_release == BAD.kernel_release else BuildOutcome(r)
+            for r in requests
+        )
+
+
+def test_failed_build_skips_the_falco_that_needs_it_but_not_the_rest(tmp_path: Path) -> None:
+    desired = state(BAD)
+    started: list[str] = []
+    run = executor.Executor(Store(tmp_path), FakeBuilder(),
+                            lambda change, _d: started.append(change.name) or "started")
+    outcomes = run.run(plan.diff(desired, ObservedState()), desired)
+    results = {(o.change.op.value, o.change.name): o.result.value for o in outcomes}
+    assert results == {("build", GOOD.relpath): "ok", ("build", BAD.relpath): "failed",
+                       ("create", "falco"): "skipped"}
+    assert started == []
+
+
+def test_falco_starts_after_its_driver_built(tmp_path: Path) -> None:
+    desired = state(GOOD)
+    builder = FakeBuilder()
+    run = executor.Executor(Store(tmp_path), builder, lambda _c, _d: "started")
+    outcomes = run.run(plan.diff(desired, ObservedState()), desired)
+    assert [o.result.value for o in outcomes] == ["ok", "failed", "ok"]
+    assert outcomes[-1].change.op is plan.Op.CREATE
+    # One request per kernel and driver version, carrying the manifest's header URLs.
+    assert sorted(r.kernel_urls for r in builder.requests) == [(), ("http://h",)]
+
+
+def test_container_failure_is_recorded_with_its_transience(tmp_path: Path) -> None:
+    desired = state(GOOD)
+
+    def boom(_c: plan.Change, _d: DesiredState) -> str:
+        raise DockerError("engine went away")
+
+    outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), boom).run(
+        plan.diff(desired, ObservedState(present=frozenset({GOOD, BAD}))), desired)
+    assert [(o.result.value, o.message, o.transient) for o in outcomes] == [
+        ("failed", "engine went away", True)]
