@@ -228,7 +228,9 @@ class _Build:
         except engine.Cancelled as exc:
             return self._failed(str(exc), build_log.tail(), build_log)
         except (DockerError, StoreError) as exc:
-            return self._failed(str(exc), build_log.tail(), build_log)
+            # An engine that went away may be back on the next pass; a full disk may not.
+            return self._failed(str(exc), build_log.tail(), build_log,
+                                transient=exc.transient)
         except OSError as exc:
             return self._failed(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "),
                                 build_log.tail(), build_log)
@@ -291,6 +293,7 @@ class _Build:
 
     def _failed(
         self, reason: str, output: str, build_log: steps.BuildLog, *, timed_out: bool = False,
+        transient: bool = False,
     ) -> BuildOutcome:
         tail = steps.tail(output)
         build_log.note(f"FAILED at step {self.step}: {reason}")
@@ -302,6 +305,8 @@ class _Build:
         message += f"\n  full log: {build_log.path}"
         error = error_type(message, artifact=self.name, step=str(self.step),
                            log_path=str(build_log.path), tail=tail)
+        if transient:
+            error.transient = True
         self.emit(Phase.FAILED, reason)
         log.error("driver.build.failed", artifact=self.name, step=str(self.step),
                   error=reason, log=str(build_log.path))

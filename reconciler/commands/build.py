@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         module_name=str(merged.get("moduledrivername") or "falco"),
         device_name=str(merged.get("moduledevicename") or "falco"),
     )
-    client = dockerapi.connect()
+    # Committing a fresh builder image can take minutes: a long per-request timeout.
+    client = dockerapi.connect(timeout=conf.build_timeout)
     try:
         with build.sigterm_as_interrupt():
             (outcome,) = build.build_all([request], config, client,
