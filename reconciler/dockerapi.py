@@ -75,6 +75,8 @@ def _observed(attrs: dict[str, Any]) -> ObservedContainer:
         exit_code=state.get("ExitCode"),
         privileged=bool((attrs.get("HostConfig") or {}).get("Privileged")),
         image_id=attrs.get("Image", ""),
+        restart_policy=((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get(
+            "Name", ""),
     )
 
 

@@ -28,6 +28,7 @@ class ObservedContainer:
     exit_code: int | None = None
     privileged: bool = True
     image_id: str = ""  # what it really runs
+    restart_policy: str = ""  # "" when unknown (then not compared)
 
     @property
     def label_map(self) -> Mapping[str, str]:

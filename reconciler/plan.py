@@ -115,6 +115,8 @@ def _spec_drift(want: ContainerSpec, found: ObservedContainer) -> str:
     changed = sorted(k for k, v in want.env if actual.get(k) != v)
     if changed:
         return "env " + ", ".join(changed) + " differs"
+    if found.restart_policy and found.restart_policy != want.restart_policy:
+        return f"restart policy is {found.restart_policy}, want {want.restart_policy}"
     if found.privileged != want.privileged:
         return f"privileged is {found.privileged}, want {want.privileged}"
     return ""

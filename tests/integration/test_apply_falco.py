@@ -128,3 +128,27 @@ def test_saved_plan_applies_exactly_and_refuses_when_anything_moved(
     capsys.readouterr()
     assert cli.main(host.args("apply", str(saved), "--settle", "1")) == 1
     assert "actual state" in capsys.readouterr().err
+
+
+def test_drift_behind_our_back_is_mended(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+) -> None:
+    """docker update (restart policy), docker stop, docker rm: each is seen and mended."""
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    assert apply(host, capsys)[0] == 0
+
+    docker_client.containers.get(NAME).update(restart_policy={"Name": "no"})
+    assert [c["reason"] for c in plan(host, capsys)["changes"]] == [
+        "container spec changed: restart policy is no, want always"]
+    assert apply(host, capsys)[0] == 0
+    assert plan(host, capsys)["changes"] == []
+
+    docker_client.containers.get(NAME).stop(timeout=1)
+    assert apply(host, capsys)[0] == 0
+    assert docker_client.containers.get(NAME).status == "running"
+
+    docker_client.containers.get(NAME).remove(force=True)
+    assert [c["op"] for c in plan(host, capsys)["changes"]] == ["create"]
+    assert apply(host, capsys)[0] == 0
+    assert docker_client.containers.get(NAME).status == "running"
