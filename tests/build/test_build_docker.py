@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler import store as store_mod
-from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.build import engine, runner, steps, verify
 from reconciler.errors import BuildError, BuildTimeout
 from tests.build.helpers import DKMS_SOURCE, request
@@ -269,3 +269,36 @@ def test_kill_9_leaves_no_visible_artifact_and_the_next_start_cleans_up(
         f"0.1.1-dkms-kill/x86_64/falco_debian_{kernel_release}_1.o",
         f"0.1.1-dkms-kill/x86_64/falco_debian_{kernel_release}_1.o.sha256",
     ]
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_kernel_urls_give_the_headers_for_any_target(
+    docker_client: Any, builder_image: str, kernel_release: str, make_config: Any,
+    tmp_path: Path,
+) -> None:
+    """Header packages named by URL (here file:// URLs of Debian's .debs, under a target
+    apt knows nothing about) are fetched, unpacked with dpkg-deb and compiled against."""
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    fetched = engine.Engine(docker_client).run(
+        builder_image,
+        f"cd /debs && apt-get download linux-headers-{kernel_release} "
+        f"$(apt-cache show --no-all-versions linux-headers-{kernel_release} "
+        "| sed -n 's/^Depends: //p' | tr ',' '\\n' | grep -o 'linux-[a-z0-9.-]*' "
+        "| grep -v compiler) 2>&1",
+        mounts=[engine.Mount(debs, "/debs", read_only=False)], network="host", timeout=600,
+    )
+    assert fetched.ok, fetched.output
+    urls = tuple(sorted(p.as_uri() for p in debs.glob("*.deb")))
+    assert len(urls) >= 2
+    req = runner.BuildRequest(
+        KernelId("vanilla", kernel_release, "1", "x86_64"), "0.1.1-urls", (KMOD,),
+        urls)
+    config = make_config()
+    (outcome,) = runner.build_all([req], config, docker_client)
+    assert outcome.error is None, str(outcome.error)
+    vermagic = verify.check_module(outcome.artifacts[0].path.read_bytes(), kernel_release,
+                                   "x86_64", "falco")
+    assert vermagic.startswith(kernel_release)
+    cached = config.state_dir / "cache/headers/x86_64/vanilla" / kernel_release / "headers.json"
+    assert all(url in cached.read_text() for url in urls)
