@@ -39,6 +39,7 @@ class DesiredContainer:
     artifact: ArtifactKey | None  # what must be built and served before it may (re)start
     adopt: bool = False
     pull: PullPolicy = PullPolicy.MISSING
+    drivers_url: str = ""  # where this container reaches our server
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def compute(
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
+            drivers_url=drivers_url,
         )
     for build in manifests.builds_for(facts.hostname):
         for key in build.value.spec.artifact_keys():

@@ -110,6 +110,20 @@ def observe_image(
     return ObservedImage(ref, local.id if local is not None else None, remote, running)
 
 
+def network_gateway(client: Any, name: str) -> str:
+    """The gateway address of a Docker network: where its containers reach this host."""
+    try:
+        network = client.networks.get(name)
+    except docker.errors.NotFound as exc:
+        raise DockerError(f"Docker network {name!r} (falco.network) does not exist") from exc
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise DockerError(f"cannot inspect network {name}: {exc}") from exc
+    for config in (network.attrs.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            return str(config["Gateway"])
+    raise DockerError(f"Docker network {name!r} has no gateway address for Falco to reach us")
+
+
 def observe_containers(client: Any, names: Iterable[str]) -> tuple[ObservedContainer, ...]:
     """Our labelled containers plus any container holding one of ``names``."""
     found: dict[str, ObservedContainer] = {}

@@ -60,14 +60,14 @@ class FalcoDeployer:
 
     # -- checks -------------------------------------------------------------------------
 
-    def check_served(self, spec: ContainerSpec, falco_version: str) -> None:
+    def check_served(self, spec: ContainerSpec, falco_version: str, base_url: str = "") -> None:
         if not spec.driver:
             return
         key = parse_relpath(spec.driver)
         if key is None or self.store.lookup(key) is None:
             raise DriverNotServed(f"driver {spec.driver} is not in the store (or does not verify)")
         with_arch = uses_arch_folder(FalcoVersion.parse(falco_version))
-        url = self.drivers_url + key.url_path(with_arch=with_arch)
+        url = (base_url or self.drivers_url) + key.url_path(with_arch=with_arch)
         request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - our own http URL
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
@@ -153,7 +153,7 @@ class FalcoDeployer:
         assert spec is not None and desired.container is not None
         want = desired.container
         self.ensure_image(spec.image, self._pull_policy(desired))
-        self.check_served(spec, want.falco_version)
+        self.check_served(spec, want.falco_version, want.drivers_url)
         labels = spec.labels(revision=desired.revision, host=want.host)
         old = self._get(change.replaces) if change.replaces else None
         old_name = old.name if old is not None else None

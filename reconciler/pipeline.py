@@ -20,6 +20,7 @@ from reconciler import (
     plan,
     store,
 )
+from reconciler.errors import ConfigError
 from reconciler.manifest import DriverMode, ManifestSet, PullPolicy
 from reconciler.settings import Settings
 
@@ -39,16 +40,36 @@ class Planned:
     plan: plan.Plan
 
 
-def drivers_url(settings: Settings) -> str:
-    """Where a Falco on the host network reaches our server."""
+_WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - names, not binds
+
+
+def drivers_url(settings: Settings, gateway: str | None = None) -> str:
+    """Where Falco reaches our server: on loopback from the host network, or at the
+    gateway of its bridge network (which the server must then listen on)."""
     host, port = settings.listen_address
-    if host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
+    if gateway is not None:
+        if host not in (*_WILDCARDS, gateway):
+            raise ConfigError(
+                f"Falco on a bridge network reaches this host at {gateway}, but the driver "
+                f"server listens on {host}: set --listen 0.0.0.0:{port} or {gateway}:{port}"
+            )
+        host = gateway
+    elif host in ("", "0.0.0.0"):  # noqa: S104 - a wildcard bind is reached on loopback
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def drivers_url_for(settings: Settings, manifests: ManifestSet, hostname: str, client: Any) -> str:
+    """The URL for the network this host's Falco will be on."""
+    located = manifests.host_for(hostname)
+    network = located.value.spec.falco.network if located else "host"
+    if network == "host":
+        return drivers_url(settings)
+    return drivers_url(settings, dockerapi.network_gateway(client, network))
 
 
 def read_inputs(settings: Settings) -> Inputs:
@@ -62,7 +83,8 @@ def make_plan(settings: Settings, client: Any, *, adopt: bool = False) -> Planne
     inputs = read_inputs(settings)
     want = desired.compute(
         inputs.manifests, inputs.facts, inputs.snapshot.revision,
-        drivers_url=drivers_url(settings), privileged=settings.privileged,
+        drivers_url=drivers_url_for(settings, inputs.manifests, inputs.facts.hostname, client),
+        privileged=settings.privileged,
         docker_socket=dockerapi.socket_path(),
     )
     present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))

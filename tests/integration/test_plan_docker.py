@@ -169,3 +169,35 @@ def test_plan_without_a_docker_engine_fails_with_one_sentence(
     err = capsys.readouterr().err
     assert err.startswith("reconciler: no Docker engine answers at unix://")
     assert "Traceback" not in err
+
+
+def test_bridge_network_falco_gets_the_gateway_address(
+    capsys: pytest.CaptureFixture[str], git_repo: GitRepo, make_host_root: Any, tmp_path: Path,
+    docker_client: Any,
+) -> None:
+    """On a bridge network Falco reaches the host at the network's gateway, so that is the
+    DRIVERS_REPO, and a server bound to loopback is refused with the fix named. (Only the
+    network's configuration is read; no traffic crosses it.)"""
+    network = docker_client.networks.create("falco-reconciler-test-net", driver="bridge")
+    try:
+        gateway = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        git_repo.commit({"hosts.yaml": (
+            "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\n"
+            "spec: {falco: {version: 0.32.2, network: falco-reconciler-test-net}}\n")})
+        common = ["--repo", str(git_repo.path), "--host-root", str(make_host_root()),
+                  "--store", str(tmp_path / "s"), "--state-dir", str(tmp_path / "st")]
+        conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
+                                 store=tmp_path / "s", state_dir=tmp_path / "st",
+                                 listen="0.0.0.0:8123")
+        planned = pipeline.make_plan(conf, docker_client)
+        assert planned.desired.container is not None
+        env = planned.desired.container.spec.env_dict
+        assert env["DRIVERS_REPO"] == f"http://{gateway}:8123"
+        assert planned.desired.container.spec.network == "falco-reconciler-test-net"
+
+        assert cli.main(["plan", *common, "--listen", "127.0.0.1:8123"]) == 1
+        err = capsys.readouterr().err
+        assert f"reaches this host at {gateway}" in err
+        assert "--listen 0.0.0.0:8123" in err
+    finally:
+        network.remove()

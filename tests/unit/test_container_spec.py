@@ -85,3 +85,16 @@ def test_spec_hash_changes_with_env_and_not_with_revision() -> None:
 def test_modes_are_all_covered() -> None:
     for mode in DriverMode:
         spec("0.38.2", mode.value)
+
+
+@pytest.mark.parametrize(("listen", "gateway", "url"), [
+    ("127.0.0.1:8000", None, "http://127.0.0.1:8000"),
+    ("0.0.0.0:9000", None, "http://127.0.0.1:9000"),
+    ("[::]:8000", None, "http://[::1]:8000"),
+    ("0.0.0.0:8000", "172.18.0.1", "http://172.18.0.1:8000"),
+    ("172.18.0.1:8000", "172.18.0.1", "http://172.18.0.1:8000"),
+])
+def test_drivers_url_by_network(listen: str, gateway: str | None, url: str) -> None:
+    from reconciler import pipeline, settings
+
+    assert pipeline.drivers_url(settings.Settings(listen=listen), gateway) == url
