@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import container
+from reconciler import container, pipeline, settings
 from reconciler.manifest import DriverMode, FalcoSpec
 
 URL = "http://127.0.0.1:8000"
@@ -95,6 +95,4 @@ def test_modes_are_all_covered() -> None:
     ("172.18.0.1:8000", "172.18.0.1", "http://172.18.0.1:8000"),
 ])
 def test_drivers_url_by_network(listen: str, gateway: str | None, url: str) -> None:
-    from reconciler import pipeline, settings
-
     assert pipeline.drivers_url(settings.Settings(listen=listen), gateway) == url
