@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 from reconciler import logs
 from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
-from reconciler.build import compile, engine, headers, images, sources, steps, verify
+from reconciler.build import compile, engine, headers, images, locks, sources, steps, verify
 from reconciler.build.steps import Step
 from reconciler.errors import BuildError, BuildTimeout, DockerError, StoreError
 from reconciler.store import Store, StoredArtifact
@@ -153,6 +153,10 @@ def _clean_leftovers(eng: engine.Engine, state_dir: Path) -> None:
             if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 stale += 1
+    cache = state_dir / "cache"
+    stale += locks.remove_stale_partials(
+        [cache / "sources", *cache.glob("headers/*/*")]  # where fetches unpack
+    )
     if removed or stale:
         log.info("driver.build.cleaned", containers=removed, folders=stale)
 

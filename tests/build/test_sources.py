@@ -96,3 +96,22 @@ def test_an_unusable_source_spec_fails_naming_it(tmp_path: Path) -> None:
     with pytest.raises(steps.StepFailed, match="neither a folder"):
         sources.ensure(None, "img", str(tmp_path / "missing"), "1.0.0",  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+
+
+def test_a_url_template_is_filled_with_the_driver_version_and_cached(tmp_path: Path) -> None:
+    """As driverkit's libs archive URL: {driverVersion} is filled in, the archive fetched
+    and unpacked once per driver version (a file:// URL stands in for GitHub here)."""
+    tree = dkms_tree(tmp_path / "src")
+    (tmp_path / "archives").mkdir()
+    with tarfile.open(tmp_path / "archives/2.0.0+driver.tar.gz", "w:gz") as tar:
+        tar.add(tree, arcname="libs-2.0.0-driver")
+    template = (tmp_path / "archives").as_uri() + "/{driverVersion}.tar.gz"
+    log = steps.BuildLog(tmp_path / "log")
+    found = sources.ensure(None, "img", template, "2.0.0+driver",  # type: ignore[arg-type]
+                           cache_root=tmp_path / "cache", log=log)
+    assert found.kind is sources.TreeKind.DKMS
+    assert found.tree.name == "libs-2.0.0-driver"
+    assert "/2.0.0+driver.tar.gz" in log.path.read_text()
+    with pytest.raises(steps.StepFailed, match=r"cannot fetch driver 3\.0\.0"):
+        sources.ensure(None, "img", template, "3.0.0",  # type: ignore[arg-type]
+                       cache_root=tmp_path / "cache", log=log)
