@@ -3,8 +3,11 @@
 The stock handler owns its connection for its whole life (``handle`` loops over requests).
 Here the server owns the loop: it creates one handler per connection, keeps it parked in
 a selector while the client is idle, and lends it to a worker thread for one request at a
-time (``serve_one``). The handler keeps its buffered ``rfile`` across requests, so a
-pipelined request that was read ahead is not lost (``input_pending``).
+time (``serve_one``). A worker gets a connection only once the whole request head
+(request line and headers) has arrived: the selector thread gathers it without blocking
+(``gather_head``), so a client that trickles its request in (slowloris) holds a buffer,
+never a thread. The handler keeps its ``rfile`` across requests, so bytes read ahead
+(pipelining) are not lost (``next_request_ready``).
 
 Responses: ``GET``/``HEAD`` of store files (``routes`` decides which), ``/index.json`` and
 ``/healthz``; every other method is 405 with ``Allow``. Files go out with ``os.sendfile``
@@ -15,8 +18,10 @@ from the descriptor opened for the request. Access logs are structlog events
 from __future__ import annotations
 
 import contextlib
+import enum
 import hashlib
 import http.server
+import io
 import os
 import socket
 import struct
@@ -34,6 +39,47 @@ if TYPE_CHECKING:
 _log = logs.get("reconciler.httpd")
 _ALLOW = "GET, HEAD"
 _SENDFILE_CHUNK = 1 << 30
+_HEAD_LIMIT = 64 * 1024 + 4096  # the stock parser's line limit, and then some
+
+
+def _head_complete(data: bytes | bytearray) -> bool:
+    """True once the empty line that ends a request head is in ``data`` (CRLF or LF)."""
+    return b"\n\r\n" in data or b"\n\n" in data
+
+
+class Head(enum.Enum):
+    """What ``gather_head`` found."""
+
+    READY = "ready"  # a whole head (or EOF, an error, an oversize head): lend to a worker
+    PARTIAL = "partial"  # part of a head: keep waiting, under the header deadline
+
+
+class _SocketReader(io.RawIOBase):
+    """The raw side of ``rfile``: first the bytes the selector thread already received,
+    then the socket itself."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+        self.pending = bytearray()
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def readinto(self, buffer: Any) -> int | None:
+        view = memoryview(buffer).cast("B")
+        if self.pending:
+            count = min(len(view), len(self.pending))
+            view[:count] = self.pending[:count]
+            del self.pending[:count]
+            return count
+        try:
+            return self.sock.recv_into(view)
+        except BlockingIOError:  # only when the socket is non-blocking (a peek)
+            return None
 
 
 class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
@@ -95,16 +141,53 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
             )
         return not self.close_connection
 
-    def input_pending(self) -> bool:
-        """True if the next request is already buffered or readable (pipelining)."""
+    def setup(self) -> None:
+        super().setup()
+        # Our own rfile: it must see what gather_head received before a worker runs.
+        self.rfile.close()
+        self._reader = _SocketReader(self.connection)
+        self._buffered = io.BufferedReader(self._reader)
+        self.rfile = self._buffered
+
+    def gather_head(self) -> Head:
+        """Called by the selector thread when the socket is readable: take what has
+        arrived, without blocking, and say whether a whole request head is there."""
+        try:
+            data = os.read(self.connection.fileno(), 65536)
+        except BlockingIOError:
+            return Head.PARTIAL
+        except OSError:
+            return Head.READY  # the worker meets the error and closes
+        if not data:
+            return Head.READY  # EOF: the worker sees it and closes
+        pending = self._reader.pending
+        pending += data
+        if _head_complete(pending) or len(pending) > _HEAD_LIMIT:
+            return Head.READY
+        return Head.PARTIAL
+
+    @property
+    def has_partial_head(self) -> bool:
+        return bool(self._reader.pending)
+
+    def next_request_ready(self) -> bool:
+        """After a response: True if a whole next request head is already here
+        (pipelining). A partial one is kept for gather_head, and the answer is False."""
         try:
             self.connection.settimeout(0)
             try:
-                return bool(self.rfile.peek(1))  # type: ignore[attr-defined]
+                buffered = self._buffered.peek(1)
+                if not buffered:
+                    return False
+                # Give the read-ahead back to the reader, in front of what it holds.
+                taken = self._buffered.read1(len(buffered))
+                self._reader.pending[:0] = taken
             finally:
                 self.connection.settimeout(self._io_timeout)
         except OSError:
             return False
+        pending = self._reader.pending
+        return _head_complete(pending) or len(pending) > _HEAD_LIMIT
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -7,10 +7,16 @@ one thread (``serve_forever``) watches the listening socket and every idle conne
 worker threads for one request, then comes back to the selector. Idle connections cost a
 file descriptor and a few hundred bytes; only requests in progress hold a worker.
 
-Limits (``ServerConfig``): ``workers`` threads; ``io_timeout`` seconds without progress on
-a read or a write (a stalled reader, a slowloris) before the connection is dropped;
-``idle_timeout`` for a parked keep-alive connection; ``max_connections`` open at once
-(beyond it new connections are closed at once); a listen backlog of ``backlog``.
+A worker is lent only once a whole request head has arrived: the loop gathers partial
+heads without blocking (``DriverRequestHandler.gather_head``), so a client trickling its
+headers in (slowloris) holds a small buffer, not a thread, and is dropped when
+``header_timeout`` runs out.
+
+Limits (``ServerConfig``): ``workers`` threads; ``header_timeout`` seconds for a request
+head to arrive whole; ``io_timeout`` seconds without progress on a read or a write
+inside a request (a stalled reader) before the connection is dropped; ``idle_timeout``
+for a keep-alive connection between requests; ``max_connections`` open at once (beyond
+it new connections are closed at once); a listen backlog of ``backlog``.
 
 ``stop`` stops accepting, closes idle connections, lets requests in progress finish for
 ``grace`` seconds, then breaks them, and joins every thread.
@@ -27,7 +33,7 @@ import socket
 import socketserver
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +43,12 @@ from reconciler import artifacts, logs
 from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles
-from reconciler.httpd.handler import DriverRequestHandler
+from reconciler.httpd.handler import DriverRequestHandler, Head
 
 _log = logs.get("reconciler.httpd")
 _WAKE = object()
 _ACCEPTS_PER_WAKE = 256
+_SWEEP_INTERVAL = 0.1  # how often deadlines of parked connections are checked
 
 
 def host_store_arch() -> str:
@@ -62,6 +69,7 @@ def _default_max_connections() -> int:
 @dataclass(frozen=True)
 class ServerConfig:
     workers: int = 64
+    header_timeout: float = 10.0
     io_timeout: float = 30.0
     idle_timeout: float = 60.0
     max_connections: int = field(default_factory=_default_max_connections)
@@ -81,7 +89,10 @@ class DriverHTTPServer(http.server.HTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="httpd-worker")
-        self._parked: OrderedDict[DriverRequestHandler, float] = OrderedDict()
+        # Parked connections and their deadlines (idle or header timeout); insertion order
+        # is not deadline order, so _expire sweeps them all, at most every 0.1 s.
+        self._parked: dict[DriverRequestHandler, float] = {}
+        self._next_sweep = 0.0
         self._returned: deque[DriverRequestHandler] = deque()
         self._busy: set[DriverRequestHandler] = set()
         self._lock = threading.Lock()
@@ -117,10 +128,7 @@ class DriverHTTPServer(http.server.HTTPServer):
                         with contextlib.suppress(BlockingIOError):
                             self._wake_r.recv(4096)
                     else:
-                        handler: DriverRequestHandler = key.data
-                        selector.unregister(handler.connection)
-                        del self._parked[handler]
-                        self._dispatch(handler)
+                        self._readable(selector, key.data)
                 self._take_back(selector)
                 self._expire(selector)
         finally:
@@ -134,8 +142,16 @@ class DriverHTTPServer(http.server.HTTPServer):
     def _next_timeout(self, poll_interval: float) -> float:
         if not self._parked:
             return poll_interval
-        first_deadline = next(iter(self._parked.values()))
-        return max(0.0, min(poll_interval, first_deadline - time.monotonic()))
+        return max(0.0, min(poll_interval, self._next_sweep - time.monotonic()))
+
+    def _readable(self, selector: selectors.BaseSelector, handler: DriverRequestHandler) -> None:
+        had_partial = handler.has_partial_head
+        if handler.gather_head() is Head.READY:
+            selector.unregister(handler.connection)
+            del self._parked[handler]
+            self._dispatch(handler)
+        elif not had_partial:  # a request began: from now on it has header_timeout
+            self._parked[handler] = time.monotonic() + self.config.header_timeout
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(_ACCEPTS_PER_WAKE):
@@ -163,7 +179,8 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def _park(self, selector: selectors.BaseSelector, handler: DriverRequestHandler) -> None:
         selector.register(handler.connection, selectors.EVENT_READ, handler)
-        self._parked[handler] = time.monotonic() + self.config.idle_timeout
+        wait = self.config.header_timeout if handler.has_partial_head else self.config.idle_timeout
+        self._parked[handler] = time.monotonic() + wait
 
     def _take_back(self, selector: selectors.BaseSelector) -> None:
         while self._returned:
@@ -175,10 +192,11 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def _expire(self, selector: selectors.BaseSelector) -> None:
         now = time.monotonic()
-        while self._parked:
-            handler, deadline = next(iter(self._parked.items()))
-            if deadline > now:
-                return
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_INTERVAL
+        expired = [h for h, deadline in self._parked.items() if deadline <= now]
+        for handler in expired:
             del self._parked[handler]
             selector.unregister(handler.connection)
             self._close(handler)
@@ -195,7 +213,7 @@ class DriverHTTPServer(http.server.HTTPServer):
         try:
             keep = handler.serve_one()
             # A pipelining client already sent the next request: answer it here.
-            while keep and not self._stopping and handler.input_pending():
+            while keep and not self._stopping and handler.next_request_ready():
                 keep = handler.serve_one()
         except Exception:  # noqa: BLE001 - a bug in one request must not kill the server
             _log.exception("http.handler_crashed", client=str(handler.client_address[0]))

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -397,7 +398,12 @@ def test_access_log_is_a_structured_event(server: DriverServer, fleet: Fleet) ->
     with capture_logs() as events:
         fetch(server.url + KMOD.url_path())
         fetch(server.url + "/nothing")
-    access = [e for e in events if e["event"] == "http.access"]
+        # The worker logs just after the last byte left: wait for it, up to a while.
+        for _ in range(500):
+            access = [e for e in events if e["event"] == "http.access"]
+            if len(access) >= 2:
+                break
+            time.sleep(0.01)
     assert len(access) == 2
     ok, missing = access
     assert ok["method"] == "GET"
