@@ -94,7 +94,12 @@ def test_idle_keepalive_connections_are_closed_after_idle_timeout(fleet: Fleet) 
     with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
         sock = socket.create_connection(server.address, timeout=10)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        reply = b""
+        while not reply.endswith(b"\r\n\r\nok\n"):
+            chunk = sock.recv(4096)
+            assert chunk, reply
+            reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200")
         assert sock.recv(100) == b""  # closed by the server once idle for 0.3 s
         sock.close()
         assert _wait_until(lambda: server.open_connections == 0)
