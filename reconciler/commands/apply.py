@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 def _apply(
     args: argparse.Namespace, conf: settings.Settings, client: Any, saved: dict[str, Any] | None
 ) -> int:
-    planned = pipeline.make_plan(conf, client, adopt=args.adopt)
+    planned = pipeline.make_plan(conf, client, adopt=args.adopt, one_shot=True)
     if saved is not None:
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with contextlib.closing(dockerapi.connect()) as client:
-        planned = pipeline.make_plan(conf, client, adopt=args.adopt)
+        planned = pipeline.make_plan(conf, client, adopt=args.adopt, one_shot=True)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
