@@ -15,7 +15,8 @@ from reconciler import __version__, logs
 from reconciler.errors import ReconcilerError
 
 # Each module has register(subparsers) that sets `handler` on its parser.
-COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "serve")
+COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "serve", "run", "status",
+            "suspend", "resume", "reconcile")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,0 +1,87 @@
+"""``reconciler status``: what the daemon of a state dir applied, is doing, and last failed.
+
+Reads ``<state_dir>/status.json`` (written atomically by the daemon); says whether that
+daemon still runs (it holds the state dir's lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from reconciler import settings
+from reconciler.daemon import control, lock, state
+from reconciler.errors import ConfigError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="what the daemon applied, is doing, and last failed",
+                       description=__doc__)
+    settings.add_flags(p, "state_dir")
+    p.add_argument("--json", action="store_true", help="print the status as one JSON object")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    conf = settings.resolve(args)
+    current = state.read(conf.state_dir)
+    if current is None:
+        raise ConfigError(f"no daemon has run on state dir {conf.state_dir} "
+                          "(no status.json there)")
+    pid = lock.holder(conf.state_dir)
+    wanted = control.read(conf.state_dir)
+    doc = current.to_json()
+    doc["running"] = pid is not None
+    doc["pid"] = pid
+    # The persisted request wins over the daemon's last word: suspend takes effect even
+    # before a (stopped) daemon has seen it.
+    doc["suspended"] = wanted.suspended
+    if pid is None:
+        doc["phase"] = "stopped"
+    if args.json:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(as_text(doc))
+    return 0
+
+
+def _short(revision: object) -> str:
+    return str(revision)[:12] if revision else "none"
+
+
+def as_text(doc: dict[str, object]) -> str:
+    lines = []
+    running = f"running (pid {doc['pid']})" if doc.get("running") else "not running"
+    lines.append(f"daemon:    {running}, {doc.get('phase')}"
+                 + (", SUSPENDED" if doc.get("suspended") else ""))
+    lines.append(f"serving:   {doc.get('serving') or '-'}")
+    lines.append(f"applied:   {_short(doc.get('appliedRevision'))}"
+                 f" at {doc.get('appliedAt') or '-'}")
+    lines.append(f"head:      {_short(doc.get('headRevision'))}")
+    rejected = doc.get("rejected")
+    if isinstance(rejected, dict):
+        lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"
+                     f" {rejected.get('reason')}")
+    current = doc.get("currentPass")
+    if isinstance(current, dict):
+        lines.append(f"now:       pass {current.get('number')} since {current.get('startedAt')}"
+                     f" ({', '.join(current.get('trigger') or [])})")
+    last = doc.get("lastPass")
+    if isinstance(last, dict):
+        lines.append(f"last pass: {last.get('number')} {last.get('result')} at "
+                     f"{_short(last.get('revision'))}, {last.get('seconds')} s, "
+                     f"finished {last.get('finishedAt')}: {last.get('message')}")
+        for outcome in last.get("outcomes") or []:
+            lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
+                         f" {outcome.get('message')}")
+    if doc.get("nextRetryAt"):
+        lines.append(f"retry:     attempt {doc.get('retryAttempt')} at {doc.get('nextRetryAt')}")
+    errors = doc.get("errors")
+    if isinstance(errors, list) and errors:
+        lines.append("errors:")
+        for error in errors[-5:]:
+            lines.append(f"  {error.get('at')} {_short(error.get('revision'))}: "
+                         f"{error.get('message')}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,254 @@
+"""The daemon's loop: wait for a trigger, run one pass, record it, schedule the next.
+
+Level-triggered: every pass looks at everything (``passes``), whatever woke it; the
+trigger only says *when*. Scheduling rules:
+
+- the poll timer fires every ``poll_interval`` (jittered); any pass restarts it;
+- a pass that failed for a transient reason (repository or engine unreachable, a build
+  timeout...) is retried after an exponential, jittered backoff that resets on success;
+- a permanent failure (a refused revision, a build that fails for good, a Falco that
+  crashes) is not retried by the timer while the revision stays the same: only a new
+  revision, a drift (Docker, store), SIGHUP or ``reconciler reconcile`` runs it again;
+- while suspended (``control.json``), no pass runs; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from reconciler import logs
+from reconciler.daemon import control, state
+from reconciler.daemon.backoff import Backoff, jittered
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.notify import Notifier
+from reconciler.daemon.passes import Head, Reconciler, Report, Result, find_head
+from reconciler.daemon.wakeup import Wakeup
+from reconciler.errors import ReconcilerError
+from reconciler.settings import Settings
+
+log = logs.get(__name__)
+TIMER_REASONS = frozenset({"poll", "retry"})
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    poll_interval: float = 60.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+
+def short(revision: str | None) -> str:
+    return revision[:12] if revision else "none"
+
+
+class Daemon:
+    def __init__(
+        self, settings: Settings, reconciler: Reconciler, options: LoopOptions, *,
+        wakeup: Wakeup, notifier: Notifier, metrics: Metrics,
+        find: Callable[[Settings], Head] = find_head,
+    ) -> None:
+        self.settings = settings
+        self.reconciler = reconciler
+        self.options = options
+        self.wakeup = wakeup
+        self.notifier = notifier
+        self.metrics = metrics
+        self.find = find
+        self.state_dir: Path = settings.state_dir
+        self._stopping = False
+        self._attempt = 0
+        self._retry_at: float | None = None
+        self._next_poll = 0.0
+        previous = state.read(self.state_dir) or state.Status()
+        # A restart picks up where the last daemon stopped: what it applied, what it
+        # refused, its last pass. Whatever it was doing when it died is simply redone.
+        self.status = replace(previous, current=None, phase="starting", next_retry_at=None,
+                              retry_attempt=0)
+        if previous.applied_revision and previous.applied_at:
+            self.metrics.applied(previous.applied_revision, _epoch(previous.applied_at))
+
+    # -- outside world ------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stopping = True
+        self.wakeup.wake("stop")
+
+    def _save(self, **changes: object) -> None:
+        self.status = replace(self.status, **changes)  # type: ignore[arg-type]
+        state.write(self.state_dir, self.status)
+
+    def _say(self, text: str) -> None:
+        self.notifier.status(text)
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def started(self, pid: int, serving: str) -> None:
+        self._save(pid=pid, started_at=state.now(), serving=serving, phase="idle")
+        self.wakeup.wake("start")
+
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                reasons = self.wakeup.wait(self._timeout())
+                if self._stopping:
+                    break
+                now = time.monotonic()
+                if self._retry_at is not None and now >= self._retry_at:
+                    reasons.add("retry")
+                if now >= self._next_poll:
+                    reasons.add("poll")
+                if not reasons:
+                    continue
+                self._next_poll = now + jittered(self.options.poll_interval)
+                if self._suspended():
+                    continue
+                self._pass(reasons)
+        except KeyboardInterrupt:
+            # SIGTERM during a build: the build was cancelled and cleaned, now stop.
+            log.info("daemon.interrupted")
+        finally:
+            self._save(phase="stopped", current=None)
+
+    def _timeout(self) -> float:
+        deadline = self._next_poll
+        if self._retry_at is not None:
+            deadline = min(deadline, self._retry_at)
+        return max(0.0, deadline - time.monotonic())
+
+    def _suspended(self) -> bool:
+        try:
+            wanted = control.read(self.state_dir)
+        except ReconcilerError as exc:
+            log.error("control.unreadable", error=str(exc))
+            return False
+        self.metrics.suspended.set(1 if wanted.suspended else 0)
+        if wanted.suspended:
+            if self.status.phase != "suspended" or not self.status.suspended:
+                log.info("daemon.suspended", since=wanted.since)
+                self._save(phase="suspended", suspended=True, next_retry_at=None)
+                self._say(f"suspended since {wanted.since}; serving {self.status.serving}")
+            self._retry_at = None
+            return True
+        if self.status.suspended:
+            log.info("daemon.resumed")
+            self._save(suspended=False, phase="idle")
+        return False
+
+    def _blocked(self, reasons: set[str], head: Head) -> bool:
+        """A permanent failure at this revision, and only a timer woke us: do not hammer."""
+        last = self.status.last_pass
+        return (
+            reasons <= TIMER_REASONS and last is not None
+            and last.result in (Result.FAILED, Result.ERROR) and not last.transient
+            and last.revision == head.revision
+        )
+
+    def _pass(self, reasons: set[str]) -> None:
+        number = self.status.passes + 1
+        record = state.PassRecord(number, tuple(sorted(reasons)), state.now())
+        started = time.monotonic()
+        self._save(phase="running", current=record)
+        self._say(f"pass {number} running ({', '.join(sorted(reasons))})")
+        log.info("pass.started", number=number, trigger=sorted(reasons))
+        self.wakeup.pass_started()
+        try:
+            report = self._report(reasons)
+        finally:
+            self.wakeup.pass_finished()
+        if report is None:
+            self._save(phase="idle", current=None)
+            self._say(self._summary())
+            return
+        self._record(record, report, time.monotonic() - started)
+
+    def _report(self, reasons: set[str]) -> Report | None:
+        try:
+            head = self.find(self.settings)
+        except ReconcilerError as exc:
+            return Report(Result.ERROR, None, message=str(exc), transient=exc.transient)
+        if self._blocked(reasons, head):
+            log.info("pass.held", revision=head.revision,
+                     why="failed for good at this revision; waiting for a change")
+            return None
+        refused = self.status.rejected.revision if self.status.rejected else None
+        try:
+            return self.reconciler.run(head, last_good=self.status.applied_revision,
+                                       refused=refused, container=self.status.container)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a bug in one pass must not stop serving
+            log.exception("pass.crashed", error=repr(exc))
+            return Report(Result.ERROR, head.revision, message=f"internal error: {exc!r}",
+                          transient=True)
+
+    def _record(self, record: state.PassRecord, report: Report, seconds: float) -> None:
+        outcomes = tuple(o.to_json() for o in report.outcomes)
+        finished = replace(record, revision=report.head, finished_at=state.now(),
+                           result=report.result.value, seconds=seconds, message=report.message,
+                           transient=report.transient, outcomes=outcomes)
+        status = replace(self.status, passes=record.number, last_pass=finished, current=None,
+                         phase="idle", head_revision=report.head or self.status.head_revision,
+                         container=report.container or self.status.container)
+        if report.result is Result.OK and report.head:
+            if status.applied_revision != report.head:
+                log.info("revision.applied", revision=report.head)
+            status = replace(status, applied_revision=report.head, applied_at=state.now(),
+                             rejected=None)
+            self.metrics.applied(report.head, time.time())
+        elif report.result is Result.REJECTED and report.head and (
+                status.rejected is None or status.rejected.revision != report.head):
+                status = replace(status, rejected=state.Rejection(
+                    report.head, report.rejection or report.message, state.now()))
+                status = status.with_error(state.ErrorRecord(
+                    state.now(), f"revision {short(report.head)} refused: "
+                    f"{report.rejection}", report.head, False))
+        if report.result in (Result.FAILED, Result.ERROR):
+            status = status.with_error(state.ErrorRecord(state.now(), report.message,
+                                                         report.head, report.transient))
+        if report.transient:
+            self._attempt += 1
+            delay = self.options.backoff.delay(self._attempt)
+            self._retry_at = time.monotonic() + delay
+            status = replace(status, retry_attempt=self._attempt,
+                             next_retry_at=_iso_in(delay))
+            log.warning("pass.retry", attempt=self._attempt, seconds=round(delay, 1),
+                        error=report.message)
+        else:
+            if report.result in (Result.OK, Result.REJECTED):
+                self._attempt = 0
+            self._retry_at = None
+            status = replace(status, retry_attempt=self._attempt, next_retry_at=None)
+        self.status = status
+        state.write(self.state_dir, status)
+        self.metrics.record_pass(report.result.value, seconds, outcomes)
+        self.metrics.rejected.set(1 if status.rejected else 0)
+        log.info("pass.finished", number=record.number, result=report.result.value,
+                 revision=report.head, applied=status.applied_revision,
+                 seconds=round(seconds, 3), message=report.message)
+        self._say(self._summary())
+
+    def _summary(self) -> str:
+        s = self.status
+        text = f"applied {short(s.applied_revision)}"
+        if s.rejected:
+            text += f"; refused {short(s.rejected.revision)}"
+        if s.last_pass:
+            text += f"; last pass {s.last_pass.result}"
+        if s.next_retry_at:
+            text += f"; retry at {s.next_retry_at}"
+        return text + f"; serving {s.serving}"
+
+
+def _iso_in(seconds: float) -> str:
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _epoch(iso: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return time.time()

@@ -1,0 +1,90 @@
+"""Prometheus metrics of the daemon, on their own registry and their own listener.
+
+Counters move at the end of each pass (``record_pass``); the store size and the age of
+the applied revision are computed when scraped, so an idle daemon does no work for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import prometheus_client as prom
+
+from reconciler import logs
+from reconciler.errors import ServerError
+from reconciler.store import Store
+
+log = logs.get(__name__)
+
+
+class Metrics:
+    def __init__(self, store: Store) -> None:
+        self.registry = prom.CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.passes = prom.Counter("reconciler_passes", "Reconciliation passes, by result",
+                                   ["result"], registry=r)
+        self.duration = prom.Histogram(
+            "reconciler_pass_duration_seconds", "How long a pass took", registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800),
+        )
+        self.last_success = prom.Gauge("reconciler_last_pass_success",
+                                       "1 if the last pass applied everything, else 0",
+                                       registry=r)
+        self.changes = prom.Counter("reconciler_changes", "Changes applied, by outcome",
+                                    ["kind", "op", "result"], registry=r)
+        self.builds = prom.Counter("reconciler_builds", "Driver builds, by result",
+                                   ["result"], registry=r)
+        self.revision = prom.Info("reconciler_applied_revision",
+                                  "The manifest revision last applied in full", registry=r)
+        self.applied_at = prom.Gauge("reconciler_applied_revision_timestamp_seconds",
+                                     "When the applied revision was applied (Unix time)",
+                                     registry=r)
+        self._applied_ts = 0.0
+        age = prom.Gauge("reconciler_applied_revision_age_seconds",
+                         "Seconds since the applied revision was applied", registry=r)
+        age.set_function(lambda: time.time() - self._applied_ts if self._applied_ts else 0.0)
+        self.suspended = prom.Gauge("reconciler_suspended", "1 while reconciliation is "
+                                    "suspended", registry=r)
+        self.rejected = prom.Gauge("reconciler_revision_rejected",
+                                   "1 while the newest revision is refused (bad manifests "
+                                   "or signature)", registry=r)
+        served = prom.Gauge("reconciler_artifacts_served",
+                            "Driver artifacts in the store the server serves", registry=r)
+        served.set_function(lambda: float(sum(1 for _ in store.artifact_paths())))
+        self._server: Any = None
+
+    def record_pass(self, result: str, seconds: float, outcomes: Sequence[dict[str, Any]]) -> None:
+        self.passes.labels(result).inc()
+        self.duration.observe(seconds)
+        self.last_success.set(1 if result == "ok" else 0)
+        for outcome in outcomes:
+            self.changes.labels(outcome.get("kind", ""), outcome.get("op", ""),
+                                outcome.get("result", "")).inc()
+            if outcome.get("op") == "build":
+                self.builds.labels(outcome.get("result", "")).inc()
+
+    def applied(self, revision: str, at: float) -> None:
+        self.revision.info({"revision": revision})
+        self.applied_at.set(at)
+        self._applied_ts = at
+
+    def serve(self, address: tuple[str, int]) -> tuple[str, int]:
+        host, port = address
+        try:
+            self._server, _thread = prom.start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            raise ServerError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from exc
+        bound = self._server.server_address
+        log.info("metrics.listening", address=f"{bound[0]}:{bound[1]}")
+        return str(bound[0]), int(bound[1])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def exposition(self) -> bytes:
+        return bytes(prom.generate_latest(self.registry))

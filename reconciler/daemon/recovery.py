@@ -1,0 +1,57 @@
+"""Mend what a daemon killed in the middle of a container replacement left behind.
+
+``FalcoDeployer`` renames the old container to ``<name>-previous-<id8>`` and stops it
+before it creates the new one. Killed in between (kill -9, power loss), it leaves the old
+Falco aside and maybe no ``<name>`` at all. Before each pass: if ``<name>`` exists, the
+set-aside ones are removed (the replacement got that far); if not, the newest set-aside
+one is put back under its name and started, so the plan sees the last Falco we ran and no
+second container is ever created beside it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import docker.errors
+import requests
+
+from reconciler import container, logs
+from reconciler.errors import DockerError
+
+log = logs.get(__name__)
+_SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+def mend(client: Any, name: str) -> str | None:
+    """What was done, or None if nothing was left behind."""
+    aside = re.compile(re.escape(name) + r"-previous-[0-9a-f]{8}")
+    try:
+        found = client.containers.list(
+            all=True, filters={"label": f"{container.LABEL_MANAGED}=true"})
+        strays = sorted((c for c in found if aside.fullmatch(c.name)),
+                        key=lambda c: str(c.attrs.get("Created", "")), reverse=True)
+        if not strays:
+            return None
+        current = next((c for c in found if c.name == name), None)
+        if current is None:
+            try:
+                current = client.containers.get(name)
+            except docker.errors.NotFound:
+                current = None
+        done: list[str] = []
+        if current is None:
+            keep, strays = strays[0], strays[1:]
+            keep.rename(name)
+            if keep.status != "running":
+                keep.start()
+            done.append(f"put {keep.id[:12]} back as {name}")
+        for stray in strays:
+            stray.remove(force=True)
+            done.append(f"removed {stray.name}")
+    except _SDK_ERRORS as exc:
+        raise DockerError(f"cannot mend the containers an interrupted replace left: {exc}") \
+            from exc
+    text = "; ".join(done)
+    log.warning("falco.recovered", container=name, done=text)
+    return text

@@ -1,0 +1,170 @@
+"""The daemon's status file, ``<state_dir>/status.json``: what ``reconciler status`` shows.
+
+Written whole and atomically (``reconciler.atomic``) at every change of phase, so a reader
+never sees half a file and a daemon restarted after a crash reads back where it stopped:
+the applied revision, the rejected one, the last pass and its outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from reconciler import atomic
+from reconciler.errors import ConfigError
+
+STATUS_NAME = "status.json"
+KEEP_ERRORS = 20
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    at: str
+    message: str
+    revision: str | None = None
+    transient: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "message": self.message, "revision": self.revision,
+                "transient": self.transient}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ErrorRecord:
+        return cls(str(data.get("at", "")), str(data.get("message", "")),
+                   data.get("revision"), bool(data.get("transient", False)))
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """One pass: why it ran, at which revision, how it ended, one outcome per change."""
+
+    number: int
+    trigger: tuple[str, ...]
+    started_at: str
+    revision: str | None = None
+    finished_at: str | None = None
+    result: str = "running"  # running | ok | failed | rejected | error | skipped
+    seconds: float = 0.0
+    message: str = ""
+    transient: bool = False
+    outcomes: tuple[Mapping[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "trigger": list(self.trigger), "revision": self.revision,
+            "startedAt": self.started_at, "finishedAt": self.finished_at,
+            "result": self.result, "seconds": round(self.seconds, 3), "message": self.message,
+            "transient": self.transient, "outcomes": [dict(o) for o in self.outcomes],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PassRecord:
+        return cls(
+            number=int(data.get("number", 0)), trigger=tuple(data.get("trigger", ())),
+            started_at=str(data.get("startedAt", "")), revision=data.get("revision"),
+            finished_at=data.get("finishedAt"), result=str(data.get("result", "")),
+            seconds=float(data.get("seconds", 0.0)), message=str(data.get("message", "")),
+            transient=bool(data.get("transient", False)),
+            outcomes=tuple(data.get("outcomes", ())),
+        )
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A revision that will not be applied until it changes (bad manifests, bad signature)."""
+
+    revision: str
+    reason: str
+    at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "reason": self.reason, "at": self.at}
+
+
+@dataclass(frozen=True)
+class Status:
+    pid: int | None = None
+    started_at: str | None = None
+    serving: str | None = None
+    phase: str = "starting"  # starting | idle | running | suspended | stopped
+    suspended: bool = False
+    head_revision: str | None = None
+    applied_revision: str | None = None
+    applied_at: str | None = None
+    rejected: Rejection | None = None
+    current: PassRecord | None = None
+    last_pass: PassRecord | None = None
+    errors: tuple[ErrorRecord, ...] = ()
+    next_retry_at: str | None = None
+    retry_attempt: int = 0
+    passes: int = 0
+    container: str | None = None  # the Falco container's name, for recovery after a crash
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_error(self, error: ErrorRecord) -> Status:
+        return replace(self, errors=(*self.errors, error)[-KEEP_ERRORS:])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid, "startedAt": self.started_at, "serving": self.serving,
+            "phase": self.phase, "suspended": self.suspended,
+            "headRevision": self.head_revision, "appliedRevision": self.applied_revision,
+            "appliedAt": self.applied_at,
+            "rejected": self.rejected.to_json() if self.rejected else None,
+            "currentPass": self.current.to_json() if self.current else None,
+            "lastPass": self.last_pass.to_json() if self.last_pass else None,
+            "errors": [e.to_json() for e in self.errors],
+            "nextRetryAt": self.next_retry_at, "retryAttempt": self.retry_attempt,
+            "passes": self.passes, "container": self.container, **dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Status:
+        rejected = data.get("rejected")
+        current = data.get("currentPass")
+        last = data.get("lastPass")
+        return cls(
+            pid=data.get("pid"), started_at=data.get("startedAt"), serving=data.get("serving"),
+            phase=str(data.get("phase", "stopped")), suspended=bool(data.get("suspended")),
+            head_revision=data.get("headRevision"),
+            applied_revision=data.get("appliedRevision"), applied_at=data.get("appliedAt"),
+            rejected=Rejection(str(rejected["revision"]), str(rejected["reason"]),
+                               str(rejected["at"])) if rejected else None,
+            current=PassRecord.from_json(current) if current else None,
+            last_pass=PassRecord.from_json(last) if last else None,
+            errors=tuple(ErrorRecord.from_json(e) for e in data.get("errors", ())),
+            next_retry_at=data.get("nextRetryAt"), retry_attempt=int(data.get("retryAttempt", 0)),
+            passes=int(data.get("passes", 0)), container=data.get("container"),
+        )
+
+
+def path(state_dir: Path) -> Path:
+    return state_dir / STATUS_NAME
+
+
+def write(state_dir: Path, status: Status) -> None:
+    body = json.dumps(status.to_json(), indent=2, sort_keys=False) + "\n"
+    atomic.write_bytes(path(state_dir), body.encode())
+
+
+def read(state_dir: Path) -> Status | None:
+    """The last status written there, or None if no daemon ever ran on this state dir."""
+    try:
+        text = path(state_dir).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path(state_dir)}: {exc.strerror}") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path(state_dir)} is not valid JSON: {exc}") from exc
+    return Status.from_json(data)

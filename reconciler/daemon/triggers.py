@@ -1,0 +1,164 @@
+"""The triggers that wake the loop, each in its own thread, each only calling ``wake``.
+
+- ``GitRefWatch``: inotify (watchdog) on a local repository's refs, ``HEAD`` and
+  ``packed-refs``, so a ``git push`` into the host's own (bare) repository is seen at once.
+- ``StoreWatch``: an artifact deleted, overwritten or moved away in the store (drift).
+  Reads (the server sending files) and our own atomic publishes (a rename of a
+  ``.partial-`` temp) are not drift and are ignored.
+- ``DockerEvents``: our Falco container died, was removed, renamed or ``docker update``d.
+  The stream is reopened after the engine went away (a restarted dockerd), and the
+  reconnection itself wakes the loop, since events may have been missed meanwhile.
+
+The poll timer and SIGHUP live in the loop; the webhook in ``webhook``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import requests
+from watchdog import events
+from watchdog.observers import Observer
+
+from reconciler import atomic, container, logs
+from reconciler.daemon.wakeup import Wakeup
+from reconciler.errors import ReconcilerError
+
+log = logs.get(__name__)
+
+_CHANGES = (events.FileDeletedEvent, events.DirDeletedEvent, events.FileModifiedEvent,
+            events.FileClosedEvent, events.FileMovedEvent, events.DirMovedEvent,
+            events.FileCreatedEvent)
+
+
+def _text(path: bytes | str) -> str:
+    return path.decode(errors="replace") if isinstance(path, bytes) else path
+
+
+class _GitRefs(events.FileSystemEventHandler):
+    def __init__(self, wakeup: Wakeup) -> None:
+        self.wakeup = wakeup
+
+    def on_any_event(self, event: events.FileSystemEvent) -> None:
+        if not isinstance(event, _CHANGES):
+            return
+        where = _text(event.dest_path if isinstance(event, events.FileSystemMovedEvent)
+                      else event.src_path)
+        name = Path(where).name
+        if name.endswith(".lock") or atomic.is_partial(name):
+            return
+        if event.is_directory and not isinstance(event, events.DirMovedEvent
+                                                 | events.DirDeletedEvent):
+            return
+        self.wakeup.wake("git")
+
+
+class _StoreChanges(events.FileSystemEventHandler):
+    def __init__(self, wakeup: Wakeup) -> None:
+        self.wakeup = wakeup
+
+    def on_any_event(self, event: events.FileSystemEvent) -> None:
+        if not isinstance(event, _CHANGES) or isinstance(event, events.FileCreatedEvent):
+            return
+        if event.is_directory and not isinstance(event, events.DirDeletedEvent
+                                                 | events.DirMovedEvent):
+            return  # a folder's mtime moves with every file published in it
+        if atomic.is_partial(Path(_text(event.src_path)).name):
+            return
+        self.wakeup.wake("store", at=time.time())
+
+
+class FileWatches:
+    """One inotify thread for the git refs (local repositories only) and the store."""
+
+    def __init__(self, wakeup: Wakeup) -> None:
+        self.wakeup = wakeup
+        self._observer = Observer(timeout=1.0)
+        self.watching: list[str] = []
+
+    def git_refs(self, git_dir: Path) -> None:
+        handler = _GitRefs(self.wakeup)
+        self._observer.schedule(handler, str(git_dir), recursive=False)
+        if (git_dir / "refs").is_dir():
+            self._observer.schedule(handler, str(git_dir / "refs"), recursive=True)
+        self.watching.append(str(git_dir))
+
+    def store(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self._observer.schedule(_StoreChanges(self.wakeup), str(root), recursive=True)
+        self.watching.append(str(root))
+
+    def start(self) -> None:
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        if self._observer.is_alive():
+            self._observer.join(timeout=5)
+
+
+_DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError,
+                  ReconcilerError)
+DRIFT_EVENTS = ("die", "destroy", "update", "rename")
+
+
+class DockerEvents:
+    """Follows the engine's events for our containers; reconnects after the engine left."""
+
+    def __init__(self, wakeup: Wakeup, connect: Callable[[], Any], retry: float = 1.0) -> None:
+        self.wakeup = wakeup
+        self.connect = connect
+        self.retry = retry
+        self._stop = threading.Event()
+        self._stream: Any = None
+        self._client: Any = None
+        self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        lost = False
+        while not self._stop.is_set():
+            try:
+                self._client = self.connect()
+                self._stream = self._client.events(decode=True, filters={
+                    "type": "container", "event": list(DRIFT_EVENTS),
+                    "label": [f"{container.LABEL_MANAGED}=true"],
+                })
+                if lost:
+                    log.info("docker.events.reconnected")
+                    self.wakeup.wake("docker-reconnected")
+                    lost = False
+                for event in self._stream:
+                    at = event.get("timeNano", 0) / 1e9 or float(event.get("time", 0))
+                    name = (event.get("Actor") or {}).get("Attributes", {}).get("name", "")
+                    log.debug("docker.event", action=event.get("Action"), container=name)
+                    self.wakeup.wake(f"docker:{event.get('Action')}", at=at)
+            except _DOCKER_ERRORS as exc:
+                if not self._stop.is_set() and not lost:
+                    log.warning("docker.events.lost", error=str(exc))
+            finally:
+                self._close()
+            if not self._stop.is_set():
+                lost = True
+                self._stop.wait(self.retry)
+
+    def _close(self) -> None:
+        stream, client = self._stream, self._client
+        self._stream = self._client = None
+        for thing in (stream, client):
+            if thing is not None:
+                with contextlib.suppress(*_DOCKER_ERRORS):
+                    thing.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._close()
+        self._thread.join(timeout=5)
