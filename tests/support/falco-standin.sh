@@ -8,16 +8,18 @@
 #   STANDIN_CRASH=1   exit with an error after loading (the rollback path)
 set -u
 say() { echo "falco-standin: $*"; }
+# Like Falco, stop promptly on SIGTERM (as PID 1, a bare `sleep` would ignore it).
+stay_up() { trap 'say "SIGTERM: stopping"; exit 0' TERM; sleep infinity & wait; }
 if [ -n "${SKIP_DRIVER_LOADER:-}" ]; then
   say "SKIP_DRIVER_LOADER is set: no driver download; running $*"
-  exec sleep infinity
+  stay_up
 fi
 if [ -n "${FALCOCTL_DRIVER_TYPE:-}" ]; then
   kind="$FALCOCTL_DRIVER_TYPE"; repo="${FALCOCTL_DRIVER_REPOS:-}"
 else
   repo="${DRIVERS_REPO:-}"; kind=kmod; [ -n "${FALCO_BPF_PROBE+set}" ] && kind=ebpf
 fi
-if [ "$kind" = modern_ebpf ]; then say "modern_ebpf: the probe is built in"; exec sleep infinity; fi
+if [ "$kind" = modern_ebpf ]; then say "modern_ebpf: the probe is built in"; stay_up; fi
 [ -n "$repo" ] || { say "no driver repository in the environment"; exit 2; }
 . "${HOST_ROOT:-/host}/etc/os-release"
 release="$(uname -r)"
@@ -31,4 +33,4 @@ curl -fsS --max-time 30 -o "/tmp/$file.sha256" "$url.sha256" || { say "no checks
 (cd /tmp && sha256sum -c "$file.sha256") || { say "checksum mismatch"; exit 1; }
 say "driver $file verified ($(stat -c %s "/tmp/$file") bytes); Falco running"
 if [ -n "${STANDIN_CRASH:-}" ]; then say "crashing as asked"; exit 3; fi
-exec sleep infinity
+stay_up

@@ -17,7 +17,8 @@ import docker.errors
 from reconciler import versions
 
 REPOSITORY = "falco-reconciler/falco-standin"
-_BASE = f"{REPOSITORY}-base:1"
+# Bump the tag when falco-standin.sh changes, so a cached image is not reused.
+_BASE = f"{REPOSITORY}-base:2"
 _SCRIPT = Path(__file__).with_name("falco-standin.sh")
 
 
@@ -57,15 +58,16 @@ def ensure(client: Any, base_image: str, falco_version: str) -> str:
     """The stand-in image ``falco-reconciler/falco-standin:<falco_version>``."""
     ref = f"{REPOSITORY}:{falco_version}"
     try:
-        client.images.get(ref)
-        return ref
+        if client.images.get(ref).labels.get("standin-base") == _BASE:
+            return ref
     except docker.errors.ImageNotFound:
         pass
     base = _with_curl(client, base_image)
     driver = versions.driver_version(falco_version)
     box = client.containers.create(base, network_mode="none")
     try:
-        box.commit(REPOSITORY, falco_version, changes=[f"ENV DRIVER_VERSION={driver}"])
+        box.commit(REPOSITORY, falco_version, changes=[f"ENV DRIVER_VERSION={driver}",
+                                                       f"LABEL standin-base={_BASE}"])
     finally:
         box.remove(force=True)
     return ref
