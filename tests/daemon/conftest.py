@@ -1,0 +1,205 @@
+"""Fixtures for the daemon tests: a bare repository on the host, a store with a
+pre-published stand-in driver, and ``reconciler run`` as a real child process.
+
+What stands in for what (as in tests/integration): Falco's image is the local stand-in
+(tests/support/falco-standin.sh), wrapped so that it exits on SIGTERM as Falco does (the
+plain stand-in is PID 1 under ``sleep`` and would make every stop wait its timeout); the
+driver is a stand-in file published where the build would put it (this machine's kernel
+has no headers package, so it cannot be built here); ``--privileged false`` because this
+engine cannot grant every capability.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import pytest
+
+from reconciler import facts, kernelnames, store
+from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.versions import FalcoVersion, driver_version
+from tests.conftest import GitRepo, _git
+from tests.support import standin
+
+ROOT = Path(__file__).resolve().parents[2]
+TERM_REPOSITORY = "falco-reconciler/falco-standin-term"
+
+
+def term_standin(client: Any, base_image: str, version: str) -> str:
+    """The stand-in image for ``version``, exiting at once on SIGTERM as Falco does."""
+    ref = f"{TERM_REPOSITORY}:{version}"
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        client.images.get(ref)
+        return ref
+    plain = standin.ensure(client, base_image, version)
+    box = client.containers.create(plain, network_mode="none")
+    try:
+        box.commit(TERM_REPOSITORY, version, changes=[
+            'ENTRYPOINT ["/bin/bash", "-c", "trap \'exit 0\' TERM; '
+            '/usr/local/bin/falco-standin \\"$@\\" & wait $!", "falco-standin"]',
+            'CMD ["/usr/bin/falco"]',
+        ])
+    finally:
+        box.remove(force=True)
+    return ref
+
+
+def host_yaml(name: str, image: str, version: str = "0.32.2", driver: str = "kmod",
+              env: dict[str, str] | None = None) -> str:
+    env_lines = "".join(f'      {k}: "{v}"\n' for k, v in (env or {}).items())
+    return (
+        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
+        "  match: {hostnames: [web-*]}\n  falco:\n"
+        f"    version: {version}\n    driver: {driver}\n    containerName: {name}\n"
+        f"    image: {image}\n"
+        + (f"    env:\n{env_lines}" if env_lines else "")
+    )
+
+
+BROKEN_YAML = (
+    "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
+    "  falco:\n    version: 0.32.2\n    driver: warp-drive\n"
+)
+
+
+class Daemon:
+    """``reconciler run`` in a child process, with its status file to look at."""
+
+    def __init__(self, args: list[str], state_dir: Path, log: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.args, self.state_dir, self.log = args, state_dir, log
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Daemon:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "reconciler.cli", "--log-format", "json", "run",
+                 *self.args], stdout=out, stderr=out, env=self.env, cwd=ROOT)
+        return self
+
+    def status(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads((self.state_dir / "status.json").read_text())
+        except FileNotFoundError:
+            return {}
+        return data
+
+    def wait_for(self, what: Callable[[dict[str, Any]], bool], timeout: float = 60.0,
+                 why: str = "") -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.status()
+            if current and what(current):
+                return current
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.tail()}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {why or what}; status:\n"
+                             f"{json.dumps(self.status(), indent=1)}\nlog:\n{self.tail()}")
+
+    def applied(self, revision: str, timeout: float = 60.0) -> dict[str, Any]:
+        return self.wait_for(
+            lambda s: s.get("appliedRevision") == revision and s.get("phase") == "idle"
+            and (s.get("lastPass") or {}).get("result") == "ok",
+            timeout, f"revision {revision[:12]} applied")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Site:
+    """A host under test: a bare repository it follows, a clone to push from, a store."""
+
+    def __init__(self, tmp: Path, client: Any, image: str) -> None:
+        self.tmp, self.client, self.image = tmp, client, image
+        self.name = f"falco-daemon-{uuid.uuid4().hex[:8]}"
+        self.bare = tmp / "manifests.git"
+        self.bare.mkdir()
+        _git(self.bare, "init", "-q", "--bare", "-b", "main")
+        self.work = GitRepo(tmp / "work")
+        self.work.git("remote", "add", "origin", str(self.bare))
+        self.store = store.Store(tmp / "store")
+        self.state_dir = tmp / "state"
+        self.daemons: list[Daemon] = []
+
+    def push(self, files: dict[str, str], message: str = "change", force: bool = False) -> str:
+        revision = self.work.commit(files, message)
+        self.work.git("push", "-q", *(["--force"] if force else []), "origin", "HEAD:main")
+        return revision
+
+    def publish_driver(self, version: str = "0.32.2",
+                       kind: DriverKind = DriverKind.KMOD) -> ArtifactKey:
+        host = facts.read(Path("/"), "web-1")
+        kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
+        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
+        blob = self.tmp / "blob"
+        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
+        self.store.publish(key, blob)
+        return key
+
+    def args(self, *extra: str) -> list[str]:
+        return ["--repo", str(self.bare), "--host-root", "/", "--hostname", "web-1",
+                "--store", str(self.store.root), "--state-dir", str(self.state_dir),
+                "--listen", "127.0.0.1:0", "--privileged", "false", "--settle", "0.5",
+                "--stop-timeout", "2", "--poll-interval", "30",
+                "--base-image", "falco-reconciler/no-such-base-image:0", *extra]
+
+    def daemon(self, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+        made = Daemon(self.args(*extra), self.state_dir, self.tmp / "daemon.log", env)
+        self.daemons.append(made)
+        return made.start()
+
+    def containers(self) -> list[Any]:
+        """Every container of this site: the Falco and anything set aside beside it."""
+        found = self.client.containers.list(all=True, filters={"name": self.name})
+        return [c for c in found if c.name.startswith(self.name)]
+
+    def falco(self) -> Any:
+        return self.client.containers.get(self.name)
+
+    def cleanup(self) -> None:
+        for made in self.daemons:
+            if made.proc is not None and made.proc.poll() is None:
+                with contextlib.suppress(Exception):
+                    made.stop(timeout=20)
+        for item in self.containers():
+            with contextlib.suppress(docker.errors.NotFound):
+                item.remove(force=True)
+
+
+@pytest.fixture
+def site(tmp_path: Path, docker_client: Any, base_image: str) -> Iterator[Site]:
+    image = term_standin(docker_client, base_image, "0.32.2")
+    made = Site(tmp_path, docker_client, image.rsplit(":", 1)[0])
+    try:
+        yield made
+    finally:
+        made.cleanup()
