@@ -257,18 +257,24 @@ class _Build:
             image = images.ensure(self.eng, config.base_image, cache / "locks", build_log,
                                   timeout=self.remaining())
             build_log.note(f"builder image {image.reference} (from {image.base_image})")
-        with self.stage(Step.KERNEL_HEADERS):
-            hdrs = headers.ensure(
-                self.eng, image.reference, request.kernel, kernel_urls=request.kernel_urls,
-                cache_root=cache / "headers", log=build_log, timeout=self.remaining(),
+        # The driver source is fetched while the headers are: both are mostly waiting on
+        # the mirror and unpacking, and a cold build saves the source step's whole time.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(
+                sources.ensure, self.eng, image.reference, config.source,
+                request.driver_version, cache_root=cache / "sources", log=build_log,
+                timeout=self.remaining(),
             )
-        with self.stage(Step.DRIVER_SOURCE):
-            source = sources.ensure(
-                self.eng, image.reference, config.source, request.driver_version,
-                cache_root=cache / "sources", log=build_log, timeout=self.remaining(),
-            )
-            workdir.mkdir(parents=True)
-            sources.prepare(source, workdir, config.module_name, config.device_name)
+            with self.stage(Step.KERNEL_HEADERS):
+                hdrs = headers.ensure(
+                    self.eng, image.reference, request.kernel,
+                    kernel_urls=request.kernel_urls, cache_root=cache / "headers",
+                    log=build_log, timeout=self.remaining(),
+                )
+            with self.stage(Step.DRIVER_SOURCE):
+                source = pending.result()
+                workdir.mkdir(parents=True)
+                sources.prepare(source, workdir, config.module_name, config.device_name)
         with self.stage(Step.COMPILE):
             outputs = compile.run(
                 self.eng, image.reference, source.kind, kinds=missing, hdrs=hdrs,

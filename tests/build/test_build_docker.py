@@ -75,8 +75,9 @@ def test_builds_the_real_module_and_probe_from_the_debian_dkms_source(
 def test_a_kernel_release_no_source_has_fails_fast_and_publishes_nothing(
     docker_client: Any, builder_image: str, make_config: Any, count_containers: Any,
 ) -> None:
-    """An unknown release stops at the kernel-headers step, before any compile container,
-    with an error naming the release and the apt sources tried; the store stays empty."""
+    """An unknown release stops at the kernel-headers step, before any compile container
+    (the source may have been fetched meanwhile), with an error naming the release and the
+    apt sources tried; the store stays empty."""
     release = "6.1.0-999-nosuch-cloud-amd64"
     config = make_config()
     with count_containers() as created:
@@ -90,7 +91,8 @@ def test_a_kernel_release_no_source_has_fails_fast_and_publishes_nothing(
     assert "http://deb.debian.org/debian" in str(error)
     assert error.log_path and Path(error.log_path).is_file()
     assert f"full log: {error.log_path}" in str(error)
-    assert created.steps() == ["kernel-headers"]
+    assert "kernel-headers" in created.steps()
+    assert "compile" not in created.steps()
     assert _visible_files(config.store) == []
 
 
@@ -294,7 +296,7 @@ def test_kernel_urls_give_the_headers_for_any_target(
     req = runner.BuildRequest(
         KernelId("vanilla", kernel_release, "1", "x86_64"), "0.1.1-urls", (KMOD,),
         urls)
-    config = make_config()
+    config = make_config(state_dir=tmp_path / "own-state")  # a cold header cache
     (outcome,) = runner.build_all([req], config, docker_client)
     assert outcome.error is None, str(outcome.error)
     vermagic = verify.check_module(outcome.artifacts[0].path.read_bytes(), kernel_release,
