@@ -22,18 +22,26 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import artifacts, atomic
-from reconciler.store import SHA_SUFFIX, read_sha256_sidecar
+from reconciler.store import SHA_SUFFIX
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _SIDECAR_MAX = 4096
 
 Identity = tuple[int, int, int, int, int]
+
+
+def _read_small(name: str, dir_fd: int) -> bytes:
+    fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+    try:
+        return os.read(fd, _SIDECAR_MAX)
+    finally:
+        os.close(fd)
 
 
 def identity(st: os.stat_result) -> Identity:
@@ -54,6 +62,20 @@ class OpenFile:
         os.close(self.fd)
 
 
+def _open_parents(root: str, parts: list[str]) -> list[int]:
+    """Descriptors of root and of each folder in ``parts[:-1]``, opened without following
+    a symlink below root; the caller closes them. Raises OSError (ELOOP on a symlink)."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+    try:
+        for part in parts[:-1]:
+            fds.append(os.open(part, _OPEN_DIR, dir_fd=fds[-1]))
+    except OSError:
+        for opened in fds:
+            os.close(opened)
+        raise
+    return fds
+
+
 def open_beneath(root: Path, relpath: str) -> tuple[int, os.stat_result] | None:
     """Open ``root/relpath`` read-only without following any symlink below ``root``.
 
@@ -61,13 +83,13 @@ def open_beneath(root: Path, relpath: str) -> tuple[int, os.stat_result] | None:
     file, or a component is a symlink. ``root`` itself may be a symlink (the operator's).
     """
     parts = relpath.split("/")
-    fds: list[int] = []
     try:
-        fds.append(os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-        for part in parts[:-1]:
-            fds.append(os.open(part, _OPEN_DIR, dir_fd=fds[-1]))
-        fd = os.open(parts[-1], _OPEN_FILE, dir_fd=fds[-1])
+        fds = _open_parents(str(root), parts)
     except OSError:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to serve
+        return None
+    try:
+        fd = os.open(parts[-1], _OPEN_FILE, dir_fd=fds[-1])
+    except OSError:
         return None
     finally:
         for opened in fds:
@@ -77,6 +99,15 @@ def open_beneath(root: Path, relpath: str) -> tuple[int, os.stat_result] | None:
         os.close(fd)
         return None
     return fd, st
+
+
+def digest_in(text: bytes) -> str | None:
+    """The sha256 a ``sha256sum`` line names, or None if it is not one."""
+    fields = text.split()
+    digest = fields[0].decode("ascii", "replace").lower() if fields else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        return None
+    return digest
 
 
 def _sha256_fd(fd: int, size: int) -> str:
@@ -99,20 +130,18 @@ class Verifier:
         self._lock = threading.Lock()
         self._max = max_entries
 
-    def verified_digest(self, fd: int, st: os.stat_result, sidecar: Path) -> str | None:
-        """The artifact's sha256 if its sidecar names exactly that digest, else None."""
-        try:
-            side_st = sidecar.lstat()
-        except OSError:
-            return None
-        if not stat.S_ISREG(side_st.st_mode) or side_st.st_size > _SIDECAR_MAX:
-            return None
+    def verified_digest(
+        self, fd: int, st: os.stat_result, side_st: os.stat_result,
+        read_sidecar: Callable[[], bytes],
+    ) -> str | None:
+        """The artifact's sha256 if its sidecar names exactly that digest, else None.
+        Only a pair never seen before is read and hashed."""
         key = (identity(st), identity(side_st))
         with self._lock:
             if key in self._verdicts:
                 self._verdicts.move_to_end(key)
                 return self._verdicts[key]
-        expected = read_sha256_sidecar(sidecar.with_name(sidecar.name[: -len(SHA_SUFFIX)]))
+        expected = digest_in(read_sidecar())
         verdict = expected if expected and _sha256_fd(fd, st.st_size) == expected else None
         with self._lock:
             self._verdicts[key] = verdict
@@ -126,18 +155,41 @@ class StoreFiles:
 
     def __init__(self, root: Path, verifier: Verifier | None = None) -> None:
         self.root = root
+        self._root = str(root)
         self.verifier = verifier or Verifier()
 
     def open_artifact(self, relpath: str) -> OpenFile | None:
-        """The artifact at ``relpath`` opened, if it is a regular file that verifies."""
-        opened = open_beneath(self.root, relpath)
-        if opened is None:
-            return None
-        fd, st = opened
+        """The artifact at ``relpath`` opened, if it is a regular file that verifies.
+
+        The sidecar is looked at through the same folder descriptor, so neither file is
+        reached through a symlink."""
+        parts = relpath.split("/")
+        name = parts[-1]
         try:
-            digest = self.verifier.verified_digest(fd, st, self.root / (relpath + SHA_SUFFIX))
+            fds = _open_parents(self._root, parts)
+        except OSError:
+            return None
+        parent = fds[-1]
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=parent)
+        except OSError:
+            for opened in fds:
+                os.close(opened)
+            return None
+        digest: str | None = None
+        try:
+            st = os.fstat(fd)
+            side_name = name + SHA_SUFFIX
+            side_st = os.stat(side_name, dir_fd=parent, follow_symlinks=False)
+            if (stat.S_ISREG(st.st_mode) and stat.S_ISREG(side_st.st_mode)
+                    and side_st.st_size <= _SIDECAR_MAX):
+                digest = self.verifier.verified_digest(
+                    fd, st, side_st, lambda: _read_small(side_name, parent))
         except OSError:
             digest = None
+        finally:
+            for opened in fds:
+                os.close(opened)
         if digest is None:
             os.close(fd)
             return None
@@ -151,9 +203,8 @@ class StoreFiles:
             return None
         fd, st = opened
         text = os.pread(fd, _SIDECAR_MAX, 0) if st.st_size <= _SIDECAR_MAX else b""
-        fields = text.split()
-        digest = fields[0].decode("ascii", "replace").lower() if fields else ""
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        digest = digest_in(text)
+        if digest is None:
             os.close(fd)
             return None
         return OpenFile(fd, relpath, st.st_size, st.st_mtime, digest)

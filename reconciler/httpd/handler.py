@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import hashlib
 import http.server
 import io
@@ -40,6 +41,10 @@ _log = logs.get("reconciler.httpd")
 _ALLOW = "GET, HEAD"
 _SENDFILE_CHUNK = 1 << 30
 _HEAD_LIMIT = 64 * 1024 + 4096  # the stock parser's line limit, and then some
+
+# Loaders ask for the same few paths again and again; routing is pure, so remember it.
+_route = functools.lru_cache(maxsize=4096)(paths.resolve)
+_date_cache: tuple[int, str] = (0, "")
 
 
 def _head_complete(data: bytes | bytearray) -> bool:
@@ -232,7 +237,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
     # -- responses ------------------------------------------------------------------
 
     def _respond(self, *, head: bool) -> None:
-        route = paths.resolve(self.path, self.server.config.host_arch)
+        route = _route(self.path, self.server.config.host_arch)
         if route.kind is paths.Kind.FILE:
             opened = self._open(route)
             if opened is None:
@@ -372,6 +377,18 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once per second rather than once per request."""
+        global _date_cache  # noqa: PLW0603 - a benign race: both writers store the same
+        if timestamp is not None:
+            return conditions.http_date(timestamp)
+        second = int(time.time())
+        cached_second, text = _date_cache
+        if cached_second != second:
+            text = conditions.http_date(second)
+            _date_cache = (second, text)
+        return text
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors found by the stock parser: plain text, and close."""
