@@ -3,8 +3,8 @@
 ``ThreadingHTTPServer`` gives every connection a thread for as long as it is open, so 500
 idle keep-alive clients cost 500 threads, and a few thousand take the process down. Here
 one thread (``serve_forever``) watches the listening socket and every idle connection with
-``selectors`` (epoll); a connection that becomes readable is lent to a fixed pool of
-worker threads for one request, then comes back to the selector. Idle connections cost a
+epoll; a connection that becomes readable is lent to a fixed pool of worker threads for
+one request, then goes back to epoll. Idle connections cost a
 file descriptor and a few hundred bytes; only requests in progress hold a worker.
 
 A worker is lent only once a whole request head has arrived: the loop gathers partial
@@ -27,14 +27,13 @@ from __future__ import annotations
 import contextlib
 import http.server
 import platform
+import queue
 import resource
-import selectors
+import select
 import socket
 import socketserver
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +45,6 @@ from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.handler import DriverRequestHandler, Head
 
 _log = logs.get("reconciler.httpd")
-_WAKE = object()
 _ACCEPTS_PER_WAKE = 256
 _SWEEP_INTERVAL = 0.1  # how often deadlines of parked connections are checked
 
@@ -88,16 +86,22 @@ class DriverHTTPServer(http.server.HTTPServer):
         self.request_queue_size = config.backlog
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self._pool = ThreadPoolExecutor(config.workers, thread_name_prefix="httpd-worker")
-        # Parked connections and their deadlines (idle or header timeout); insertion order
-        # is not deadline order, so _expire sweeps them all, at most every 0.1 s.
+        # Connections are armed EPOLLONESHOT: an event disarms one, so the loop hands it to
+        # a worker without unregistering, and the worker re-arms it when done, without
+        # waking the loop. ``_conns`` maps fds to connections; ``_parked`` holds the
+        # deadlines (idle or header timeout) of those waiting in epoll.
+        self._epoll = select.epoll()
+        self._conns: dict[int, DriverRequestHandler] = {}
         self._parked: dict[DriverRequestHandler, float] = {}
-        self._next_sweep = 0.0
-        self._returned: deque[DriverRequestHandler] = deque()
         self._busy: set[DriverRequestHandler] = set()
         self._lock = threading.Lock()
-        self._open = 0
+        self._next_sweep = 0.0
         self._stopping = False
+        self._queue: queue.SimpleQueue[DriverRequestHandler | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._worker, name=f"httpd-worker-{n}", daemon=True)
+            for n in range(config.workers)
+        ]
         self._loop_done = threading.Event()
         self._loop_done.set()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -105,6 +109,8 @@ class DriverHTTPServer(http.server.HTTPServer):
         self._wake_w.setblocking(False)
         super().__init__(address, DriverRequestHandler)
         self.socket.setblocking(False)
+        for worker in self._workers:
+            worker.start()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves getfqdn(host): a DNS lookup we do not need.
@@ -116,27 +122,26 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._loop_done.clear()
-        selector = selectors.DefaultSelector()
-        selector.register(self.socket, selectors.EVENT_READ, None)
-        selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        listen_fd, wake_fd = self.socket.fileno(), self._wake_r.fileno()
+        self._epoll.register(listen_fd, select.EPOLLIN)
+        self._epoll.register(wake_fd, select.EPOLLIN)
         try:
             while not self._stopping:
-                for key, _events in selector.select(self._next_timeout(poll_interval)):
-                    if key.data is None:
-                        self._accept(selector)
-                    elif key.data is _WAKE:
+                for fd, _events in self._epoll.poll(self._next_timeout(poll_interval)):
+                    if fd == listen_fd:
+                        self._accept()
+                    elif fd == wake_fd:
                         with contextlib.suppress(BlockingIOError):
                             self._wake_r.recv(4096)
                     else:
-                        self._readable(selector, key.data)
-                self._take_back(selector)
-                self._expire(selector)
+                        handler = self._conns.get(fd)
+                        if handler is not None:
+                            self._readable(handler)
+                self._expire()
         finally:
-            for handler in list(self._parked):
-                selector.unregister(handler.connection)
-                self._close(handler)
-            self._parked.clear()
-            selector.close()
+            self._epoll.unregister(listen_fd)
+            self._epoll.unregister(wake_fd)
+            self._close_parked()
             self._loop_done.set()
 
     def _next_timeout(self, poll_interval: float) -> float:
@@ -144,16 +149,20 @@ class DriverHTTPServer(http.server.HTTPServer):
             return poll_interval
         return max(0.0, min(poll_interval, self._next_sweep - time.monotonic()))
 
-    def _readable(self, selector: selectors.BaseSelector, handler: DriverRequestHandler) -> None:
+    def _readable(self, handler: DriverRequestHandler) -> None:
         had_partial = handler.has_partial_head
         if handler.gather_head() is Head.READY:
-            selector.unregister(handler.connection)
-            del self._parked[handler]
-            self._dispatch(handler)
-        elif not had_partial:  # a request began: from now on it has header_timeout
-            self._parked[handler] = time.monotonic() + self.config.header_timeout
+            with self._lock:
+                self._parked.pop(handler, None)
+                self._busy.add(handler)
+            self._queue.put(handler)
+            return
+        if not had_partial:  # a request began: from now on it has header_timeout
+            with self._lock:
+                self._parked[handler] = time.monotonic() + self.config.header_timeout
+        self._arm(handler)
 
-    def _accept(self, selector: selectors.BaseSelector) -> None:
+    def _accept(self) -> None:
         for _ in range(_ACCEPTS_PER_WAKE):
             try:
                 sock, client = self.socket.accept()
@@ -162,51 +171,57 @@ class DriverHTTPServer(http.server.HTTPServer):
             except OSError as exc:  # EMFILE and friends: leave it in the backlog
                 _log.warning("http.accept_failed", error=str(exc))
                 return
-            with self._lock:
-                full = self._open >= self.config.max_connections
-                if not full:
-                    self._open += 1
-            if full:
+            if len(self._conns) >= self.config.max_connections:
                 _log.warning("http.too_many_connections", limit=self.config.max_connections)
                 sock.close()
                 continue
             try:
                 handler = DriverRequestHandler(sock, client, self)
             except OSError:
-                self._forget(sock)
+                sock.close()
                 continue
-            self._park(selector, handler)
+            with self._lock:
+                self._conns[sock.fileno()] = handler
+            self._park(handler, first=True)
 
-    def _park(self, selector: selectors.BaseSelector, handler: DriverRequestHandler) -> None:
-        selector.register(handler.connection, selectors.EVENT_READ, handler)
+    def _park(self, handler: DriverRequestHandler, *, first: bool = False) -> None:
+        """Wait in epoll for the next request (any thread may call this)."""
         wait = self.config.header_timeout if handler.has_partial_head else self.config.idle_timeout
-        self._parked[handler] = time.monotonic() + wait
+        with self._lock:
+            self._parked[handler] = time.monotonic() + wait
+        fd = handler.connection.fileno()
+        if first:
+            self._epoll.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
+        else:
+            self._arm(handler)
 
-    def _take_back(self, selector: selectors.BaseSelector) -> None:
-        while self._returned:
-            handler = self._returned.popleft()
-            if self._stopping:
-                self._close(handler)
-            else:
-                self._park(selector, handler)
+    def _arm(self, handler: DriverRequestHandler) -> None:
+        self._epoll.modify(handler.connection.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
 
-    def _expire(self, selector: selectors.BaseSelector) -> None:
+    def _expire(self) -> None:
         now = time.monotonic()
         if now < self._next_sweep:
             return
         self._next_sweep = now + _SWEEP_INTERVAL
-        expired = [h for h, deadline in self._parked.items() if deadline <= now]
+        with self._lock:
+            expired = [h for h, deadline in self._parked.items() if deadline <= now]
+            for handler in expired:
+                del self._parked[handler]
         for handler in expired:
-            del self._parked[handler]
-            selector.unregister(handler.connection)
+            self._close(handler)
+
+    def _close_parked(self) -> None:
+        with self._lock:
+            parked = list(self._parked)
+            self._parked.clear()
+        for handler in parked:
             self._close(handler)
 
     # -- workers ----------------------------------------------------------------------
 
-    def _dispatch(self, handler: DriverRequestHandler) -> None:
-        with self._lock:
-            self._busy.add(handler)
-        self._pool.submit(self._work, handler)
+    def _worker(self) -> None:
+        while (handler := self._queue.get()) is not None:
+            self._work(handler)
 
     def _work(self, handler: DriverRequestHandler) -> None:
         keep = False
@@ -221,21 +236,17 @@ class DriverHTTPServer(http.server.HTTPServer):
         with self._lock:
             self._busy.discard(handler)
         if keep and not self._stopping:
-            self._returned.append(handler)
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
+            try:
+                self._park(handler)
+            except OSError:
+                self._close(handler)
         else:
             self._close(handler)
 
     def _close(self, handler: DriverRequestHandler) -> None:
-        handler.close()
         with self._lock:
-            self._open -= 1
-
-    def _forget(self, sock: socket.socket) -> None:
-        sock.close()
-        with self._lock:
-            self._open -= 1
+            self._conns.pop(handler.connection.fileno(), None)
+        handler.close()  # closing the fd also takes it out of epoll
 
     # -- stopping ---------------------------------------------------------------------
 
@@ -255,19 +266,22 @@ class DriverHTTPServer(http.server.HTTPServer):
             busy = list(self._busy)
         for handler in busy:
             handler.abort()
-        self._pool.shutdown(wait=True)
-        while self._returned:
-            self._close(self._returned.popleft())
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
+        self._close_parked()  # any a worker parked while the loop was ending
 
     def server_close(self) -> None:
         super().server_close()
+        self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
 
     @property
     def open_connections(self) -> int:
         with self._lock:
-            return self._open
+            return len(self._conns)
 
 
 class DriverServer:
