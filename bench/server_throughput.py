@@ -24,7 +24,8 @@ import _servers  # the helper beside this script (sys.path above)
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
-def run_wrk(url: str, duration: int, connections: int, threads: int) -> tuple[float, float, int]:
+def run_wrk(url: str, duration: int, connections: int, threads: int,
+            verbose: bool = False) -> tuple[float, float, int]:
     """(requests/s, MB/s, non-2xx responses) as wrk reports them."""
     done = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
@@ -36,8 +37,11 @@ def run_wrk(url: str, duration: int, connections: int, threads: int) -> tuple[fl
     mbps = float(value) * _UNITS[unit] / 1024**2
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    latency = re.search(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)", out)
     if errors:
         print(f"    wrk: {errors[0]}")
+    if latency and (errors or verbose):
+        print(f"    wrk latency avg {latency[1]} stdev {latency[2]} max {latency[3]}")
     return rps, mbps, int(bad[1]) if bad else 0
 
 
