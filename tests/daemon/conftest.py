@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -149,6 +150,11 @@ class Site:
         self.store = store.Store(tmp / "store")
         self.state_dir = tmp / "state"
         self.daemons: list[Daemon] = []
+        # A fixed port, as in a real config: Falco's DRIVERS_REPO must not move when the
+        # daemon restarts, or every restart would replace Falco.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
 
     def push(self, files: dict[str, str], message: str = "change", force: bool = False) -> str:
         revision = self.work.commit(files, message)
@@ -168,7 +174,7 @@ class Site:
     def args(self, *extra: str) -> list[str]:
         return ["--repo", str(self.bare), "--host-root", "/", "--hostname", "web-1",
                 "--store", str(self.store.root), "--state-dir", str(self.state_dir),
-                "--listen", "127.0.0.1:0", "--privileged", "false", "--settle", "0.5",
+                "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", "--settle", "0.5",
                 "--stop-timeout", "2", "--poll-interval", "30",
                 "--base-image", "falco-reconciler/no-such-base-image:0", *extra]
 

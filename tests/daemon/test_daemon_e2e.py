@@ -133,7 +133,7 @@ def test_a_deleted_artifact_is_noticed_and_its_failed_rebuild_leaves_falco_runni
 def test_suspend_persists_across_restarts_and_the_server_keeps_serving(site: Site) -> None:
     key = site.publish_driver()
     first = site.push({"web.yaml": host_yaml(site.name, site.image)})
-    daemon = site.daemon("--listen", "127.0.0.1:0")
+    daemon = site.daemon("--listen", "127.0.0.1:0")  # an ephemeral port works as well
     status = daemon.applied(first)
     url = status["serving"] + key.url_path(with_arch=True)
 
