@@ -55,11 +55,13 @@ def test_kill_9_at_random_points_of_a_pass_then_a_restart_converges(site: Site) 
         daemon = site.daemon()
         assert daemon.proc is not None
         pid = daemon.proc.pid
+        def converged(s: dict[str, Any], pid: int = pid, n: int = killed_passes,
+                      want: str = revision) -> bool:
+            return bool(s.get("pid") == pid and s["passes"] > n and s["phase"] == "idle"
+                        and s["lastPass"]["result"] == "ok" and s["appliedRevision"] == want)
+
         status = daemon.wait_for(
-            lambda s, pid=pid, n=killed_passes: s.get("pid") == pid and s["passes"] > n
-            and s["phase"] == "idle" and s["lastPass"]["result"] == "ok"
-            and s["appliedRevision"] == revision,  # noqa: B023 - waited for at once
-            why=f"trial {trial}: converged after kill -9 at {pause:.2f} s ({phase})")
+            converged, why=f"trial {trial}: converged after kill -9 at {pause:.2f} s ({phase})")
         assert status["appliedRevision"] == revision
         names = [c.name for c in site.containers()]
         assert names == [site.name], f"trial {trial} (killed at {pause:.2f} s): {names}"
@@ -177,7 +179,7 @@ def test_dockerd_restarted_during_a_pass_the_daemon_survives_and_converges(
 
     second = site.push({"web.yaml": host_yaml(site.name, image, "0.37.1", "modern_ebpf",
                                               env={"AFTER": "restart"})})
-    daemon.wait_for(lambda s: s["phase"] == "running" and s.get("currentPass"), timeout=30,
+    daemon.wait_for(lambda s: s["phase"] == "running" and bool(s.get("currentPass")), timeout=30,
                     why="the pass for the second revision under way")
     time.sleep(1.5)  # into the settle period of the new container
     own_engine.stop()
