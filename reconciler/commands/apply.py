@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     saved = savedplan.load(args.planfile) if args.planfile else None
     if saved is not None:
         conf = savedplan.settings_for(saved, conf)
-    with contextlib.closing(dockerapi.connect()) as client:
+    # Committing a builder image can take minutes: the client's timeout covers a build.
+    with contextlib.closing(dockerapi.connect(timeout=conf.build_timeout)) as client:
         return _apply(args, conf, client, saved)
 
 
@@ -78,7 +79,10 @@ def _apply(
                                    settle_seconds=args.settle)
 
     def builder(requests: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
-        return build.build_all(requests, config, client, progress=build.terminal_progress())
+        # SIGTERM (systemd, CI) cancels builds like Ctrl-C: containers and temp files go.
+        with build.sigterm_as_interrupt():
+            return build.build_all(requests, config, client,
+                                   progress=build.terminal_progress())
 
     modules = falco.ModuleLoader(client, store, kmod.ModuleCommands(
         insmod=conf.insmod_command, rmmod=conf.rmmod_command))
