@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from reconciler import build, dockerapi, logs, settings
+from reconciler import dockerapi, logs, settings
 from reconciler.daemon import backoff, lock, loop, notify, passes, signing, triggers
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
@@ -83,11 +83,6 @@ def _secret(path: Path | None) -> bytes:
         raise ConfigError(f"cannot read the webhook secret {path}: {exc.strerror}") from exc
 
 
-def _progress(event: build.BuildEvent) -> None:
-    log.info("driver.build.step", artifact=event.artifact, step=str(event.step),
-             phase=event.phase.value, elapsed=round(event.elapsed, 1), detail=event.detail)
-
-
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     conf.state_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +129,8 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
             settle_seconds=args.settle, stop_timeout=args.stop_timeout, adopt=args.adopt,
             keys=signing.Keys(args.verify_gpg_home, args.verify_ssh_allowed_signers),
         )
-        reconciler = passes.Reconciler(conf, options, lambda: dockerapi.connect(timeout=30),
-                                       progress=_progress)
+        # Build steps are logged by the build runner itself.
+        reconciler = passes.Reconciler(conf, options, lambda: dockerapi.connect(timeout=30))
         daemon = loop.Daemon(
             conf, reconciler,
             loop.LoopOptions(args.poll_interval,

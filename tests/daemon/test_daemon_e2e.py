@@ -4,6 +4,7 @@ server, the daemon as a real process (see conftest for what stands in for what).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -205,3 +206,26 @@ def test_an_unreachable_remote_keeps_falco_running_and_is_retried(site: Site) ->
     hidden.rename(site.bare)
     later = site.push({"web.yaml": host_yaml(site.name, site.image, env={"BACK": "1"})})
     daemon.applied(later)
+
+
+def test_with_signature_checks_only_signed_commits_are_applied(site: Site) -> None:
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("ssh-keygen is not installed")
+    key = site.tmp / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    allowed = site.tmp / "allowed_signers"
+    allowed.write_text(f"test@example.invalid {(site.tmp / 'key.pub').read_text()}")
+    site.publish_driver()
+    site.work.git("config", "gpg.format", "ssh")
+    site.work.git("config", "user.signingkey", str(key))
+    site.work.git("config", "commit.gpgsign", "true")
+    signed = site.push({"web.yaml": host_yaml(site.name, site.image)})
+    daemon = site.daemon("--verify-ssh-allowed-signers", str(allowed))
+    daemon.applied(signed)
+    site.work.git("config", "commit.gpgsign", "false")
+    unsigned = site.push({"web.yaml": host_yaml(site.name, site.image, env={"U": "1"})})
+    status = daemon.wait_for(lambda s: (s.get("rejected") or {}).get("revision") == unsigned,
+                             why="the unsigned commit refused")
+    assert "not signed by a trusted key" in status["rejected"]["reason"]
+    assert status["appliedRevision"] == signed
+    assert "U=1" not in site.falco().attrs["Config"]["Env"]

@@ -202,3 +202,35 @@ def test_dockerd_restarted_during_a_pass_the_daemon_survives_and_converges(
     failed = [e for e in status["errors"] if e["revision"] == second]
     assert failed, status["errors"]
     print("errors during the restart:", [e["message"][:160] for e in failed])
+
+
+def test_sigterm_during_a_build_cancels_it_and_stops_cleanly(
+    site: Site, base_image: str,
+) -> None:
+    """A real build (this machine's kernel has no headers package, so it would fail in
+    the end): SIGTERM while one of its containers runs stops that container, removes the
+    build's temp folder, closes the server, and the daemon exits 0."""
+    revision = site.push({"web.yaml": host_yaml(site.name, site.image)})
+    daemon = site.daemon("--base-image", base_image, "--source", "deb:falcosecurity-scap-dkms",
+                         "--build-timeout", "300")
+    assert daemon.proc is not None
+    owner = f"{socket.gethostname()}:{daemon.proc.pid}"
+    label = {"label": f"io.falco-reconciler.owner={owner}"}
+    deadline = time.monotonic() + 120
+    while not site.client.containers.list(filters=label):
+        assert time.monotonic() < deadline, f"no build container appeared\n{daemon.tail()}"
+        assert daemon.proc.poll() is None, daemon.tail()
+        if daemon.status().get("lastPass"):
+            pytest.fail(f"the build ended before it could be interrupted:\n{daemon.status()}")
+        time.sleep(0.1)
+    assert daemon.stop(signal.SIGTERM, timeout=60) == 0, daemon.tail()
+    assert site.client.containers.list(all=True, filters=label) == []
+    status = daemon.status()
+    assert status["phase"] == "stopped" and status["appliedRevision"] is None, revision
+    assert not [p for p in site.store.root.rglob("*") if atomic.is_partial(p.name)]
+    tmp = site.state_dir / "tmp"
+    assert not tmp.exists() or not [p for p in tmp.iterdir()
+                                    if p.name.startswith(f"{daemon.proc.pid}-")]
+    serving = status["serving"]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(serving.rsplit(":", 1)[1])), 2).close()
