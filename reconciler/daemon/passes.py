@@ -2,9 +2,10 @@
 
 The whole desired state is compared with the whole actual state each time
 (``pipeline.make_plan``) and the difference applied by the ``Executor``, one outcome per
-change. A revision that does not validate (or whose signature does not verify) is
-refused: the pass plans the last good revision instead, so drift is still mended with
-what ran before, and reports the refusal. Everything at the edges is reached through
+change. A revision that does not validate (bad manifests, a Falco version without a
+known driver version, or a signature that does not verify) is refused: the pass plans
+the last good revision instead, so drift is still mended with what ran before, and
+reports the refusal. Everything at the edges is reached through
 ``pipeline``, ``executor``, ``falco`` and ``build``; this module only decides.
 """
 
@@ -23,7 +24,7 @@ import requests
 
 from reconciler import build, executor, falco, gitsource, logs, pipeline
 from reconciler.daemon import recovery, signing
-from reconciler.errors import ManifestError, ReconcilerError
+from reconciler.errors import ManifestError, ReconcilerError, UnknownDriverVersion
 from reconciler.settings import Settings
 from reconciler.store import Store
 
@@ -136,7 +137,7 @@ class Reconciler:
                 signing.verify(head.repo, head.revision, self.options.keys)
                 planned = pipeline.make_plan(self._pinned(head, head.revision), client,
                                              adopt=self.options.adopt)
-            except (ManifestError, signing.SignatureError) as exc:
+            except (ManifestError, UnknownDriverVersion, signing.SignatureError) as exc:
                 rejection = _why(exc)
                 log.warning("revision.refused", revision=head.revision, reason=rejection)
         if planned is None:

@@ -3,6 +3,8 @@ server, the daemon as a real process (see conftest for what stands in for what).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import shutil
 import signal
@@ -229,3 +231,28 @@ def test_with_signature_checks_only_signed_commits_are_applied(site: Site) -> No
     assert "not signed by a trusted key" in status["rejected"]["reason"]
     assert status["appliedRevision"] == signed
     assert "U=1" not in site.falco().attrs["Config"]["Env"]
+
+
+def test_a_remote_followed_by_url_is_fetched_when_its_webhook_is_called(site: Site) -> None:
+    """No inotify for a remote and a poll an hour away: only the webhook brings the push."""
+    site.publish_driver()
+    first = site.push({"web.yaml": host_yaml(site.name, site.image)})
+    secret = site.tmp / "secret"
+    secret.write_text("hook-secret\n")
+    port = _port()
+    args = [a if a != str(site.bare) else f"file://{site.bare}" for a in site.args(
+        "--poll-interval", "3600", "--webhook-listen", f"127.0.0.1:{port}",
+        "--webhook-secret-file", str(secret))]
+    daemon = Daemon(args, site.state_dir, site.tmp / "daemon.log").start()
+    site.daemons.append(daemon)
+    daemon.applied(first)
+    second = site.push({"web.yaml": host_yaml(site.name, site.image, env={"HOOK": "1"})})
+    body = b'{"ref": "refs/heads/main"}'
+    signature = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/", body, {
+        "X-Hub-Signature-256": f"sha256={signature}", "X-GitHub-Event": "push"})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert answer.status == 202
+    status = daemon.applied(second)
+    assert "webhook" in status["lastPass"]["trigger"]
+    assert "HOOK=1" in site.falco().attrs["Config"]["Env"]
