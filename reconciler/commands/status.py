@@ -51,19 +51,29 @@ def _short(revision: object) -> str:
     return str(revision)[:12] if revision else "none"
 
 
+def _line(text: object, width: int = 160) -> str:
+    """The first line of a message, cut: the full text is in --json."""
+    lines = str(text or "").strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= width else first[: width - 1] + "…"
+
+
 def as_text(doc: dict[str, object]) -> str:
     lines = []
     running = f"running (pid {doc['pid']})" if doc.get("running") else "not running"
     lines.append(f"daemon:    {running}, {doc.get('phase')}"
                  + (", SUSPENDED" if doc.get("suspended") else ""))
-    lines.append(f"serving:   {doc.get('serving') or '-'}")
+    served = doc.get("serving") or "-"
+    lines.append(f"serving:   {served}" if doc.get("running")
+                 else f"served:    {served} (until it stopped)")
+    lines.append("           (details of every outcome and error: --json)")
     lines.append(f"applied:   {_short(doc.get('appliedRevision'))}"
                  f" at {doc.get('appliedAt') or '-'}")
     lines.append(f"head:      {_short(doc.get('headRevision'))}")
     rejected = doc.get("rejected")
     if isinstance(rejected, dict):
         lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"
-                     f" {rejected.get('reason')}")
+                     f" {_line(rejected.get('reason'))}")
     current = doc.get("currentPass")
     if isinstance(current, dict):
         lines.append(f"now:       pass {current.get('number')} since {current.get('startedAt')}"
@@ -72,10 +82,10 @@ def as_text(doc: dict[str, object]) -> str:
     if isinstance(last, dict):
         lines.append(f"last pass: {last.get('number')} {last.get('result')} at "
                      f"{_short(last.get('revision'))}, {last.get('seconds')} s, "
-                     f"finished {last.get('finishedAt')}: {last.get('message')}")
+                     f"finished {last.get('finishedAt')}: {_line(last.get('message'))}")
         for outcome in last.get("outcomes") or []:
             lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
-                         f" {outcome.get('message')}")
+                         f" {_line(outcome.get('message'), 100)}")
     if doc.get("nextRetryAt"):
         lines.append(f"retry:     attempt {doc.get('retryAttempt')} at {doc.get('nextRetryAt')}")
     errors = doc.get("errors")
@@ -83,5 +93,5 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append("errors:")
         for error in errors[-5:]:
             lines.append(f"  {error.get('at')} {_short(error.get('revision'))}: "
-                         f"{error.get('message')}")
+                         f"{_line(error.get('message'))}")
     return "\n".join(lines) + "\n"

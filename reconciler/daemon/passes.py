@@ -155,8 +155,10 @@ class Reconciler:
                           f"revision {head.revision[:12]} refused ({rejection}); "
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name)
         if failed:
-            text = "; ".join(f"{o.change.op.value} {o.change.name}: {o.message}"
-                             for o in failed)
+            first = failed[0]
+            text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
+                    f"{first.change.op.value} {first.change.name}: "
+                    f"{_first_line(first.message)}")
             return Report(Result.FAILED, head.revision, planned.plan.revision, outcomes, text,
                           transient, None, name)
         return Report(Result.OK, head.revision, planned.plan.revision, outcomes,
@@ -187,6 +189,10 @@ class Reconciler:
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
                  seconds=round(time.monotonic() - started, 3))
         return outcomes
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
 
 
 def _why(exc: ReconcilerError) -> str:
