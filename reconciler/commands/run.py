@@ -144,7 +144,8 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         log.info("daemon.started", pid=os.getpid(), serving=server.url, repo=conf.repo,
                  ref=conf.ref, state_dir=str(conf.state_dir), watching=watches.watching)
         notifier.ready(f"serving {server.url}; reconciling {conf.repo}")
-        notifier.start_watchdog(threading.main_thread().is_alive)
+        main = threading.main_thread()
+        notifier.start_watchdog(lambda: main.is_alive() and daemon.healthy())
         daemon.run()
         log.info("daemon.stopping")
     log.info("daemon.stopped")

@@ -62,6 +62,7 @@ class Daemon:
         self._attempt = 0
         self._retry_at: float | None = None
         self._next_poll = 0.0
+        self._pass_started: float | None = None
         previous = state.read(self.state_dir) or state.Status()
         # A restart picks up where the last daemon stopped: what it applied, what it
         # refused, its last pass. Whatever it was doing when it died is simply redone.
@@ -71,6 +72,13 @@ class Daemon:
             self.metrics.applied(previous.applied_revision, _epoch(previous.applied_at))
 
     # -- outside world ------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        """False once a pass has run far longer than any build may: it hangs, and systemd's
+        watchdog should restart us. Waiting for a trigger is always healthy."""
+        started = self._pass_started
+        limit = self.settings.build_timeout + 600
+        return started is None or time.monotonic() - started < limit
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -154,9 +162,11 @@ class Daemon:
         self._say(f"pass {number} running ({', '.join(sorted(reasons))})")
         log.info("pass.started", number=number, trigger=sorted(reasons))
         self.wakeup.pass_started()
+        self._pass_started = started
         try:
             report = self._report(reasons)
         finally:
+            self._pass_started = None
             self.wakeup.pass_finished()
         if report is None:
             self._save(phase="idle", current=None)

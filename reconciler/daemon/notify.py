@@ -2,8 +2,8 @@
 
 ``READY=1`` once the server serves, ``STATUS=...`` as passes come and go, ``STOPPING=1``
 on the way out, and ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` from a thread that only
-pings while the main loop thread lives. Without ``NOTIFY_SOCKET`` (not under systemd)
-everything here is a no-op.
+pings while the daemon says it is healthy (a pass that hangs stops the pings). Without
+``NOTIFY_SOCKET`` (not under systemd) everything here is a no-op.
 """
 
 from __future__ import annotations
