@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from reconciler import cli
 from reconciler.daemon import control, lock, signing, state
 from reconciler.daemon.backoff import Backoff, jittered
 from reconciler.daemon.loop import Daemon, LoopOptions
@@ -274,3 +275,17 @@ def test_only_commits_signed_by_an_allowed_ssh_key_pass(tmp_path: Path) -> None:
     with pytest.raises(signing.SignatureError):
         signing.verify(str(repo.path), signed, other)
     signing.verify(str(repo.path), unsigned, signing.Keys())  # not configured: no check
+
+
+def test_a_pass_hanging_past_any_build_timeout_is_unhealthy(looping: Any) -> None:
+    daemon, _, _ = looping([Report(Result.OK)])
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert daemon.healthy()
+    daemon._pass_started = time.monotonic() - daemon.settings.build_timeout - 601
+    assert not daemon.healthy()
+    daemon._pass_started = None
+
+
+def test_status_without_any_daemon_says_so(tmp_path: Path, capsys: Any) -> None:
+    assert cli.main(["status", "--state-dir", str(tmp_path)]) == 1
+    assert "no daemon has run" in capsys.readouterr().err
