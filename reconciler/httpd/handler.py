@@ -59,9 +59,11 @@ class Head(enum.Enum):
     PARTIAL = "partial"  # part of a head: keep waiting, under the header deadline
 
 
-class _SocketReader(io.RawIOBase):
-    """The raw side of ``rfile``: first the bytes the selector thread already received,
-    then the socket itself."""
+class _RequestReader(io.BufferedIOBase):
+    """``rfile``: request heads, from one buffer that both the selector thread
+    (``fill_nowait``) and the worker (``readline``) fill. Nothing else is ever read: the
+    server takes no request bodies. Bytes read past a head (a pipelined request) stay
+    here for the next one."""
 
     def __init__(self, sock: socket.socket) -> None:
         super().__init__()
@@ -71,20 +73,34 @@ class _SocketReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
+    def fill_nowait(self) -> int:
+        """Append what has arrived, without waiting; 0 at EOF, BlockingIOError if none."""
+        data = self.sock.recv(65536, socket.MSG_DONTWAIT)
+        self.pending += data
+        return len(data)
 
-    def readinto(self, buffer: Any) -> int | None:
-        view = memoryview(buffer).cast("B")
-        if self.pending:
-            count = min(len(view), len(self.pending))
-            view[:count] = self.pending[:count]
-            del self.pending[:count]
-            return count
-        try:
-            return self.sock.recv_into(view)
-        except BlockingIOError:  # only when the socket is non-blocking (a peek)
-            return None
+    def readline(self, size: int | None = -1, /) -> bytes:
+        limit = size if size is not None and size > 0 else _HEAD_LIMIT * 16
+        pending = self.pending
+        while True:
+            end = pending.find(b"\n", 0, limit)
+            if end >= 0:
+                count = end + 1
+                break
+            if len(pending) >= limit:
+                count = limit
+                break
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:  # SO_RCVTIMEO ran out
+                raise TimeoutError("no request data for io_timeout") from None
+            if not data:
+                count = len(pending)
+                break
+            pending += data
+        line = bytes(pending[:count])
+        del pending[:count]
+        return line
 
 
 class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
@@ -109,11 +125,13 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.server = server
         self._io_timeout = server.config.io_timeout
         self.setup()
-        self.connection.settimeout(self._io_timeout)
+        # Blocking for life, with the kernel's own timeouts: no mode switches per request,
+        # and one sendfile call can move a whole file (_sendfile).
+        self.connection.settimeout(None)
         seconds = int(self._io_timeout)
-        micros = int((self._io_timeout - seconds) * 1_000_000)
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
-                                   struct.pack("ll", seconds, micros))
+        timeval = struct.pack("ll", seconds, int((self._io_timeout - seconds) * 1_000_000))
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         self.raw_requestline = b""
         self._status = 0
         self._sent = 0
@@ -150,23 +168,20 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         super().setup()
         # Our own rfile: it must see what gather_head received before a worker runs.
         self.rfile.close()
-        self._reader = _SocketReader(self.connection)
-        self._buffered = io.BufferedReader(self._reader)
-        self.rfile = self._buffered
+        self._reader = _RequestReader(self.connection)
+        self.rfile = self._reader
 
     def gather_head(self) -> Head:
         """Called by the selector thread when the socket is readable: take what has
         arrived, without blocking, and say whether a whole request head is there."""
         try:
-            data = os.read(self.connection.fileno(), 65536)
+            if not self._reader.fill_nowait():
+                return Head.READY  # EOF: the worker sees it and closes
         except BlockingIOError:
             return Head.PARTIAL
         except OSError:
             return Head.READY  # the worker meets the error and closes
-        if not data:
-            return Head.READY  # EOF: the worker sees it and closes
         pending = self._reader.pending
-        pending += data
         if _head_complete(pending) or len(pending) > _HEAD_LIMIT:
             return Head.READY
         return Head.PARTIAL
@@ -177,20 +192,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def next_request_ready(self) -> bool:
         """After a response: True if a whole next request head is already here
-        (pipelining). A partial one is kept for gather_head, and the answer is False."""
-        try:
-            self.connection.settimeout(0)
-            try:
-                buffered = self._buffered.peek(1)
-                if not buffered:
-                    return False
-                # Give the read-ahead back to the reader, in front of what it holds.
-                taken = self._buffered.read1(len(buffered))
-                self._reader.pending[:0] = taken
-            finally:
-                self.connection.settimeout(self._io_timeout)
-        except OSError:
-            return False
+        (pipelining). Only what was read ahead counts: bytes still in the socket wake
+        epoll once the connection is parked again, so no system call is made here."""
         pending = self._reader.pending
         return _head_complete(pending) or len(pending) > _HEAD_LIMIT
 
@@ -317,29 +320,21 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
     def _sendfile(self, fd: int, offset: int, count: int) -> None:
-        """Copy file to socket in the kernel, in as few calls as it takes.
-
-        The socket is switched to blocking mode for this (``SO_SNDTIMEO`` bounds each
-        blocked call to ``io_timeout``), so one ``sendfile`` usually moves the whole file
-        without waking Python: on a socket with a Python timeout it would return every
-        few hundred kilobytes and each return costs a trip through the GIL.
-        """
-        sock = self.connection
-        out = sock.fileno()
-        sock.setblocking(True)
-        try:
-            while count > 0:
-                try:
-                    sent = os.sendfile(out, fd, offset, min(count, _SENDFILE_CHUNK))
-                except BlockingIOError:  # SO_SNDTIMEO expired with no progress at all
-                    raise TimeoutError("client did not read for io_timeout") from None
-                if sent == 0:  # the file shrank under us (truncated in place)
-                    break
-                offset += sent
-                count -= sent
-                self._sent += sent
-        finally:
-            sock.settimeout(self._io_timeout)
+        """Copy file to socket in the kernel. The socket is blocking (``SO_SNDTIMEO``
+        bounds each wait), so one call usually moves the whole file without waking
+        Python; a non-blocking socket would return every few hundred kilobytes, each
+        return a trip through the GIL."""
+        out = self.connection.fileno()
+        while count > 0:
+            try:
+                sent = os.sendfile(out, fd, offset, min(count, _SENDFILE_CHUNK))
+            except BlockingIOError:  # SO_SNDTIMEO expired with no progress at all
+                raise TimeoutError("client did not read for io_timeout") from None
+            if sent == 0:  # the file shrank under us (truncated in place)
+                break
+            offset += sent
+            count -= sent
+            self._sent += sent
         if count:
             self.close_connection = True
 
