@@ -146,6 +146,14 @@ def _tiny_image(client: Any, tag: str) -> None:
                  'while :; do sleep 1 & wait $!; done"]'])
 
 
+def _unmount_under(folder: Path) -> None:
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    inside = [line.split()[1] for line in mounts
+              if line.split()[1].startswith(f"{folder}/")]
+    for target in sorted(inside, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+
+
 @pytest.fixture
 def own_engine(docker_client: Any) -> Iterator[Engine]:
     if shutil.which("dockerd") is None:
@@ -161,6 +169,7 @@ def own_engine(docker_client: Any) -> Iterator[Engine]:
         yield engine
     finally:
         engine.stop()
+        _unmount_under(run)  # dockerd leaves its default netns bind-mounted there
         shutil.rmtree(run, ignore_errors=True)
         subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
 
