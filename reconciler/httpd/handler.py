@@ -2,14 +2,14 @@
 
 The stock handler owns its connection for its whole life (``handle`` loops over requests).
 Here the server owns the loop: it creates one handler per connection, keeps it parked in
-a selector while the client is idle, and lends it to a worker thread for one request at a
+epoll while the client is idle, and lends it to a worker thread for one request at a
 time (``serve_one``). A worker gets a connection only once the whole request head
-(request line and headers) has arrived: the selector thread gathers it without blocking
+(request line and headers) has arrived: the loop thread gathers it without blocking
 (``gather_head``), so a client that trickles its request in (slowloris) holds a buffer,
 never a thread. The handler keeps its ``rfile`` across requests, so bytes read ahead
 (pipelining) are not lost (``next_request_ready``).
 
-Responses: ``GET``/``HEAD`` of store files (``routes`` decides which), ``/index.json`` and
+Responses: ``GET``/``HEAD`` of store files (``paths`` decides which), ``/index.json`` and
 ``/healthz``; every other method is 405 with ``Allow``. Files go out with ``os.sendfile``
 from the descriptor opened for the request. Access logs are structlog events
 (``http.access``); the stock stderr logging is switched off.
@@ -60,7 +60,7 @@ class Head(enum.Enum):
 
 
 class _RequestReader(io.BufferedIOBase):
-    """``rfile``: request heads, from one buffer that both the selector thread
+    """``rfile``: request heads, from one buffer that both the loop thread
     (``fill_nowait``) and the worker (``readline``) fill. Nothing else is ever read: the
     server takes no request bodies. Bytes read past a head (a pipelined request) stay
     here for the next one."""
@@ -172,7 +172,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.rfile = self._reader
 
     def gather_head(self) -> Head:
-        """Called by the selector thread when the socket is readable: take what has
+        """Called by the loop thread when the socket is readable: take what has
         arrived, without blocking, and say whether a whole request head is there."""
         try:
             if not self._reader.fill_nowait():

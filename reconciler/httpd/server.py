@@ -1,11 +1,12 @@
-"""The driver repository server: ``http.server.HTTPServer`` with a selector and a bounded pool.
+"""The driver repository server: ``http.server.HTTPServer``, an epoll loop, a bounded pool.
 
 ``ThreadingHTTPServer`` gives every connection a thread for as long as it is open, so 500
 idle keep-alive clients cost 500 threads, and a few thousand take the process down. Here
 one thread (``serve_forever``) watches the listening socket and every idle connection with
 epoll; a connection that becomes readable is lent to a fixed pool of worker threads for
-one request, then goes back to epoll. Idle connections cost a
-file descriptor and a few hundred bytes; only requests in progress hold a worker.
+one request, then goes back to epoll. Idle connections cost a file descriptor and a few
+hundred bytes; only requests in progress hold a worker (a slow reader holds one only
+while its file does not fit in the socket's send buffer).
 
 A worker is lent only once a whole request head has arrived: the loop gathers partial
 heads without blocking (``DriverRequestHandler.gather_head``), so a client trickling its
