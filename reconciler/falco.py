@@ -157,11 +157,14 @@ class FalcoDeployer:
         labels = spec.labels(revision=desired.revision, host=want.host)
         old = self._get(change.replaces) if change.replaces else None
         old_name = old.name if old is not None else None
+        was_up = old is not None and old.status in ("running", "restarting")
         try:
             if old is not None:
-                old.rename(f"{spec.name}-previous-{old.id[:8]}")
-                if old.status == "running":
+                # Stop before the rename: the engine refuses to rename a container that is
+                # in a restart loop (a crash-looping old Falco is a common reason to replace).
+                if was_up:
                     old.stop(timeout=self.stop_timeout)
+                old.rename(f"{spec.name}-previous-{old.id[:8]}")
             made = self._create(spec, labels)
             made.start()
             problem = self._settle(made)
@@ -169,7 +172,7 @@ class FalcoDeployer:
                 tail = self._logs_tail(made)
                 with contextlib.suppress(*_SDK_ERRORS):
                     made.remove(force=True)
-                restored = self._restore(old, old_name)
+                restored = self._restore(old, old_name, start=was_up)
                 raise FalcoStartError(
                     f"new Falco container {spec.name} {problem}; "
                     f"{restored}. Last log lines:\n{tail}"
@@ -177,12 +180,13 @@ class FalcoDeployer:
             if old is not None:
                 old.remove(force=True)
         except _SDK_ERRORS as exc:
-            self._restore(old, old_name)
+            self._restore(old, old_name, start=was_up)
             raise DockerError(f"cannot replace container {spec.name}: {exc}") from exc
         log.info("falco.started", container=spec.name, id=made.id[:12], image=spec.image)
         return f"started {made.id[:12]} ({spec.image})"
 
-    def _restore(self, old: Any | None, name: str | None) -> str:
+    def _restore(self, old: Any | None, name: str | None, *, start: bool) -> str:
+        """Put the previous container back under its name, running if it was."""
         if old is None or name is None:
             return "there was no previous container"
         with contextlib.suppress(*_SDK_ERRORS):
@@ -192,7 +196,7 @@ class FalcoDeployer:
             old.reload()
             if old.name != name:
                 old.rename(name)
-            if old.status != "running":
+            if start and old.status != "running":
                 old.start()
             return "the previous container was put back"
         return "the previous container could not be put back"

@@ -40,6 +40,19 @@ class Settings:
     privileged: bool = True
     insmod_command: str = "insmod"  # kmod-preloaded: how the module is inserted
     rmmod_command: str = "rmmod"
+    adopt: bool = False
+    settle: float = 10.0
+    stop_timeout: int = 10
+    # The daemon's own.
+    poll_interval: float = 60.0
+    debounce: float = 0.2
+    backoff_max: float = 300.0
+    metrics_listen: str | None = None
+    webhook_listen: str | None = None
+    webhook_secret_file: Path | None = None
+    verify_gpg_home: Path | None = None
+    verify_ssh_allowed_signers: Path | None = None
+    docker_events: bool = True
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -70,8 +83,28 @@ _HELP = {
     "(default: insmod)",
     "rmmod_command": "kmod-preloaded: command that removes the module, given its name "
     "(default: rmmod)",
+    "adopt": "replace a same-named container we did not create",
+    "settle": "seconds a new Falco container must stay up (default: 10)",
+    "stop_timeout": "seconds Falco gets to stop before it is killed (default: 10)",
+    "poll_interval": "seconds between fetches, jittered by 10%% (default: 60)",
+    "debounce": "seconds to gather a burst of triggers into one pass (default: 0.2)",
+    "backoff_max": "longest wait between retries of a transient failure (default: 300)",
+    "metrics_listen": "serve Prometheus metrics on HOST:PORT (default: off)",
+    "webhook_listen": "accept forge push webhooks on HOST:PORT (default: off)",
+    "webhook_secret_file": "file holding the webhook's shared secret",
+    "verify_gpg_home": "apply only commits signed by a key of this GnuPG home",
+    "verify_ssh_allowed_signers": "apply only commits signed by an SSH key of this "
+    "allowed_signers file",
+    "docker_events": "follow Docker events to see drift at once: true (default) or false",
 }
-_TYPES: dict[str, Any] = {"jobs": int, "build_timeout": float}
+# How a value from a flag, a variable or the config file becomes the setting's type.
+_PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
+          "verify_ssh_allowed_signers"}
+_INTS = {"jobs", "stop_timeout"}
+_FLOATS = {"build_timeout", "settle", "poll_interval", "debounce", "backoff_max"}
+_BOOLS = {"privileged", "adopt", "docker_events"}
+# Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
+_SWITCHES = {"adopt"}
 
 
 def add_flags(parser: argparse.ArgumentParser, *names: str) -> None:
@@ -82,24 +115,27 @@ def add_flags(parser: argparse.ArgumentParser, *names: str) -> None:
     for name in names:
         if name not in _HELP:
             raise KeyError(name)
-        parser.add_argument(
-            "--" + name.replace("_", "-"), dest=name, default=None,
-            type=_TYPES.get(name, str), help=_HELP[name],
-        )
+        flag = "--" + name.replace("_", "-")
+        if name in _SWITCHES:
+            parser.add_argument(flag, dest=name, action="store_const", const="true",
+                                default=None, help=_HELP[name])
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=_HELP[name])
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
+    """Flags, variables and the config file all give text (or YAML scalars): type them."""
     try:
-        if name in ("host_root", "store", "state_dir"):
+        if name in _PATHS:
             return Path(str(value))
-        if name == "jobs":
+        if name in _INTS:
             return int(value)
-        if name == "build_timeout":
+        if name in _FLOATS:
             return float(value)
-        if name == "privileged":
+        if name in _BOOLS:
             return _boolean(value)
     except (TypeError, ValueError) as exc:
+        kind = {f.name: f.type for f in fields(Settings)}[name]
         raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
     return str(value)
 
@@ -150,7 +186,9 @@ def resolve(args: argparse.Namespace, env: dict[str, str] | None = None) -> Sett
         if value is not None:
             merged[f.name] = _coerce(f.name, value, "--" + f.name.replace("_", "-"))
     settings = replace(Settings(), **merged)
-    parse_listen(settings.listen)
+    for listen in (settings.listen, settings.metrics_listen, settings.webhook_listen):
+        if listen is not None:
+            parse_listen(listen)
     return settings
 
 

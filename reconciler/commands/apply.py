@@ -34,10 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    p.add_argument("--adopt", action="store_true",
-                   help="replace a same-named container we did not create")
-    p.add_argument("--settle", type=float, default=10.0,
-                   help="seconds a new Falco container must stay up (default: 10)")
+    settings.add_flags(p, "adopt", "settle", "stop_timeout")
     p.set_defaults(handler=run)
 
 
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def _apply(
     args: argparse.Namespace, conf: settings.Settings, client: Any, saved: dict[str, Any] | None
 ) -> int:
-    planned = pipeline.make_plan(conf, client, adopt=args.adopt, one_shot=True)
+    planned = pipeline.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
     if saved is not None:
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
@@ -76,7 +73,8 @@ def _apply(
         base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
     )
     deployer = falco.FalcoDeployer(client, store, pipeline.drivers_url(conf),
-                                   settle_seconds=args.settle)
+                                   settle_seconds=conf.settle,
+                                   stop_timeout=conf.stop_timeout)
 
     def builder(requests: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
         # SIGTERM (systemd, CI) cancels builds like Ctrl-C: containers and temp files go.
@@ -87,7 +85,7 @@ def _apply(
     modules = falco.ModuleLoader(client, store, kmod.ModuleCommands(
         insmod=conf.insmod_command, rmmod=conf.rmmod_command))
     run_ = executor.Executor(store, builder, deployer.apply, modules.apply)
-    outcomes = run_.run(planned.plan, planned.desired, adopt=args.adopt)
+    outcomes = run_.run(planned.plan, planned.desired, adopt=conf.adopt)
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]

@@ -20,8 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 with no changes, 2 with changes, 1 on error")
-    p.add_argument("--adopt", action="store_true",
-                   help="plan to replace a same-named container we did not create")
+    settings.add_flags(p, "adopt")
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     p.set_defaults(handler=run)
@@ -30,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with contextlib.closing(dockerapi.connect()) as client:
-        planned = pipeline.make_plan(conf, client, adopt=args.adopt, one_shot=True)
+        planned = pipeline.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)

@@ -1,8 +1,8 @@
 """``reconciler run``: the daemon. Serve the store, follow the repository, reconcile.
 
-Daemon-only settings are flags here, each also read from a ``RECONCILER_<NAME>``
-variable so systemd's ``EnvironmentFile`` can set them (the common settings come from
-``reconciler.settings`` as for every command).
+Its settings, the daemon's own included, come from ``reconciler.settings`` as for every
+command: flags, ``RECONCILER_<NAME>`` variables (systemd's ``EnvironmentFile``), the
+config file.
 """
 
 from __future__ import annotations
@@ -28,50 +28,18 @@ from reconciler.store import Store
 log = logs.get("reconciler.run")
 
 
-def _env(name: str) -> str | None:
-    return os.environ.get("RECONCILER_" + name.upper())
-
-
-def _env_or(name: str, default: str) -> str:
-    """argparse converts a string default with the flag's type, as a typed value."""
-    return os.environ.get("RECONCILER_" + name.upper(), default)
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: follow the repository and reconcile",
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
                        "hostname", "privileged", "source", "base_image", "jobs", "build_timeout")
-    p.add_argument("--poll-interval", type=float, default=_env_or("poll_interval", "60"),
-                   help="seconds between fetches, jittered by 10%% (default: 60)")
-    p.add_argument("--debounce", type=float, default=_env_or("debounce", "0.2"),
-                   help="seconds to gather a burst of triggers into one pass (default: 0.2)")
-    p.add_argument("--settle", type=float, default=_env_or("settle", "10"),
-                   help="seconds a new Falco container must stay up (default: 10)")
-    p.add_argument("--stop-timeout", type=int, default=_env_or("stop_timeout", "10"),
-                   help="seconds Falco gets to stop before it is killed (default: 10)")
-    p.add_argument("--backoff-max", type=float, default=_env_or("backoff_max", "300"),
-                   help="longest wait between retries of a transient failure (default: 300)")
-    p.add_argument("--adopt", action="store_true", default=_env("adopt") in ("1", "true"),
-                   help="replace a same-named container we did not create")
-    p.add_argument("--metrics-listen", default=_env("metrics_listen"), metavar="HOST:PORT",
-                   help="serve Prometheus metrics there (default: off)")
-    p.add_argument("--webhook-listen", default=_env("webhook_listen"), metavar="HOST:PORT",
-                   help="accept forge push webhooks there (default: off)")
-    p.add_argument("--webhook-secret-file", type=Path, default=_path(_env("webhook_secret_file")),
-                   help="file holding the webhook's shared secret")
-    p.add_argument("--verify-gpg-home", type=Path, default=_path(_env("verify_gpg_home")),
-                   help="apply only commits signed by a key of this GnuPG home")
-    p.add_argument("--verify-ssh-allowed-signers", type=Path,
-                   default=_path(_env("verify_ssh_allowed_signers")),
-                   help="apply only commits signed by an SSH key of this allowed_signers file")
-    p.add_argument("--no-docker-events", action="store_true",
-                   help="do not follow Docker events (drift is then seen at the next poll)")
+    settings.add_flags(p, "adopt", "settle", "stop_timeout", "poll_interval", "debounce",
+                       "backoff_max", "metrics_listen", "webhook_listen", "webhook_secret_file",
+                       "verify_gpg_home", "verify_ssh_allowed_signers", "docker_events")
+    p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
+                   const="false", help="do not follow Docker events (drift is then seen at "
+                   "the next poll)")
     p.set_defaults(handler=run)
-
-
-def _path(text: str | None) -> Path | None:
-    return Path(text) if text else None
 
 
 def _secret(path: Path | None) -> bytes:
@@ -93,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     notifier = notify.Notifier()
-    wakeup = Wakeup(debounce=args.debounce)
+    wakeup = Wakeup(debounce=conf.debounce)
     store = Store(conf.store)
     cleaned = store.clean_partials()
     if cleaned:
@@ -107,12 +75,12 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         host, port = server.address
         # An ephemeral --listen port is only known now; Falco must be told the real one.
         conf = replace(conf, listen=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        if args.metrics_listen:
-            metrics.serve(settings.parse_listen(args.metrics_listen))
+        if conf.metrics_listen:
+            metrics.serve(settings.parse_listen(conf.metrics_listen))
             stack.callback(metrics.stop)
-        if args.webhook_listen:
-            hook = WebhookServer(settings.parse_listen(args.webhook_listen),
-                                 _secret(args.webhook_secret_file), wakeup).start()
+        if conf.webhook_listen:
+            hook = WebhookServer(settings.parse_listen(conf.webhook_listen),
+                                 _secret(conf.webhook_secret_file), wakeup).start()
             stack.callback(hook.stop)
         watches = triggers.FileWatches(wakeup)
         repo_dir = _git_dir(conf.repo)
@@ -121,20 +89,20 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         watches.store(conf.store)
         watches.start()
         stack.callback(watches.stop)
-        if not args.no_docker_events:
+        if conf.docker_events:
             events = triggers.DockerEvents(wakeup, lambda: dockerapi.connect(timeout=10))
             events.start()
             stack.callback(events.stop)
         options = passes.Options(
-            settle_seconds=args.settle, stop_timeout=args.stop_timeout, adopt=args.adopt,
-            keys=signing.Keys(args.verify_gpg_home, args.verify_ssh_allowed_signers),
+            settle_seconds=conf.settle, stop_timeout=conf.stop_timeout, adopt=conf.adopt,
+            keys=signing.Keys(conf.verify_gpg_home, conf.verify_ssh_allowed_signers),
         )
         # Build steps are logged by the build runner itself.
         reconciler = passes.Reconciler(conf, options, lambda: dockerapi.connect(timeout=30))
         daemon = loop.Daemon(
             conf, reconciler,
-            loop.LoopOptions(args.poll_interval,
-                             backoff.Backoff(base=2.0, cap=max(2.0, args.backoff_max))),
+            loop.LoopOptions(conf.poll_interval,
+                             backoff.Backoff(base=2.0, cap=max(2.0, conf.backoff_max))),
             wakeup=wakeup, notifier=notifier, metrics=metrics,
         )
         stack.callback(notifier.close)

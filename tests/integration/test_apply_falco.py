@@ -9,6 +9,7 @@ The host's facts are the machine's own (host root /), acting as host web-1.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +153,26 @@ def test_drift_behind_our_back_is_mended(
     assert [c["op"] for c in plan(host, capsys)["changes"]] == ["create"]
     assert apply(host, capsys)[0] == 0
     assert docker_client.containers.get(NAME).status == "running"
+
+
+def test_a_crash_looping_falco_is_replaced(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+) -> None:
+    """The engine will not rename a container in a restart loop; replace stops it first."""
+    host.repo.commit({"web.yaml": host_yaml("0.32.2")})
+    key = host.publish_driver("0.32.2", DriverKind.KMOD)
+    assert apply(host, capsys)[0] == 0
+    host.store.remove(key)  # its next start cannot download the driver: it will crash
+    docker_client.containers.get(NAME).exec_run(["bash", "-c", "kill -TERM 1"])
+    for _ in range(100):
+        looping = docker_client.containers.get(NAME).attrs["RestartCount"] > 0
+        if looping:
+            break
+        time.sleep(0.1)
+    assert looping
+    host.publish_driver("0.32.2", DriverKind.KMOD)
+    host.repo.commit({"web.yaml": host_yaml("0.32.2", env={"FALCO_LOG_LEVEL": "debug"})})
+    code, out = apply(host, capsys)
+    assert code == 0, out
+    assert docker_client.containers.get(NAME).status == "running"
+    assert len(docker_client.containers.list(all=True, filters={"name": NAME})) == 1
