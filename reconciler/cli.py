@@ -29,13 +29,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--log-format", default="auto", choices=["auto", "console", "json"])
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"reconciler.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"reconciler.commands.{name}":
-                raise
-            continue  # a command still being written on this branch
-        module.register(sub)
+        importlib.import_module(f"reconciler.commands.{name}").register(sub)
     return top
 
 
