@@ -71,6 +71,23 @@ def test_bash_loader_url(server: DriverServer, fleet: Fleet) -> None:
     assert headers["Content-Length"] == str(len(body))
 
 
+def test_the_loaders_own_bash_lines(server: DriverServer, fleet: Fleet, curl: str,
+                                   tmp_path: Path) -> None:
+    """The download step of falco-driver-loader (0.32-0.36), run by bash as it is
+    written there: URL through `sed s/+/%2B/g`, then `curl -L --create-dirs -o`."""
+    script = (
+        'URL=$(echo "${DRIVERS_REPO}/${DRIVER_VERSION}/${ARCH}/${FILENAME}" | sed s/+/%2B/g)\n'
+        'curl -L --create-dirs -fsS -o "${HOME}/.falco/${DRIVER_VERSION}/${ARCH}/${FILENAME}"'
+        ' "${URL}"\n'
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DRIVERS_REPO": server.url,
+           "DRIVER_VERSION": KMOD.driver_version, "ARCH": "x86_64",
+           "FILENAME": KMOD.filename}
+    subprocess.run(["bash", "-c", script], env=env, check=True, capture_output=True)
+    got = tmp_path / ".falco" / KMOD.driver_version / "x86_64" / KMOD.filename
+    assert got.read_bytes() == fleet.contents[KMOD]
+
+
 def test_bash_loader_ebpf_probe_url(server: DriverServer, fleet: Fleet) -> None:
     url = f"{server.url}/{EBPF.driver_version}/x86_64/{EBPF.filename}".replace("+", "%2B")
     assert fetch(url)[2] == fleet.contents[EBPF]

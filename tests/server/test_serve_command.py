@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def test_serve_reports_an_address_in_use_in_one_sentence(fleet: Fleet) -> None:
     assert proc.returncode == 1
     assert f"reconciler: cannot listen on 127.0.0.1:{port}: Address already in use" in err
     assert out == ""
+
+
+def test_serve_without_a_store_answers_503_on_healthz(tmp_path: Path) -> None:
+    """The daemon may start serving before its first build made the store folder."""
+    missing = tmp_path / "not-yet"
+    proc = _start("--store", str(missing), "--listen", "127.0.0.1:0")
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split(" on ")[-1].strip()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url + "/healthz", timeout=10)
+        assert refused.value.code == 503
+        refused.value.close()
+        missing.mkdir()
+        with urllib.request.urlopen(url + "/healthz", timeout=10) as reply:
+            assert reply.status == 200
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    assert "serve.store_unreadable" in err
