@@ -138,8 +138,12 @@ class DriverHTTPServer(http.server.HTTPServer):
                             self._wake_r.recv(4096)
                     else:
                         handler = self._conns.get(fd)
-                        if handler is not None:
+                        if handler is None:
+                            continue
+                        try:
                             self._readable(handler)
+                        except OSError:  # epoll refused the fd: this connection is over
+                            self._drop(handler)
                 self._expire()
         finally:
             self._epoll.unregister(listen_fd)
@@ -185,7 +189,10 @@ class DriverHTTPServer(http.server.HTTPServer):
                 continue
             with self._lock:
                 self._conns[sock.fileno()] = handler
-            self._park(handler, first=True)
+            try:
+                self._park(handler, first=True)
+            except OSError:
+                self._drop(handler)
 
     def _park(self, handler: DriverRequestHandler, *, first: bool = False) -> None:
         """Wait in epoll for the next request (any thread may call this)."""
@@ -212,6 +219,11 @@ class DriverHTTPServer(http.server.HTTPServer):
                 del self._parked[handler]
         for handler in expired:
             self._close(handler)
+
+    def _drop(self, handler: DriverRequestHandler) -> None:
+        with self._lock:
+            self._parked.pop(handler, None)
+        self._close(handler)
 
     def _close_parked(self) -> None:
         with self._lock:
