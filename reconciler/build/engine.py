@@ -64,7 +64,8 @@ def owner_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (an owner label's pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -229,7 +230,7 @@ class Engine:
                 owner_host, _, pid = owner.rpartition(":")
                 if owner_host != host or not pid.isdigit():
                     continue
-                if int(pid) == os.getpid() or _pid_alive(int(pid)):
+                if int(pid) == os.getpid() or pid_alive(int(pid)):
                     continue
                 with contextlib.suppress(docker.errors.NotFound):
                     container.remove(force=True)

@@ -150,7 +150,7 @@ def _clean_leftovers(eng: engine.Engine, state_dir: Path) -> None:
     if tmp.is_dir():
         for entry in tmp.iterdir():
             pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and not engine.pid_alive(int(pid)):
                 shutil.rmtree(entry, ignore_errors=True)
                 stale += 1
     cache = state_dir / "cache"
@@ -159,16 +159,6 @@ def _clean_leftovers(eng: engine.Engine, state_dir: Path) -> None:
     )
     if removed or stale:
         log.info("driver.build.cleaned", containers=removed, folders=stale)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Build:

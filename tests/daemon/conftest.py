@@ -31,7 +31,7 @@ from reconciler import facts, kernelnames, store
 from reconciler.artifacts import ArtifactKey, DriverKind
 from reconciler.versions import FalcoVersion, driver_version
 from tests.conftest import GitRepo, _git
-from tests.support import standin
+from tests.support import falcohost, standin
 
 ROOT = Path(__file__).resolve().parents[2]
 TERM_REPOSITORY = "falco-reconciler/falco-standin-term"
@@ -58,14 +58,7 @@ def term_standin(client: Any, base_image: str, version: str) -> str:
 
 def host_yaml(name: str, image: str, version: str = "0.32.2", driver: str = "kmod",
               env: dict[str, str] | None = None) -> str:
-    env_lines = "".join(f'      {k}: "{v}"\n' for k, v in (env or {}).items())
-    return (
-        "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
-        "  match: {hostnames: [web-*]}\n  falco:\n"
-        f"    version: {version}\n    driver: {driver}\n    containerName: {name}\n"
-        f"    image: {image}\n"
-        + (f"    env:\n{env_lines}" if env_lines else "")
-    )
+    return falcohost.host_yaml(version, driver, env, name=name, image=image)
 
 
 BROKEN_YAML = (

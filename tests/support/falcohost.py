@@ -21,13 +21,16 @@ from tests.support import standin
 NAME = "falco-apply-test"
 
 
-def host_yaml(version: str, driver: str = "kmod", env: dict[str, str] | None = None) -> str:
+def host_yaml(version: str = "0.32.2", driver: str = "kmod",
+              env: dict[str, str] | None = None, *, name: str = NAME,
+              image: str = standin.REPOSITORY) -> str:
+    """A Host manifest for web-* hosts running Falco as container ``name``."""
     env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
     return (
         "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
         "  match: {hostnames: [web-*]}\n  falco:\n"
-        f"    version: {version}\n    driver: {driver}\n    containerName: {NAME}\n"
-        f"    image: {standin.REPOSITORY}\n"
+        f"    version: {version}\n    driver: {driver}\n    containerName: {name}\n"
+        f"    image: {image}\n"
         + (f"    env:\n{env_lines}" if env_lines else "")
     )
 
