@@ -77,7 +77,11 @@ def compute(
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
 
     def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
-        who, kernel_urls = wanted.setdefault(key, ([], []))
+        entry = wanted.get(key)
+        if entry is None:
+            wanted[key] = ([by], list(dict.fromkeys(urls)))
+            return
+        who, kernel_urls = entry
         if by not in who:
             who.append(by)
         kernel_urls.extend(u for u in urls if u not in kernel_urls)

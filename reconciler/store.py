@@ -159,12 +159,19 @@ def observe(
     corrupt: set[ArtifactKey] = set()
     wanted_set = set(wanted)
     root = os.fspath(store.root)
+    # Most wanted artifacts of a large plan are missing: one listing per store folder
+    # answers that for all of them, instead of one failed path walk each.
+    listings: dict[tuple[str, str], frozenset[str]] = {}
     for key in wanted_set:
-        # A plain stat on a string path first: most wanted artifacts of a large plan are
-        # missing, and that answer must stay cheap.
-        try:
-            os.stat(f"{root}/{key.relpath}")  # noqa: PTH116 - pathlib costs 3x here
-        except FileNotFoundError:
+        folder = (key.driver_version, key.arch)
+        names = listings.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(f"{root}/{folder[0]}/{folder[1]}"))  # noqa: PTH208
+            except (FileNotFoundError, NotADirectoryError):
+                names = frozenset()
+            listings[folder] = names
+        if key.filename not in names:
             continue
         if store.lookup(key) is not None:
             present.add(key)

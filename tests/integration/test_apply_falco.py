@@ -176,3 +176,21 @@ def test_a_crash_looping_falco_is_replaced(
     assert code == 0, out
     assert docker_client.containers.get(NAME).status == "running"
     assert len(docker_client.containers.list(all=True, filters={"name": NAME})) == 1
+
+
+@pytest.mark.parametrize(("version", "driver", "env", "says"), [
+    ("0.37.1", "modern_ebpf", "FALCOCTL_DRIVER_TYPE=modern_ebpf", "the probe is built in"),
+    ("0.32.2", "none", "SKIP_DRIVER_LOADER=1", "no driver download"),
+])
+def test_driverless_modes_start_falco_without_any_artifact(
+    host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any,
+    version: str, driver: str, env: str, says: str,
+) -> None:
+    host.repo.commit({"web.yaml": host_yaml(version, driver)})
+    assert [c["op"] for c in plan(host, capsys)["changes"]] == ["create"]
+    code, out = apply(host, capsys)
+    assert code == 0, out
+    running = docker_client.containers.get(NAME)
+    assert env in running.attrs["Config"]["Env"]
+    assert says in running.logs().decode()
+    assert not list(host.store.root.rglob("falco_*"))
