@@ -27,9 +27,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler import facts, kernelnames, store
+from reconciler import store
 from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.versions import FalcoVersion, driver_version
 from tests.conftest import GitRepo, _git
 from tests.support import falcohost, standin
 
@@ -156,13 +155,7 @@ class Site:
 
     def publish_driver(self, version: str = "0.32.2",
                        kind: DriverKind = DriverKind.KMOD) -> ArtifactKey:
-        host = facts.read(Path("/"), "web-1")
-        kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
-        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
-        blob = self.tmp / "blob"
-        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
-        self.store.publish(key, blob)
-        return key
+        return falcohost.publish_standin_driver(self.store, Path("/"), version, kind)
 
     def args(self, *extra: str) -> list[str]:
         return ["--repo", str(self.bare), "--host-root", "/", "--hostname", "web-1",

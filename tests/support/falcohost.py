@@ -49,14 +49,25 @@ class Host:
                 "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
 
     def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
-        """Put a stand-in driver where the real build would have published it."""
-        host = facts.read(self.host_root, "web-1")
-        kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
-        key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
-        blob = self.tmp / "blob"
-        blob.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
-        self.store.publish(key, blob)
-        return key
+        return publish_standin_driver(self.store, self.host_root, version, kind)
+
+
+def publish_standin_driver(
+    drivers: store.Store, host_root: Path, version: str, kind: DriverKind
+) -> ArtifactKey:
+    """Put a stand-in driver where the real build would have published it, named as
+    host web-1's Falco ``version`` will request it."""
+    host = facts.read(host_root, "web-1")
+    kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
+    key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
+    drivers.root.mkdir(parents=True, exist_ok=True)
+    staging = drivers.root.parent / f".standin-{key.filename}"
+    staging.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
+    try:
+        drivers.publish(key, staging)
+    finally:
+        staging.unlink()
+    return key
 
 
 def apply(host: Host, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
