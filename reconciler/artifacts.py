@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 DRIVER_NAME = "falco"
@@ -73,6 +72,24 @@ class ArtifactKey:
     kernel_release: str
     kernel_version: str
     kind: DriverKind
+    # Derived once: a large plan hashes and names each of 20,000 keys many times (desired
+    # state, observation, the diff, the output), and recomputing was a fifth of its core.
+    filename: str = field(init=False, repr=False, compare=False)
+    relpath: str = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        filename = (f"{DRIVER_NAME}_{self.target}_{self.kernel_release}_{self.kernel_version}"
+                    f"{self.kind.suffix}")
+        object.__setattr__(self, "filename", filename)
+        # Path inside the store, with a literal ``+``: ``2.0.0+driver/x86_64/falco_...ko``.
+        object.__setattr__(self, "relpath", f"{self.driver_version}/{self.arch}/{filename}")
+        object.__setattr__(self, "_hash", hash((
+            self.driver_version, self.arch, self.target, self.kernel_release,
+            self.kernel_version, self.kind)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def for_kernel(cls, kernel: KernelId, driver_version: str, kind: DriverKind) -> ArtifactKey:
@@ -88,19 +105,6 @@ class ArtifactKey:
     @property
     def kernel(self) -> KernelId:
         return KernelId(self.target, self.kernel_release, self.kernel_version, self.arch)
-
-    # Cached: a large plan names the same key many times (desired, observed, the plan).
-    @cached_property
-    def filename(self) -> str:
-        return (
-            f"{DRIVER_NAME}_{self.target}_{self.kernel_release}_{self.kernel_version}"
-            f"{self.kind.suffix}"
-        )
-
-    @cached_property
-    def relpath(self) -> str:
-        """Path inside the store, with a literal ``+``: ``2.0.0+driver/x86_64/falco_...ko``."""
-        return f"{self.driver_version}/{self.arch}/{self.filename}"
 
     def url_path(self, *, with_arch: bool = True) -> str:
         """The path a loader requests, encoded as Falco's loaders encode it (``+`` -> ``%2B``)."""
