@@ -107,10 +107,6 @@ class Store:
         found = (self.lookup(key) for key, _ in self.artifact_paths())
         return tuple(sorted((a for a in found if a is not None), key=lambda a: a.key))
 
-    def unverified(self) -> tuple[ArtifactKey, ...]:
-        """Artifact files that exist but do not verify (corrupt or without checksum)."""
-        return tuple(sorted(k for k, _ in self.artifact_paths() if self.lookup(k) is None))
-
     def publish(self, key: ArtifactKey, source: Path) -> StoredArtifact:
         """Copy ``source`` into the store as ``key``, atomically, with its checksum."""
         target = self.path_of(key)
