@@ -21,6 +21,7 @@ from typing import Any
 import docker.errors
 import requests
 
+from reconciler.artifacts import store_arch
 from reconciler.errors import DockerError, DockerUnavailable
 
 LABEL_ROLE = "io.falco-reconciler.role"
@@ -90,6 +91,17 @@ class Engine:
     _live: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def architecture(self) -> str:
+        """The engine's machine (``x86_64``, ``aarch64``), '' if it does not say."""
+        try:
+            arch = str(self.client.info().get("Architecture", ""))
+        except _SDK_ERRORS as exc:
+            raise _translate("cannot ask the engine for its architecture", exc) from exc
+        try:
+            return store_arch(arch) if arch else ""
+        except ValueError:
+            return arch
 
     # -- images -----------------------------------------------------------------------
 

@@ -244,6 +244,13 @@ class _Build:
         request, config = self.request, self.config
         cache = config.state_dir / "cache"
         with self.stage(Step.BUILDER_IMAGE):
+            engine_arch = self.eng.architecture()
+            if engine_arch and engine_arch != request.kernel.arch:
+                raise steps.StepFailed(
+                    f"cannot build {request.kernel.arch} drivers on this {engine_arch} engine: "
+                    f"the builder compiles natively; let a {request.kernel.arch} host build "
+                    "them (a DriverBuild's match.hostnames)"
+                )
             image = images.ensure(self.eng, config.base_image, cache / "locks", build_log,
                                   timeout=self.remaining())
             build_log.note(f"builder image {image.reference} (from {image.base_image})")

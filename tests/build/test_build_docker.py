@@ -96,6 +96,25 @@ def test_a_kernel_release_no_source_has_fails_fast_and_publishes_nothing(
     assert _visible_files(config.store) == []
 
 
+def test_another_architecture_fails_at_once_with_the_reason(
+    docker_client: Any, make_config: Any, count_containers: Any,
+) -> None:
+    """The builder compiles natively: an arm64 artifact on an x86_64 engine fails before
+    any container or download, saying where to build it; nothing is published."""
+    other = "aarch64" if engine.Engine(docker_client).architecture() == "x86_64" else "x86_64"
+    config = make_config()
+    wanted = runner.BuildRequest(KernelId("debian", "6.1.0-18-cloud-arm64", "1", other),
+                                 "0.1.1-dkms", (KMOD,))
+    with count_containers() as created:
+        (outcome,) = runner.build_all([wanted], config, docker_client)
+    error = outcome.error
+    assert isinstance(error, BuildError)
+    assert error.step == "builder-image"
+    assert f"cannot build {other} drivers" in str(error)
+    assert created.steps() == []
+    assert _visible_files(config.store) == []
+
+
 def test_second_driver_version_for_a_seen_kernel_fetches_no_headers(
     docker_client: Any, builder_image: str, kernel_release: str, make_config: Any,
     count_containers: Any,
