@@ -81,8 +81,7 @@ def main() -> None:
         blob = work / "blob"
         blob.write_bytes(b"\x7fELF stand-in driver")
         drivers.publish(key, blob)
-        deployer = falco.FalcoDeployer(client, drivers, pipeline.drivers_url(conf),
-                                       settle_seconds=0)
+        deployer = falco.FalcoDeployer(client, drivers, settle_seconds=0)
         run = executor.Executor(drivers, lambda _r: (), deployer.apply)
         run.run(pipeline.make_plan(conf, client).plan, planned.desired)
 

@@ -37,9 +37,9 @@ class DesiredContainer:
     falco_version: str
     mode: DriverMode
     artifact: ArtifactKey | None  # what must be built and served before it may (re)start
+    drivers_url: str  # where this container reaches our server (its DRIVERS_REPO)
     adopt: bool = False
     pull: PullPolicy = PullPolicy.MISSING
-    drivers_url: str = ""  # where this container reaches our server
 
 
 @dataclass(frozen=True)

@@ -54,20 +54,20 @@ class DriverNotServed(ReconcilerError):
 class FalcoDeployer:
     client: Any
     store: Store
-    drivers_url: str
     settle_seconds: float = 10.0
     stop_timeout: int = 10
 
     # -- checks -------------------------------------------------------------------------
 
-    def check_served(self, spec: ContainerSpec, falco_version: str, base_url: str = "") -> None:
+    def check_served(self, spec: ContainerSpec, falco_version: str, base_url: str) -> None:
+        """``base_url`` is the container's own DRIVERS_REPO: the check uses what it uses."""
         if not spec.driver:
             return
         key = parse_relpath(spec.driver)
         if key is None or self.store.lookup(key) is None:
             raise DriverNotServed(f"driver {spec.driver} is not in the store (or does not verify)")
         with_arch = uses_arch_folder(FalcoVersion.parse(falco_version))
-        url = (base_url or self.drivers_url) + key.url_path(with_arch=with_arch)
+        url = base_url + key.url_path(with_arch=with_arch)
         request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - our own http URL
         try:
             with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310

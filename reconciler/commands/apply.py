@@ -72,7 +72,7 @@ def _apply(
         state_dir=conf.state_dir, store=conf.store, source=conf.source,
         base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
     )
-    deployer = falco.FalcoDeployer(client, store, pipeline.drivers_url(conf),
+    deployer = falco.FalcoDeployer(client, store,
                                    settle_seconds=conf.settle,
                                    stop_timeout=conf.stop_timeout)
 

@@ -173,7 +173,7 @@ class Reconciler:
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
         )
-        deployer = falco.FalcoDeployer(client, self.store, pipeline.drivers_url(conf),
+        deployer = falco.FalcoDeployer(client, self.store,
                                        settle_seconds=self.options.settle_seconds,
                                        stop_timeout=self.options.stop_timeout)
 

@@ -25,7 +25,8 @@ def state(falco_needs: ArtifactKey) -> DesiredState:
     return DesiredState(
         revision="r" * 40, hostname="web-1", host="web",
         artifacts=(DesiredArtifact(GOOD, ("a",)), DesiredArtifact(BAD, ("b",), ("http://h",))),
-        container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, falco_needs),
+        container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, falco_needs,
+                                   "http://x"),
     )
 
 

@@ -26,7 +26,8 @@ def desired(*, artifacts: tuple[ArtifactKey, ...] = (KEY,), with_container: bool
     return DesiredState(
         revision="a" * 40, hostname="web-1", host="web" if with_container else None,
         artifacts=tuple(DesiredArtifact(k, ("Host/web (running kernel)",)) for k in artifacts),
-        container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, KEY)
+        container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, KEY,
+                                   "http://127.0.0.1:8000")
         if with_container else None,
     )
 

@@ -54,7 +54,8 @@ def desired_states(draw: st.DrawFn) -> DesiredState:
     return DesiredState(
         revision="r" * 40, hostname="h", host="h" if spec else None,
         artifacts=tuple(DesiredArtifact(k, ("test",)) for k in sorted(wanted)),
-        container=DesiredContainer(spec, "h", "0.32.2", DriverMode.KMOD, None) if spec else None,
+        container=(DesiredContainer(spec, "h", "0.32.2", DriverMode.KMOD, None, "http://x")
+                   if spec else None),
     )
 
 
