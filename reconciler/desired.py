@@ -54,12 +54,6 @@ class DesiredState:
         return next((a for a in self.artifacts if a.key == key), None)
 
 
-def _order(key: ArtifactKey) -> tuple[str, ...]:
-    # One tuple per key, not one per comparison as the dataclass ordering would build.
-    return (key.driver_version, key.arch, key.target, key.kernel_release, key.kernel_version,
-            key.kind.value)
-
-
 def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
     """The artifact this host's Falco will request for the running kernel, if its mode needs one."""
     falco = host.spec.falco
@@ -113,8 +107,8 @@ def compute(
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
 
     artifacts = tuple(
-        DesiredArtifact(key, tuple(who), tuple(urls))
-        for key, (who, urls) in sorted(wanted.items(), key=lambda item: _order(item[0]))
+        DesiredArtifact(key, tuple(wanted[key][0]), tuple(wanted[key][1]))
+        for key in sorted(wanted)  # keys order by driver version, arch, kernel, kind
     )
     return DesiredState(
         revision=revision,

@@ -2,17 +2,24 @@
 
 Logs go to stderr, so stdout stays clean for ``--json`` output; the stream is looked up
 at each write, so a replaced ``sys.stderr`` (tests, daemons re-opening it) is followed.
+
+structlog is imported when the first event is written, not before: its import (asyncio
+among others) is a tenth of a second's start-up, and a ``plan`` or ``validate`` usually
+writes no log at all. ``configure`` only records the wanted setup; it is applied then.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, cast
 
-import structlog
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, FilteringBoundLogger
 
-_configured = False
+_wanted = ("info", "auto")
+_applied = False
 
 
 class _Stderr:
@@ -26,7 +33,20 @@ class _Stderr:
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
-    global _configured  # noqa: PLW0603 - logging is process-wide by nature
+    """Log at ``level`` and above, as ``fmt`` (json, console, or auto: json unless stderr
+    is a terminal). Takes effect with the next event written."""
+    global _wanted, _applied  # noqa: PLW0603 - logging is process-wide by nature
+    _wanted = (level, fmt)
+    _applied = False
+
+
+def _apply() -> None:
+    global _applied  # noqa: PLW0603 - logging is process-wide by nature
+    import logging  # noqa: PLC0415 - deferred on purpose (module docstring)
+
+    import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
+
+    level, fmt = _wanted
     json_logs = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs
@@ -46,11 +66,48 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
-    _configured = True
+    _applied = True
 
 
-def get(name: str) -> structlog.typing.FilteringBoundLogger:
-    if not _configured:
-        configure()
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
-    return logger
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40,
+           "critical": 50, "fatal": 50}
+
+
+def _drop(*_args: Any, **_fields: Any) -> None:
+    return None
+
+
+class _Logger:
+    """Stands for ``structlog.get_logger(name)``; an event below the wanted level is
+    dropped here, without importing structlog."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        if _LEVELS.get(attribute, 100) < _LEVELS[_wanted[0]]:
+            return _drop
+        if not _applied:
+            _apply()
+        import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
+
+        return getattr(structlog.get_logger(self._name), attribute)
+
+
+def get(name: str) -> FilteringBoundLogger:
+    """The logger for ``name`` (``log.info("driver.built", artifact=..., seconds=...)``)."""
+    return cast("FilteringBoundLogger", _Logger(name))
+
+
+@contextmanager
+def captured() -> Iterator[list[EventDict]]:
+    """Every event written inside the block, as dicts (for tests): the setup is applied
+    first, so the capture is not replaced by it at the first event."""
+    if not _applied:
+        _apply()
+    from structlog.testing import capture_logs  # noqa: PLC0415 - only tests capture
+
+    with capture_logs() as events:
+        yield events

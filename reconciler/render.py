@@ -9,16 +9,20 @@ from reconciler.plan import Kind, Op, Plan
 
 
 def as_json(plan: Plan) -> str:
-    """One object, one change a line: readable, and json's C encoder keeps a plan of tens
-    of thousands of changes fast (``indent=`` would take the pure-Python path)."""
+    """One object, one change a line: readable, and fast for tens of thousands of changes.
+
+    The changes go through json's C encoder in one call (``indent=`` would take the
+    pure-Python path, one call per change costs 0.1 s on a large plan), then each is put
+    on its own line. Splitting at ``}, {"`` is safe: changes are flat objects, and inside
+    an encoded string every ``"`` is escaped, so the sequence only occurs between changes.
+    """
     doc = plan.to_json()
     changes = doc.pop("changes")
     head = json.dumps(doc)[:-1]
     if not changes:
         return head + ', "changes": []}\n'
-    body = ",\n".join("  " + json.dumps(change) for change in changes)
-    return f'{head}, "changes": [\n{body}\n]}}\n'
-
+    body = json.dumps(changes)[1:-1].replace('}, {"', '},\n  {"')
+    return f'{head}, "changes": [\n  {body}\n]}}\n'
 
 
 def as_text(plan: Plan) -> str:

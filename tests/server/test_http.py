@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
+from reconciler import logs
 from reconciler.httpd import DriverServer, ServerConfig
 from tests.server.fleet import (
     ARM_ONLY,
@@ -412,7 +412,7 @@ def test_directories_fifos_and_devices_named_like_artifacts(server: DriverServer
 
 
 def test_access_log_is_a_structured_event(server: DriverServer, fleet: Fleet) -> None:
-    with capture_logs() as events:
+    with logs.captured() as events:
         fetch(server.url + KMOD.url_path())
         fetch(server.url + "/nothing")
         # The worker logs just after the last byte left: wait for it, up to a while.
