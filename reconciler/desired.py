@@ -9,6 +9,7 @@ wanted twice is built once, remembering everyone who wants it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from reconciler import container, kernelnames
 from reconciler.artifacts import ArtifactKey, DriverKind
@@ -23,8 +24,10 @@ _MODE_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class DesiredArtifact:
+class DesiredArtifact(NamedTuple):
+    """An artifact this host must have, and every manifest that wants it (a named tuple:
+    a large plan makes tens of thousands)."""
+
     key: ArtifactKey
     wanted_by: tuple[str, ...]
     kernel_urls: tuple[str, ...] = ()

@@ -25,7 +25,7 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -284,8 +284,7 @@ class DriverBuild(BaseModel):
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(NamedTuple):
     """Where a document came from: its file (relative to the manifest root), its 0-based
     index among the file's documents, and the 1-based line of its ``---`` (1 for a first
     document without one)."""
@@ -298,8 +297,9 @@ class Origin:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(frozen=True)
-class Located(Generic[T]):
+class Located(NamedTuple, Generic[T]):
+    """A valid document and where it came from (named tuples, one per document)."""
+
     value: T
     origin: Origin
 

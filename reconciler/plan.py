@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.artifacts import ArtifactKey
 from reconciler.container import ContainerSpec
@@ -56,8 +56,11 @@ class Reason(enum.StrEnum):
     RENAMED = "the Host now names its container differently"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
+    """One line of a plan. A named tuple, like the other values a large plan makes by
+    the ten thousand (artifact keys, desired artifacts): one allocation each, where a
+    frozen dataclass set its nine fields one at a time."""
+
     kind: Kind
     op: Op
     name: str  # store relpath or container name
