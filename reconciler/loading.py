@@ -29,7 +29,9 @@ from pathlib import PurePosixPath
 from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
+from pydantic.dataclasses import is_pydantic_dataclass
+from pydantic.fields import FieldInfo
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from reconciler import driverkit, manifest, versions
@@ -177,7 +179,7 @@ class _Reader:
         rename: Callable[[KeyPath], KeyPath] | None = None,
     ) -> Any:
         try:
-            return model.model_validate(document, by_name=False)
+            return model.__pydantic_validator__.validate_python(document, by_name=False)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 path, message = _explain(model, error, rename)
@@ -409,7 +411,7 @@ def _config_path(path: KeyPath) -> KeyPath:
 
 
 def _explain(
-    model: type[BaseModel], error: Any, rename: Callable[[KeyPath], KeyPath] | None
+    model: type[Any], error: Any, rename: Callable[[KeyPath], KeyPath] | None
 ) -> tuple[KeyPath, str]:
     """A pydantic error as (key path, message naming what is wrong and what is expected)."""
     loc: KeyPath = tuple(error["loc"])
@@ -418,7 +420,7 @@ def _explain(
     if kind == "missing":
         parent = shown[:-1]
         return parent, f"missing required key {shown[-1]!r} in {_dotted(parent) or 'the document'}"
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         known = _keys_at(model, loc[:-1])
         key = str(loc[-1])
         hint = did_you_mean(key, known) or (
@@ -438,6 +440,7 @@ _EXPECTED = {  # pydantic error type -> what was expected instead
     "bool_parsing": "true or false",
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
+    "dataclass_type": "a mapping",
     "dict_type": "a mapping",
     "tuple_type": "a list",
     "list_type": "a list",
@@ -490,27 +493,32 @@ def _dotted(path: KeyPath) -> str:
     return text
 
 
-def _keys_at(model: type[BaseModel], path: KeyPath) -> list[str]:
-    """The keys the model accepts at ``path`` (``spec.falco`` -> version, image, ...)."""
-    current: type[BaseModel] | None = model
+def _keys_at(model: type[Any], path: KeyPath) -> list[str]:
+    """The keys the manifest part accepts at ``path`` (``spec.falco`` -> version, image...)."""
+    current: type[Any] | None = model
     for part in path:
         if current is None:
             return []
         if isinstance(part, int):
-            continue  # an item of a tuple field: its model was found with the field
-        fields = {info.alias or name: info for name, info in current.model_fields.items()}
+            continue  # an item of a tuple field: its part was found with the field
+        fields = {info.alias or name: info for name, info in _fields(current).items()}
         info = fields.get(part)
-        current = _model_in(info.annotation) if info is not None else None
+        current = _part_in(info.annotation) if info is not None else None
     if current is None:
         return []
-    return [info.alias or name for name, info in current.model_fields.items()]
+    return [info.alias or name for name, info in _fields(current).items()]
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _fields(part: type[Any]) -> dict[str, FieldInfo]:
+    found: dict[str, FieldInfo] = part.__pydantic_fields__
+    return found
+
+
+def _part_in(annotation: Any) -> type[Any] | None:
+    if isinstance(annotation, type) and is_pydantic_dataclass(annotation):
         return annotation
     for argument in get_args(annotation):
-        found = _model_in(argument)
+        found = _part_in(argument)
         if found is not None:
             return found
     return None

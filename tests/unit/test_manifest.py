@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 
@@ -111,7 +112,7 @@ def test_models_accept_python_names_and_yaml_aliases_alike() -> None:
 
 def test_models_are_frozen_and_forbid_unknown_keys() -> None:
     falco = FalcoSpec(version="0.37.1")
-    with pytest.raises(ValidationError):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         falco.version = "0.38.0"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="drver"):
         FalcoSpec.model_validate({"version": "0.37.1", "drver": "kmod"})
