@@ -32,12 +32,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    ModelWrapValidatorHandler,
     StringConstraints,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
-from pydantic_core import ArgsKwargs
 
 from reconciler import driverkit, versions
 from reconciler.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
@@ -251,33 +249,35 @@ class DriverBuildSpec(_Document):
     )
     kernel_release: KernelRelease = Field(alias="kernelRelease")
     # driverkit's default is "1"; ubuntu targets must say it (checked below).
-    kernel_version: KernelVersion = Field(default="1", alias="kernelVersion")
+    # Omitted, it is driverkit's "1" (set by the rules below, which must know it was
+    # omitted: an empty string is never valid input, so it marks "not written").
+    kernel_version: KernelVersion = Field(
+        default="", alias="kernelVersion", json_schema_extra={"default": "1"})
     architecture: Literal["amd64", "arm64"] = "amd64"
     outputs: tuple[DriverKind, ...] = Field(default=(DriverKind.KMOD,), min_length=1)
     kernel_urls: tuple[NonBlank, ...] = Field(default=(), alias="kernelUrls")
     # Needed by driverkit's vanilla, minikube and flatcar targets (base64 kernel .config).
     kernel_config_data: str | None = Field(default=None, alias="kernelConfigData")
 
-    @model_validator(mode="wrap")
-    @classmethod
-    def _driverkit_rules(
-        cls, data: Any, handler: ModelWrapValidatorHandler[DriverBuildSpec]
-    ) -> DriverBuildSpec:
-        spec = handler(data)  # the fields first: a rule needs valid values
+    @model_validator(mode="after")
+    def _driverkit_rules(self) -> Self:
+        given = self.kernel_version != ""
+        if not given:
+            object.__setattr__(self, "kernel_version", "1")  # frozen: set once, here
         if not (
-            spec.target.startswith("ubuntu")
-            or spec.kernel_config_data
-            or spec.target in driverkit.NEEDS_KERNEL_CONFIG
+            self.target.startswith("ubuntu")
+            or self.kernel_config_data
+            or self.target in driverkit.NEEDS_KERNEL_CONFIG
         ):
-            return spec  # the common case, without a call
+            return self  # the common case, without a call
         problems = driverkit.spec_problems(
-            target=spec.target,
-            kernel_version_given=_given(data, "kernelVersion", "kernel_version"),
-            kernel_config_data=spec.kernel_config_data,
+            target=self.target,
+            kernel_version_given=given,
+            kernel_config_data=self.kernel_config_data,
         )
         if problems:
             raise ValueError("; ".join(message for _key, message in problems))
-        return spec
+        return self
 
     def artifact_keys(self) -> tuple[ArtifactKey, ...]:
         """One key per output kind, duplicates dropped, in the order written."""
@@ -299,12 +299,6 @@ class DriverBuild(_Document):
     kind: Literal["DriverBuild"]
     metadata: Metadata
     spec: DriverBuildSpec
-
-
-def _given(data: Any, *keys: str) -> bool:
-    """Whether the input named one of ``keys`` (as a mapping or as keyword arguments)."""
-    named = data.kwargs or {} if isinstance(data, ArgsKwargs) else data
-    return isinstance(named, dict) and any(key in named for key in keys)
 
 
 T = TypeVar("T")
