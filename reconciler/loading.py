@@ -323,10 +323,18 @@ class _FastLoader(_SafeLoader):  # type: ignore[valid-type,misc]  # chosen at im
                     key = self._build(key_node)
                 else:
                     raise _Unusual  # merge keys, complex keys
-                mapping[key] = self._build(value_node)
+                # Most values are plain strings: take them without a call.
+                if value_node.__class__ is ScalarNode and value_node.tag == _STR:
+                    mapping[key] = value_node.value
+                else:
+                    mapping[key] = self._build(value_node)
             return mapping
         if kind is SequenceNode and node.tag == _SEQ:
-            return [self._build(item) for item in node.value]
+            return [
+                item.value if item.__class__ is ScalarNode and item.tag == _STR
+                else self._build(item)
+                for item in node.value
+            ]
         raise _Unusual
 
 
