@@ -28,9 +28,10 @@ class DriverKind(enum.StrEnum):
 
     @property
     def suffix(self) -> str:
-        return ".ko" if self is DriverKind.KMOD else ".o"
+        return _SUFFIX[self]
 
 
+# A plain dict beside the property: ArtifactKey reads it for every key it makes.
 _SUFFIX = {DriverKind.KMOD: ".ko", DriverKind.EBPF: ".o"}
 
 # Manifests and driverkit speak Debian arch names; the store and URLs use `uname -m`.

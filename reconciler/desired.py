@@ -110,8 +110,9 @@ def compute(
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
 
     artifacts = tuple(
-        DesiredArtifact(key, tuple(wanted[key][0]), tuple(wanted[key][1]))
-        for key in sorted(wanted)  # keys order by driver version, arch, kernel, kind
+        DesiredArtifact(key, tuple(who), tuple(urls))
+        # Keys are unique and order by driver version, arch, kernel, kind.
+        for key, (who, urls) in sorted(wanted.items())
     )
     return DesiredState(
         revision=revision,

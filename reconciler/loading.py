@@ -179,7 +179,7 @@ class _Reader:
         rename: Callable[[KeyPath], KeyPath] | None = None,
     ) -> Any:
         try:
-            return model.__pydantic_validator__.validate_python(document, by_name=False)
+            return model.model_validate(document, by_name=False)
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 path, message = _explain(model, error, rename)

@@ -41,7 +41,10 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
 
 
 def _apply() -> None:
+    """Configure structlog as ``configure`` last asked, once per ``configure``."""
     global _applied  # noqa: PLW0603 - logging is process-wide by nature
+    if _applied:
+        return
     import logging  # noqa: PLC0415 - deferred on purpose (module docstring)
 
     import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
@@ -89,8 +92,7 @@ class _Logger:
     def __getattr__(self, attribute: str) -> Any:
         if _LEVELS.get(attribute, 100) < _LEVELS[_wanted[0]]:
             return _drop
-        if not _applied:
-            _apply()
+        _apply()
         import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
 
         return getattr(structlog.get_logger(self._name), attribute)
@@ -105,8 +107,7 @@ def get(name: str) -> FilteringBoundLogger:
 def captured() -> Iterator[list[EventDict]]:
     """Every event written inside the block, as dicts (for tests): the setup is applied
     first, so the capture is not replaced by it at the first event."""
-    if not _applied:
-        _apply()
+    _apply()
     from structlog.testing import capture_logs  # noqa: PLC0415 - only tests capture
 
     with capture_logs() as events:

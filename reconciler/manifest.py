@@ -248,9 +248,9 @@ class DriverBuildSpec(_Document):
         Field(alias="driverVersion")
     )
     kernel_release: KernelRelease = Field(alias="kernelRelease")
-    # driverkit's default is "1"; ubuntu targets must say it (checked below).
-    # Omitted, it is driverkit's "1" (set by the rules below, which must know it was
-    # omitted: an empty string is never valid input, so it marks "not written").
+    # Omitted, it is driverkit's "1", but ubuntu targets must say it: the rules below set
+    # the "1" and must know it was omitted. An empty string is never valid input, so it
+    # marks "not written".
     kernel_version: KernelVersion = Field(
         default="", alias="kernelVersion", json_schema_extra={"default": "1"})
     architecture: Literal["amd64", "arm64"] = "amd64"
