@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-from reconciler import dockerapi  # noqa: E402
+from reconciler.edges.docker import client as dockerapi  # noqa: E402
 from tests.conftest import BASE_IMAGE  # noqa: E402
 from tests.daemon.conftest import Site, host_yaml, term_standin  # noqa: E402
 

@@ -19,8 +19,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.store import Store
+from reconciler.edges.store import Store
+from reconciler.model.artifacts import ArtifactKey, DriverKind
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE_SIZE = 3 * 1024 * 1024

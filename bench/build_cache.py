@@ -24,8 +24,9 @@ from typing import Any
 import docker
 
 from reconciler import logs
-from reconciler.artifacts import DriverKind, KernelId
-from reconciler.build import engine, runner
+from reconciler.builder import runner
+from reconciler.edges.docker import jobs
+from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
 SOURCE = "deb:falcosecurity-scap-dkms"
@@ -36,9 +37,9 @@ def created_since(client: Any, since: float) -> collections.Counter[str]:
     for event in client.events(
         since=f"{since:.9f}", until=f"{time.time() + 0.5:.9f}", decode=True,
         filters={"type": "container", "event": "create",
-                 "label": [f"{engine.LABEL_ROLE}={engine.ROLE_BUILDER}"]},
+                 "label": [f"{jobs.LABEL_ROLE}={jobs.ROLE_BUILDER}"]},
     ):
-        counts[event["Actor"]["Attributes"].get(engine.LABEL_STEP, "?")] += 1
+        counts[event["Actor"]["Attributes"].get(jobs.LABEL_STEP, "?")] += 1
     return counts
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 import docker
 
 from reconciler import logs
-from reconciler.artifacts import DriverKind, KernelId
-from reconciler.build import engine, images, runner, steps
+from reconciler.builder import images, runner, steps
+from reconciler.edges.docker import jobs
+from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
 SOURCE = "deb:falcosecurity-scap-dkms"
@@ -48,14 +49,14 @@ ls -l ../scap.ko probe.o
 """
 
 
-def newest_release(eng: engine.Engine, image: str) -> str:
+def newest_release(eng: jobs.Engine, image: str) -> str:
     found = eng.run(
         image, "apt-cache search --names-only '^linux-headers-6\\.1\\.[0-9]+-[0-9]+-cloud-amd64$'"
         " | cut -d' ' -f1 | sort -V | tail -n1", network="host", timeout=120)
     return found.output.strip().removeprefix("linux-headers-")
 
 
-def plain(eng: engine.Engine, image: str, release: str) -> float:
+def plain(eng: jobs.Engine, image: str, release: str) -> float:
     start = time.monotonic()
     result = eng.run(image, PLAIN, network="host", environment={"RELEASE": release},
                      timeout=1800)
@@ -88,7 +89,7 @@ def main() -> None:
     logs.configure(level="warning")
     os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
     client = docker.from_env(timeout=1800)
-    eng = engine.Engine(client)
+    eng = jobs.Engine(client)
     with tempfile.TemporaryDirectory(prefix="bench-img-", dir="/var/tmp") as tmp:
         image = images.ensure(eng, BASE_IMAGE, Path(tmp), steps.BuildLog(Path(tmp) / "log"),
                               timeout=1800).reference

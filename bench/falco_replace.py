@@ -29,9 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reconciler import dockerapi, executor, falco, pipeline, settings, store  # noqa: E402
+from reconciler import settings  # noqa: E402
+from reconciler.edges import store  # noqa: E402
+from reconciler.edges.docker import client as dockerapi  # noqa: E402
 from reconciler.httpd.server import DriverServer  # noqa: E402
-from reconciler.plan import Op  # noqa: E402
+from reconciler.reconcile import deploy, executor, planner  # noqa: E402
+from reconciler.reconcile.plan import Op  # noqa: E402
 from tests.support import standin  # noqa: E402
 
 NAME = "falco-bench-replace"
@@ -75,17 +78,17 @@ def main() -> None:
         (repo / "web.yaml").write_text(manifest(0))
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "0")
-        planned = pipeline.make_plan(conf, client)
+        planned = planner.make_plan(conf, client)
         key = planned.desired.container.artifact if planned.desired.container else None
         assert key is not None
         blob = work / "blob"
         blob.write_bytes(b"\x7fELF stand-in driver")
         drivers.publish(key, blob)
-        deployer = falco.FalcoDeployer(client, drivers, settle_seconds=0)
+        deployer = deploy.FalcoDeployer(client, drivers, settle_seconds=0)
         run = executor.Executor(drivers, lambda _r: (), deployer.apply)
-        run.run(pipeline.make_plan(conf, client).plan, planned.desired)
+        run.run(planner.make_plan(conf, client).plan, planned.desired)
 
-        spec = pipeline.make_plan(conf, client).desired.container
+        spec = planner.make_plan(conf, client).desired.container
         assert spec is not None
         bare = client.containers.run(image, name=BARE, network_mode="host", detach=True,
                                      environment=list(f"{k}={v}" for k, v in spec.spec.env))
@@ -94,7 +97,7 @@ def main() -> None:
             (repo / "web.yaml").write_text(manifest(n))
             git(repo, "commit", "-qam", str(n))
             start = time.perf_counter()
-            planned = pipeline.make_plan(conf, client)
+            planned = planner.make_plan(conf, client)
             planned_at = time.perf_counter()
             (change,) = planned.plan.changes
             assert change.op is Op.REPLACE

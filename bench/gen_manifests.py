@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from reconciler import loading
+from reconciler.manifests import loading
 
 HOSTNAME = "bench-host-1"
 HOST_FILES, HOSTS_PER_FILE = 20, 100

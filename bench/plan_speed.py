@@ -55,7 +55,10 @@ INPROCESS = """
 import sys, time, yaml
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-from reconciler import dockerapi, pipeline, render, settings
+from reconciler import settings
+from reconciler.edges.docker import client as dockerapi  # noqa: E402
+from reconciler.reconcile import planner
+from reconciler.reconcile import render
 client = dockerapi.connect()
 conf = settings.Settings(repo=str(root), host_root=host_root, store=work / "store",
                          state_dir=work / "state")
@@ -64,7 +67,7 @@ for path in sorted(root.rglob('*.y*ml')):
     list(yaml.load_all(path.read_bytes(), Loader=yaml.CSafeLoader))
 parse = time.process_time() - start
 start = time.process_time()
-render.as_json(pipeline.make_plan(conf, client).plan)
+render.as_json(planner.make_plan(conf, client).plan)
 plan = time.process_time() - start
 print(parse, plan)
 """

@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler import dockerapi
+from reconciler.edges.docker import client as dockerapi
 from reconciler.errors import DockerUnavailable
 
 DOCKER_SOCK = "unix:///run/reconciler-ci/docker.sock"

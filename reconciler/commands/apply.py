@@ -9,19 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import (
-    build,
-    dockerapi,
-    executor,
-    falco,
-    kmod,
-    pipeline,
-    render,
-    savedplan,
-    settings,
-)
+from reconciler import builder, settings
+from reconciler.edges import kmod
+from reconciler.edges.docker import client as dockerapi
+from reconciler.edges.store import Store
 from reconciler.errors import ConfigError
-from reconciler.store import Store
+from reconciler.reconcile import deploy, executor, planner, render, savedplan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 def _apply(
     args: argparse.Namespace, conf: settings.Settings, client: Any, saved: dict[str, Any] | None
 ) -> int:
-    planned = pipeline.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
+    planned = planner.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
     if saved is not None:
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
@@ -68,23 +61,23 @@ def _apply(
         print("Apply cancelled.")
         return 1
     store = Store(conf.store)
-    config = build.BuildConfig(
+    config = builder.BuildConfig(
         state_dir=conf.state_dir, store=conf.store, source=conf.source,
         base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
     )
-    deployer = falco.FalcoDeployer(client, store,
+    deployer = deploy.FalcoDeployer(client, store,
                                    settle_seconds=conf.settle,
                                    stop_timeout=conf.stop_timeout)
 
-    def builder(requests: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
+    def build(requests: Sequence[builder.BuildRequest]) -> Sequence[builder.BuildOutcome]:
         # SIGTERM (systemd, CI) cancels builds like Ctrl-C: containers and temp files go.
-        with build.sigterm_as_interrupt():
-            return build.build_all(requests, config, client,
-                                   progress=build.terminal_progress())
+        with builder.sigterm_as_interrupt():
+            return builder.build_all(requests, config, client,
+                                   progress=builder.terminal_progress())
 
-    modules = falco.ModuleLoader(client, store, kmod.ModuleCommands(
+    modules = deploy.ModuleLoader(client, store, kmod.ModuleCommands(
         insmod=conf.insmod_command, rmmod=conf.rmmod_command))
-    run_ = executor.Executor(store, builder, deployer.apply, modules.apply)
+    run_ = executor.Executor(store, build, deployer.apply, modules.apply)
     outcomes = run_.run(planned.plan, planned.desired, adopt=conf.adopt)
     print()
     for outcome in outcomes:

@@ -16,9 +16,12 @@ from typing import Any
 
 import yaml
 
-from reconciler import atomic, build, dockerapi, driverkit, settings
-from reconciler.artifacts import SUPPORTED_ARCHES, DriverKind, KernelId, store_arch
+from reconciler import builder, settings
+from reconciler.edges import atomic
+from reconciler.edges.docker import client as dockerapi
 from reconciler.errors import ConfigError, StoreError
+from reconciler.manifests import driverkit
+from reconciler.model.artifacts import SUPPORTED_ARCHES, DriverKind, KernelId, store_arch
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,7 +86,7 @@ def _merged(args: argparse.Namespace) -> dict[str, Any]:
     return merged
 
 
-def _request(merged: dict[str, Any]) -> tuple[build.BuildRequest, dict[DriverKind, Path]]:
+def _request(merged: dict[str, Any]) -> tuple[builder.BuildRequest, dict[DriverKind, Path]]:
     for key in ("target", "driverversion", "kernelrelease"):
         if not merged.get(key):
             raise ConfigError(f"--{key} is required (or give it in a -c driverkit config)")
@@ -108,7 +111,7 @@ def _request(merged: dict[str, Any]) -> tuple[build.BuildRequest, dict[DriverKin
     if isinstance(urls, str):
         urls = [urls]
     kernel = KernelId(target, release, str(merged.get("kernelversion") or "1"), store_arch(arch))
-    request = build.BuildRequest(kernel, version, kinds, tuple(str(u) for u in urls))
+    request = builder.BuildRequest(kernel, version, kinds, tuple(str(u) for u in urls))
     return request, outputs
 
 
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     settings_args = copy.copy(args)
     settings_args.config = None  # ours is driverkit's file, not the settings file
     conf = settings.resolve(settings_args)
-    config = build.BuildConfig(
+    config = builder.BuildConfig(
         state_dir=conf.state_dir, store=conf.store, source=conf.source,
         base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
         module_name=str(merged.get("moduledrivername") or "falco"),
@@ -127,9 +130,9 @@ def run(args: argparse.Namespace) -> int:
     # Committing a fresh builder image can take minutes: a long per-request timeout.
     client = dockerapi.connect(timeout=conf.build_timeout)
     try:
-        with build.sigterm_as_interrupt():
-            (outcome,) = build.build_all([request], config, client,
-                                         progress=build.terminal_progress())
+        with builder.sigterm_as_interrupt():
+            (outcome,) = builder.build_all([request], config, client,
+                                         progress=builder.terminal_progress())
     finally:
         client.close()
     if outcome.error is not None:

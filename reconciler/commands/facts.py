@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler import facts, kernelnames, settings, versions
-from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler import settings
+from reconciler.edges import hostfacts
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.versions import FalcoVersion
+from reconciler.model import kernelnames, versions
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.versions import FalcoVersion
 
 # Probe this far when listing the known releases of the version table.
 _MAX_MINOR = 99
@@ -66,7 +68,7 @@ def default_versions() -> tuple[FalcoVersion, ...]:
     return tuple(sorted(picked))
 
 
-def name_for(host: facts.HostFacts, falco: FalcoVersion) -> Naming:
+def name_for(host: hostfacts.HostFacts, falco: FalcoVersion) -> Naming:
     try:
         driver = versions.driver_version(str(falco))
         kernel = kernelnames.kernel_id(host, falco)
@@ -77,7 +79,7 @@ def name_for(host: facts.HostFacts, falco: FalcoVersion) -> Naming:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    host = facts.read(conf.host_root, hostname=conf.hostname)
+    host = hostfacts.read(conf.host_root, hostname=conf.hostname)
     wanted = _parse_versions(args.falco_versions) if args.falco_versions else default_versions()
     namings = [name_for(host, v) for v in wanted]
     out = as_json(host, namings) if args.json else as_text(host, namings)
@@ -98,7 +100,7 @@ def _artifact(naming: Naming, kind: DriverKind) -> dict[str, str]:
     return {"filename": key.filename, "relpath": key.relpath, "urlPath": naming.url_path(kind)}
 
 
-def as_json(host: facts.HostFacts, namings: Iterable[Naming]) -> str:
+def as_json(host: hostfacts.HostFacts, namings: Iterable[Naming]) -> str:
     entries: list[dict[str, Any]] = []
     for n in namings:
         entry: dict[str, Any] = {
@@ -134,7 +136,7 @@ def as_json(host: facts.HostFacts, namings: Iterable[Naming]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def as_text(host: facts.HostFacts, namings: Sequence[Naming]) -> str:
+def as_text(host: hostfacts.HostFacts, namings: Sequence[Naming]) -> str:
     lines = [
         f"host {host.hostname}",
         f"  kernel release  {host.kernel_release}",

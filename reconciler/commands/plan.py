@@ -7,7 +7,9 @@ import contextlib
 import sys
 from pathlib import Path
 
-from reconciler import dockerapi, pipeline, render, savedplan, settings
+from reconciler import settings
+from reconciler.edges.docker import client as dockerapi
+from reconciler.reconcile import planner, render, savedplan
 
 EXIT_CHANGES = 2
 
@@ -29,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with contextlib.closing(dockerapi.connect()) as client:
-        planned = pipeline.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
+        planned = planner.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)

@@ -16,14 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from reconciler import dockerapi, logs, settings
-from reconciler.daemon import backoff, lock, loop, notify, passes, signing, triggers
+from reconciler import logs, settings
+from reconciler.daemon import backoff, lock, loop, notify, passes, triggers
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
+from reconciler.edges import gitsign
+from reconciler.edges.docker import client as dockerapi
+from reconciler.edges.store import Store
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.httpd.server import DriverServer
-from reconciler.store import Store
 
 log = logs.get("reconciler.run")
 
@@ -95,7 +97,7 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
             stack.callback(events.stop)
         options = passes.Options(
             settle_seconds=conf.settle, stop_timeout=conf.stop_timeout, adopt=conf.adopt,
-            keys=signing.Keys(conf.verify_gpg_home, conf.verify_ssh_allowed_signers),
+            keys=gitsign.Keys(conf.verify_gpg_home, conf.verify_ssh_allowed_signers),
         )
         # Build steps are logged by the build runner itself.
         reconciler = passes.Reconciler(conf, options, lambda: dockerapi.connect(timeout=30))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from reconciler import schema
+from reconciler.manifests import schema
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

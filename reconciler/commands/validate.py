@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import posixpath
 
-from reconciler import gitsource, loading, settings
+from reconciler import settings
+from reconciler.edges import gitrepo
+from reconciler.manifests import loading
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = settings.resolve(args)
-    snapshot = gitsource.snapshot(config.repo, config.ref, config.path, config.state_dir)
+    snapshot = gitrepo.snapshot(config.repo, config.ref, config.path, config.state_dir)
     manifests, problems = loading.check(snapshot.files)
     prefix = posixpath.normpath(config.path.strip("/")) if config.path.strip("/") else ""
     if problems:

@@ -14,8 +14,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import atomic
 from reconciler.daemon import lock, state
+from reconciler.edges import atomic
 from reconciler.errors import ConfigError
 
 CONTROL_NAME = "control.json"

@@ -13,8 +13,8 @@ from typing import Any
 import prometheus_client as prom
 
 from reconciler import logs
+from reconciler.edges.store import Store
 from reconciler.errors import ServerError
-from reconciler.store import Store
 
 log = logs.get(__name__)
 

@@ -1,7 +1,7 @@
 """One level-triggered pass: newest revision -> (verify) -> plan -> apply -> report.
 
 The whole desired state is compared with the whole actual state each time
-(``pipeline.make_plan``) and the difference applied by the ``Executor``, one outcome per
+(``planner.make_plan``) and the difference applied by the ``Executor``, one outcome per
 change. A revision that does not validate (bad manifests, a Falco version without a
 known driver version, or a signature that does not verify) is refused: the pass plans
 the last good revision instead, so drift is still mended with what ran before, and
@@ -22,11 +22,12 @@ from typing import Any
 import docker.errors
 import requests
 
-from reconciler import build, executor, falco, gitsource, logs, pipeline
-from reconciler.daemon import recovery, signing
+from reconciler import builder, logs
+from reconciler.edges import gitrepo, gitsign
+from reconciler.edges.store import Store
 from reconciler.errors import ManifestError, ReconcilerError, UnknownDriverVersion
+from reconciler.reconcile import deploy, executor, planner, recovery
 from reconciler.settings import Settings
-from reconciler.store import Store
 
 log = logs.get(__name__)
 _SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
@@ -64,15 +65,15 @@ class Options:
     settle_seconds: float = 10.0
     stop_timeout: int = 10
     adopt: bool = False
-    keys: signing.Keys = field(default_factory=signing.Keys)
+    keys: gitsign.Keys = field(default_factory=gitsign.Keys)
 
 
 def find_head(settings: Settings) -> Head:
     """Fetch (remote repositories) and resolve the followed ref; SourceError if it fails."""
-    handle = gitsource.open_repo(settings.repo, settings.state_dir)
+    handle = gitrepo.open_repo(settings.repo, settings.state_dir)
     try:
-        commit = gitsource.resolve(handle, settings.ref)
-        local = str(handle.git_dir) if gitsource.is_remote(settings.repo) else settings.repo
+        commit = gitrepo.resolve(handle, settings.ref)
+        local = str(handle.git_dir) if gitrepo.is_remote(settings.repo) else settings.repo
     finally:
         handle.close()
     return Head(commit.hexsha, local)
@@ -80,9 +81,9 @@ def find_head(settings: Settings) -> Head:
 
 def git_dir(repo: str) -> Path | None:
     """The git dir of a local repository (to watch its refs), None for a remote one."""
-    if gitsource.is_remote(repo):
+    if gitrepo.is_remote(repo):
         return None
-    handle = gitsource.open_repo(repo, Path(), fetch=False)
+    handle = gitrepo.open_repo(repo, Path(), fetch=False)
     try:
         return Path(handle.git_dir)
     finally:
@@ -93,7 +94,7 @@ class Reconciler:
     def __init__(
         self, settings: Settings, options: Options,
         connect: Callable[[], Any],
-        progress: build.runner.Progress | None = None,
+        progress: builder.runner.Progress | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -129,22 +130,22 @@ class Reconciler:
         if container:
             recovery.mend(client, container)
         rejection: str | None = None
-        planned: pipeline.Planned | None = None
+        planned: planner.Planned | None = None
         if refused is not None and refused == head.revision:
             rejection = "unchanged since it was refused"
         else:
             try:
-                signing.verify(head.repo, head.revision, self.options.keys)
-                planned = pipeline.make_plan(self._pinned(head, head.revision), client,
+                gitsign.verify(head.repo, head.revision, self.options.keys)
+                planned = planner.make_plan(self._pinned(head, head.revision), client,
                                              adopt=self.options.adopt)
-            except (ManifestError, UnknownDriverVersion, signing.SignatureError) as exc:
+            except (ManifestError, UnknownDriverVersion, gitsign.SignatureError) as exc:
                 rejection = _why(exc)
                 log.warning("revision.refused", revision=head.revision, reason=rejection)
         if planned is None:
             if not last_good or last_good == head.revision:
                 return Report(Result.REJECTED, head.revision, message="nothing applied yet; "
                               "waiting for a revision that validates", rejection=rejection)
-            planned = pipeline.make_plan(self._pinned(head, last_good), client,
+            planned = planner.make_plan(self._pinned(head, last_good), client,
                                          adopt=self.options.adopt)
         outcomes = tuple(self._apply(client, planned))
         name = planned.desired.container.spec.name if planned.desired.container else container
@@ -165,26 +166,26 @@ class Reconciler:
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
                       False, None, name)
 
-    def _apply(self, client: Any, planned: pipeline.Planned) -> Sequence[executor.Outcome]:
+    def _apply(self, client: Any, planned: planner.Planned) -> Sequence[executor.Outcome]:
         if planned.plan.empty:
             return ()
         conf = self.settings
-        config = build.BuildConfig(
+        config = builder.BuildConfig(
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
         )
-        deployer = falco.FalcoDeployer(client, self.store,
+        deployer = deploy.FalcoDeployer(client, self.store,
                                        settle_seconds=self.options.settle_seconds,
                                        stop_timeout=self.options.stop_timeout)
 
-        def builder(requests_: Sequence[build.BuildRequest]) -> Sequence[build.BuildOutcome]:
+        def build(requests_: Sequence[builder.BuildRequest]) -> Sequence[builder.BuildOutcome]:
             # SIGTERM during a build cancels it (containers stopped, temp folders removed)
             # instead of waiting for a half-hour compile.
-            with build.sigterm_as_interrupt():
-                return build.build_all(requests_, config, client, progress=self.progress)
+            with builder.sigterm_as_interrupt():
+                return builder.build_all(requests_, config, client, progress=self.progress)
 
         started = time.monotonic()
-        run = executor.Executor(self.store, builder, deployer.apply)
+        run = executor.Executor(self.store, build, deployer.apply)
         outcomes = run.run(planned.plan, planned.desired, adopt=self.options.adopt)
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
                  seconds=round(time.monotonic() - started, 3))

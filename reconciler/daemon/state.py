@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from reconciler import atomic
+from reconciler.edges import atomic
 from reconciler.errors import ConfigError
 
 STATUS_NAME = "status.json"

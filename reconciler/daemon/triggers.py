@@ -26,9 +26,11 @@ import requests
 from watchdog import events
 from watchdog.observers import Observer
 
-from reconciler import atomic, container, logs
+from reconciler import logs
 from reconciler.daemon.wakeup import Wakeup
+from reconciler.edges import atomic
 from reconciler.errors import ReconcilerError
+from reconciler.model import container
 
 log = logs.get(__name__)
 

@@ -26,8 +26,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler import artifacts, atomic
-from reconciler.store import SHA_SUFFIX
+from reconciler.edges import atomic
+from reconciler.edges.store import SHA_SUFFIX
+from reconciler.model import artifacts
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK

@@ -25,8 +25,9 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from reconciler import artifacts, atomic
-from reconciler.store import SHA_SUFFIX
+from reconciler.edges import atomic
+from reconciler.edges.store import SHA_SUFFIX
+from reconciler.model import artifacts
 
 # The arch folders of the store, in the order tried when a path has none (Falco < 0.32).
 STORE_ARCHES = tuple(artifacts.store_arch(a) for a in artifacts.SUPPORTED_ARCHES)

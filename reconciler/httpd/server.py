@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from reconciler import artifacts, logs
+from reconciler import logs
 from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.handler import DriverRequestHandler, Head
+from reconciler.model import artifacts
 
 _log = logs.get("reconciler.httpd")
 _ACCEPTS_PER_WAKE = 256

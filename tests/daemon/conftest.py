@@ -27,8 +27,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler import store
-from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler.edges import store
+from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo, _git
 from tests.support import falcohost, standin
 

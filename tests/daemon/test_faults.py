@@ -26,7 +26,7 @@ from typing import Any
 import docker
 import pytest
 
-from reconciler import atomic
+from reconciler.edges import atomic
 from tests.daemon.conftest import Site, host_yaml
 
 pytestmark = pytest.mark.docker

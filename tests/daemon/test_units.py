@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.daemon import control, lock, signing, state
+from reconciler.daemon import control, lock, state
 from reconciler.daemon.backoff import Backoff, jittered
 from reconciler.daemon.loop import Daemon, LoopOptions
 from reconciler.daemon.metrics import Metrics
@@ -29,9 +29,10 @@ from reconciler.daemon.notify import Notifier
 from reconciler.daemon.passes import Head, Report, Result
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer, authentic
+from reconciler.edges import gitsign
+from reconciler.edges.store import Store
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
-from reconciler.store import Store
 from tests.conftest import GitRepo
 
 # -- backoff ---------------------------------------------------------------------------
@@ -263,18 +264,18 @@ def test_only_commits_signed_by_an_allowed_ssh_key_pass(tmp_path: Path) -> None:
     allowed.write_text(f"test@example.invalid {(tmp_path / 'key.pub').read_text()}")
     repo = GitRepo(tmp_path / "repo")
     unsigned = repo.commit({"a.yaml": "a: 1\n"})
-    keys = signing.Keys(ssh_allowed_signers=allowed)
-    with pytest.raises(signing.SignatureError, match="not signed by a trusted key"):
-        signing.verify(str(repo.path), unsigned, keys)
+    keys = gitsign.Keys(ssh_allowed_signers=allowed)
+    with pytest.raises(gitsign.SignatureError, match="not signed by a trusted key"):
+        gitsign.verify(str(repo.path), unsigned, keys)
     repo.git("-c", "gpg.format=ssh", "-c", f"user.signingkey={key}", "commit", "-q",
              "--allow-empty", "-S", "-m", "signed")
     signed = repo.git("rev-parse", "HEAD")
-    signing.verify(str(repo.path), signed, keys)
-    other = signing.Keys(ssh_allowed_signers=tmp_path / "nobody")
+    gitsign.verify(str(repo.path), signed, keys)
+    other = gitsign.Keys(ssh_allowed_signers=tmp_path / "nobody")
     (tmp_path / "nobody").write_text("")
-    with pytest.raises(signing.SignatureError):
-        signing.verify(str(repo.path), signed, other)
-    signing.verify(str(repo.path), unsigned, signing.Keys())  # not configured: no check
+    with pytest.raises(gitsign.SignatureError):
+        gitsign.verify(str(repo.path), signed, other)
+    gitsign.verify(str(repo.path), unsigned, gitsign.Keys())  # not configured: no check
 
 
 def test_a_pass_hanging_past_any_build_timeout_is_unhealthy(looping: Any) -> None:

@@ -3,7 +3,7 @@
 Stand-ins, because they cannot exist on these machines: Falco's image (tests/support/
 falco-standin.sh: it downloads and checks the driver exactly as the loader does, then
 stays up), the driver file itself (loading a module is impossible here, and real builds
-are tested in tests/build), and --privileged (this engine cannot grant every capability).
+are tested in tests/builder), and --privileged (this engine cannot grant every capability).
 The host's facts are the machine's own (host root /), acting as host web-1.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.artifacts import DriverKind
+from reconciler.model.artifacts import DriverKind
 from tests.support.falcohost import NAME, Host, apply, host_yaml, plan
 
 pytestmark = pytest.mark.docker

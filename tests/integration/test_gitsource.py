@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import gitsource
+from reconciler.edges import gitrepo
 from reconciler.errors import SourceError
 from tests.conftest import GitRepo
 
@@ -17,7 +17,7 @@ def test_reads_the_commit_not_the_working_copy(git_repo: GitRepo, tmp_path: Path
     rev = git_repo.commit({"a.yaml": HOST % "a"})
     git_repo.write("a.yaml", HOST % "uncommitted")
     git_repo.write("b.yaml", HOST % "untracked")
-    snap = gitsource.snapshot(str(git_repo.path), None, "", tmp_path / "state")
+    snap = gitrepo.snapshot(str(git_repo.path), None, "", tmp_path / "state")
     assert snap.revision == rev
     assert snap.files == (("a.yaml", (HOST % "a").encode()),)
 
@@ -27,7 +27,7 @@ def test_only_yaml_outside_hidden_folders_under_path(git_repo: GitRepo, tmp_path
         "fleet/a.yaml": "x: 1\n", "fleet/sub/b.yml": "y: 2\n", "fleet/.github/ci.yaml": "z: 3\n",
         "fleet/README.md": "#", "fleet/.hidden.yaml": "h: 1\n", "other/c.yaml": "c: 1\n",
     })
-    snap = gitsource.snapshot(str(git_repo.path), None, "fleet", tmp_path / "state")
+    snap = gitrepo.snapshot(str(git_repo.path), None, "fleet", tmp_path / "state")
     assert [p for p, _ in snap.files] == ["a.yaml", "sub/b.yml"]
 
 
@@ -38,20 +38,20 @@ def test_branch_tag_and_sha_refs(git_repo: GitRepo, tmp_path: Path) -> None:
     canary = git_repo.commit({"a.yaml": "v: 2\n"})
     git_repo.git("checkout", "-q", "main")
     state = tmp_path / "state"
-    assert gitsource.snapshot(str(git_repo.path), "canary", "", state).revision == canary
-    assert gitsource.snapshot(str(git_repo.path), "v1", "", state).revision == first
-    assert gitsource.snapshot(str(git_repo.path), first[:10], "", state).revision == first
-    assert gitsource.snapshot(str(git_repo.path), None, "", state).revision == first
+    assert gitrepo.snapshot(str(git_repo.path), "canary", "", state).revision == canary
+    assert gitrepo.snapshot(str(git_repo.path), "v1", "", state).revision == first
+    assert gitrepo.snapshot(str(git_repo.path), first[:10], "", state).revision == first
+    assert gitrepo.snapshot(str(git_repo.path), None, "", state).revision == first
 
 
 def test_unknown_ref_and_missing_path_are_clear_errors(git_repo: GitRepo, tmp_path: Path) -> None:
     git_repo.commit({"a.yaml": "v: 1\n"})
     with pytest.raises(SourceError, match="'nope' names no commit"):
-        gitsource.snapshot(str(git_repo.path), "nope", "", tmp_path)
+        gitrepo.snapshot(str(git_repo.path), "nope", "", tmp_path)
     with pytest.raises(SourceError, match="--path 'missing' does not exist"):
-        gitsource.snapshot(str(git_repo.path), None, "missing", tmp_path)
+        gitrepo.snapshot(str(git_repo.path), None, "missing", tmp_path)
     with pytest.raises(SourceError, match="is not a git repository"):
-        gitsource.snapshot(str(tmp_path), None, "", tmp_path)
+        gitrepo.snapshot(str(tmp_path), None, "", tmp_path)
 
 
 def test_remote_is_mirrored_and_follows_pushes_and_force_pushes(
@@ -64,19 +64,19 @@ def test_remote_is_mirrored_and_follows_pushes_and_force_pushes(
     url = bare.as_uri()
     state = tmp_path / "state"
 
-    first = gitsource.snapshot(url, None, "", state)
+    first = gitrepo.snapshot(url, None, "", state)
     assert first.files == (("a.yaml", b"v: 1\n"),)
     assert (state / "repos").is_dir()
 
     second_rev = git_repo.commit({"a.yaml": "v: 2\n"})
     git_repo.git("push", "-q", "origin", "main")
-    assert gitsource.snapshot(url, None, "", state).revision == second_rev
+    assert gitrepo.snapshot(url, None, "", state).revision == second_rev
 
     # Rewrite history: drop the last commit and force-push another one.
     git_repo.git("reset", "-q", "--hard", first.revision)
     rewritten = git_repo.commit({"a.yaml": "v: 3\n"}, message="rewrite")
     git_repo.git("push", "-q", "--force", "origin", "main")
-    again = gitsource.snapshot(url, None, "", state)
+    again = gitrepo.snapshot(url, None, "", state)
     assert again.revision == rewritten
     assert again.files == (("a.yaml", b"v: 3\n"),)
 
@@ -87,10 +87,10 @@ def test_remote_default_branch_is_the_remotes_head(git_repo: GitRepo, tmp_path: 
     prod = git_repo.commit({"a.yaml": "v: prod\n"})
     bare = tmp_path / "remote.git"
     git_repo.git("clone", "-q", "--bare", str(git_repo.path), str(bare))
-    snap = gitsource.snapshot(bare.as_uri(), None, "", tmp_path / "state")
+    snap = gitrepo.snapshot(bare.as_uri(), None, "", tmp_path / "state")
     assert snap.revision == prod
 
 
 def test_unreachable_remote_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot fetch"):
-        gitsource.snapshot((tmp_path / "nowhere.git").as_uri(), None, "", tmp_path / "state")
+        gitrepo.snapshot((tmp_path / "nowhere.git").as_uri(), None, "", tmp_path / "state")

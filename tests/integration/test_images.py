@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.artifacts import DriverKind
+from reconciler.model.artifacts import DriverKind
 from tests.support import standin
 from tests.support.falcohost import NAME, Host, apply
 

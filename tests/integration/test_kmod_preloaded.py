@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.artifacts import DriverKind
+from reconciler.model.artifacts import DriverKind
 from tests.support.falcohost import Host, apply
 
 pytestmark = pytest.mark.docker

@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli, container, pipeline, settings, store
-from reconciler.artifacts import ArtifactKey, DriverKind
+from reconciler import cli, settings
+from reconciler.edges import store
+from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.reconcile import planner
 from tests.conftest import GitRepo
 
 pytestmark = pytest.mark.docker
@@ -103,7 +106,7 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     conf = settings.Settings(repo=str(fleet.path), path="manifests",
                              host_root=make_host_root(), store=tmp_path / "store",
                              state_dir=tmp_path / "state", privileged=False)
-    planned = pipeline.make_plan(conf, docker_client)
+    planned = planner.make_plan(conf, docker_client)
     spec = planned.desired.container.spec if planned.desired.container else None
     assert spec is not None
     made = start(docker_client, base_image, NAME,
@@ -189,7 +192,7 @@ def test_bridge_network_falco_gets_the_gateway_address(
         conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
                                  store=tmp_path / "s", state_dir=tmp_path / "st",
                                  listen="0.0.0.0:8123")
-        planned = pipeline.make_plan(conf, docker_client)
+        planned = planner.make_plan(conf, docker_client)
         assert planned.desired.container is not None
         env = planned.desired.container.spec.env_dict
         assert env["DRIVERS_REPO"] == f"http://{gateway}:8123"

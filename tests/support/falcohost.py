@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli, facts, kernelnames, store
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.versions import FalcoVersion, driver_version
+from reconciler import cli
+from reconciler.edges import hostfacts, store
+from reconciler.model import kernelnames
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.versions import FalcoVersion, driver_version
 from tests.conftest import GitRepo
 from tests.support import standin
 
@@ -57,7 +59,7 @@ def publish_standin_driver(
 ) -> ArtifactKey:
     """Put a stand-in driver where the real build would have published it, named as
     host web-1's Falco ``version`` will request it."""
-    host = facts.read(host_root, "web-1")
+    host = hostfacts.read(host_root, "web-1")
     kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
     key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
     drivers.root.mkdir(parents=True, exist_ok=True)

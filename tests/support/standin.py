@@ -14,7 +14,7 @@ from typing import Any
 
 import docker.errors
 
-from reconciler import versions
+from reconciler.model import versions
 
 REPOSITORY = "falco-reconciler/falco-standin"
 # Bump the tag when falco-standin.sh changes, so a cached image is not reused.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import container, pipeline, settings
-from reconciler.manifest import DriverMode, FalcoSpec
+from reconciler import settings
+from reconciler.manifests.models import DriverMode, FalcoSpec
+from reconciler.model import container
+from reconciler.reconcile import planner
 
 URL = "http://127.0.0.1:8000"
 
@@ -95,4 +97,4 @@ def test_modes_are_all_covered() -> None:
     ("172.18.0.1:8000", "172.18.0.1", "http://172.18.0.1:8000"),
 ])
 def test_drivers_url_by_network(listen: str, gateway: str | None, url: str) -> None:
-    assert pipeline.drivers_url(settings.Settings(listen=listen), gateway) == url
+    assert planner.drivers_url(settings.Settings(listen=listen), gateway) == url

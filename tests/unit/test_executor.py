@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler import container, executor, plan
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.build import BuildOutcome, BuildRequest
-from reconciler.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.builder import BuildOutcome, BuildRequest
+from reconciler.edges.store import Store
 from reconciler.errors import BuildError, DockerError
-from reconciler.manifest import DriverMode, FalcoSpec
-from reconciler.observed import ObservedState
-from reconciler.store import Store
+from reconciler.manifests.models import DriverMode, FalcoSpec
+from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.reconcile import executor, plan
+from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.reconcile.observed import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                    DriverKind.KMOD)

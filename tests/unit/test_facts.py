@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import cli, facts
+from reconciler import cli
+from reconciler.edges import hostfacts
 from reconciler.errors import FactsError
 from tests.unit import facts_cases
 
@@ -43,7 +44,7 @@ def write_host(
 
 
 def test_reads_a_debian_host(tmp_path: Path) -> None:
-    got = facts.read(write_host(tmp_path))
+    got = hostfacts.read(write_host(tmp_path))
     assert got.hostname == "web-1"
     assert got.kernel_release == "5.10.0-14-cloud-amd64"
     assert got.kernel_version == "#1 SMP Debian 5.10.113-1 (2022-04-29)"
@@ -56,34 +57,34 @@ def test_reads_a_debian_host(tmp_path: Path) -> None:
 
 
 def test_facts_are_frozen(tmp_path: Path) -> None:
-    got = facts.read(write_host(tmp_path))
+    got = hostfacts.read(write_host(tmp_path))
     with pytest.raises(AttributeError):
         got.hostname = "other"  # type: ignore[misc]
 
 
 def test_hostname_flag_wins_over_etc_hostname(tmp_path: Path) -> None:
-    assert facts.read(write_host(tmp_path), hostname="build-1").hostname == "build-1"
+    assert hostfacts.read(write_host(tmp_path), hostname="build-1").hostname == "build-1"
 
 
 @pytest.mark.parametrize("content", [None, "", "\n  \n"])
 def test_without_etc_hostname_the_machine_name_is_used(tmp_path: Path, content: str | None) -> None:
-    got = facts.read(write_host(tmp_path, hostname=content))
+    got = hostfacts.read(write_host(tmp_path, hostname=content))
     assert got.hostname == socket.gethostname()
 
 
 def test_without_proc_arch_uname_m_is_used(tmp_path: Path) -> None:
-    assert facts.read(write_host(tmp_path, arch=None)).machine == os.uname().machine
+    assert hostfacts.read(write_host(tmp_path, arch=None)).machine == os.uname().machine
 
 
 def test_os_release_falls_back_to_usr_lib(tmp_path: Path) -> None:
     root = write_host(tmp_path, os_release=facts_cases.FLATCAR, os_release_at="usr/lib/os-release")
-    got = facts.read(root)
+    got = hostfacts.read(root)
     assert (got.os_id, got.os_version_id) == ("flatcar", "3510.2.5")
 
 
 def test_etc_os_release_wins_over_usr_lib(tmp_path: Path) -> None:
     root = write_host(tmp_path, extra={"usr/lib/os-release": "ID=other\n"})
-    assert facts.read(root).os_id == "debian"
+    assert hostfacts.read(root).os_id == "debian"
 
 
 def test_minikube_and_legacy_release_files_are_read(tmp_path: Path) -> None:
@@ -92,7 +93,7 @@ def test_minikube_and_legacy_release_files_are_read(tmp_path: Path) -> None:
         "etc/redhat-release": "CentOS release 6.10 (Final)\n",
         "etc/centos-release": "CentOS release 6.10 (Final)\n",
     })
-    got = facts.read(root)
+    got = hostfacts.read(root)
     assert got.minikube_version == "v1.26.0-1655407986-14197\n"
     assert got.legacy_release_files == ("etc/centos-release", "etc/redhat-release")
     assert (got.os_id, got.os_release, got.has_os_release) == ("", (), False)
@@ -103,7 +104,7 @@ def test_every_real_os_release_parses(tmp_path: Path) -> None:
     texts = [v for k, v in vars(facts_cases).items() if k.isupper() and isinstance(v, str)]
     assert len(texts) >= 15
     for text in texts:
-        assert facts.parse_os_release(text)["ID"]
+        assert hostfacts.parse_os_release(text)["ID"]
 
 
 @pytest.mark.parametrize(
@@ -123,11 +124,11 @@ def test_every_real_os_release_parses(tmp_path: Path) -> None:
     ],
 )
 def test_os_release_values_follow_shell_quoting(line: str, value: str) -> None:
-    assert facts.parse_os_release(f"# leading comment\n\n  {line}\n") == {"NAME": value}
+    assert hostfacts.parse_os_release(f"# leading comment\n\n  {line}\n") == {"NAME": value}
 
 
 def test_os_release_later_assignment_wins() -> None:
-    assert facts.parse_os_release("ID=a\nID=b\n") == {"ID": "b"}
+    assert hostfacts.parse_os_release("ID=a\nID=b\n") == {"ID": "b"}
 
 
 @pytest.mark.parametrize(
@@ -146,7 +147,7 @@ def test_garbled_os_release_is_a_facts_error_naming_the_line(
 ) -> None:
     root = write_host(tmp_path, os_release=text)
     with pytest.raises(FactsError, match=message) as caught:
-        facts.read(root)
+        hostfacts.read(root)
     assert str(tmp_path / "etc/os-release") in str(caught.value)
 
 
@@ -159,7 +160,7 @@ def test_missing_kernel_file_is_a_facts_error_naming_it(
 ) -> None:
     root = write_host(tmp_path, **{missing: None})  # type: ignore[arg-type]
     with pytest.raises(FactsError, match=f"{what} does not exist"):
-        facts.read(root)
+        hostfacts.read(root)
 
 
 @pytest.mark.parametrize(
@@ -170,33 +171,33 @@ def test_garbled_kernel_release_is_a_facts_error(
     tmp_path: Path, content: str, message: str
 ) -> None:
     with pytest.raises(FactsError, match=f"osrelease {message}"):
-        facts.read(write_host(tmp_path, release=content))
+        hostfacts.read(write_host(tmp_path, release=content))
 
 
 def test_non_utf8_file_is_a_facts_error(tmp_path: Path) -> None:
     root = write_host(tmp_path)
     (root / "proc/sys/kernel/version").write_bytes(b"#1 SMP \xff\xfe\n")
     with pytest.raises(FactsError, match="version is not UTF-8"):
-        facts.read(root)
+        hostfacts.read(root)
 
 
 def test_unreadable_file_is_a_facts_error(tmp_path: Path) -> None:
     root = write_host(tmp_path, os_release=None)
     (root / "etc/os-release").mkdir()
     with pytest.raises(FactsError, match=r"cannot read .*etc/os-release"):
-        facts.read(root)
+        hostfacts.read(root)
 
 
 def test_missing_host_root_is_a_facts_error(tmp_path: Path) -> None:
     with pytest.raises(FactsError, match="osrelease does not exist"):
-        facts.read(tmp_path / "nowhere")
+        hostfacts.read(tmp_path / "nowhere")
 
 
 def test_reads_this_machine_when_it_is_linux() -> None:
     """The real / of this machine: the same strings as os.uname()."""
     if not Path("/proc/sys/kernel/osrelease").exists():
         pytest.skip("not a Linux host")
-    got = facts.read()
+    got = hostfacts.read()
     assert got.kernel_release == os.uname().release
     assert got.kernel_version == os.uname().version
     assert got.machine == os.uname().machine

@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler import kernelnames
-from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.errors import FactsError
-from reconciler.versions import FalcoVersion
+from reconciler.model import kernelnames
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.versions import FalcoVersion
 from tests.unit.facts_cases import EXPECTED, HOSTS, Host
 
 CASES = [

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from reconciler import loading
-from reconciler.artifacts import DriverKind
 from reconciler.errors import ManifestError
-from reconciler.manifest import DriverBuild, Host, Located
+from reconciler.manifests import loading
+from reconciler.manifests.models import DriverBuild, Host, Located
+from reconciler.model.artifacts import DriverKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,10 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from reconciler import manifest, schema
-from reconciler.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.errors import UnknownDriverVersion
-from reconciler.manifest import (
+from reconciler.manifests import models, schema
+from reconciler.manifests.models import (
     DriverBuild,
     DriverBuildSpec,
     FalcoSpec,
@@ -27,6 +26,7 @@ from reconciler.manifest import (
     Metadata,
     Origin,
 )
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 
 
 def _host(name: str, hostnames: tuple[str, ...] | None, file: str = "h.yaml",
@@ -72,11 +72,11 @@ def test_match_uses_case_insensitive_fnmatch_and_none_means_every_host(
 def test_falco_spec_defaults_follow_the_design() -> None:
     falco = FalcoSpec(version="0.32.2")
     assert falco.image == "docker.io/falcosecurity/falco"
-    assert falco.driver is manifest.DriverMode.KMOD
+    assert falco.driver is models.DriverMode.KMOD
     assert falco.container_name == "falco"
     assert falco.env == {}
     assert falco.network == "host"
-    assert falco.pull is manifest.PullPolicy.MISSING
+    assert falco.pull is models.PullPolicy.MISSING
     assert falco.adopt is False
     assert falco.driver_version is None
 
@@ -278,4 +278,4 @@ _glob_chars = st.sampled_from(list("ab-.1*"))
        pattern=st.text(_glob_chars, max_size=8) | st.text(st.sampled_from(list("ab?[]*!")),
                                                           max_size=6))
 def test_glob_match_agrees_with_fnmatchcase(name: str, pattern: str) -> None:
-    assert manifest.glob_match(name, pattern) is fnmatch.fnmatchcase(name, pattern)
+    assert models.glob_match(name, pattern) is fnmatch.fnmatchcase(name, pattern)

@@ -7,11 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler import container, plan, render
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.desired import DesiredArtifact, DesiredContainer, DesiredState
-from reconciler.manifest import DriverMode, FalcoSpec, PullPolicy
-from reconciler.observed import ObservedContainer, ObservedImage, ObservedState
+from reconciler.manifests.models import DriverMode, FalcoSpec, PullPolicy
+from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.reconcile import plan, render
+from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.reconcile.observed import ObservedContainer, ObservedImage, ObservedState
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                   DriverKind.KMOD)

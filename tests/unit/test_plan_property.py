@@ -12,11 +12,12 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconciler import container, plan
-from reconciler.artifacts import ArtifactKey, DriverKind
-from reconciler.desired import DesiredArtifact, DesiredContainer, DesiredState
-from reconciler.manifest import DriverMode, FalcoSpec
-from reconciler.observed import ObservedContainer, ObservedState
+from reconciler.manifests.models import DriverMode, FalcoSpec
+from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.reconcile import plan
+from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.reconcile.observed import ObservedContainer, ObservedState
 
 KEYS = [
     ArtifactKey(dv, "x86_64", "debian", f"5.10.0-{n}-cloud-amd64", "1", kind)

@@ -1,0 +1,255 @@
+"""Kernel headers per kernel release, fetched once into a host cache and mounted read-only.
+
+Sources, in order: the request's ``kernelUrls`` (``.deb`` unpacked with ``dpkg-deb -x``,
+``.rpm`` with ``rpm2cpio | cpio``, tarballs with ``tar``); else, for ``debian``, the
+``linux-headers-<release>`` package and its ``linux-headers-*``/``linux-kbuild-*``
+dependencies from the apt sources configured in the builder image (downloaded, never
+installed, so nothing is tied to one container). A release no source has fails at once,
+naming the release and every source tried.
+
+The cache lives under ``<state_dir>/cache/headers/<arch>/<target>/<release>/``; it appears
+by a directory rename only when complete, so a crash leaves at most a hidden partial
+folder that the next fetch replaces. Packages unpack with absolute paths inside (Debian's
+arch ``Makefile`` includes ``/usr/src/linux-headers-<x>-common/Makefile``), so each top
+folder is mounted at its own path in the build container.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.builder import locks, steps
+from reconciler.edges.docker import jobs
+from reconciler.model.artifacts import KernelId
+
+MANIFEST = "headers.json"
+NOT_FOUND_EXIT = 42
+_SOURCE_MARK = "source: "
+
+
+@dataclass(frozen=True)
+class Headers:
+    """Unpacked headers of one kernel release, ready to mount into a build container."""
+
+    release: str
+    root: Path
+    kernel_dir: str  # the kernel build tree, as seen inside the container
+
+    @property
+    def mounts(self) -> tuple[jobs.Mount, ...]:
+        found: list[jobs.Mount] = []
+        for top in ("usr/src", "usr/lib", "lib"):
+            folder = self.root / top
+            if not folder.is_dir():
+                continue
+            for entry in sorted(folder.iterdir()):
+                if top != "usr/src" and not entry.name.startswith(("linux-kbuild", "modules")):
+                    continue  # never shadow the toolchain's own /usr/lib folders
+                if entry.is_dir() and not entry.is_symlink():
+                    found.append(jobs.Mount(entry, f"/{top}/{entry.name}"))
+        return tuple(found)
+
+
+def cache_dir(cache_root: Path, kernel: KernelId) -> Path:
+    return cache_root / kernel.arch / kernel.target / kernel.kernel_release
+
+
+def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
+    """The cached headers of ``kernel``, or None if they were never fetched."""
+    folder = cache_dir(cache_root, kernel)
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return Headers(kernel.kernel_release, folder / "root", str(data["kernel_dir"]))
+
+
+def ensure(
+    eng: jobs.Engine, builder_image: str, kernel: KernelId, *, kernel_urls: Sequence[str],
+    cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
+) -> Headers:
+    """The headers of ``kernel`` from the cache, fetched first if they are not there."""
+    found = cached(cache_root, kernel)
+    if found is not None:
+        log.note(f"kernel headers {kernel.kernel_release}: cached in {found.root.parent}")
+        return found
+    folder = cache_dir(cache_root, kernel)
+    with locks.held(folder.with_name(f".{folder.name}.lock")):
+        found = cached(cache_root, kernel)
+        if found is not None:
+            return found
+        partial = folder.with_name(f".{folder.name}.partial-{secrets.token_hex(4)}")
+        (partial / "root").mkdir(parents=True)
+        try:
+            if kernel_urls:
+                _fetch_urls(eng, builder_image, kernel, urls=kernel_urls, partial=partial,
+                            log=log, timeout=timeout)
+            elif kernel.target == "debian":
+                _fetch_apt(eng, builder_image, kernel, partial=partial, log=log,
+                           timeout=timeout)
+            else:
+                raise steps.StepFailed(
+                    f"no kernel headers for {kernel.target} {kernel.kernel_release}: only "
+                    "debian headers come from apt; give kernelUrls for other targets"
+                )
+            kernel_dir = find_kernel_dir(partial / "root", kernel.kernel_release)
+            (partial / MANIFEST).write_text(
+                json.dumps({"release": kernel.kernel_release, "kernel_dir": kernel_dir,
+                            "urls": list(kernel_urls)}),
+                encoding="utf-8",
+            )
+            if folder.exists():  # an unreadable manifest: replace the whole folder
+                shutil.rmtree(folder)
+            partial.rename(folder)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    result = cached(cache_root, kernel)
+    assert result is not None
+    return result
+
+
+def find_kernel_dir(root: Path, release: str) -> str:
+    """The kernel build tree under ``root``, as a container path (``/usr/src/...``)."""
+    candidates = [
+        root / "usr/src" / f"linux-headers-{release}",
+        root / "usr/src/kernels" / release,
+        root / "usr/lib/modules" / release / "build",
+        root / "lib/modules" / release / "build",
+    ]
+    for pattern in ("usr/src/kernels/*", "usr/src/linux-headers-*", "usr/src/linux-*"):
+        candidates.extend(sorted(root.glob(pattern)))
+    for path in candidates:
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if (path / "Makefile").is_file() and (path / ".config").is_file():
+            return "/" + path.relative_to(root).as_posix()
+    raise steps.StepFailed(
+        f"the header packages of {release} hold no kernel build tree "
+        "(a folder with Makefile and .config under usr/src)"
+    )
+
+
+_APT_SCRIPT = r"""
+set -e
+pkg="linux-headers-$RELEASE"
+have() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
+if ! have "$pkg"; then
+  echo "### $pkg is not in the image's package lists: refreshing them"
+  apt-get update -qq || true
+fi
+if ! have "$pkg"; then
+  echo "### no package $pkg in the apt sources:"
+  grep -rhsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ \
+    | sed -E 's/^(URIs:|deb) */source: /' | sort -u
+  exit 42
+fi
+deps() {
+  apt-cache show --no-all-versions "$1" | sed -n 's/^Depends: //p' | tr ',' '\n' \
+    | sed -E 's/^ *//; s/[ (|].*//' | grep -E '^linux-(headers|kbuild)-' || true
+}
+all="$pkg"; todo="$pkg"
+while [ -n "$todo" ]; do
+  next=""
+  for p in $todo; do
+    for d in $(deps "$p"); do
+      case " $all " in *" $d "*) ;; *) all="$all $d"; next="$next $d";; esac
+    done
+  done
+  todo="$next"
+done
+echo "### downloading: $all"
+mkdir -p /out/debs && cd /out/debs
+apt-get download $all 2>&1 || { apt-get update -qq && apt-get download $all 2>&1; }
+for f in *.deb; do dpkg-deb -x "$f" /out/root; done
+cd / && rm -rf /out/debs
+"""
+
+_UNPACK_SCRIPT = r"""
+set -e
+cd /out/dl
+for f in *; do
+  echo "### unpacking $f"
+  case "$f" in
+    *.deb) dpkg-deb -x "$f" /out/root ;;
+    *.rpm) rpm2cpio "$f" | (cd /out/root && cpio -idm --quiet) ;;
+    *.tar|*.tar.*|*.tgz|*.txz) tar -xf "$f" -C /out/root ;;
+    *) echo "### do not know how to unpack $f (.deb, .rpm or a tarball)"; exit 1 ;;
+  esac
+done
+cd / && rm -rf /out/dl
+"""
+
+
+def _fetch_apt(
+    eng: jobs.Engine, image: str, kernel: KernelId, *, partial: Path, log: steps.BuildLog,
+    timeout: float | None,
+) -> None:
+    log.note(f"kernel headers {kernel.kernel_release}: from the apt sources of the builder")
+    result = eng.run(
+        image, _APT_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+        network="host", environment={"RELEASE": kernel.kernel_release}, timeout=timeout,
+        labels={jobs.LABEL_STEP: steps.Step.KERNEL_HEADERS,
+                jobs.LABEL_ARTIFACT: kernel.kernel_release},
+    )
+    if result.exit_code == NOT_FOUND_EXIT:
+        log.write(result.output)
+        sources = [
+            line[len(_SOURCE_MARK):].strip() for line in result.output.splitlines()
+            if line.startswith(_SOURCE_MARK)
+        ]
+        raise steps.StepFailed(
+            f"kernel release {kernel.kernel_release} not found: no package "
+            f"linux-headers-{kernel.kernel_release} in the apt sources "
+            f"({', '.join(sources) or 'none configured'}) and no kernelUrls given",
+            output=result.output,
+        )
+    steps.check(result, f"fetching the headers of {kernel.kernel_release}", log)
+
+
+def _fetch_urls(
+    eng: jobs.Engine, image: str, kernel: KernelId, *, urls: Sequence[str], partial: Path,
+    log: steps.BuildLog, timeout: float | None,
+) -> None:
+    downloads = partial / "dl"
+    downloads.mkdir()
+    for index, url in enumerate(urls):
+        name = Path(urllib.parse.urlparse(url).path).name or "package"
+        target = downloads / f"{index:02d}-{name}"
+        log.note(f"kernel headers {kernel.kernel_release}: fetching {url}")
+        try:
+            download(url, target, timeout=timeout)
+        except (OSError, ValueError) as exc:
+            raise steps.StepFailed(
+                f"kernel release {kernel.kernel_release}: cannot fetch its headers from "
+                f"{url} ({exc}); kernelUrls tried: {', '.join(urls)}"
+            ) from exc
+    result = eng.run(
+        image, _UNPACK_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+        timeout=timeout,
+        labels={jobs.LABEL_STEP: steps.Step.KERNEL_HEADERS,
+                jobs.LABEL_ARTIFACT: kernel.kernel_release},
+    )
+    steps.check(result, f"unpacking the headers of {kernel.kernel_release}", log)
+
+
+def download(url: str, target: Path, *, timeout: float | None = None) -> None:
+    """Fetch ``url`` (http, https or file) into ``target``."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("http", "https", "file"):
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    try:
+        with (
+            urllib.request.urlopen(url, timeout=timeout or 300) as response,  # noqa: S310
+            target.open("wb") as handle,
+        ):
+            shutil.copyfileobj(response, handle, 1 << 20)
+    except urllib.error.URLError as exc:
+        raise OSError(str(exc.reason)) from exc

@@ -1,0 +1,349 @@
+"""Run builds: one request = one kernel and driver version, every wanted kind, headers once.
+
+Steps, in order: builder-image, kernel-headers, driver-source, compile, verify, publish.
+Requests run in parallel up to ``jobs``, each within its own timeout; one failing never
+stops the others: every request gets a ``BuildOutcome`` (its published artifacts, or the
+``BuildError`` naming artifact, step, last output lines and the full log file under
+``<state_dir>/logs/``). An artifact already in the store (and verifying) costs no
+container at all.
+
+Nothing half-done is ever visible: the build container writes into a private folder
+under ``<state_dir>/tmp/``, files are verified there, and only then published through
+``Store.publish`` (temp name, fsync, rename). On an interrupt every running container is
+killed and removed before the interrupt goes on; containers and private folders that a
+``kill -9`` left are removed at the next start.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import enum
+import os
+import re
+import secrets
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from reconciler import logs
+from reconciler.builder import compiler, headers, images, locks, sources, steps, verify
+from reconciler.builder.steps import Step
+from reconciler.edges.docker import jobs
+from reconciler.edges.store import Store, StoredArtifact
+from reconciler.errors import BuildError, BuildTimeout, DockerError, StoreError
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Build ``kinds`` of one driver version for one kernel (headers fetched once)."""
+
+    kernel: KernelId
+    driver_version: str
+    kinds: tuple[DriverKind, ...]
+    kernel_urls: tuple[str, ...] = ()
+
+    def artifact_keys(self) -> tuple[ArtifactKey, ...]:
+        return tuple(ArtifactKey.for_kernel(self.kernel, self.driver_version, k)
+                     for k in self.kinds)
+
+    @property
+    def name(self) -> str:
+        """``2.0.0+driver/x86_64/falco_debian_6.1.0-1-cloud-amd64_1 [kmod,ebpf]``."""
+        first = self.artifact_keys()[0].relpath.rsplit(".", 1)[0] if self.kinds else "(nothing)"
+        return f"{first} [{','.join(self.kinds)}]"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    state_dir: Path
+    store: Path
+    source: str
+    base_image: str
+    jobs: int
+    timeout: float
+    module_name: str = "falco"
+    device_name: str = "falco"
+
+
+class Phase(enum.StrEnum):
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """Progress of one build: which artifact, which step, how long since it began."""
+
+    artifact: str
+    step: Step
+    phase: Phase
+    elapsed: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    request: BuildRequest
+    artifacts: tuple[StoredArtifact, ...] = ()
+    error: BuildError | None = None
+    log_path: Path | None = None
+    seconds: float = 0.0
+    built: bool = False  # False when everything was already in the store
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Progress = Callable[[BuildEvent], None]
+
+
+def build_all(
+    requests: Sequence[BuildRequest], config: BuildConfig, docker_client: Any,
+    progress: Progress | None = None,
+) -> tuple[BuildOutcome, ...]:
+    """Build every request; one outcome per request, in order, never stopping early."""
+    store = Store(config.store)
+    outcomes: dict[int, BuildOutcome] = {}
+    todo: list[tuple[int, BuildRequest]] = []
+    for index, request in enumerate(requests):
+        present = tuple(store.lookup(key) for key in request.artifact_keys())
+        if all(a is not None for a in present):
+            outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
+        else:
+            todo.append((index, request))
+    if todo:
+        eng = jobs.Engine(docker_client)
+        _clean_leftovers(eng, config.state_dir)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
+            futures = {
+                pool.submit(_Build(request, config, eng, store, progress).run): index
+                for index, request in todo
+            }
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    outcomes[futures[future]] = future.result()
+            except BaseException:
+                # Ctrl-C or SIGTERM in the main thread: stop every container now, let the
+                # workers clean up their private folders, then let the interrupt go on.
+                eng.cancel()
+                for future in futures:
+                    future.cancel()
+                raise
+    return tuple(outcomes[i] for i in range(len(requests)))
+
+
+def _clean_leftovers(eng: jobs.Engine, state_dir: Path) -> None:
+    removed = eng.remove_leftovers()
+    tmp = state_dir / "tmp"
+    stale = 0
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not jobs.pid_alive(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+                stale += 1
+    cache = state_dir / "cache"
+    stale += locks.remove_stale_partials(
+        [cache / "sources", *cache.glob("headers/*/*")]  # where fetches unpack
+    )
+    if removed or stale:
+        log.info("driver.build.cleaned", containers=removed, folders=stale)
+
+
+class _Build:
+    """One request, step by step; ``run`` never raises a ReconcilerError."""
+
+    def __init__(
+        self, request: BuildRequest, config: BuildConfig, eng: jobs.Engine, store: Store,
+        progress: Progress | None,
+    ) -> None:
+        self.request = request
+        self.config = config
+        self.eng = eng
+        self.store = store
+        self.progress = progress
+        self.name = request.name
+        self.started = time.monotonic()
+        self.step = Step.BUILDER_IMAGE
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        left = self.config.timeout - self.elapsed()
+        if left <= 0:
+            raise steps.StepFailed(
+                f"the build ran past its timeout of {self.config.timeout:g}s", timed_out=True
+            )
+        return left
+
+    def emit(self, phase: Phase, detail: str = "") -> None:
+        event = BuildEvent(self.name, self.step, phase, round(self.elapsed(), 1), detail)
+        log.info("driver.build.step", artifact=self.name, step=str(self.step),
+                 phase=str(phase), elapsed=event.elapsed)
+        if self.progress is not None:
+            self.progress(event)
+
+    @contextlib.contextmanager
+    def stage(self, step: Step) -> Iterator[None]:
+        self.step = step
+        self.emit(Phase.STARTED)
+        yield
+        self.emit(Phase.DONE)
+
+    def run(self) -> BuildOutcome:
+        request, config = self.request, self.config
+        missing = tuple(k for k in request.kinds
+                        if self.store.lookup(ArtifactKey.for_kernel(
+                            request.kernel, request.driver_version, k)) is None)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
+        build_log = steps.BuildLog(
+            config.state_dir / "logs" / f"{safe}-{stamp}-{secrets.token_hex(3)}.log"
+        )
+        workdir = config.state_dir / "tmp" / f"{os.getpid()}-{secrets.token_hex(6)}"
+        build_log.note(f"build {self.name} (missing: {', '.join(missing)}) in {workdir}")
+        try:
+            published = self._steps(missing, workdir, build_log)
+        except steps.StepFailed as exc:
+            return self._failed(exc.reason, exc.output or build_log.tail(), build_log,
+                                timed_out=exc.timed_out)
+        except jobs.Cancelled as exc:
+            return self._failed(str(exc), build_log.tail(), build_log)
+        except (DockerError, StoreError) as exc:
+            # An engine that went away may be back on the next pass; a full disk may not.
+            return self._failed(str(exc), build_log.tail(), build_log,
+                                transient=exc.transient)
+        except OSError as exc:
+            return self._failed(f"{exc.strerror or exc}: {exc.filename or ''}".strip(": "),
+                                build_log.tail(), build_log)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        present = tuple(
+            a for a in (self.store.lookup(k) for k in request.artifact_keys()) if a is not None
+        )
+        seconds = round(self.elapsed(), 1)
+        log.info("driver.built", artifact=self.name, seconds=seconds,
+                 files=[a.key.relpath for a in published], log=str(build_log.path))
+        return BuildOutcome(request, present, None, build_log.path, seconds, built=True)
+
+    def _steps(
+        self, missing: tuple[DriverKind, ...], workdir: Path, build_log: steps.BuildLog,
+    ) -> list[StoredArtifact]:
+        request, config = self.request, self.config
+        cache = config.state_dir / "cache"
+        with self.stage(Step.BUILDER_IMAGE):
+            engine_arch = self.eng.architecture()
+            if engine_arch and engine_arch != request.kernel.arch:
+                raise steps.StepFailed(
+                    f"cannot build {request.kernel.arch} drivers on this {engine_arch} engine: "
+                    f"the builder compiles natively; let a {request.kernel.arch} host build "
+                    "them (a DriverBuild's match.hostnames)"
+                )
+            image = images.ensure(self.eng, config.base_image, cache / "locks", build_log,
+                                  timeout=self.remaining())
+            build_log.note(f"builder image {image.reference} (from {image.base_image})")
+        # The driver source is fetched while the headers are: both are mostly waiting on
+        # the mirror and unpacking, and a cold build saves the source step's whole time.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as prefetch:
+            pending = prefetch.submit(
+                sources.ensure, self.eng, image.reference, config.source,
+                request.driver_version, cache_root=cache / "sources", log=build_log,
+                timeout=self.remaining(),
+            )
+            with self.stage(Step.KERNEL_HEADERS):
+                hdrs = headers.ensure(
+                    self.eng, image.reference, request.kernel,
+                    kernel_urls=request.kernel_urls, cache_root=cache / "headers",
+                    log=build_log, timeout=self.remaining(),
+                )
+            with self.stage(Step.DRIVER_SOURCE):
+                source = pending.result()
+                workdir.mkdir(parents=True)
+                sources.prepare(source, workdir, config.module_name, config.device_name)
+        with self.stage(Step.COMPILE):
+            outputs = compiler.run(
+                self.eng, image.reference, source.kind, kinds=missing, hdrs=hdrs,
+                workdir=workdir,
+                module_name=config.module_name, device_name=config.device_name,
+                driver_version=request.driver_version, artifact=self.name, log=build_log,
+                timeout=self.remaining(),
+            )
+        with self.stage(Step.VERIFY):
+            for kind, path in outputs.files:
+                try:
+                    build_log.note(verify.check(
+                        path, kind, request.kernel.kernel_release, request.kernel.arch,
+                        config.module_name,
+                    ))
+                except verify.InvalidDriver as exc:
+                    raise steps.StepFailed(f"{path.name}: {exc}") from exc
+        with self.stage(Step.PUBLISH):
+            published = []
+            for kind, path in outputs.files:
+                key = ArtifactKey.for_kernel(request.kernel, request.driver_version, kind)
+                stored = self.store.publish(key, path)
+                build_log.note(f"published {stored.path} sha256 {stored.sha256}")
+                published.append(stored)
+        return published
+
+    def _failed(
+        self, reason: str, output: str, build_log: steps.BuildLog, *, timed_out: bool = False,
+        transient: bool = False,
+    ) -> BuildOutcome:
+        tail = steps.tail(output)
+        build_log.note(f"FAILED at step {self.step}: {reason}")
+        error_type = BuildTimeout if timed_out else BuildError
+        indented = "\n".join("    " + line for line in tail.splitlines())
+        message = f"building {self.name} failed at step {self.step}: {reason}"
+        if indented:
+            message += f"\n  last lines of output:\n{indented}"
+        message += f"\n  full log: {build_log.path}"
+        error = error_type(message, artifact=self.name, step=str(self.step),
+                           log_path=str(build_log.path), tail=tail)
+        if transient:
+            error.transient = True
+        self.emit(Phase.FAILED, reason)
+        log.error("driver.build.failed", artifact=self.name, step=str(self.step),
+                  error=reason, log=str(build_log.path))
+        return BuildOutcome(self.request, (), error, build_log.path, round(self.elapsed(), 1),
+                            built=True)
+
+
+def terminal_progress(stream: TextIO | None = None) -> Progress:
+    """A progress callback that prints one line per step change: elapsed, artifact, step."""
+    out = stream or sys.stderr
+
+    def show(event: BuildEvent) -> None:
+        detail = f": {event.detail}" if event.detail else ""
+        print(f"[{event.elapsed:6.1f}s] {event.artifact}: {event.step} {event.phase}{detail}",
+              file=out, flush=True)
+
+    return show
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within this block SIGTERM raises KeyboardInterrupt in the main thread, so builds
+    are stopped and cleaned as for Ctrl-C (the default SIGTERM would skip every finally)."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,183 @@
+"""Driver source by driver version, cached on the host, copied privately for each build.
+
+``--source`` is one of:
+
+- a URL template with ``{driverVersion}`` (default: the falcosecurity/libs archive that
+  driverkit downloads), fetched and unpacked on the host;
+- a local folder (used in place) or tarball (unpacked);
+- ``deb:<package>[=<version>]``: a Debian package downloaded by ``apt-get download`` in
+  the builder and unpacked with ``dpkg-deb -x`` (e.g. ``deb:falcosecurity-scap-dkms``).
+
+What is found is either a falcosecurity/libs tree (``driver/CMakeLists.txt``: configured
+with cmake at compile time, as driverkit does) or a DKMS-style tree (a ``Makefile`` and a
+ready ``driver_config.h``, as Debian ships it), built directly after its module and device
+names are set in ``driver_config.h`` and its ``Makefile``. Caches appear by directory
+rename only when complete.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.builder import headers, locks, steps
+from reconciler.edges.docker import jobs
+
+DEB_PREFIX = "deb:"
+
+
+class TreeKind(enum.StrEnum):
+    DKMS = "dkms"  # Makefile + driver_config.h, built directly
+    LIBS = "libs"  # falcosecurity/libs: cmake configures driver/ first
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: TreeKind
+    tree: Path  # pristine, never written to by a build
+
+
+def cache_key(spec: str, driver_version: str) -> str:
+    digest = hashlib.sha256(f"{spec}\0{driver_version}".encode()).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9.+-]", "_", driver_version)[:60]
+    return f"{safe}-{digest}"
+
+
+def ensure(
+    eng: jobs.Engine, builder_image: str, spec: str, driver_version: str, *,
+    cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
+) -> Source:
+    """The source tree of ``driver_version`` from ``spec``, fetched if not cached."""
+    if not spec.startswith(DEB_PREFIX) and "://" not in spec:
+        local = Path(spec).expanduser()
+        if local.is_dir():
+            log.note(f"driver source: the folder {local}")
+            return classify(local, spec)
+        if not local.is_file():
+            raise steps.StepFailed(
+                f"driver source {spec!r} is neither a folder, a tarball, a URL template "
+                "nor deb:<package>"
+            )
+    folder = cache_root / cache_key(spec, driver_version)
+    if (folder / "root").is_dir():
+        log.note(f"driver source {driver_version}: cached in {folder}")
+        return classify(folder / "root", spec)
+    with locks.held(folder.with_name(f".{folder.name}.lock")):
+        if not (folder / "root").is_dir():
+            partial = folder.with_name(f".{folder.name}.partial-{secrets.token_hex(4)}")
+            (partial / "root").mkdir(parents=True)
+            try:
+                _fetch(eng, builder_image, spec, driver_version, partial=partial, log=log,
+                       timeout=timeout)
+                partial.rename(folder)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+    return classify(folder / "root", spec)
+
+
+def _fetch(
+    eng: jobs.Engine, image: str, spec: str, driver_version: str, *, partial: Path,
+    log: steps.BuildLog, timeout: float | None,
+) -> None:
+    if spec.startswith(DEB_PREFIX):
+        package = spec[len(DEB_PREFIX):]
+        log.note(f"driver source: the Debian package {package}")
+        result = eng.run(
+            image, _DEB_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+            network="host", environment={"PACKAGE": package}, timeout=timeout,
+            labels={jobs.LABEL_STEP: steps.Step.DRIVER_SOURCE},
+        )
+        steps.check(result, f"downloading the package {package}", log)
+        return
+    if "://" in spec:
+        url = spec.replace("{driverVersion}", driver_version)
+        archive = partial / "source.tar"
+        log.note(f"driver source: {url}")
+        try:
+            headers.download(url, archive, timeout=timeout)
+        except (OSError, ValueError) as exc:
+            raise steps.StepFailed(
+                f"cannot fetch driver {driver_version} from {url}: {exc}"
+            ) from exc
+    else:
+        archive = Path(spec).expanduser()
+        log.note(f"driver source: the tarball {archive}")
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(partial / "root", filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise steps.StepFailed(f"cannot unpack the driver source {archive}: {exc}") from exc
+    if archive.parent == partial:
+        archive.unlink()
+
+
+_DEB_SCRIPT = r"""
+set -e
+mkdir -p /out/debs && cd /out/debs
+apt-get download "$PACKAGE" 2>&1 || { apt-get update -qq && apt-get download "$PACKAGE" 2>&1; }
+for f in *.deb; do dpkg-deb -x "$f" /out/root; done
+cd / && rm -rf /out/debs
+"""
+
+
+def classify(root: Path, spec: str) -> Source:
+    """Find the driver tree under ``root`` (at most four levels down)."""
+    queue = [(root, 0)]
+    while queue:
+        folder, depth = queue.pop(0)
+        if (folder / "driver" / "CMakeLists.txt").is_file():
+            return Source(TreeKind.LIBS, folder)
+        if (folder / "Makefile").is_file() and (folder / "driver_config.h").is_file():
+            return Source(TreeKind.DKMS, folder)
+        if depth < 4:
+            queue.extend(
+                (child, depth + 1) for child in sorted(folder.iterdir())
+                if child.is_dir() and not child.is_symlink()
+            )
+    raise steps.StepFailed(
+        f"driver source {spec!r} holds no driver: neither a falcosecurity/libs tree "
+        "(driver/CMakeLists.txt) nor a DKMS tree (Makefile and driver_config.h)"
+    )
+
+
+def prepare(source: Source, workdir: Path, module_name: str, device_name: str) -> Path:
+    """Copy the tree to ``workdir/src`` for one build; a DKMS tree gets our names."""
+    target = workdir / "src"
+    shutil.copytree(source.tree, target, symlinks=True)
+    if source.kind is TreeKind.DKMS:
+        rename_dkms(target, module_name, device_name)
+    return target
+
+
+_OBJ_M = re.compile(r"^obj-m\s*[+:]?=\s*(\S+)\.o\s*$", re.MULTILINE)
+
+
+def rename_dkms(tree: Path, module_name: str, device_name: str) -> None:
+    """Set the module and device names of a ready tree (driverkit's moduledrivername and
+    moduledevicename): the defines in driver_config.h and the module in the Makefile."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
+        raise steps.StepFailed(f"module name {module_name!r} is not a valid kernel module name")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", device_name):
+        raise steps.StepFailed(f"device name {device_name!r} is not a valid device name")
+    config = tree / "driver_config.h"
+    text = config.read_text(encoding="utf-8")
+    text = re.sub(r'(#define\s+(?:DRIVER|PROBE)_NAME\s+)"[^"]*"', rf'\1"{module_name}"', text)
+    text = re.sub(
+        r'(#define\s+(?:DRIVER|PROBE)_DEVICE_NAME\s+)"[^"]*"', rf'\1"{device_name}"', text
+    )
+    config.write_text(text, encoding="utf-8")
+    makefile = tree / "Makefile"
+    text = makefile.read_text(encoding="utf-8")
+    match = _OBJ_M.search(text)
+    if match is None:
+        raise steps.StepFailed(f"{makefile.name} of the driver source has no obj-m line")
+    old = re.escape(match[1])
+    text = re.sub(rf"^{old}-(y|objs)\b", rf"{module_name}-\1", text, flags=re.MULTILINE)
+    text = _OBJ_M.sub(f"obj-m += {module_name}.o", text)
+    makefile.write_text(text, encoding="utf-8")

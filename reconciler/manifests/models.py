@@ -1,0 +1,347 @@
+"""Manifest models: what a ``Host`` and a ``DriverBuild`` document may say.
+
+The YAML keys are DESIGN.md's (camelCase); the Python names are snake_case. Every model is
+frozen and forbids unknown keys. ``reconciler.loading`` validates documents with
+``by_name=False`` so a manifest must spell the camelCase key (``driverVersion``), while
+code may build models with either spelling.
+
+Deliberate choices:
+
+* ``falco.env`` values must be strings, as in a Kubernetes pod spec: ``DEBUG: 1`` is
+  rejected ("quote it") instead of silently becoming ``"1"``, because YAML would also turn
+  ``yes`` into ``True`` and ``1.10`` into ``1.1``.
+* ``kernelVersion`` may be written as a bare integer (``kernelVersion: 1``): driverkit's own
+  configs do, and a ``uname -v`` build number has no other reading.
+* ``match.hostnames: []`` matches no host; an omitted ``match`` matches every host.
+* Cross-document rules (unique names, a known driver version for the Falco release, the
+  driver mode a release supports) live in ``reconciler.loading``; the driverkit rules on a
+  build live in ``reconciler.driverkit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import fnmatch
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from reconciler.manifests import driverkit
+from reconciler.model import versions
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
+
+API_VERSION = "falco-reconciler/v1"
+_STORE_ARCH = {arch: store_arch(arch) for arch in ("amd64", "arm64")}
+
+# Unknown keys are errors; code may use the Python names, manifests must use the YAML ones
+# (loading validates with by_name=False).
+_STRICT = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _Document:
+    """What every manifest part shares: validation of plain data (a parsed YAML mapping).
+
+    The parts are pydantic dataclasses with slots, not ``BaseModel``s: a fleet's
+    repository holds tens of thousands of documents, and a model instance carries a
+    ``__dict__`` and a set of the fields given, seven times the memory of the slotted
+    instance (2.1 KB against 0.3 KB per DriverBuild), which a plan paid for in time too.
+    """
+
+    __slots__ = ()
+    __pydantic_validator__: ClassVar[Any]
+
+    @classmethod
+    def model_validate(cls, data: Any, *, by_name: bool | None = None) -> Self:
+        """``data`` validated into this part (raises ``pydantic.ValidationError``)."""
+        validated: Self = cls.__pydantic_validator__.validate_python(data, by_name=by_name)
+        return validated
+
+
+class DriverMode(enum.StrEnum):
+    """How Falco gets its driver on the host (DESIGN.md, "The Falco container")."""
+
+    KMOD = "kmod"
+    EBPF = "ebpf"
+    MODERN_EBPF = "modern_ebpf"
+    KMOD_PRELOADED = "kmod-preloaded"
+    NONE = "none"
+
+
+class PullPolicy(enum.StrEnum):
+    MISSING = "missing"
+    ALWAYS = "always"
+
+
+def _number_to_str(value: Any) -> Any:
+    """``kernelVersion: 1`` -> ``"1"`` (integers only: a float or a bool is a mistake)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check(rule: Callable[[str], str | None]) -> Callable[[str], str]:
+    """Turn a ``rule(value) -> message | None`` into a pydantic after-validator."""
+
+    def validate(value: str) -> str:
+        message = rule(value)
+        if message is not None:
+            raise ValueError(message)
+        return value
+
+    return validate
+
+
+# Checked in pydantic-core (Rust), not in Python: these run once per document.
+NonBlank = Annotated[str, StringConstraints(pattern=r"\S")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^\S+$")]
+KernelRelease = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]+$")]
+# What a failed pattern means, by key, for loading's messages.
+PATTERN_MEANING = {
+    "name": "must be non-empty with no spaces, at most 253 characters",
+    "kernelRelease": "expected the kernel's `uname -r` (ASCII, no spaces), "
+    "e.g. 5.10.0-14-cloud-amd64",
+}
+
+
+@lru_cache(maxsize=1024)
+def _falco_version(text: str) -> versions.FalcoVersion:
+    return versions.FalcoVersion.parse(text)
+
+
+def _falco_version_rule(value: str) -> str | None:
+    try:
+        _falco_version(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _kernel_arch(value: str) -> str:
+    try:
+        return manifest_arch(value)
+    except (KeyError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a supported architecture: expected amd64 or arm64"
+        ) from None
+
+
+KernelVersion = Annotated[str, BeforeValidator(_number_to_str), StringConstraints(pattern=r"\S")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class Match(_Document):
+    """Which hosts a document applies to: fnmatch globs on the host name."""
+
+    hostnames: tuple[NonBlank, ...] | None = None
+
+    def matches(self, hostname: str) -> bool:
+        """True for every host when ``hostnames`` is omitted; globs ignore case."""
+        if self.hostnames is None:
+            return True
+        name = hostname.lower()
+        return any(glob_match(name, glob.lower()) for glob in self.hostnames)
+
+
+def glob_match(name: str, pattern: str) -> bool:
+    """``fnmatch.fnmatchcase``, without compiling a regex for the usual ``*``-only globs.
+
+    ``host_for`` tries thousands of distinct globs once each; fnmatch would compile (and
+    cache, up to a limit) a regex for every one, which costs far more than the match.
+    """
+    if "[" in pattern or "?" in pattern:
+        return fnmatch.fnmatchcase(name, pattern)
+    if "*" not in pattern:
+        return name == pattern
+    parts = pattern.split("*")
+    head, tail = parts[0], parts[-1]
+    if len(name) < len(head) + len(tail) or not name.startswith(head) or not name.endswith(
+            tail):
+        return False
+    position, end = len(head), len(name) - len(tail)
+    for part in parts[1:-1]:
+        found = name.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class FalcoSpec(_Document):
+    version: Annotated[str, AfterValidator(_check(_falco_version_rule))]
+    image: NonBlank = "docker.io/falcosecurity/falco"
+    driver_version: NonBlank | None = Field(default=None, alias="driverVersion")
+    driver: DriverMode = DriverMode.KMOD
+    container_name: NonBlank = Field(default="falco", alias="containerName")
+    env: dict[str, str] = Field(default_factory=dict)
+    network: NonBlank = "host"
+    pull: PullPolicy = PullPolicy.MISSING
+    adopt: bool = False
+
+    def resolved_driver_version(self) -> str:
+        """The driver version this Falco loads (raises ``UnknownDriverVersion``)."""
+        if self.driver_version:
+            return self.driver_version
+        known = versions.known_driver_version(self.falco_version)
+        if known is None:
+            return versions.driver_version(self.version)  # raises UnknownDriverVersion
+        return known
+
+    @property
+    def falco_version(self) -> versions.FalcoVersion:
+        return _falco_version(self.version)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class KernelSpec(_Document):
+    """A kernel to prebuild for, named as the host's Falco loader names it."""
+
+    target: NonBlank
+    kernel_release: KernelRelease = Field(alias="kernelRelease")
+    kernel_version: KernelVersion = Field(alias="kernelVersion")
+    # x86_64/aarch64 are accepted and normalised to driverkit's amd64/arm64.
+    architecture: Annotated[str, AfterValidator(_kernel_arch)] = "amd64"
+
+    def kernel_id(self) -> KernelId:
+        return KernelId(
+            self.target, self.kernel_release, self.kernel_version, store_arch(self.architecture)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class HostSpec(_Document):
+    match: Match = Match()
+    falco: FalcoSpec
+    kernels: tuple[KernelSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class Metadata(_Document):
+    name: Name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class Host(_Document):
+    api_version: Literal["falco-reconciler/v1"] = Field(alias="apiVersion")
+    kind: Literal["Host"]
+    metadata: Metadata
+    spec: HostSpec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class DriverBuildSpec(_Document):
+    """An explicit build request; driverkit's validation rules apply (see reconciler.driverkit)."""
+
+    match: Match | None = None
+    target: Annotated[str, AfterValidator(_check(driverkit.target_problem))]
+    driver_version: Annotated[str, AfterValidator(_check(driverkit.driver_version_problem))] = (
+        Field(alias="driverVersion")
+    )
+    kernel_release: KernelRelease = Field(alias="kernelRelease")
+    # Omitted, it is driverkit's "1", but ubuntu targets must say it: the rules below set
+    # the "1" and must know it was omitted. An empty string is never valid input, so it
+    # marks "not written".
+    kernel_version: KernelVersion = Field(
+        default="", alias="kernelVersion", json_schema_extra={"default": "1"})
+    architecture: Literal["amd64", "arm64"] = "amd64"
+    outputs: tuple[DriverKind, ...] = Field(default=(DriverKind.KMOD,), min_length=1)
+    kernel_urls: tuple[NonBlank, ...] = Field(default=(), alias="kernelUrls")
+    # Needed by driverkit's vanilla, minikube and flatcar targets (base64 kernel .config).
+    kernel_config_data: str | None = Field(default=None, alias="kernelConfigData")
+
+    @model_validator(mode="after")
+    def _driverkit_rules(self) -> Self:
+        given = self.kernel_version != ""
+        if not given:
+            object.__setattr__(self, "kernel_version", "1")  # frozen: set once, here
+        if not (
+            self.target.startswith("ubuntu")
+            or self.kernel_config_data
+            or self.target in driverkit.NEEDS_KERNEL_CONFIG
+        ):
+            return self  # the common case, without a call
+        problems = driverkit.spec_problems(
+            target=self.target,
+            kernel_version_given=given,
+            kernel_config_data=self.kernel_config_data,
+        )
+        if problems:
+            raise ValueError("; ".join(message for _key, message in problems))
+        return self
+
+    def artifact_keys(self) -> tuple[ArtifactKey, ...]:
+        """One key per output kind, duplicates dropped, in the order written."""
+        # Called for every build on every pass (tens of thousands): build the keys directly.
+        arch = _STORE_ARCH[self.architecture]
+        if len(self.outputs) == 1:
+            return (ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+                                self.kernel_version, self.outputs[0]),)
+        return tuple(
+            ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+                        self.kernel_version, kind)
+            for kind in dict.fromkeys(self.outputs)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class DriverBuild(_Document):
+    api_version: Literal["falco-reconciler/v1"] = Field(alias="apiVersion")
+    kind: Literal["DriverBuild"]
+    metadata: Metadata
+    spec: DriverBuildSpec
+
+
+T = TypeVar("T")
+
+
+class Origin(NamedTuple):
+    """Where a document came from: its file (relative to the manifest root), its 0-based
+    index among the file's documents, and the 1-based line of its ``---`` (1 for a first
+    document without one)."""
+
+    file: str
+    document: int
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class Located(NamedTuple, Generic[T]):
+    """A valid document and where it came from (named tuples, one per document)."""
+
+    value: T
+    origin: Origin
+
+
+@dataclasses.dataclass(frozen=True)
+class ManifestSet:
+    """Every valid document at one revision, in file-path order then document order."""
+
+    hosts: tuple[Located[Host], ...] = ()
+    builds: tuple[Located[DriverBuild], ...] = ()
+
+    def host_for(self, hostname: str) -> Located[Host] | None:
+        """The first Host whose ``match`` fits, or None: that host runs no Falco."""
+        for located in self.hosts:
+            if located.value.spec.match.matches(hostname):
+                return located
+        return None
+
+    def builds_for(self, hostname: str) -> tuple[Located[DriverBuild], ...]:
+        """The DriverBuilds this host builds: those without ``match`` and those that fit."""
+        return tuple(
+            b for b in self.builds if b.value.spec.match is None or b.value.spec.match.matches(
+                hostname)
+        )

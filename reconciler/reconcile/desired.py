@@ -1,0 +1,123 @@
+"""Desired state: what this host must have, from the manifests at one revision and its facts.
+
+Pure: no I/O. The host's Falco needs the artifact its loader will ask for (named by the
+rules of that Falco version, ``kernelnames``), plus the same kind for every extra kernel the
+Host lists; every DriverBuild that matches the host adds its artifacts. The same artifact
+wanted twice is built once, remembering everyone who wants it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from reconciler.edges.hostfacts import HostFacts
+from reconciler.manifests.models import DriverMode, Host, Located, ManifestSet, PullPolicy
+from reconciler.model import container, kernelnames
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.versions import FalcoVersion
+
+_MODE_KINDS = {
+    DriverMode.KMOD: DriverKind.KMOD,
+    DriverMode.KMOD_PRELOADED: DriverKind.KMOD,
+    DriverMode.EBPF: DriverKind.EBPF,
+}
+
+
+class DesiredArtifact(NamedTuple):
+    """An artifact this host must have, and every manifest that wants it (a named tuple:
+    a large plan makes tens of thousands)."""
+
+    key: ArtifactKey
+    wanted_by: tuple[str, ...]
+    kernel_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    spec: container.ContainerSpec
+    host: str  # the Host manifest's name
+    falco_version: str
+    mode: DriverMode
+    artifact: ArtifactKey | None  # what must be built and served before it may (re)start
+    drivers_url: str  # where this container reaches our server (its DRIVERS_REPO)
+    adopt: bool = False
+    pull: PullPolicy = PullPolicy.MISSING
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    revision: str
+    hostname: str
+    host: str | None  # the matching Host manifest, None when no Host matches
+    artifacts: tuple[DesiredArtifact, ...]
+    container: DesiredContainer | None
+
+    def artifact(self, key: ArtifactKey) -> DesiredArtifact | None:
+        return next((a for a in self.artifacts if a.key == key), None)
+
+
+def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
+    """The artifact this host's Falco will request for the running kernel, if its mode needs one."""
+    falco = host.spec.falco
+    kind = _MODE_KINDS.get(falco.driver)
+    if kind is None:
+        return None
+    kernel = kernelnames.kernel_id(facts, FalcoVersion.parse(falco.version))
+    return ArtifactKey.for_kernel(kernel, falco.resolved_driver_version(), kind)
+
+
+def compute(
+    manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
+    privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
+) -> DesiredState:
+    wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
+
+    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
+        entry = wanted.get(key)
+        if entry is None:
+            wanted[key] = ([by], list(dict.fromkeys(urls)))
+            return
+        who, kernel_urls = entry
+        if by not in who:
+            who.append(by)
+        kernel_urls.extend(u for u in urls if u not in kernel_urls)
+
+    located: Located[Host] | None = manifests.host_for(facts.hostname)
+    desired_container = None
+    if located is not None:
+        host = located.value
+        falco = host.spec.falco
+        key = host_artifact(host, facts)
+        if key is not None:
+            want(key, f"Host/{host.metadata.name} (running kernel)")
+            for extra in host.spec.kernels:
+                want(
+                    ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
+                    f"Host/{host.metadata.name} (kernels)",
+                )
+        spec = container.spec_for(
+            falco, drivers_url=drivers_url, driver_relpath=key.relpath if key else "",
+            privileged=privileged, docker_socket=docker_socket,
+        )
+        desired_container = DesiredContainer(
+            spec=spec, host=host.metadata.name, falco_version=falco.version,
+            mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
+            drivers_url=drivers_url,
+        )
+    for build in manifests.builds_for(facts.hostname):
+        for key in build.value.spec.artifact_keys():
+            want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
+
+    artifacts = tuple(
+        DesiredArtifact(key, tuple(who), tuple(urls))
+        # Keys are unique and order by driver version, arch, kernel, kind.
+        for key, (who, urls) in sorted(wanted.items())
+    )
+    return DesiredState(
+        revision=revision,
+        hostname=facts.hostname,
+        host=located.value.metadata.name if located else None,
+        artifacts=artifacts,
+        container=desired_container,
+    )

@@ -1,0 +1,224 @@
+"""The plan: the pure difference between desired and observed state.
+
+A plan is data: it can be printed, serialised (``to_json``, DESIGN.md's contract) and
+applied. Applying every change of a plan to the state it was made from leaves a state
+whose plan is empty (tests/unit/test_plan_property.py checks that with hypothesis).
+
+Ordering matters to the executor: builds come first (Falco must never start before its
+driver exists), then the kernel module (kmod-preloaded), then container changes, then
+deletions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from reconciler.manifests.models import DriverMode, PullPolicy
+from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.container import ContainerSpec
+from reconciler.reconcile.desired import DesiredContainer, DesiredState
+from reconciler.reconcile.observed import ObservedContainer, ObservedImage, ObservedState
+
+
+class Kind(enum.StrEnum):
+    DRIVER = "driver"
+    CONTAINER = "container"
+
+
+class Op(enum.StrEnum):
+    BUILD = "build"
+    DELETE = "delete"
+    CREATE = "create"
+    REPLACE = "replace"
+    REMOVE = "remove"
+
+    @property
+    def symbol(self) -> str:
+        return {"build": "+", "create": "+", "replace": "~", "delete": "-", "remove": "-"}[
+            self.value
+        ]
+
+
+class Reason(enum.StrEnum):
+    MISSING = "missing from the store"
+    CORRUPT = "checksum does not verify; rebuild"
+    UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
+    ABSENT = "container does not exist"
+    NOT_RUNNING = "container is not running"
+    SPEC_CHANGED = "container spec changed"
+    FOREIGN = "a container with this name was not created by falco-reconciler"
+    IMAGE_MOVED = "the image tag moved (pull: always)"
+    MODULE_MISSING = "kmod-preloaded: the kernel module is not loaded"
+    MODULE_MISMATCH = "kmod-preloaded: another version of the kernel module is loaded"
+    NO_HOST = "no Host manifest matches this host"
+    RENAMED = "the Host now names its container differently"
+
+
+class Change(NamedTuple):
+    """One line of a plan. A named tuple, like the other values a large plan makes by
+    the ten thousand (artifact keys, desired artifacts): one allocation each, where a
+    frozen dataclass set its nine fields one at a time."""
+
+    kind: Kind
+    op: Op
+    name: str  # store relpath or container name
+    reason: Reason
+    detail: str = ""
+    artifact: ArtifactKey | None = None
+    spec: ContainerSpec | None = None  # the container to run after the change
+    replaces: str | None = None  # id of the container that goes away
+    needs_adopt: bool = False  # replaces a container we did not create
+
+    @property
+    def reason_text(self) -> str:
+        return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "kind": self.kind.value, "op": self.op.value, "name": self.name,
+            "reason": self.reason_text,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str
+    host: str
+    changes: tuple[Change, ...]
+    manifest_host: str | None = None  # the Host manifest that matched
+    notes: tuple[str, ...] = ()  # observed facts the text form shows (not in the JSON)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "host": self.host,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+def _describe_status(found: ObservedContainer) -> str:
+    if found.status == "exited" and found.exit_code is not None:
+        return f"{found.status} (exit code {found.exit_code})"
+    return found.status
+
+
+def _spec_drift(want: ContainerSpec, found: ObservedContainer) -> str:
+    """Why a container that carries our labels no longer matches, or '' if it does."""
+    if found.spec_hash != want.spec_hash:
+        return "spec hash differs from the manifest's"
+    if found.image != want.image:
+        return f"image is {found.image}, want {want.image}"
+    actual = dict(found.env)
+    changed = sorted(k for k, v in want.env if actual.get(k) != v)
+    if changed:
+        return "env " + ", ".join(changed) + " differs"
+    if found.restart_policy and found.restart_policy != want.restart_policy:
+        return f"restart policy is {found.restart_policy}, want {want.restart_policy}"
+    if found.privileged != want.privileged:
+        return f"privileged is {found.privileged}, want {want.privileged}"
+    return ""
+
+
+def _container_changes(
+    want: DesiredContainer | None, observed: ObservedState, *, adopt: bool
+) -> list[Change]:
+    changes: list[Change] = []
+    wanted_name = want.spec.name if want else None
+    for other in observed.containers:
+        if other.managed and other.name != wanted_name:
+            reason = Reason.RENAMED if want else Reason.NO_HOST
+            changes.append(Change(Kind.CONTAINER, Op.REMOVE, other.name, reason,
+                                  replaces=other.id))
+    if want is None:
+        return changes
+    spec = want.spec
+    found = observed.named(spec.name)
+    if found is None:
+        changes.append(Change(Kind.CONTAINER, Op.CREATE, spec.name, Reason.ABSENT, spec=spec,
+                              artifact=want.artifact))
+    elif not found.managed:
+        allowed = adopt or want.adopt
+        detail = "adopting it" if allowed else "set falco.adopt: true or pass --adopt to replace it"
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.FOREIGN,
+                              detail=detail, spec=spec, replaces=found.id,
+                              artifact=want.artifact, needs_adopt=not allowed))
+    elif drift := _spec_drift(spec, found):
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.SPEC_CHANGED,
+                              detail=drift, spec=spec, replaces=found.id, artifact=want.artifact))
+    elif not found.running:
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.NOT_RUNNING,
+                              detail=_describe_status(found), spec=spec, replaces=found.id,
+                              artifact=want.artifact))
+    elif moved := _image_moved(want, found, observed.image):
+        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.IMAGE_MOVED,
+                              detail=moved, spec=spec, replaces=found.id,
+                              artifact=want.artifact))
+    return changes
+
+
+def _image_moved(
+    want: DesiredContainer, found: ObservedContainer, image: ObservedImage | None
+) -> str:
+    """With ``pull: always``: the registry serves a new image for the tag, or one was
+    pulled and the container still runs the old one."""
+    if want.pull is not PullPolicy.ALWAYS or image is None or image.ref != want.spec.image:
+        return ""
+    if image.tag_moved:
+        return f"the registry now serves {image.remote_digest}"
+    if image.local_id and found.image_id and image.local_id != found.image_id:
+        return f"the container runs {found.image_id[:19]}, the tag is {image.local_id[:19]}"
+    return ""
+
+
+def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> list[Change]:
+    """Insert (or swap) the kernel module a kmod-preloaded Falco will use."""
+    if want is None or want.mode is not DriverMode.KMOD_PRELOADED or want.artifact is None:
+        return []
+    key, loaded = want.artifact, observed.module
+    if loaded is None:
+        return [Change(Kind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
+                       detail="insert it", artifact=key)]
+    if loaded.version != key.driver_version:
+        return [Change(Kind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
+                       detail=f"{loaded.name} {loaded.version or '(no version)'} is loaded, "
+                       f"want {key.driver_version}", artifact=key)]
+    return []
+
+
+def notes(observed: ObservedState) -> tuple[str, ...]:
+    """Facts worth showing beside the changes (the text form prints them)."""
+    if observed.module is None:
+        return ()
+    return (f"kernel module {observed.module.name} "
+            f"{observed.module.version or '(no version)'} is loaded",)
+
+
+def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
+    """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
+    builds = []
+    for artifact in desired.artifacts:
+        if artifact.key in observed.present:
+            continue
+        reason = Reason.CORRUPT if artifact.key in observed.corrupt else Reason.MISSING
+        builds.append(Change(Kind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
+                             detail=", ".join(artifact.wanted_by), artifact=artifact.key))
+    wanted = {a.key for a in desired.artifacts}
+    deletes = [
+        Change(Kind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
+        for key in sorted(observed.corrupt - wanted)
+    ]
+    modules = _module_changes(desired.container, observed)
+    containers = _container_changes(desired.container, observed, adopt=adopt)
+    return Plan(
+        revision=desired.revision,
+        host=desired.hostname,
+        changes=(*builds, *modules, *containers, *deletes),
+        manifest_host=desired.host,
+        notes=notes(observed),
+    )

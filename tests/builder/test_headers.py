@@ -1,0 +1,83 @@
+"""headers: where the kernel build tree is in unpacked packages, and what gets mounted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.builder import headers, steps
+from reconciler.edges.docker import jobs
+from reconciler.model.artifacts import KernelId
+
+RELEASE = "6.1.0-57-cloud-amd64"
+
+
+def kernel_tree(path: Path) -> Path:
+    path.mkdir(parents=True)
+    (path / "Makefile").write_text("include /usr/src/linux-headers-6.1.0-57-common/Makefile\n")
+    (path / ".config").write_text("CONFIG_X=y\n")
+    return path
+
+
+def test_debian_packages_give_the_arch_tree_not_the_common_one(tmp_path: Path) -> None:
+    (tmp_path / "usr/src/linux-headers-6.1.0-57-common").mkdir(parents=True)
+    (tmp_path / "usr/src/linux-headers-6.1.0-57-common/Makefile").write_text("x\n")
+    kernel_tree(tmp_path / f"usr/src/linux-headers-{RELEASE}")
+    assert headers.find_kernel_dir(tmp_path, RELEASE) == f"/usr/src/linux-headers-{RELEASE}"
+
+
+def test_rpm_packages_give_usr_src_kernels(tmp_path: Path) -> None:
+    kernel_tree(tmp_path / "usr/src/kernels/5.10.186-179.751.amzn2.x86_64")
+    assert headers.find_kernel_dir(tmp_path, "5.10.186-179.751.amzn2.x86_64") == (
+        "/usr/src/kernels/5.10.186-179.751.amzn2.x86_64")
+
+
+def test_packages_without_a_kernel_tree_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "usr/share/doc").mkdir(parents=True)
+    with pytest.raises(steps.StepFailed, match="no kernel build tree"):
+        headers.find_kernel_dir(tmp_path, RELEASE)
+
+
+def test_each_top_folder_is_mounted_at_its_own_path_but_never_other_usr_lib(
+    tmp_path: Path,
+) -> None:
+    """Debian's arch Makefile includes the -common tree by absolute path, and its scripts
+    link to /usr/lib/linux-kbuild-*; the toolchain's own /usr/lib folders stay untouched."""
+    kernel_tree(tmp_path / f"usr/src/linux-headers-{RELEASE}")
+    (tmp_path / "usr/src/linux-headers-6.1.0-57-common").mkdir()
+    (tmp_path / "usr/lib/linux-kbuild-6.1").mkdir(parents=True)
+    (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir()
+    found = headers.Headers(RELEASE, tmp_path, f"/usr/src/linux-headers-{RELEASE}").mounts
+    assert found == (
+        jobs.Mount(tmp_path / "usr/src/linux-headers-6.1.0-57-cloud-amd64",
+                     "/usr/src/linux-headers-6.1.0-57-cloud-amd64"),
+        jobs.Mount(tmp_path / "usr/src/linux-headers-6.1.0-57-common",
+                     "/usr/src/linux-headers-6.1.0-57-common"),
+        jobs.Mount(tmp_path / "usr/lib/linux-kbuild-6.1", "/usr/lib/linux-kbuild-6.1"),
+    )
+    assert all(m.read_only for m in found)
+
+
+def test_a_non_debian_target_without_kernel_urls_fails_naming_the_way_out(
+    tmp_path: Path,
+) -> None:
+    kernel = KernelId("centos", "4.18.0-348.el8.x86_64", "1", "x86_64")
+    with pytest.raises(steps.StepFailed, match="give kernelUrls"):
+        headers.ensure(None, "img", kernel, kernel_urls=(),  # type: ignore[arg-type]
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+    assert headers.cached(tmp_path, kernel) is None
+    assert [p.name for p in (tmp_path / "x86_64/centos").iterdir()] == [
+        ".4.18.0-348.el8.x86_64.lock"]
+
+
+def test_a_kernel_url_that_cannot_be_fetched_names_the_release_and_urls(
+    tmp_path: Path,
+) -> None:
+    kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
+    url = (tmp_path / "nope.rpm").as_uri()
+    with pytest.raises(steps.StepFailed) as caught:
+        headers.ensure(None, "img", kernel, kernel_urls=(url,),  # type: ignore[arg-type]
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+    assert "5.10.1.amzn2.x86_64" in caught.value.reason
+    assert url in caught.value.reason
