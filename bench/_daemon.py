@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-from reconciler.edges.docker import client as dockerapi  # noqa: E402
+import docker  # noqa: E402
+
 from tests.conftest import BASE_IMAGE  # noqa: E402
 from tests.daemon.conftest import Site, host_yaml, term_standin  # noqa: E402
 
@@ -22,7 +23,7 @@ __all__ = ["ROOT", "Site", "host_yaml", "site"]
 
 def site() -> tuple[Site, Any]:
     """A fresh site in a temp folder, with the stand-in Falco image ready."""
-    client = dockerapi.connect()
+    client = docker.from_env()
     image = term_standin(client, BASE_IMAGE, "0.32.2")
     made = Site(Path(tempfile.mkdtemp(prefix="reconciler-bench-")), client,
                 image.rsplit(":", 1)[0])

@@ -26,6 +26,7 @@ import docker
 from reconciler import logs
 from reconciler.builder import runner
 from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
 from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
@@ -70,7 +71,7 @@ def main() -> None:
             since = time.time()
             start = time.monotonic()
             (outcome,) = runner.build_all(
-                [runner.BuildRequest(kernel, version, (DriverKind.KMOD,))], config, client)
+                [runner.BuildRequest(kernel, version, (DriverKind.KMOD,))], config, Docker(client))
             seconds = time.monotonic() - start
             if outcome.error is not None:
                 raise SystemExit(str(outcome.error))

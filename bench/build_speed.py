@@ -6,7 +6,7 @@ image, side by side in one run, alternating so mirror and page-cache warmth are 
 - plain: one ``docker run`` that installs ``linux-headers-<release>`` with apt, downloads
   and unpacks the driver package, then compiles the module and the probe, one after the
   other, as one would by hand;
-- ours: ``build.build_all`` with an empty state dir (headers and source fetched into its
+- ours: ``builder.build_all`` with an empty state dir (headers and source fetched into its
   cache, compile, verify, publish).
 
 Prints every round, the medians and the ratio ours/plain (target <= 1.15).
@@ -28,6 +28,7 @@ import docker
 from reconciler import logs
 from reconciler.builder import images, runner, steps
 from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
 from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
@@ -74,7 +75,7 @@ def ours(client: object, release: str, round_no: int) -> float:
         request = runner.BuildRequest(KernelId("debian", release, "1", "x86_64"),
                                       f"bench-{round_no}", (DriverKind.KMOD, DriverKind.EBPF))
         start = time.monotonic()
-        (outcome,) = runner.build_all([request], config, client)
+        (outcome,) = runner.build_all([request], config, Docker(client))
         seconds = time.monotonic() - start
         if outcome.error is not None:
             raise SystemExit(str(outcome.error))
@@ -89,7 +90,7 @@ def main() -> None:
     logs.configure(level="warning")
     os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
     client = docker.from_env(timeout=1800)
-    eng = jobs.Engine(client)
+    eng = jobs.Jobs(Docker(client))
     with tempfile.TemporaryDirectory(prefix="bench-img-", dir="/var/tmp") as tmp:
         image = images.ensure(eng, BASE_IMAGE, Path(tmp), steps.BuildLog(Path(tmp) / "log"),
                               timeout=1800).reference

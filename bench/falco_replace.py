@@ -26,14 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import docker
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reconciler import settings  # noqa: E402
+from reconciler import runtime, settings  # noqa: E402
 from reconciler.edges import store  # noqa: E402
-from reconciler.edges.docker import client as dockerapi  # noqa: E402
+from reconciler.edges.docker.client import Docker  # noqa: E402
+from reconciler.edges.store import Store  # noqa: E402
 from reconciler.httpd.server import DriverServer  # noqa: E402
-from reconciler.reconcile import deploy, executor, planner  # noqa: E402
 from reconciler.reconcile.plan import Op  # noqa: E402
 from tests.support import standin  # noqa: E402
 
@@ -58,7 +60,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args()
     os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
-    client = dockerapi.connect()
+    client = docker.from_env()  # the SDK itself, for the bare baseline
     image = standin.ensure(client, os.environ.get("RECONCILER_TEST_BASE_IMAGE",
                                                   "falco-reconciler/bookworm:base"), "0.32.2")
     work = Path(tempfile.mkdtemp(prefix="replace-bench-"))
@@ -71,24 +73,25 @@ def main() -> None:
         if leftover.name.startswith((NAME, BARE)):
             leftover.remove(force=True)
 
-    with DriverServer(work / "store", ("127.0.0.1", 0)) as server:
+    with DriverServer(Store(work / "store"), ("127.0.0.1", 0)) as server:
         conf = settings.Settings(repo=str(repo), host_root=Path("/"), hostname="web-1",
                                  store=work / "store", state_dir=work / "state",
-                                 listen=f"127.0.0.1:{server.address[1]}", privileged=False)
+                                 listen=f"127.0.0.1:{server.address[1]}", privileged=False,
+                                 settle=0)
+        rt = runtime.Runtime(conf, Docker(client), runtime.Shared.for_settings(conf))
         (repo / "web.yaml").write_text(manifest(0))
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "0")
-        planned = planner.make_plan(conf, client)
+        planned = rt.planner().plan()
         key = planned.desired.container.artifact if planned.desired.container else None
         assert key is not None
         blob = work / "blob"
         blob.write_bytes(b"\x7fELF stand-in driver")
         drivers.publish(key, blob)
-        deployer = deploy.FalcoDeployer(client, drivers, settle_seconds=0)
-        run = executor.Executor(drivers, lambda _r: (), deployer.apply)
-        run.run(planner.make_plan(conf, client).plan, planned.desired)
+        deployer = rt.deployer()
+        rt.executor().run(rt.planner().plan().plan, planned.desired)
 
-        spec = planner.make_plan(conf, client).desired.container
+        spec = rt.planner().plan().desired.container
         assert spec is not None
         bare = client.containers.run(image, name=BARE, network_mode="host", detach=True,
                                      environment=list(f"{k}={v}" for k, v in spec.spec.env))
@@ -97,7 +100,7 @@ def main() -> None:
             (repo / "web.yaml").write_text(manifest(n))
             git(repo, "commit", "-qam", str(n))
             start = time.perf_counter()
-            planned = planner.make_plan(conf, client)
+            planned = rt.planner().plan()
             planned_at = time.perf_counter()
             (change,) = planned.plan.changes
             assert change.op is Op.REPLACE

@@ -55,11 +55,8 @@ INPROCESS = """
 import sys, time, yaml
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
-from reconciler import settings
-from reconciler.edges.docker import client as dockerapi  # noqa: E402
-from reconciler.reconcile import planner
+from reconciler import runtime, settings
 from reconciler.reconcile import render
-client = dockerapi.connect()
 conf = settings.Settings(repo=str(root), host_root=host_root, store=work / "store",
                          state_dir=work / "state")
 start = time.process_time()
@@ -67,7 +64,8 @@ for path in sorted(root.rglob('*.y*ml')):
     list(yaml.load_all(path.read_bytes(), Loader=yaml.CSafeLoader))
 parse = time.process_time() - start
 start = time.process_time()
-render.as_json(planner.make_plan(conf, client).plan)
+with runtime.open_runtime(conf) as rt:
+    render.as_json(rt.planner().plan().plan)
 plan = time.process_time() - start
 print(parse, plan)
 """

@@ -7,18 +7,26 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
 
     ReconcilerError
     ├── ConfigError              bad flags, config file or environment
+    │   └── StalePlan            a saved plan no longer describes what applying would do
     ├── ManifestError            manifests that do not validate (carries every Problem)
+    ├── SignatureError           a commit is not signed by a trusted key
     ├── FactsError               the host's facts cannot be read
     ├── UnknownDriverVersion     a Falco version with no known driver version
-    ├── SourceError              the git repository cannot be read or the ref resolved
+    ├── SourceError              the git repository cannot be read or the ref resolved   (t)
     ├── StoreError               the driver store cannot be read or written
-    ├── DockerError              the engine cannot be reached or refused a call
-    │   └── DockerUnavailable    no engine answers at DOCKER_HOST
+    ├── DockerError              the engine refused or failed a call                    (t)
+    │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
+    │   └── Cancelled            told to stop (interrupt) before or while a container ran
     ├── BuildError               a driver build failed (names the artifact and the step)
-    │   └── BuildTimeout
+    │   └── BuildTimeout                                                                (t)
+    ├── ModuleError              inserting or removing the kernel module failed
+    ├── DeployError              Falco could not be (re)started
+    │   ├── DriverNotServed      its driver is not served at the URL it will use        (t)
+    │   └── FalcoStartError      the new container did not stay up; the old one is back
     └── ServerError              the driver server cannot bind or serve
 
-``transient`` tells the daemon whether a retry later may succeed.
+``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
+not transient waits for a new revision or a drift instead of being retried.
 """
 
 from __future__ import annotations
@@ -47,6 +55,14 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
+
+
+class StalePlan(ConfigError):
+    """The saved plan no longer describes what applying would do."""
+
+
+class SignatureError(ReconcilerError):
+    """The commit is not signed, or not by a configured key; it is not applied."""
 
 
 class ManifestError(ReconcilerError):
@@ -88,6 +104,12 @@ class DockerUnavailable(DockerError):
     """No Docker engine answers at DOCKER_HOST."""
 
 
+class Cancelled(DockerError):
+    """The engine was told to stop (interrupt) before or while a container ran."""
+
+    transient = False
+
+
 class BuildError(ReconcilerError):
     """A driver build failed; the message names the artifact and the step."""
 
@@ -106,6 +128,24 @@ class BuildTimeout(BuildError):
     """A driver build ran past its timeout."""
 
     transient = True
+
+
+class ModuleError(ReconcilerError):
+    """Inserting or removing the kernel module failed."""
+
+
+class DeployError(ReconcilerError):
+    """Falco could not be (re)started."""
+
+
+class DriverNotServed(DeployError):
+    """The driver the container would load is not served at the URL it will use."""
+
+    transient = True
+
+
+class FalcoStartError(DeployError):
+    """The new Falco container did not stay up; the previous one was put back."""
 
 
 class ServerError(ReconcilerError):

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 _wanted = ("info", "auto")
 _applied = False
+# Events a live display (commands.progress) is showing right now: not written again.
+_live: frozenset[str] = frozenset()
 
 
 class _Stderr:
@@ -40,6 +42,32 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
     _applied = False
 
 
+def console() -> bool:
+    """Whether events are written as readable lines (a terminal) rather than JSON."""
+    fmt = _wanted[1]
+    return fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+
+
+@contextmanager
+def shown_live(events: frozenset[str]) -> Iterator[None]:
+    """Within the block, ``events`` are shown by a live display and not written as lines:
+    an event is never shown twice."""
+    global _live  # noqa: PLW0603 - logging is process-wide by nature
+    previous, _live = _live, _live | events
+    try:
+        yield
+    finally:
+        _live = previous
+
+
+def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    if event_dict.get("event") in _live:
+        import structlog  # noqa: PLC0415 - already imported by _apply
+
+        raise structlog.DropEvent
+    return event_dict
+
+
 def _apply() -> None:
     """Configure structlog as ``configure`` last asked, once per ``configure``."""
     global _applied  # noqa: PLW0603 - logging is process-wide by nature
@@ -49,14 +77,15 @@ def _apply() -> None:
 
     import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
 
-    level, fmt = _wanted
-    json_logs = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    level = _wanted[0]
+    json_logs = not console()
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[
+            _not_shown_live,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

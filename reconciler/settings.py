@@ -107,9 +107,11 @@ _BOOLS = {"privileged", "adopt", "docker_events"}
 _SWITCHES = {"adopt"}
 
 
-def add_flags(parser: argparse.ArgumentParser, *names: str) -> None:
-    """Add ``--config`` and the named settings as flags (default None: not given)."""
-    if not any(a.dest == "config" for a in parser._actions):
+def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True) -> None:
+    """Add the named settings as flags (default None: not given), and ``--config`` unless
+    ``config`` is False (a second call on the same parser, or a command whose own
+    ``-c/--config`` means something else)."""
+    if config:
         parser.add_argument("--config", type=Path, default=None,
                             help="config file (default: /etc/falco-reconciler/config.yaml)")
     for name in names:

@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
-from reconciler.edges.docker import client as dockerapi
+from reconciler.edges.docker import client as docker_edge
+from reconciler.edges.docker.client import Docker
 from reconciler.errors import DockerUnavailable
 
 DOCKER_SOCK = "unix:///run/reconciler-ci/docker.sock"
@@ -91,17 +93,27 @@ def make_host_root(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def docker_client() -> Iterator[Any]:
-    """The real engine at DOCKER_HOST (default: the one .ci/dockerd-up starts)."""
+def engine() -> Iterator[Docker]:
+    """Our Docker edge on the real engine at DOCKER_HOST (default: the one .ci/dockerd-up
+    starts)."""
     os.environ.setdefault("DOCKER_HOST", DOCKER_SOCK)
     try:
-        client = dockerapi.connect(timeout=60)
+        found = docker_edge.connect(timeout=60)
     except DockerUnavailable as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and no Docker engine: {exc}")
         pytest.skip(f"no Docker engine: {exc}")
-    yield client
-    client.close()
+    yield found
+    found.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client(engine: Docker) -> Iterator[Any]:
+    """The SDK's own client on the same engine: tests look at what we did with it, not
+    through the code under test."""
+    sdk = docker.from_env(timeout=60)
+    yield sdk
+    sdk.close()
 
 
 @pytest.fixture

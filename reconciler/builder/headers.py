@@ -19,19 +19,20 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import locks, steps
+from reconciler.edges import httpclient
 from reconciler.edges.docker import jobs
 from reconciler.model.artifacts import KernelId
+from reconciler.model.container import BindMount
 
 MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
+LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
 
 
@@ -44,8 +45,8 @@ class Headers:
     kernel_dir: str  # the kernel build tree, as seen inside the container
 
     @property
-    def mounts(self) -> tuple[jobs.Mount, ...]:
-        found: list[jobs.Mount] = []
+    def mounts(self) -> tuple[BindMount, ...]:
+        found: list[BindMount] = []
         for top in ("usr/src", "usr/lib", "lib"):
             folder = self.root / top
             if not folder.is_dir():
@@ -54,7 +55,7 @@ class Headers:
                 if top != "usr/src" and not entry.name.startswith(("linux-kbuild", "modules")):
                     continue  # never shadow the toolchain's own /usr/lib folders
                 if entry.is_dir() and not entry.is_symlink():
-                    found.append(jobs.Mount(entry, f"/{top}/{entry.name}"))
+                    found.append(BindMount(str(entry), f"/{top}/{entry.name}", read_only=True))
         return tuple(found)
 
 
@@ -73,7 +74,7 @@ def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
 
 
 def ensure(
-    eng: jobs.Engine, builder_image: str, kernel: KernelId, *, kernel_urls: Sequence[str],
+    eng: jobs.Jobs, builder_image: str, kernel: KernelId, *, kernel_urls: Sequence[str],
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
 ) -> Headers:
     """The headers of ``kernel`` from the cache, fetched first if they are not there."""
@@ -137,64 +138,15 @@ def find_kernel_dir(root: Path, release: str) -> str:
     )
 
 
-_APT_SCRIPT = r"""
-set -e
-pkg="linux-headers-$RELEASE"
-have() { apt-cache show --no-all-versions "$1" >/dev/null 2>&1; }
-if ! have "$pkg"; then
-  echo "### $pkg is not in the image's package lists: refreshing them"
-  apt-get update -qq || true
-fi
-if ! have "$pkg"; then
-  echo "### no package $pkg in the apt sources:"
-  grep -rhsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/ \
-    | sed -E 's/^(URIs:|deb) */source: /' | sort -u
-  exit 42
-fi
-deps() {
-  apt-cache show --no-all-versions "$1" | sed -n 's/^Depends: //p' | tr ',' '\n' \
-    | sed -E 's/^ *//; s/[ (|].*//' | grep -E '^linux-(headers|kbuild)-' || true
-}
-all="$pkg"; todo="$pkg"
-while [ -n "$todo" ]; do
-  next=""
-  for p in $todo; do
-    for d in $(deps "$p"); do
-      case " $all " in *" $d "*) ;; *) all="$all $d"; next="$next $d";; esac
-    done
-  done
-  todo="$next"
-done
-echo "### downloading: $all"
-mkdir -p /out/debs && cd /out/debs
-apt-get download $all 2>&1 || { apt-get update -qq && apt-get download $all 2>&1; }
-for f in *.deb; do dpkg-deb -x "$f" /out/root; done
-cd / && rm -rf /out/debs
-"""
-
-_UNPACK_SCRIPT = r"""
-set -e
-cd /out/dl
-for f in *; do
-  echo "### unpacking $f"
-  case "$f" in
-    *.deb) dpkg-deb -x "$f" /out/root ;;
-    *.rpm) rpm2cpio "$f" | (cd /out/root && cpio -idm --quiet) ;;
-    *.tar|*.tar.*|*.tgz|*.txz) tar -xf "$f" -C /out/root ;;
-    *) echo "### do not know how to unpack $f (.deb, .rpm or a tarball)"; exit 1 ;;
-  esac
-done
-cd / && rm -rf /out/dl
-"""
-
 
 def _fetch_apt(
-    eng: jobs.Engine, image: str, kernel: KernelId, *, partial: Path, log: steps.BuildLog,
+    eng: jobs.Jobs, image: str, kernel: KernelId, *, partial: Path, log: steps.BuildLog,
     timeout: float | None,
 ) -> None:
     log.note(f"kernel headers {kernel.kernel_release}: from the apt sources of the builder")
     result = eng.run(
-        image, _APT_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+        image, steps.script("headers-apt.sh"),
+        mounts=[BindMount(str(partial), "/out", read_only=False)],
         network="host", environment={"RELEASE": kernel.kernel_release}, timeout=timeout,
         labels={jobs.LABEL_STEP: steps.Step.KERNEL_HEADERS,
                 jobs.LABEL_ARTIFACT: kernel.kernel_release},
@@ -215,7 +167,7 @@ def _fetch_apt(
 
 
 def _fetch_urls(
-    eng: jobs.Engine, image: str, kernel: KernelId, *, urls: Sequence[str], partial: Path,
+    eng: jobs.Jobs, image: str, kernel: KernelId, *, urls: Sequence[str], partial: Path,
     log: steps.BuildLog, timeout: float | None,
 ) -> None:
     downloads = partial / "dl"
@@ -225,31 +177,19 @@ def _fetch_urls(
         target = downloads / f"{index:02d}-{name}"
         log.note(f"kernel headers {kernel.kernel_release}: fetching {url}")
         try:
-            download(url, target, timeout=timeout)
+            # file:// too: kernel URLs reach here from the host's own settings and flags;
+            # the manifests' loader refuses them (a push must not read host files).
+            httpclient.download(url, target, timeout=timeout, schemes=LOCAL_OR_HTTP)
         except (OSError, ValueError) as exc:
             raise steps.StepFailed(
                 f"kernel release {kernel.kernel_release}: cannot fetch its headers from "
                 f"{url} ({exc}); kernelUrls tried: {', '.join(urls)}"
             ) from exc
     result = eng.run(
-        image, _UNPACK_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+        image, steps.script("headers-unpack.sh"),
+        mounts=[BindMount(str(partial), "/out", read_only=False)],
         timeout=timeout,
         labels={jobs.LABEL_STEP: steps.Step.KERNEL_HEADERS,
                 jobs.LABEL_ARTIFACT: kernel.kernel_release},
     )
     steps.check(result, f"unpacking the headers of {kernel.kernel_release}", log)
-
-
-def download(url: str, target: Path, *, timeout: float | None = None) -> None:
-    """Fetch ``url`` (http, https or file) into ``target``."""
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in ("http", "https", "file"):
-        raise ValueError(f"unsupported URL scheme {scheme!r}")
-    try:
-        with (
-            urllib.request.urlopen(url, timeout=timeout or 300) as response,  # noqa: S310
-            target.open("wb") as handle,
-        ):
-            shutil.copyfileobj(response, handle, 1 << 20)
-    except urllib.error.URLError as exc:
-        raise OSError(str(exc.reason)) from exc

@@ -42,17 +42,8 @@ def content_hash(base_image_id: str, packages: tuple[str, ...] = PACKAGES) -> st
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def install_script(packages: tuple[str, ...] = PACKAGES) -> str:
-    return (
-        "set -e; export DEBIAN_FRONTEND=noninteractive; "
-        "apt-get update -qq; "
-        f"apt-get install -y -qq --no-install-recommends {' '.join(sorted(packages))}"
-        " >/dev/null"
-    )
-
-
 def ensure(
-    eng: jobs.Engine, base_image: str, lock_dir: Path, log: steps.BuildLog,
+    eng: jobs.Jobs, base_image: str, lock_dir: Path, log: steps.BuildLog,
     *, timeout: float | None = None,
 ) -> BuilderImage:
     """The builder image for ``base_image``, made now if the engine lacks it."""
@@ -69,7 +60,8 @@ def ensure(
             jobs.LABEL_ROLE: "builder-image", LABEL_BASE: base_image, LABEL_CONTENT: digest,
         }
         result = eng.run(
-            base_id, install_script(), network="host", timeout=timeout,
+            base_id, steps.script("toolchain.sh"), network="host", timeout=timeout,
+            environment={"PACKAGES": " ".join(sorted(PACKAGES))},
             labels={jobs.LABEL_STEP: "builder-image"}, commit_to=(reference, labels),
         )
         steps.check(result, f"installing the toolchain into {base_image}", log)

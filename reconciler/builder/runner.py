@@ -24,20 +24,19 @@ import re
 import secrets
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
 
 from reconciler import logs
 from reconciler.builder import compiler, headers, images, locks, sources, steps, verify
 from reconciler.builder.steps import Step
 from reconciler.edges.docker import jobs
+from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store import Store, StoredArtifact
-from reconciler.errors import BuildError, BuildTimeout, DockerError, StoreError
+from reconciler.errors import BuildError, BuildTimeout, Cancelled, DockerError, StoreError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 
 log = logs.get(__name__)
@@ -110,7 +109,7 @@ Progress = Callable[[BuildEvent], None]
 
 
 def build_all(
-    requests: Sequence[BuildRequest], config: BuildConfig, docker_client: Any,
+    requests: Sequence[BuildRequest], config: BuildConfig, engine: ContainerEngine,
     progress: Progress | None = None,
 ) -> tuple[BuildOutcome, ...]:
     """Build every request; one outcome per request, in order, never stopping early."""
@@ -124,7 +123,7 @@ def build_all(
         else:
             todo.append((index, request))
     if todo:
-        eng = jobs.Engine(docker_client)
+        eng = jobs.Jobs(engine)
         _clean_leftovers(eng, config.state_dir)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, config.jobs)) as pool:
             futures = {
@@ -144,7 +143,7 @@ def build_all(
     return tuple(outcomes[i] for i in range(len(requests)))
 
 
-def _clean_leftovers(eng: jobs.Engine, state_dir: Path) -> None:
+def _clean_leftovers(eng: jobs.Jobs, state_dir: Path) -> None:
     removed = eng.remove_leftovers()
     tmp = state_dir / "tmp"
     stale = 0
@@ -166,7 +165,7 @@ class _Build:
     """One request, step by step; ``run`` never raises a ReconcilerError."""
 
     def __init__(
-        self, request: BuildRequest, config: BuildConfig, eng: jobs.Engine, store: Store,
+        self, request: BuildRequest, config: BuildConfig, eng: jobs.Jobs, store: Store,
         progress: Progress | None,
     ) -> None:
         self.request = request
@@ -220,7 +219,7 @@ class _Build:
         except steps.StepFailed as exc:
             return self._failed(exc.reason, exc.output or build_log.tail(), build_log,
                                 timed_out=exc.timed_out)
-        except jobs.Cancelled as exc:
+        except Cancelled as exc:
             return self._failed(str(exc), build_log.tail(), build_log)
         except (DockerError, StoreError) as exc:
             # An engine that went away may be back on the next pass; a full disk may not.
@@ -320,18 +319,6 @@ class _Build:
                   error=reason, log=str(build_log.path))
         return BuildOutcome(self.request, (), error, build_log.path, round(self.elapsed(), 1),
                             built=True)
-
-
-def terminal_progress(stream: TextIO | None = None) -> Progress:
-    """A progress callback that prints one line per step change: elapsed, artifact, step."""
-    out = stream or sys.stderr
-
-    def show(event: BuildEvent) -> None:
-        detail = f": {event.detail}" if event.detail else ""
-        print(f"[{event.elapsed:6.1f}s] {event.artifact}: {event.step} {event.phase}{detail}",
-              file=out, flush=True)
-
-    return show
 
 
 @contextlib.contextmanager

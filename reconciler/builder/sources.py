@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import headers, locks, steps
+from reconciler.edges import httpclient
 from reconciler.edges.docker import jobs
+from reconciler.model.container import BindMount
 
 DEB_PREFIX = "deb:"
 
@@ -50,7 +52,7 @@ def cache_key(spec: str, driver_version: str) -> str:
 
 
 def ensure(
-    eng: jobs.Engine, builder_image: str, spec: str, driver_version: str, *,
+    eng: jobs.Jobs, builder_image: str, spec: str, driver_version: str, *,
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
 ) -> Source:
     """The source tree of ``driver_version`` from ``spec``, fetched if not cached."""
@@ -82,14 +84,15 @@ def ensure(
 
 
 def _fetch(
-    eng: jobs.Engine, image: str, spec: str, driver_version: str, *, partial: Path,
+    eng: jobs.Jobs, image: str, spec: str, driver_version: str, *, partial: Path,
     log: steps.BuildLog, timeout: float | None,
 ) -> None:
     if spec.startswith(DEB_PREFIX):
         package = spec[len(DEB_PREFIX):]
         log.note(f"driver source: the Debian package {package}")
         result = eng.run(
-            image, _DEB_SCRIPT, mounts=[jobs.Mount(partial, "/out", read_only=False)],
+            image, steps.script("source-deb.sh"),
+            mounts=[BindMount(str(partial), "/out", read_only=False)],
             network="host", environment={"PACKAGE": package}, timeout=timeout,
             labels={jobs.LABEL_STEP: steps.Step.DRIVER_SOURCE},
         )
@@ -100,7 +103,7 @@ def _fetch(
         archive = partial / "source.tar"
         log.note(f"driver source: {url}")
         try:
-            headers.download(url, archive, timeout=timeout)
+            httpclient.download(url, archive, timeout=timeout, schemes=headers.LOCAL_OR_HTTP)
         except (OSError, ValueError) as exc:
             raise steps.StepFailed(
                 f"cannot fetch driver {driver_version} from {url}: {exc}"
@@ -115,15 +118,6 @@ def _fetch(
         raise steps.StepFailed(f"cannot unpack the driver source {archive}: {exc}") from exc
     if archive.parent == partial:
         archive.unlink()
-
-
-_DEB_SCRIPT = r"""
-set -e
-mkdir -p /out/debs && cd /out/debs
-apt-get download "$PACKAGE" 2>&1 || { apt-get update -qq && apt-get download "$PACKAGE" 2>&1; }
-for f in *.deb; do dpkg-deb -x "$f" /out/root; done
-cd / && rm -rf /out/debs
-"""
 
 
 def classify(root: Path, spec: str) -> Source:

@@ -10,11 +10,19 @@ from __future__ import annotations
 import enum
 import threading
 from collections import deque
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from reconciler.edges.docker import jobs
 
 TAIL_LINES = 20
+
+
+@cache
+def script(name: str) -> str:
+    """A shell script of ``builder/scripts/`` (package data), as the builder runs it."""
+    return (resources.files("reconciler.builder") / "scripts" / name).read_text("utf-8")
 
 
 class Step(enum.StrEnum):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reconciler import builder, settings
-from reconciler.edges import kmod
-from reconciler.edges.docker import client as dockerapi
-from reconciler.edges.store import Store
+from reconciler import runtime, settings
+from reconciler.commands import progress
 from reconciler.errors import ConfigError
-from reconciler.reconcile import deploy, executor, planner, render, savedplan
+from reconciler.reconcile import executor, render, savedplan
+
+ONE_SHOT = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    settings.add_flags(p, "adopt", "settle", "stop_timeout")
+    settings.add_flags(p, "adopt", "settle", "stop_timeout", config=False)
     p.set_defaults(handler=run)
 
 
@@ -44,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
     if saved is not None:
         conf = savedplan.settings_for(saved, conf)
     # Committing a builder image can take minutes: the client's timeout covers a build.
-    with contextlib.closing(dockerapi.connect(timeout=conf.build_timeout)) as client:
-        return _apply(args, conf, client, saved)
+    with progress.display() as shown, runtime.open_runtime(
+            conf, timeout=conf.build_timeout, progress=shown) as rt:
+        return _apply(args, rt, saved)
 
 
-def _apply(
-    args: argparse.Namespace, conf: settings.Settings, client: Any, saved: dict[str, Any] | None
-) -> int:
-    planned = planner.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
+def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] | None) -> int:
+    conf = rt.settings
+    planned = rt.planner().plan(adopt=conf.adopt)
     if saved is not None:
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
@@ -60,30 +58,12 @@ def _apply(
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
-    store = Store(conf.store)
-    config = builder.BuildConfig(
-        state_dir=conf.state_dir, store=conf.store, source=conf.source,
-        base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-    )
-    deployer = deploy.FalcoDeployer(client, store,
-                                   settle_seconds=conf.settle,
-                                   stop_timeout=conf.stop_timeout)
-
-    def build(requests: Sequence[builder.BuildRequest]) -> Sequence[builder.BuildOutcome]:
-        # SIGTERM (systemd, CI) cancels builds like Ctrl-C: containers and temp files go.
-        with builder.sigterm_as_interrupt():
-            return builder.build_all(requests, config, client,
-                                   progress=builder.terminal_progress())
-
-    modules = deploy.ModuleLoader(client, store, kmod.ModuleCommands(
-        insmod=conf.insmod_command, rmmod=conf.rmmod_command))
-    run_ = executor.Executor(store, build, deployer.apply, modules.apply)
-    outcomes = run_.run(planned.plan, planned.desired, adopt=conf.adopt)
+    outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]
         print(f"  {mark} {outcome.change.op.value} {outcome.change.name}: {outcome.message}")
-    failed = sum(1 for o in outcomes if o.result is executor.Result.FAILED)
+    failed = sum(1 for o in outcomes if o.result is executor.OutcomeResult.FAILED)
     print(f"\nApplied {len(outcomes) - failed} of {len(outcomes)} changes"
           f" at revision {planned.plan.revision[:12]}.")
     return 1 if failed else 0

@@ -16,12 +16,14 @@ from typing import Any
 
 import yaml
 
-from reconciler import builder, settings
+from reconciler import builder, runtime, settings
+from reconciler.commands import progress
 from reconciler.edges import atomic
-from reconciler.edges.docker import client as dockerapi
 from reconciler.errors import ConfigError, StoreError
 from reconciler.manifests import driverkit
 from reconciler.model.artifacts import SUPPORTED_ARCHES, DriverKind, KernelId, store_arch
+
+ONE_SHOT = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,9 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="kernel header package URL (repeatable, or comma-separated)")
     p.add_argument("--moduledrivername", help="kernel module name (default: falco)")
     p.add_argument("--moduledevicename", help="kernel module device name (default: falco)")
-    # Our --config is driverkit's file, so add_flags adds no settings --config of its own.
+    # Our -c/--config is driverkit's file: no settings --config of its own.
     settings.add_flags(p, "store", "state_dir", "source", "base_image", "jobs",
-                       "build_timeout")
+                       "build_timeout", config=False)
     p.set_defaults(handler=run)
 
 
@@ -121,20 +123,14 @@ def run(args: argparse.Namespace) -> int:
     settings_args = copy.copy(args)
     settings_args.config = None  # ours is driverkit's file, not the settings file
     conf = settings.resolve(settings_args)
-    config = builder.BuildConfig(
-        state_dir=conf.state_dir, store=conf.store, source=conf.source,
-        base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-        module_name=str(merged.get("moduledrivername") or "falco"),
-        device_name=str(merged.get("moduledevicename") or "falco"),
-    )
     # Committing a fresh builder image can take minutes: a long per-request timeout.
-    client = dockerapi.connect(timeout=conf.build_timeout)
-    try:
-        with builder.sigterm_as_interrupt():
-            (outcome,) = builder.build_all([request], config, client,
-                                         progress=builder.terminal_progress())
-    finally:
-        client.close()
+    with progress.display() as shown, runtime.open_runtime(
+            conf, timeout=conf.build_timeout, progress=shown) as rt:
+        config = rt.build_config(
+            module_name=str(merged.get("moduledrivername") or "falco"),
+            device_name=str(merged.get("moduledevicename") or "falco"),
+        )
+        (outcome,) = rt.build([request], config)
     if outcome.error is not None:
         raise outcome.error
     if not outcome.built:

@@ -19,11 +19,15 @@ from reconciler.edges import hostfacts
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.model import kernelnames, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.host import HostFacts
 from reconciler.model.versions import FalcoVersion
 
 # Probe this far when listing the known releases of the version table.
 _MAX_MINOR = 99
 _MAX_PATCH = 9
+
+
+ONE_SHOT = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,7 +72,7 @@ def default_versions() -> tuple[FalcoVersion, ...]:
     return tuple(sorted(picked))
 
 
-def name_for(host: hostfacts.HostFacts, falco: FalcoVersion) -> Naming:
+def name_for(host: HostFacts, falco: FalcoVersion) -> Naming:
     try:
         driver = versions.driver_version(str(falco))
         kernel = kernelnames.kernel_id(host, falco)
@@ -100,7 +104,7 @@ def _artifact(naming: Naming, kind: DriverKind) -> dict[str, str]:
     return {"filename": key.filename, "relpath": key.relpath, "urlPath": naming.url_path(kind)}
 
 
-def as_json(host: hostfacts.HostFacts, namings: Iterable[Naming]) -> str:
+def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
     entries: list[dict[str, Any]] = []
     for n in namings:
         entry: dict[str, Any] = {
@@ -136,7 +140,7 @@ def as_json(host: hostfacts.HostFacts, namings: Iterable[Naming]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
-def as_text(host: hostfacts.HostFacts, namings: Sequence[Naming]) -> str:
+def as_text(host: HostFacts, namings: Sequence[Naming]) -> str:
     lines = [
         f"host {host.hostname}",
         f"  kernel release  {host.kernel_release}",

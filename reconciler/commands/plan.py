@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
-from reconciler import settings
-from reconciler.edges.docker import client as dockerapi
-from reconciler.reconcile import planner, render, savedplan
+from reconciler import runtime, settings
+from reconciler.reconcile import render, savedplan
 
 EXIT_CHANGES = 2
+ONE_SHOT = True
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 with no changes, 2 with changes, 1 on error")
-    settings.add_flags(p, "adopt")
+    settings.add_flags(p, "adopt", config=False)
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     p.set_defaults(handler=run)
@@ -30,8 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    with contextlib.closing(dockerapi.connect()) as client:
-        planned = planner.make_plan(conf, client, adopt=conf.adopt, one_shot=True)
+    with runtime.open_runtime(conf) as rt:
+        planned = rt.planner().plan(adopt=conf.adopt)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)

@@ -8,6 +8,8 @@ from reconciler import settings
 from reconciler.daemon import control
 from reconciler.errors import ConfigError
 
+ONE_SHOT = True
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("reconcile", help="ask the running daemon for a pass now",

@@ -7,6 +7,8 @@ import argparse
 from reconciler import settings
 from reconciler.daemon import control
 
+ONE_SHOT = True
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("resume", help="resume reconciliation after `reconciler suspend`",

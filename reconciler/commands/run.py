@@ -16,28 +16,31 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from reconciler import logs, settings
-from reconciler.daemon import backoff, lock, loop, notify, passes, triggers
+from reconciler import logs, runtime, settings
+from reconciler.daemon import lock, loop, notify, passes, triggers
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
-from reconciler.edges import gitsign
-from reconciler.edges.docker import client as dockerapi
-from reconciler.edges.store import Store
+from reconciler.edges.docker import client as docker_client
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.httpd.server import DriverServer
 
 log = logs.get("reconciler.run")
 
 
+ONE_SHOT = False  # the daemon: a normal exit, with the collector on
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: follow the repository and reconcile",
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout")
+                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
+                       "insmod_command", "rmmod_command")
     settings.add_flags(p, "adopt", "settle", "stop_timeout", "poll_interval", "debounce",
                        "backoff_max", "metrics_listen", "webhook_listen", "webhook_secret_file",
-                       "verify_gpg_home", "verify_ssh_allowed_signers", "docker_events")
+                       "verify_gpg_home", "verify_ssh_allowed_signers", "docker_events",
+                       config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
@@ -64,14 +67,15 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     notifier = notify.Notifier()
     wakeup = Wakeup(debounce=conf.debounce)
-    store = Store(conf.store)
+    shared = runtime.Shared.for_settings(conf)
+    store = shared.store
     cleaned = store.clean_partials()
     if cleaned:
         log.info("store.partials_removed", count=cleaned)
     metrics = Metrics(store)
     stack = contextlib.ExitStack()
     with stack:
-        server = DriverServer(conf.store, conf.listen_address)
+        server = DriverServer(store, conf.listen_address)
         server.start()
         stack.callback(server.stop)
         host, port = server.address
@@ -92,21 +96,15 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         watches.start()
         stack.callback(watches.stop)
         if conf.docker_events:
-            events = triggers.DockerEvents(wakeup, lambda: dockerapi.connect(timeout=10))
+            events = triggers.DockerEvents(wakeup, lambda: docker_client.connect(timeout=10))
             events.start()
             stack.callback(events.stop)
-        options = passes.Options(
-            settle_seconds=conf.settle, stop_timeout=conf.stop_timeout, adopt=conf.adopt,
-            keys=gitsign.Keys(conf.verify_gpg_home, conf.verify_ssh_allowed_signers),
-        )
-        # Build steps are logged by the build runner itself.
-        reconciler = passes.Reconciler(conf, options, lambda: dockerapi.connect(timeout=30))
-        daemon = loop.Daemon(
-            conf, reconciler,
-            loop.LoopOptions(conf.poll_interval,
-                             backoff.Backoff(base=2.0, cap=max(2.0, conf.backoff_max))),
-            wakeup=wakeup, notifier=notifier, metrics=metrics,
-        )
+        final = conf  # the real listen address, for Falco's DRIVERS_REPO
+        reconciler = passes.Reconciler(
+            final, lambda: runtime.open_runtime(final, timeout=final.build_timeout,
+                                                shared=shared))
+        daemon = loop.Daemon(final, reconciler, wakeup=wakeup, notifier=notifier,
+                             metrics=metrics)
         stack.callback(notifier.close)
         stack.callback(notifier.stopping)
         _signals(daemon, wakeup, stack)

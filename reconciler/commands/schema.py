@@ -7,6 +7,8 @@ import json
 
 from reconciler.manifests import schema
 
+ONE_SHOT = True
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schema", help="print the JSON Schema of the manifests",

@@ -10,9 +10,13 @@ import threading
 from types import FrameType
 
 from reconciler import logs, settings
+from reconciler.edges.store import Store
 from reconciler.httpd.server import DriverServer, ServerConfig
 
 _log = logs.get("reconciler.serve")
+
+
+ONE_SHOT = False  # runs until a signal: a normal exit
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +42,7 @@ def _raise_fd_limit() -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     _raise_fd_limit()
-    server = DriverServer(conf.store, conf.listen_address,
+    server = DriverServer(Store(conf.store), conf.listen_address,
                           config=ServerConfig(workers=max(1, args.workers)))
     stop = threading.Event()
 

@@ -14,6 +14,8 @@ from reconciler import settings
 from reconciler.daemon import control, lock, state
 from reconciler.errors import ConfigError
 
+ONE_SHOT = True
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("status", help="what the daemon applied, is doing, and last failed",

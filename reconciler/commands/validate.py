@@ -14,6 +14,8 @@ from reconciler import settings
 from reconciler.edges import gitrepo
 from reconciler.manifests import loading
 
+ONE_SHOT = True
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check the manifests; print problems as file:line",
@@ -24,8 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = settings.resolve(args)
-    snapshot = gitrepo.snapshot(config.repo, config.ref, config.path, config.state_dir)
-    manifests, problems = loading.check(snapshot.files)
+    snapshot = gitrepo.snapshot(config.repo, config.ref, config.path, config.state_dir,
+                                loading.is_manifest_path)
+    manifests, problems = loading.check(snapshot.files or ())
     prefix = posixpath.normpath(config.path.strip("/")) if config.path.strip("/") else ""
     if problems:
         for problem in problems:

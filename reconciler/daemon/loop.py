@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from reconciler import logs
@@ -25,7 +25,7 @@ from reconciler.daemon import control, state
 from reconciler.daemon.backoff import Backoff, jittered
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
-from reconciler.daemon.passes import Head, Reconciler, Report, Result, find_head
+from reconciler.daemon.passes import GitHead, PassResult, PassRunner, Report, find_head
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.errors import ReconcilerError
 from reconciler.settings import Settings
@@ -34,25 +34,19 @@ log = logs.get(__name__)
 TIMER_REASONS = frozenset({"poll", "retry"})
 
 
-@dataclass(frozen=True)
-class LoopOptions:
-    poll_interval: float = 60.0
-    backoff: Backoff = field(default_factory=Backoff)
-
-
 def short(revision: str | None) -> str:
     return revision[:12] if revision else "none"
 
 
 class Daemon:
     def __init__(
-        self, settings: Settings, reconciler: Reconciler, options: LoopOptions, *,
+        self, settings: Settings, reconciler: PassRunner, *,
         wakeup: Wakeup, notifier: Notifier, metrics: Metrics,
-        find: Callable[[Settings], Head] = find_head,
+        find: Callable[[Settings], GitHead] = find_head, backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self.reconciler = reconciler
-        self.options = options
+        self.backoff = backoff or Backoff(base=2.0, cap=max(2.0, settings.backoff_max))
         self.wakeup = wakeup
         self.notifier = notifier
         self.metrics = metrics
@@ -110,7 +104,7 @@ class Daemon:
                     reasons.add("poll")
                 if not reasons:
                     continue
-                self._next_poll = now + jittered(self.options.poll_interval)
+                self._next_poll = now + jittered(self.settings.poll_interval)
                 if self._suspended():
                     continue
                 self._pass(reasons)
@@ -145,12 +139,12 @@ class Daemon:
             self._save(suspended=False, phase="idle")
         return False
 
-    def _blocked(self, reasons: set[str], head: Head) -> bool:
+    def _blocked(self, reasons: set[str], head: GitHead) -> bool:
         """A permanent failure at this revision, and only a timer woke us: do not hammer."""
         last = self.status.last_pass
         return (
             reasons <= TIMER_REASONS and last is not None
-            and last.result in (Result.FAILED, Result.ERROR) and not last.transient
+            and last.result in (PassResult.FAILED, PassResult.ERROR) and not last.transient
             and last.revision == head.revision
         )
 
@@ -178,7 +172,7 @@ class Daemon:
         try:
             head = self.find(self.settings)
         except ReconcilerError as exc:
-            return Report(Result.ERROR, None, message=str(exc), transient=exc.transient)
+            return Report(PassResult.ERROR, None, message=str(exc), transient=exc.transient)
         if self._blocked(reasons, head):
             log.info("pass.held", revision=head.revision,
                      why="failed for good at this revision; waiting for a change")
@@ -191,7 +185,7 @@ class Daemon:
             raise
         except Exception as exc:  # a bug in one pass must not stop serving
             log.exception("pass.crashed", error=repr(exc))
-            return Report(Result.ERROR, head.revision, message=f"internal error: {exc!r}",
+            return Report(PassResult.ERROR, head.revision, message=f"internal error: {exc!r}",
                           transient=True)
 
     def _record(self, record: state.PassRecord, report: Report, seconds: float) -> None:
@@ -202,32 +196,32 @@ class Daemon:
         status = replace(self.status, passes=record.number, last_pass=finished, current=None,
                          phase="idle", head_revision=report.head or self.status.head_revision,
                          container=report.container or self.status.container)
-        if report.result is Result.OK and report.head:
+        if report.result is PassResult.OK and report.head:
             if status.applied_revision != report.head:
                 log.info("revision.applied", revision=report.head)
             status = replace(status, applied_revision=report.head, applied_at=state.now(),
                              rejected=None)
             self.metrics.applied(report.head, time.time())
-        elif report.result is Result.REJECTED and report.head and (
+        elif report.result is PassResult.REJECTED and report.head and (
                 status.rejected is None or status.rejected.revision != report.head):
                 status = replace(status, rejected=state.Rejection(
                     report.head, report.rejection or report.message, state.now()))
                 status = status.with_error(state.ErrorRecord(
                     state.now(), f"revision {short(report.head)} refused: "
                     f"{report.rejection}", report.head, False))
-        if report.result in (Result.FAILED, Result.ERROR):
+        if report.result in (PassResult.FAILED, PassResult.ERROR):
             status = status.with_error(state.ErrorRecord(state.now(), report.message,
                                                          report.head, report.transient))
         if report.transient:
             self._attempt += 1
-            delay = self.options.backoff.delay(self._attempt)
+            delay = self.backoff.delay(self._attempt)
             self._retry_at = time.monotonic() + delay
             status = replace(status, retry_attempt=self._attempt,
                              next_retry_at=_iso_in(delay))
             log.warning("pass.retry", attempt=self._attempt, seconds=round(delay, 1),
                         error=report.message)
         else:
-            if report.result in (Result.OK, Result.REJECTED):
+            if report.result in (PassResult.OK, PassResult.REJECTED):
                 self._attempt = 0
             self._retry_at = None
             status = replace(status, retry_attempt=self._attempt, next_retry_at=None)

@@ -85,6 +85,3 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-
-    def exposition(self) -> bytes:
-        return bytes(prom.generate_latest(self.registry))

@@ -1,39 +1,33 @@
 """One level-triggered pass: newest revision -> (verify) -> plan -> apply -> report.
 
-The whole desired state is compared with the whole actual state each time
-(``planner.make_plan``) and the difference applied by the ``Executor``, one outcome per
-change. A revision that does not validate (bad manifests, a Falco version without a
-known driver version, or a signature that does not verify) is refused: the pass plans
-the last good revision instead, so drift is still mended with what ran before, and
-reports the refusal. Everything at the edges is reached through
-``pipeline``, ``executor``, ``falco`` and ``build``; this module only decides.
+The whole desired state is compared with the whole actual state each time (the runtime's
+planner) and the difference applied by its executor, one outcome per change: the same
+parts ``apply`` uses. A revision that does not validate (bad manifests, a Falco version
+without a known driver version, or a signature that does not verify) is refused: the pass
+plans the last good revision instead, so drift is still mended with what ran before, and
+reports the refusal. This module only decides.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-import docker.errors
-import requests
-
-from reconciler import builder, logs
+from reconciler import logs, runtime
 from reconciler.edges import gitrepo, gitsign
-from reconciler.edges.store import Store
-from reconciler.errors import ManifestError, ReconcilerError, UnknownDriverVersion
-from reconciler.reconcile import deploy, executor, planner, recovery
+from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
+from reconciler.reconcile import executor, planner, recovery
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
-_SDK_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
-class Result(enum.StrEnum):
+class PassResult(enum.StrEnum):
     OK = "ok"  # everything applied: the revision is the applied one
     FAILED = "failed"  # some change failed (others may have been applied)
     REJECTED = "rejected"  # the newest revision is refused; the last good one was kept
@@ -41,7 +35,7 @@ class Result(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Head:
+class GitHead:
     """The newest revision of the followed ref, and a local repository holding it."""
 
     revision: str
@@ -50,7 +44,7 @@ class Head:
 
 @dataclass(frozen=True)
 class Report:
-    result: Result
+    result: PassResult
     head: str | None = None
     planned: str | None = None  # the revision whose plan was applied (head or last good)
     outcomes: tuple[executor.Outcome, ...] = ()
@@ -60,15 +54,14 @@ class Report:
     container: str | None = None
 
 
-@dataclass(frozen=True)
-class Options:
-    settle_seconds: float = 10.0
-    stop_timeout: int = 10
-    adopt: bool = False
-    keys: gitsign.Keys = field(default_factory=gitsign.Keys)
+class PassRunner(Protocol):
+    """What the loop needs of a pass (``Reconciler``; tests script it)."""
+
+    def run(self, head: GitHead, *, last_good: str | None, refused: str | None,
+            container: str | None) -> Report: ...
 
 
-def find_head(settings: Settings) -> Head:
+def find_head(settings: Settings) -> GitHead:
     """Fetch (remote repositories) and resolve the followed ref; SourceError if it fails."""
     handle = gitrepo.open_repo(settings.repo, settings.state_dir)
     try:
@@ -76,7 +69,7 @@ def find_head(settings: Settings) -> Head:
         local = str(handle.git_dir) if gitrepo.is_remote(settings.repo) else settings.repo
     finally:
         handle.close()
-    return Head(commit.hexsha, local)
+    return GitHead(commit.hexsha, local)
 
 
 def git_dir(repo: str) -> Path | None:
@@ -90,69 +83,54 @@ def git_dir(repo: str) -> Path | None:
         handle.close()
 
 
-class Reconciler:
-    def __init__(
-        self, settings: Settings, options: Options,
-        connect: Callable[[], Any],
-        progress: builder.runner.Progress | None = None,
-    ) -> None:
-        self.settings = settings
-        self.options = options
-        self.connect = connect
-        self.store = Store(settings.store)
-        self.progress = progress
+OpenRuntime = Callable[[], AbstractContextManager[runtime.Runtime]]
 
-    def _pinned(self, head: Head, revision: str) -> Settings:
-        return replace(self.settings, repo=head.repo, ref=revision)
+
+class Reconciler:
+    def __init__(self, settings: Settings, open_runtime: OpenRuntime) -> None:
+        self.settings = settings
+        self.open_runtime = open_runtime
+        self.keys = gitsign.Keys(settings.verify_gpg_home, settings.verify_ssh_allowed_signers)
 
     def run(
-        self, head: Head, *, last_good: str | None, refused: str | None,
+        self, head: GitHead, *, last_good: str | None, refused: str | None,
         container: str | None,
     ) -> Report:
         """One pass at ``head``; ``refused`` is a head revision already known to be bad."""
         try:
-            client = self.connect()
+            with self.open_runtime() as rt:
+                return self._run(rt, head, last_good, refused, container)
         except ReconcilerError as exc:
-            return Report(Result.ERROR, head.revision, message=str(exc),
+            return Report(PassResult.ERROR, head.revision, message=str(exc),
                           transient=exc.transient)
-        try:
-            return self._run(client, head, last_good, refused, container)
-        except ReconcilerError as exc:
-            return Report(Result.ERROR, head.revision, message=str(exc), transient=exc.transient)
-        except _SDK_ERRORS as exc:  # an engine going away mid-call, untranslated below us
-            return Report(Result.ERROR, head.revision, message=f"Docker: {exc}", transient=True)
-        finally:
-            with contextlib.suppress(*_SDK_ERRORS):
-                client.close()
 
-    def _run(self, client: Any, head: Head, last_good: str | None, refused: str | None,
-             container: str | None) -> Report:
+    def _run(self, rt: runtime.Runtime, head: GitHead, last_good: str | None,
+             refused: str | None, container: str | None) -> Report:
+        adopt = self.settings.adopt
         if container:
-            recovery.mend(client, container)
+            recovery.mend(rt.engine, container)
         rejection: str | None = None
         planned: planner.Planned | None = None
         if refused is not None and refused == head.revision:
             rejection = "unchanged since it was refused"
         else:
             try:
-                gitsign.verify(head.repo, head.revision, self.options.keys)
-                planned = planner.make_plan(self._pinned(head, head.revision), client,
-                                             adopt=self.options.adopt)
-            except (ManifestError, UnknownDriverVersion, gitsign.SignatureError) as exc:
+                gitsign.verify(head.repo, head.revision, self.keys)
+                planned = rt.planner(repo=head.repo, ref=head.revision).plan(adopt=adopt)
+            except (ManifestError, UnknownDriverVersion, SignatureError) as exc:
                 rejection = _why(exc)
                 log.warning("revision.refused", revision=head.revision, reason=rejection)
         if planned is None:
             if not last_good or last_good == head.revision:
-                return Report(Result.REJECTED, head.revision, message="nothing applied yet; "
+                return Report(PassResult.REJECTED, head.revision, message="nothing applied yet; "
                               "waiting for a revision that validates", rejection=rejection)
-            planned = planner.make_plan(self._pinned(head, last_good), client,
-                                         adopt=self.options.adopt)
-        outcomes = tuple(self._apply(client, planned))
+            planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
+        outcomes = tuple(self._apply(rt, planned))
         name = planned.desired.container.spec.name if planned.desired.container else container
-        failed = [o for o in outcomes if o.result is executor.Result.FAILED]
+        failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
         transient = any(o.transient for o in failed)
         if rejection is not None:
-            return Report(Result.REJECTED, head.revision, planned.plan.revision, outcomes,
+            return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name)
         if failed:
@@ -160,33 +138,17 @@ class Reconciler:
             text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
                     f"{first.change.op.value} {first.change.name}: "
                     f"{_first_line(first.message)}")
-            return Report(Result.FAILED, head.revision, planned.plan.revision, outcomes, text,
-                          transient, None, name)
-        return Report(Result.OK, head.revision, planned.plan.revision, outcomes,
+            return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
+                          text, transient, None, name)
+        return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
                       False, None, name)
 
-    def _apply(self, client: Any, planned: planner.Planned) -> Sequence[executor.Outcome]:
+    def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
-            return ()
-        conf = self.settings
-        config = builder.BuildConfig(
-            state_dir=conf.state_dir, store=conf.store, source=conf.source,
-            base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-        )
-        deployer = deploy.FalcoDeployer(client, self.store,
-                                       settle_seconds=self.options.settle_seconds,
-                                       stop_timeout=self.options.stop_timeout)
-
-        def build(requests_: Sequence[builder.BuildRequest]) -> Sequence[builder.BuildOutcome]:
-            # SIGTERM during a build cancels it (containers stopped, temp folders removed)
-            # instead of waiting for a half-hour compile.
-            with builder.sigterm_as_interrupt():
-                return builder.build_all(requests_, config, client, progress=self.progress)
-
+            return []
         started = time.monotonic()
-        run = executor.Executor(self.store, build, deployer.apply)
-        outcomes = run.run(planned.plan, planned.desired, adopt=self.options.adopt)
+        outcomes = rt.executor().run(planned.plan, planned.desired, adopt=self.settings.adopt)
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
                  seconds=round(time.monotonic() - started, 3))
         return outcomes

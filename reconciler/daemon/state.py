@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,6 @@ class Status:
     retry_attempt: int = 0
     passes: int = 0
     container: str | None = None  # the Falco container's name, for recovery after a crash
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def with_error(self, error: ErrorRecord) -> Status:
         return replace(self, errors=(*self.errors, error)[-KEEP_ERRORS:])
@@ -123,7 +122,7 @@ class Status:
             "lastPass": self.last_pass.to_json() if self.last_pass else None,
             "errors": [e.to_json() for e in self.errors],
             "nextRetryAt": self.next_retry_at, "retryAttempt": self.retry_attempt,
-            "passes": self.passes, "container": self.container, **dict(self.extra),
+            "passes": self.passes, "container": self.container,
         }
 
     @classmethod

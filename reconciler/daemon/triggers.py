@@ -19,16 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import docker.errors
-import requests
 from watchdog import events
 from watchdog.observers import Observer
 
 from reconciler import logs
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges import atomic
+from reconciler.edges.docker.protocol import ContainerEngine, EventSource
 from reconciler.errors import ReconcilerError
 from reconciler.model import container
 
@@ -105,21 +103,20 @@ class FileWatches:
             self._observer.join(timeout=5)
 
 
-_DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError,
-                  ReconcilerError)
 DRIFT_EVENTS = ("die", "destroy", "update", "rename")
 
 
 class DockerEvents:
     """Follows the engine's events for our containers; reconnects after the engine left."""
 
-    def __init__(self, wakeup: Wakeup, connect: Callable[[], Any], retry: float = 1.0) -> None:
+    def __init__(self, wakeup: Wakeup, connect: Callable[[], ContainerEngine],
+                 retry: float = 1.0) -> None:
         self.wakeup = wakeup
         self.connect = connect
         self.retry = retry
         self._stop = threading.Event()
-        self._stream: Any = None
-        self._client: Any = None
+        self._stream: EventSource | None = None
+        self._client: ContainerEngine | None = None
         self._thread = threading.Thread(target=self._run, name="docker-events", daemon=True)
 
     def start(self) -> None:
@@ -130,7 +127,7 @@ class DockerEvents:
         while not self._stop.is_set():
             try:
                 self._client = self.connect()
-                self._stream = self._client.events(decode=True, filters={
+                self._stream = self._client.events({
                     "type": "container", "event": list(DRIFT_EVENTS),
                     "label": [f"{container.LABEL_MANAGED}=true"],
                 })
@@ -143,7 +140,7 @@ class DockerEvents:
                     name = (event.get("Actor") or {}).get("Attributes", {}).get("name", "")
                     log.debug("docker.event", action=event.get("Action"), container=name)
                     self.wakeup.wake(f"docker:{event.get('Action')}", at=at)
-            except _DOCKER_ERRORS as exc:
+            except ReconcilerError as exc:
                 if not self._stop.is_set() and not lost:
                     log.warning("docker.events.lost", error=str(exc))
             finally:
@@ -157,7 +154,7 @@ class DockerEvents:
         self._stream = self._client = None
         for thing in (stream, client):
             if thing is not None:
-                with contextlib.suppress(*_DOCKER_ERRORS):
+                with contextlib.suppress(ReconcilerError):
                     thing.close()
 
     def stop(self) -> None:

@@ -37,10 +37,6 @@ class Wakeup:
         start, end = self._last_window
         return start <= at <= end
 
-    def pending(self) -> bool:
-        with self._cond:
-            return bool(self._reasons)
-
     def wait(self, timeout: float | None) -> set[str]:
         """Reasons to run a pass now (empty if ``timeout`` passed without any)."""
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +19,24 @@ import git
 
 from reconciler import logs
 from reconciler.errors import SourceError
-from reconciler.manifests.loading import is_manifest_path
 
 log = logs.get(__name__)
 
+# Which files of the tree are wanted, by path relative to the manifest root (hidden
+# folders are never descended into).
+Selector = Callable[[str], bool]
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[^/\s]+@[^/\s]+:)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The manifest files of one commit, paths relative to the manifest root."""
+    """The manifest files of one commit, paths relative to the manifest root, and the id
+    of that root's tree (equal trees hold equal files). ``files`` is None when the caller
+    already knew the tree (``snapshot(known_trees=...)``) and nothing was read."""
 
     revision: str
-    files: tuple[tuple[str, bytes], ...]
+    tree: str
+    files: tuple[tuple[str, bytes], ...] | None
 
 
 def is_remote(repo: str) -> bool:
@@ -101,8 +107,8 @@ def resolve(handle: git.Repo, ref: str | None) -> git.Commit:
     raise SourceError(f"ref {ref or 'HEAD'!r} names no commit in {where}")
 
 
-def read_files(commit: git.Commit, path: str = "") -> tuple[tuple[str, bytes], ...]:
-    """Every manifest file under ``path`` in the commit's tree, sorted by path."""
+def manifest_tree(commit: git.Commit, path: str = "") -> git.Tree:
+    """The tree of the manifest root ``path`` in the commit."""
     root = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
     tree = commit.tree
     if root and root != ".":
@@ -112,28 +118,36 @@ def read_files(commit: git.Commit, path: str = "") -> tuple[tuple[str, bytes], .
             raise SourceError(f"--path {path!r} does not exist at {commit.hexsha[:12]}") from exc
         if tree.type != "tree":
             raise SourceError(f"--path {path!r} is not a folder at {commit.hexsha[:12]}")
-    files: list[tuple[str, bytes]] = []
-    _collect(tree, "", files)
-    files.sort()
-    return tuple(files)
+    return tree
 
 
-def _collect(tree: git.Tree, prefix: str, out: list[tuple[str, bytes]]) -> None:
+def _collect(
+    tree: git.Tree, prefix: str, select: Selector, out: list[tuple[str, bytes]],
+) -> None:
     for blob in tree.blobs:
         rel = prefix + blob.name
-        if is_manifest_path(rel):
+        if select(rel):
             out.append((rel, blob.data_stream.read()))
     for sub in tree.trees:
         if not sub.name.startswith("."):
-            _collect(sub, f"{prefix}{sub.name}/", out)
+            _collect(sub, f"{prefix}{sub.name}/", select, out)
 
 
-def snapshot(repo: str, ref: str | None, path: str, state_dir: Path) -> Snapshot:
-    """Fetch (for remotes) and read the manifests at the commit ``ref`` names."""
+def snapshot(
+    repo: str, ref: str | None, path: str, state_dir: Path, select: Selector, *,
+    known_trees: Container[str] = (),
+) -> Snapshot:
+    """Fetch (for remotes) and read the manifests at the commit ``ref`` names; files of a
+    tree in ``known_trees`` are not read again."""
     handle = open_repo(repo, state_dir)
     try:
         commit = resolve(handle, ref)
-        files = read_files(commit, path)
+        tree = manifest_tree(commit, path)
+        files = None
+        if tree.hexsha not in known_trees:
+            collected: list[tuple[str, bytes]] = []
+            _collect(tree, "", select, collected)
+            files = tuple(sorted(collected))
     finally:
         handle.close()
-    return Snapshot(revision=commit.hexsha, files=files)
+    return Snapshot(revision=commit.hexsha, tree=tree.hexsha, files=files)

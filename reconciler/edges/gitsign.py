@@ -13,11 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.errors import ReconcilerError
-
-
-class SignatureError(ReconcilerError):
-    """The commit is not signed, or not by a configured key; it is not applied."""
+from reconciler.errors import SignatureError
 
 
 @dataclass(frozen=True)

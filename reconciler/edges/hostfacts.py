@@ -19,42 +19,17 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import logs
 from reconciler.errors import FactsError
+from reconciler.model.host import HostFacts
 
 log = logs.get(__name__)
 
 OS_RELEASE_FILES = ("etc/os-release", "usr/lib/os-release")
 LEGACY_RELEASE_FILES = ("etc/debian_version", "etc/centos-release", "etc/redhat-release")
 MINIKUBE_VERSION_FILE = "etc/VERSION"
-
-
-@dataclass(frozen=True)
-class HostFacts:
-    """Everything a Falco loader reads about its host, as strings."""
-
-    hostname: str
-    kernel_release: str
-    kernel_version: str
-    machine: str
-    os_id: str
-    os_version_id: str = ""
-    os_release: tuple[tuple[str, str], ...] = ()
-    # Text of etc/VERSION: None when absent (its presence alone makes the loaders say minikube).
-    minikube_version: str | None = None
-    # Which of LEGACY_RELEASE_FILES exist, in that order.
-    legacy_release_files: tuple[str, ...] = ()
-
-    def os_field(self, key: str) -> str:
-        """One os-release value, ``''`` when absent."""
-        return dict(self.os_release).get(key, "")
-
-    @property
-    def has_os_release(self) -> bool:
-        return bool(self.os_release)
 
 
 def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:

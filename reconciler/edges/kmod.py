@@ -14,20 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import logs
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ModuleError
+from reconciler.model.observations import LoadedModule
 
 log = logs.get(__name__)
 MODULE_NAME = "falco"
-
-
-class ModuleError(ReconcilerError):
-    """Inserting or removing the kernel module failed."""
-
-
-@dataclass(frozen=True)
-class LoadedModule:
-    name: str
-    version: str | None  # None when the module declares none
 
 
 def observe(host_root: Path, name: str = MODULE_NAME) -> LoadedModule | None:

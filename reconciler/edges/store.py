@@ -1,10 +1,19 @@
 """The local driver store: artifacts laid out as Falco downloads them, each verified.
 
-An artifact counts as present only when its file and its ``<file>.sha256`` (in
-``sha256sum`` format) both exist and agree; anything corrupt, half-written or lacking its
-checksum is absent, so the plan rebuilds it. Publishing is atomic (``atomic``): the
-checksum goes in first, then the artifact, each by rename, so a reader never sees an
-artifact without the checksum that proves it.
+This module holds the one definition of a verified artifact, used by the plan, the
+builder, the deployer and the server alike: the file at ``<driverVersion>/<arch>/<name>``,
+opened component by component from the store root with ``O_NOFOLLOW`` (so no symlink
+below the root is ever followed: the store never makes one), is a regular file, and its
+``<file>.sha256`` sidecar (``sha256sum`` format, a regular file beside it) names exactly
+the digest of its content. Hashing a 3 MB file on every request or pass would cost more
+than serving it, so verdicts are cached by the identity of both files (device, inode,
+size, mtime, ctime); a publish replaces the inode, which invalidates the entry.
+
+Publishing is atomic (``edges.atomic``): the sidecar goes in first, then the artifact, each
+by rename, so a reader never sees an artifact without the checksum that proves it. Every
+key's path is checked to lie strictly inside the store before anything is read or
+written (``path_of``), whatever the caller: a key with a ``/``, a ``..`` or a NUL in a
+part is a ``StoreError``, never a path.
 """
 
 from __future__ import annotations
@@ -12,7 +21,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +33,12 @@ from reconciler.errors import StoreError
 from reconciler.model.artifacts import ArtifactKey, parse_relpath
 
 SHA_SUFFIX = ".sha256"
+SIDECAR_MAX = 4096
+
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+Identity = tuple[int, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -30,6 +48,20 @@ class StoredArtifact:
     size: int
     sha256: str
     mtime: float
+
+
+@dataclass(frozen=True)
+class OpenFile:
+    """A regular file opened inside the store; the caller owns (and closes) ``fd``."""
+
+    fd: int
+    relpath: str
+    size: int
+    mtime: float
+    sha256: str  # the artifact's digest (for a sidecar: the digest it names)
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 def sha256_file(path: Path) -> str:
@@ -45,71 +77,229 @@ def sha256sum_line(digest: str, filename: str) -> str:
     return f"{digest}  {filename}\n"
 
 
-def read_sha256_sidecar(path: Path) -> str | None:
-    """The digest in ``<path>.sha256``, or None if missing or malformed."""
-    try:
-        text = path.with_name(path.name + SHA_SUFFIX).read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
-        return None
+def digest_in(text: bytes) -> str | None:
+    """The sha256 a ``sha256sum`` line names, or None if it is not one."""
     fields = text.split()
-    if len(fields) < 1 or len(fields[0]) != 64:
-        return None
-    digest = fields[0].lower()
-    if any(c not in "0123456789abcdef" for c in digest):
+    digest = fields[0].decode("ascii", "replace").lower() if fields else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         return None
     return digest
+
+
+def identity(st: os.stat_result) -> Identity:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _sha256_fd(fd: int, size: int) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 20, size - offset), offset)
+        if not chunk:
+            break
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def _read_small(name: str, dir_fd: int) -> bytes:
+    fd = os.open(name, _OPEN_FILE, dir_fd=dir_fd)
+    try:
+        return os.read(fd, SIDECAR_MAX)
+    finally:
+        os.close(fd)
+
+
+def _safe_part(part: str) -> bool:
+    return bool(part) and part not in (".", "..") and "/" not in part and "\0" not in part
+
+
+class Verifier:
+    """Remembers which (artifact, sidecar) pairs verified, keyed by both files' identity."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._verdicts: OrderedDict[tuple[Identity, Identity], str | None] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_entries
+
+    def verified_digest(
+        self, fd: int, st: os.stat_result, side_st: os.stat_result,
+        read_sidecar: Callable[[], bytes],
+    ) -> str | None:
+        """The artifact's sha256 if its sidecar names exactly that digest, else None.
+        Only a pair never seen before is read and hashed."""
+        key = (identity(st), identity(side_st))
+        with self._lock:
+            if key in self._verdicts:
+                self._verdicts.move_to_end(key)
+                return self._verdicts[key]
+        expected = digest_in(read_sidecar())
+        verdict = expected if expected and _sha256_fd(fd, st.st_size) == expected else None
+        with self._lock:
+            self._verdicts[key] = verdict
+            while len(self._verdicts) > self._max:
+                self._verdicts.popitem(last=False)
+        return verdict
 
 
 class Store:
     """The driver store rooted at ``root`` (created on first publish)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, root: Path, verifier: Verifier | None = None) -> None:
+        self.root = Path(root)
+        self._root = os.fspath(self.root)
+        self.verifier = verifier or Verifier()
+
+    # -- paths ------------------------------------------------------------------------
 
     def path_of(self, key: ArtifactKey) -> Path:
-        return self.root / key.relpath
+        """Where ``key`` lives; StoreError unless that is strictly inside the store."""
+        parts = (key.driver_version, key.arch, key.filename)
+        if not all(_safe_part(p) for p in parts):
+            raise StoreError(f"refusing artifact {key.relpath!r}: a part of its name would "
+                             "lead outside the store")
+        return self.root.joinpath(*parts)
+
+    def _open_parents(self, parts: list[str]) -> list[int]:
+        """Descriptors of the root and of each folder in ``parts[:-1]``, opened without
+        following a symlink below the root; the caller closes them. Raises OSError (ELOOP
+        on a symlink)."""
+        fds = [os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
+        try:
+            for part in parts[:-1]:
+                fds.append(os.open(part, _OPEN_DIR, dir_fd=fds[-1]))
+        except OSError:
+            for opened in fds:
+                os.close(opened)
+            raise
+        return fds
+
+    def unsafe_folder(self, key: ArtifactKey) -> str | None:
+        """The store folder on ``key``'s path that is a symlink or not a folder, if any:
+        such an artifact can never be served, so it is reported rather than rebuilt."""
+        self.path_of(key)
+        relative = ""
+        for part in (key.driver_version, key.arch):
+            relative = f"{relative}/{part}" if relative else part
+            try:
+                mode = os.lstat(self.root / relative).st_mode
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                raise StoreError(f"cannot read {self.root / relative}: {exc.strerror}") from exc
+            if not stat.S_ISDIR(mode):
+                return relative
+        return None
+
+    # -- the verified artifact ----------------------------------------------------------
+
+    def open_artifact(self, relpath: str) -> OpenFile | None:
+        """The artifact at ``relpath`` opened, if it is a regular file that verifies.
+
+        Its sidecar is looked at through the same folder descriptor, so neither file is
+        reached through a symlink."""
+        parts = relpath.split("/")
+        if not all(_safe_part(p) for p in parts):
+            return None
+        name = parts[-1]
+        try:
+            fds = self._open_parents(parts)
+        except OSError:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to serve
+            return None
+        parent = fds[-1]
+        try:
+            fd = os.open(name, _OPEN_FILE, dir_fd=parent)
+        except OSError:
+            for opened in fds:
+                os.close(opened)
+            return None
+        digest: str | None = None
+        try:
+            st = os.fstat(fd)
+            side_name = name + SHA_SUFFIX
+            side_st = os.stat(side_name, dir_fd=parent, follow_symlinks=False)
+            if (stat.S_ISREG(st.st_mode) and stat.S_ISREG(side_st.st_mode)
+                    and side_st.st_size <= SIDECAR_MAX):
+                digest = self.verifier.verified_digest(
+                    fd, st, side_st, lambda: _read_small(side_name, parent))
+        except OSError:
+            digest = None
+        finally:
+            for opened in fds:
+                os.close(opened)
+        if digest is None:
+            os.close(fd)
+            return None
+        return OpenFile(fd, relpath, st.st_size, st.st_mtime, digest)
+
+    def open_sidecar(self, relpath: str) -> OpenFile | None:
+        """The ``.sha256`` file at ``relpath`` opened, if well-formed (its artifact may be
+        missing: a publish writes the sidecar first)."""
+        parts = relpath.split("/")
+        if not all(_safe_part(p) for p in parts):
+            return None
+        try:
+            fds = self._open_parents(parts)
+        except OSError:
+            return None
+        try:
+            fd = os.open(parts[-1], _OPEN_FILE, dir_fd=fds[-1])
+        except OSError:
+            return None
+        finally:
+            for opened in fds:
+                os.close(opened)
+        st = os.fstat(fd)
+        text = os.pread(fd, SIDECAR_MAX, 0) if (
+            stat.S_ISREG(st.st_mode) and st.st_size <= SIDECAR_MAX) else b""
+        digest = digest_in(text)
+        if digest is None:
+            os.close(fd)
+            return None
+        return OpenFile(fd, relpath, st.st_size, st.st_mtime, digest)
 
     def lookup(self, key: ArtifactKey) -> StoredArtifact | None:
-        """The artifact if it is present and its checksum verifies, else None."""
+        """The artifact if it is present and verifies (the definition above), else None."""
         path = self.path_of(key)
+        opened = self.open_artifact(key.relpath)
+        if opened is None:
+            return None
+        with contextlib.closing(opened):
+            return StoredArtifact(key, path, opened.size, opened.sha256, opened.mtime)
+
+    def readable(self) -> bool:
+        """True when the store root is a folder we can list (what ``/healthz`` says)."""
         try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
-        if not path.is_file() or path.is_symlink():
-            return None
-        expected = read_sha256_sidecar(path)
-        if expected is None:
-            return None
-        try:
-            actual = sha256_file(path)
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
-        if actual != expected:
-            return None
-        return StoredArtifact(key, path, stat.st_size, actual, stat.st_mtime)
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError:
+            return False
+        return True
 
     def artifact_paths(self) -> Iterator[tuple[ArtifactKey, Path]]:
+        """Every file named like an artifact, verified or not (symlinked folders are not
+        descended into), in a stable order."""
         if not self.root.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
                 path = Path(dirpath) / name
                 key = parse_relpath(path.relative_to(self.root).as_posix())
                 if key is not None:
                     yield key, path
 
-    def scan(self) -> tuple[StoredArtifact, ...]:
-        """Every artifact in the store that verifies, sorted by key."""
-        found = (self.lookup(key) for key, _ in self.artifact_paths())
-        return tuple(sorted((a for a in found if a is not None), key=lambda a: a.key))
+    # -- changes ----------------------------------------------------------------------
 
     def publish(self, key: ArtifactKey, source: Path) -> StoredArtifact:
         """Copy ``source`` into the store as ``key``, atomically, with its checksum."""
         target = self.path_of(key)
+        folder = self.unsafe_folder(key)
+        if folder is not None:
+            raise StoreError(f"cannot publish {key.relpath}: {self.root / folder} is a symlink "
+                             "or not a folder, and the store never follows one")
         try:
             digest = sha256_file(source)
             atomic.write_bytes(
@@ -117,10 +307,10 @@ class Store:
                 sha256sum_line(digest, target.name).encode("ascii"),
             )
             atomic.copy_file(source, target)
-            stat = target.stat()
+            st = target.stat()
         except OSError as exc:
             raise StoreError(f"cannot publish {key.relpath}: {exc}") from exc
-        return StoredArtifact(key, target, stat.st_size, digest, stat.st_mtime)
+        return StoredArtifact(key, target, st.st_size, digest, st.st_mtime)
 
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
@@ -145,35 +335,63 @@ class Store:
         return removed
 
 
-def observe(
-    store: Store, wanted: Iterable[ArtifactKey]
-) -> tuple[set[ArtifactKey], set[ArtifactKey]]:
-    """(present, corrupt): wanted artifacts are fully verified; the rest of the store is
-    checked cheaply (a missing or malformed checksum file), never re-hashed, so a plan
-    stays fast on a large store."""
+@dataclass(frozen=True)
+class Observation:
+    """What the store holds of interest to a plan."""
+
+    present: frozenset[ArtifactKey]
+    corrupt: frozenset[ArtifactKey]  # a file is there, but it does not verify
+    unsafe: tuple[tuple[ArtifactKey, str], ...]  # wanted, behind a symlinked folder
+
+
+def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
+    """Wanted artifacts are fully verified; the rest of the store is checked cheaply (a
+    missing or malformed checksum file), never re-hashed, so a plan stays fast on a large
+    store."""
     present: set[ArtifactKey] = set()
     corrupt: set[ArtifactKey] = set()
+    unsafe: list[tuple[ArtifactKey, str]] = []
     wanted_set = set(wanted)
     root = os.fspath(store.root)
     # Most wanted artifacts of a large plan are missing: one listing per store folder
     # answers that for all of them, instead of one failed path walk each.
-    listings: dict[tuple[str, str], frozenset[str]] = {}
+    listings: dict[tuple[str, str], frozenset[str] | str] = {}
     for key in wanted_set:
+        store.path_of(key)
         folder = (key.driver_version, key.arch)
         names = listings.get(folder)
         if names is None:
-            try:
-                names = frozenset(os.listdir(f"{root}/{folder[0]}/{folder[1]}"))  # noqa: PTH208
-            except (FileNotFoundError, NotADirectoryError):
-                names = frozenset()
+            bad = store.unsafe_folder(key)
+            if bad is not None:
+                names = bad
+            else:
+                try:
+                    names = frozenset(os.listdir(f"{root}/{folder[0]}/{folder[1]}"))  # noqa: PTH208
+                except (FileNotFoundError, NotADirectoryError):
+                    names = frozenset()
             listings[folder] = names
+        if isinstance(names, str):
+            unsafe.append((key, names))
+            continue
         if key.filename not in names:
             continue
         if store.lookup(key) is not None:
             present.add(key)
-        elif store.path_of(key).exists():
+        else:
             corrupt.add(key)
+    # By path, not by key: a file name does not always parse back into the key that named
+    # it (a kernel version with "_", such as minikube's 1_1.26.0, splits differently).
+    wanted_paths = {key.relpath for key in wanted_set}
     for key, path in store.artifact_paths():
-        if key not in wanted_set and (not path.is_file() or read_sha256_sidecar(path) is None):
+        if key.relpath not in wanted_paths and (
+                not path.is_file() or _sidecar_digest(path) is None):
             corrupt.add(key)
-    return present, corrupt
+    return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)))
+
+
+def _sidecar_digest(path: Path) -> str | None:
+    try:
+        with path.with_name(path.name + SHA_SUFFIX).open("rb") as handle:
+            return digest_in(handle.read(SIDECAR_MAX))
+    except OSError:
+        return None

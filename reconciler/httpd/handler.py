@@ -52,7 +52,7 @@ def _head_complete(data: bytes | bytearray) -> bool:
     return b"\n\r\n" in data or b"\n\n" in data
 
 
-class Head(enum.Enum):
+class HeadState(enum.Enum):
     """What ``gather_head`` found."""
 
     READY = "ready"  # a whole head (or EOF, an error, an oversize head): lend to a worker
@@ -171,20 +171,20 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self._reader = _RequestReader(self.connection)
         self.rfile = self._reader
 
-    def gather_head(self) -> Head:
+    def gather_head(self) -> HeadState:
         """Called by the loop thread when the socket is readable: take what has
         arrived, without blocking, and say whether a whole request head is there."""
         try:
             if not self._reader.fill_nowait():
-                return Head.READY  # EOF: the worker sees it and closes
+                return HeadState.READY  # EOF: the worker sees it and closes
         except BlockingIOError:
-            return Head.PARTIAL
+            return HeadState.PARTIAL
         except OSError:
-            return Head.READY  # the worker meets the error and closes
+            return HeadState.READY  # the worker meets the error and closes
         pending = self._reader.pending
         if _head_complete(pending) or len(pending) > _HEAD_LIMIT:
-            return Head.READY
-        return Head.PARTIAL
+            return HeadState.READY
+        return HeadState.PARTIAL
 
     @property
     def has_partial_head(self) -> bool:
@@ -241,7 +241,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _respond(self, *, head: bool) -> None:
         route = _route(self.path, self.server.config.host_arch)
-        if route.kind is paths.Kind.FILE:
+        if route.kind is paths.RouteKind.FILE:
             opened = self._open(route)
             if opened is None:
                 self._simple(404, b"not found\n", head=head)
@@ -250,15 +250,15 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
                 self._send_file(opened, route.sidecar, head=head)
             finally:
                 opened.close()
-        elif route.kind is paths.Kind.INDEX:
+        elif route.kind is paths.RouteKind.INDEX:
             body = self.server.files.index_json()
             self._bytes(body, "application/json", head=head)
-        elif route.kind is paths.Kind.HEALTH:
+        elif route.kind is paths.RouteKind.HEALTH:
             if self.server.files.readable():
                 self._simple(200, b"ok\n", head=head)
             else:
                 self._simple(503, b"store not readable\n", head=head)
-        elif route.kind is paths.Kind.BAD_REQUEST:
+        elif route.kind is paths.RouteKind.BAD_REQUEST:
             _log.debug("http.refused", path=self.path[:200], reason=route.reason)
             self.close_connection = True
             self._simple(400, b"bad request\n", head=head)

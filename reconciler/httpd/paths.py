@@ -38,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_TARGET = 4096
 
 
-class Kind(enum.Enum):
+class RouteKind(enum.Enum):
     FILE = "file"
     INDEX = "index"
     HEALTH = "health"
@@ -50,27 +50,27 @@ class Kind(enum.Enum):
 class Route:
     """Where a request target leads.
 
-    For ``Kind.FILE``, ``candidates`` are store-relative paths (literal ``+``) to try in
+    For ``RouteKind.FILE``, ``candidates`` are store-relative paths (literal ``+``) to try in
     order; the first that opens is served. ``sidecar`` says it is a ``.sha256`` file.
     ``reason`` explains a refusal (for the debug log, never sent to the client).
     """
 
-    kind: Kind
+    kind: RouteKind
     candidates: tuple[str, ...] = ()
     sidecar: bool = False
     reason: str = ""
 
 
-INDEX = Route(Kind.INDEX)
-HEALTH = Route(Kind.HEALTH)
+INDEX = Route(RouteKind.INDEX)
+HEALTH = Route(RouteKind.HEALTH)
 
 
 def _bad(reason: str) -> Route:
-    return Route(Kind.BAD_REQUEST, reason=reason)
+    return Route(RouteKind.BAD_REQUEST, reason=reason)
 
 
 def _missing(reason: str) -> Route:
-    return Route(Kind.NOT_FOUND, reason=reason)
+    return Route(RouteKind.NOT_FOUND, reason=reason)
 
 
 def decode_path(raw: str) -> str | Route:  # noqa: PLR0911 - one refusal per rule
@@ -142,4 +142,4 @@ def _file_route(version: str, arches: tuple[str, ...], name: str) -> Route:
     )
     if not candidates:
         return _missing("not an artifact name or its checksum")
-    return Route(Kind.FILE, candidates=candidates, sidecar=sidecar)
+    return Route(RouteKind.FILE, candidates=candidates, sidecar=sidecar)

@@ -36,14 +36,14 @@ import socketserver
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 
 from reconciler import logs
+from reconciler.edges.store import Store
 from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles
-from reconciler.httpd.handler import DriverRequestHandler, Head
+from reconciler.httpd.handler import DriverRequestHandler, HeadState
 from reconciler.model import artifacts
 
 _log = logs.get("reconciler.httpd")
@@ -159,7 +159,7 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def _readable(self, handler: DriverRequestHandler) -> None:
         had_partial = handler.has_partial_head
-        if handler.gather_head() is Head.READY:
+        if handler.gather_head() is HeadState.READY:
             with self._lock:
                 self._parked.pop(handler, None)
                 self._busy.add(handler)
@@ -310,9 +310,10 @@ class DriverServer:
     """
 
     def __init__(
-        self, store_root: Path, address: tuple[str, int], *, config: ServerConfig | None = None,
+        self, store: Store, address: tuple[str, int], *, config: ServerConfig | None = None,
     ) -> None:
-        self.store_root = Path(store_root)
+        self.store = store
+        self.store_root = store.root
         self.requested_address = address
         self.config = config or ServerConfig()
         self._httpd: DriverHTTPServer | None = None
@@ -323,7 +324,7 @@ class DriverServer:
         if self._httpd is None:
             try:
                 self._httpd = DriverHTTPServer(
-                    self.requested_address, StoreFiles(self.store_root), self.config
+                    self.requested_address, StoreFiles(self.store), self.config
                 )
             except OSError as exc:
                 host, port = self.requested_address
@@ -350,7 +351,7 @@ class DriverServer:
 
     def store_readable(self) -> bool:
         """What ``/healthz`` says: the store folder exists and can be listed."""
-        return StoreFiles(self.store_root).readable()
+        return self.store.readable()
 
     def start(self) -> DriverServer:
         """Bind, then serve from a background thread; returns once connections are accepted."""

@@ -1,6 +1,7 @@
 """Manifest models: what a ``Host`` and a ``DriverBuild`` document may say.
 
-The YAML keys are DESIGN.md's (camelCase); the Python names are snake_case. Every model is
+The YAML keys are those of docs/manifests.md (camelCase); the Python names are
+snake_case. Every model is
 frozen and forbids unknown keys. ``reconciler.loading`` validates documents with
 ``by_name=False`` so a manifest must spell the camelCase key (``driverVersion``), while
 code may build models with either spelling.
@@ -21,7 +22,6 @@ Deliberate choices:
 from __future__ import annotations
 
 import dataclasses
-import enum
 import fnmatch
 from collections.abc import Callable
 from functools import lru_cache
@@ -40,6 +40,10 @@ from pydantic.dataclasses import dataclass
 from reconciler.manifests import driverkit
 from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
+
+# Re-exported: the manifests speak of them, and loading checks a Host's mode.
+from reconciler.model.modes import DriverMode as DriverMode  # noqa: PLC0414 - re-export
+from reconciler.model.modes import PullPolicy as PullPolicy  # noqa: PLC0414 - re-export
 
 API_VERSION = "falco-reconciler/v1"
 _STORE_ARCH = {arch: store_arch(arch) for arch in ("amd64", "arm64")}
@@ -66,21 +70,6 @@ class _Document:
         """``data`` validated into this part (raises ``pydantic.ValidationError``)."""
         validated: Self = cls.__pydantic_validator__.validate_python(data, by_name=by_name)
         return validated
-
-
-class DriverMode(enum.StrEnum):
-    """How Falco gets its driver on the host (DESIGN.md, "The Falco container")."""
-
-    KMOD = "kmod"
-    EBPF = "ebpf"
-    MODERN_EBPF = "modern_ebpf"
-    KMOD_PRELOADED = "kmod-preloaded"
-    NONE = "none"
-
-
-class PullPolicy(enum.StrEnum):
-    MISSING = "missing"
-    ALWAYS = "always"
 
 
 def _number_to_str(value: Any) -> Any:

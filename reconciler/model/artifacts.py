@@ -1,6 +1,6 @@
 """Driver artifacts: what identifies one, and where it lives in the store and on the wire.
 
-The layout is the one Falco's loaders download from (DESIGN.md)::
+The layout is the one Falco's loaders download from (docs/driver-store.md)::
 
     <driverVersion>/<arch>/falco_<target>_<kernelRelease>_<kernelVersion>.ko   (kmod)
     <driverVersion>/<arch>/falco_<target>_<kernelRelease>_<kernelVersion>.o    (ebpf)

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from reconciler.manifests.models import DriverMode, FalcoSpec
+from reconciler.model.modes import DriverMode
 from reconciler.model.versions import FalcoVersion, LoaderKind, loader_kind
 
 LABEL_MANAGED = "io.falco-reconciler.managed"
@@ -38,11 +40,26 @@ LABEL_DRIVER = "io.falco-reconciler.driver"
 RESTART_POLICY = "always"
 
 
+# A replaced container is renamed aside as ``<name>-previous-<first 8 of its id>`` until
+# the new one has settled (reconcile.deploy); recovery finds what a crash left by it.
+_ASIDE = "-previous-"
+
+
+def aside_name(name: str, container_id: str) -> str:
+    return f"{name}{_ASIDE}{container_id[:8]}"
+
+
+def is_aside_of(candidate: str, name: str) -> bool:
+    return re.fullmatch(re.escape(name + _ASIDE) + "[0-9a-f]{8}", candidate) is not None
+
+
 @dataclass(frozen=True, order=True)
-class Mount:
+class BindMount:
+    """A host path bound into a container (Falco's, a loader's or a builder's)."""
+
     source: str
     target: str
-    read_only: bool = False
+    read_only: bool
 
     def __str__(self) -> str:
         return f"{self.source}:{self.target}{':ro' if self.read_only else ''}"
@@ -51,17 +68,17 @@ class Mount:
 DOCKER_SOCKET = "/var/run/docker.sock"
 
 
-def base_mounts(docker_socket: str = DOCKER_SOCKET) -> tuple[Mount, ...]:
+def base_mounts(docker_socket: str = DOCKER_SOCKET) -> tuple[BindMount, ...]:
     """Falco's documented mounts. ``/usr`` too, read-only, as Falco's own install guide
     has it: ``/etc/os-release`` is a symlink into ``/usr/lib`` on most distributions, and the
     loader names the driver from it. The socket is the one of the engine we talk to, since
     binding a path that does not exist would make the engine create a folder there."""
     return (
-        Mount("/dev", "/host/dev"),
-        Mount("/proc", "/host/proc", read_only=True),
-        Mount("/etc", "/host/etc", read_only=True),
-        Mount("/usr", "/host/usr", read_only=True),
-        Mount(docker_socket, "/host/var/run/docker.sock"),
+        BindMount("/dev", "/host/dev", read_only=False),
+        BindMount("/proc", "/host/proc", read_only=True),
+        BindMount("/etc", "/host/etc", read_only=True),
+        BindMount("/usr", "/host/usr", read_only=True),
+        BindMount(docker_socket, "/host/var/run/docker.sock", read_only=False),
     )
 
 
@@ -72,7 +89,7 @@ class ContainerSpec:
     name: str
     image: str
     env: tuple[tuple[str, str], ...]
-    mounts: tuple[Mount, ...]
+    mounts: tuple[BindMount, ...]
     network: str
     command: tuple[str, ...] = ()
     privileged: bool = True
@@ -98,12 +115,12 @@ class ContainerSpec:
         }
 
 
-def image_ref(falco: FalcoSpec) -> str:
+def image_ref(image: str, version: str) -> str:
     """``image:version`` unless the image already pins a tag or digest."""
-    last = falco.image.rsplit("/", 1)[-1]
+    last = image.rsplit("/", 1)[-1]
     if "@" in last or ":" in last:
-        return falco.image
-    return f"{falco.image}:{falco.version}"
+        return image
+    return f"{image}:{version}"
 
 
 def driver_env(
@@ -125,25 +142,25 @@ def driver_env(
 
 
 def spec_for(
-    falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True,
-    docker_socket: str = DOCKER_SOCKET,
+    *, name: str, image: str, version: FalcoVersion, mode: DriverMode,
+    env: Mapping[str, str], network: str, drivers_url: str, driver_relpath: str = "",
+    privileged: bool = True, docker_socket: str = DOCKER_SOCKET,
 ) -> ContainerSpec:
-    """The container spec of a Host's ``falco`` section (pure).
+    """The container spec of a Host's Falco (pure); ``image`` is already tagged.
 
     ``privileged`` is False only on engines that cannot grant every capability (such as
     the CI machines, whose bounding set lacks CAP_SYS_RESOURCE); Falco itself needs it.
     """
-    version = FalcoVersion.parse(falco.version)
-    env, command = driver_env(falco.driver, loader_kind(version), drivers_url)
+    ours, command = driver_env(mode, loader_kind(version), drivers_url)
     # The user's extra env comes first so ours wins: a manifest cannot point Falco at
     # another driver repository by accident.
-    merged = {**dict(falco.env), "HOST_ROOT": "/host", **env}
+    merged = {**dict(env), "HOST_ROOT": "/host", **ours}
     return ContainerSpec(
-        name=falco.container_name,
-        image=image_ref(falco),
+        name=name,
+        image=image,
         env=tuple(sorted(merged.items())),
         mounts=base_mounts(docker_socket),
-        network=falco.network,
+        network=network,
         command=command,
         privileged=privileged,
         driver=driver_relpath,

@@ -23,10 +23,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from reconciler.edges.hostfacts import HostFacts
 from reconciler.errors import FactsError
 from reconciler.model import versions
 from reconciler.model.artifacts import KernelId, store_arch
+from reconciler.model.host import HostFacts
 from reconciler.model.versions import FalcoVersion, LoaderKind
 
 

@@ -1,6 +1,6 @@
 """Falco releases: which driver version each one loads, and which loader it ships.
 
-The table is DESIGN.md's. Up to 0.36 Falco's image runs the bash
+The table is docs/falco-versions.md's. Up to 0.36 Falco's image runs the bash
 ``falco-driver-loader``; from 0.37 it runs falcoctl, which reads other variables.
 """
 

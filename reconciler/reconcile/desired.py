@@ -1,21 +1,22 @@
 """Desired state: what this host must have, from the manifests at one revision and its facts.
 
 Pure: no I/O. The host's Falco needs the artifact its loader will ask for (named by the
-rules of that Falco version, ``kernelnames``), plus the same kind for every extra kernel the
-Host lists; every DriverBuild that matches the host adds its artifacts. The same artifact
-wanted twice is built once, remembering everyone who wants it.
+rules of that Falco version, ``model.kernelnames``), plus the same kind for every extra
+kernel the Host lists; every DriverBuild that matches the host adds its artifacts. The
+same artifact wanted twice is built once, remembering everyone who wants it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reconciler.edges.hostfacts import HostFacts
-from reconciler.manifests.models import DriverMode, Host, Located, ManifestSet, PullPolicy
+from reconciler.manifests.models import FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.versions import FalcoVersion
+from reconciler.model.host import HostFacts
+from reconciler.model.modes import DriverMode, PullPolicy
 
 _MODE_KINDS = {
     DriverMode.KMOD: DriverKind.KMOD,
@@ -52,9 +53,28 @@ class DesiredState:
     host: str | None  # the matching Host manifest, None when no Host matches
     artifacts: tuple[DesiredArtifact, ...]
     container: DesiredContainer | None
+    # Indexed once: the executor looks up every change's artifact (tens of thousands).
+    _by_key: Mapping[ArtifactKey, DesiredArtifact] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_key", {a.key: a for a in self.artifacts})
 
     def artifact(self, key: ArtifactKey) -> DesiredArtifact | None:
-        return next((a for a in self.artifacts if a.key == key), None)
+        return self._by_key.get(key)
+
+
+def container_spec(
+    falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True,
+    docker_socket: str = container.DOCKER_SOCKET,
+) -> container.ContainerSpec:
+    """The container a Host's ``falco`` section asks for (the manifest meets the model)."""
+    return container.spec_for(
+        name=falco.container_name, image=container.image_ref(falco.image, falco.version),
+        version=falco.falco_version, mode=falco.driver, env=falco.env, network=falco.network,
+        drivers_url=drivers_url, driver_relpath=driver_relpath, privileged=privileged,
+        docker_socket=docker_socket,
+    )
 
 
 def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
@@ -63,7 +83,7 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
     kind = _MODE_KINDS.get(falco.driver)
     if kind is None:
         return None
-    kernel = kernelnames.kernel_id(facts, FalcoVersion.parse(falco.version))
+    kernel = kernelnames.kernel_id(facts, falco.falco_version)
     return ArtifactKey.for_kernel(kernel, falco.resolved_driver_version(), kind)
 
 
@@ -96,10 +116,9 @@ def compute(
                     ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
                     f"Host/{host.metadata.name} (kernels)",
                 )
-        spec = container.spec_for(
-            falco, drivers_url=drivers_url, driver_relpath=key.relpath if key else "",
-            privileged=privileged, docker_socket=docker_socket,
-        )
+        spec = container_spec(falco, drivers_url=drivers_url,
+                              driver_relpath=key.relpath if key else "", privileged=privileged,
+                              docker_socket=docker_socket)
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,

@@ -1,6 +1,6 @@
 """The plan: the pure difference between desired and observed state.
 
-A plan is data: it can be printed, serialised (``to_json``, DESIGN.md's contract) and
+A plan is data: it can be printed, serialised (``to_json``, the README's JSON contract) and
 applied. Applying every change of a plan to the state it was made from leaves a state
 whose plan is empty (tests/unit/test_plan_property.py checks that with hypothesis).
 
@@ -15,14 +15,15 @@ import enum
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from reconciler.manifests.models import DriverMode, PullPolicy
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.container import ContainerSpec
+from reconciler.model.modes import DriverMode, PullPolicy
+from reconciler.model.observations import ObservedContainer, ObservedImage
 from reconciler.reconcile.desired import DesiredContainer, DesiredState
-from reconciler.reconcile.observed import ObservedContainer, ObservedImage, ObservedState
+from reconciler.reconcile.observed import ObservedState
 
 
-class Kind(enum.StrEnum):
+class ChangeKind(enum.StrEnum):
     DRIVER = "driver"
     CONTAINER = "container"
 
@@ -44,6 +45,7 @@ class Op(enum.StrEnum):
 class Reason(enum.StrEnum):
     MISSING = "missing from the store"
     CORRUPT = "checksum does not verify; rebuild"
+    UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     ABSENT = "container does not exist"
     NOT_RUNNING = "container is not running"
@@ -61,7 +63,7 @@ class Change(NamedTuple):
     the ten thousand (artifact keys, desired artifacts): one allocation each, where a
     frozen dataclass set its nine fields one at a time."""
 
-    kind: Kind
+    kind: ChangeKind
     op: Op
     name: str  # store relpath or container name
     reason: Reason
@@ -133,30 +135,30 @@ def _container_changes(
     for other in observed.containers:
         if other.managed and other.name != wanted_name:
             reason = Reason.RENAMED if want else Reason.NO_HOST
-            changes.append(Change(Kind.CONTAINER, Op.REMOVE, other.name, reason,
+            changes.append(Change(ChangeKind.CONTAINER, Op.REMOVE, other.name, reason,
                                   replaces=other.id))
     if want is None:
         return changes
     spec = want.spec
     found = observed.named(spec.name)
     if found is None:
-        changes.append(Change(Kind.CONTAINER, Op.CREATE, spec.name, Reason.ABSENT, spec=spec,
+        changes.append(Change(ChangeKind.CONTAINER, Op.CREATE, spec.name, Reason.ABSENT, spec=spec,
                               artifact=want.artifact))
     elif not found.managed:
         allowed = adopt or want.adopt
         detail = "adopting it" if allowed else "set falco.adopt: true or pass --adopt to replace it"
-        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.FOREIGN,
+        changes.append(Change(ChangeKind.CONTAINER, Op.REPLACE, spec.name, Reason.FOREIGN,
                               detail=detail, spec=spec, replaces=found.id,
                               artifact=want.artifact, needs_adopt=not allowed))
     elif drift := _spec_drift(spec, found):
-        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.SPEC_CHANGED,
+        changes.append(Change(ChangeKind.CONTAINER, Op.REPLACE, spec.name, Reason.SPEC_CHANGED,
                               detail=drift, spec=spec, replaces=found.id, artifact=want.artifact))
     elif not found.running:
-        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.NOT_RUNNING,
+        changes.append(Change(ChangeKind.CONTAINER, Op.REPLACE, spec.name, Reason.NOT_RUNNING,
                               detail=_describe_status(found), spec=spec, replaces=found.id,
                               artifact=want.artifact))
     elif moved := _image_moved(want, found, observed.image):
-        changes.append(Change(Kind.CONTAINER, Op.REPLACE, spec.name, Reason.IMAGE_MOVED,
+        changes.append(Change(ChangeKind.CONTAINER, Op.REPLACE, spec.name, Reason.IMAGE_MOVED,
                               detail=moved, spec=spec, replaces=found.id,
                               artifact=want.artifact))
     return changes
@@ -182,10 +184,10 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
         return []
     key, loaded = want.artifact, observed.module
     if loaded is None:
-        return [Change(Kind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
+        return [Change(ChangeKind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
                        detail="insert it", artifact=key)]
     if loaded.version != key.driver_version:
-        return [Change(Kind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
+        return [Change(ChangeKind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
                        detail=f"{loaded.name} {loaded.version or '(no version)'} is loaded, "
                        f"want {key.driver_version}", artifact=key)]
     return []
@@ -202,15 +204,22 @@ def notes(observed: ObservedState) -> tuple[str, ...]:
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
     """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
     builds = []
+    unsafe = dict(observed.unsafe)
     for artifact in desired.artifacts:
         if artifact.key in observed.present:
             continue
+        if artifact.key in unsafe:
+            builds.append(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath,
+                                 Reason.UNSAFE_PATH,
+                                 detail=f"{unsafe[artifact.key]}/ in the store; remove it",
+                                 artifact=artifact.key))
+            continue
         reason = Reason.CORRUPT if artifact.key in observed.corrupt else Reason.MISSING
-        builds.append(Change(Kind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
+        builds.append(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
                              detail=", ".join(artifact.wanted_by), artifact=artifact.key))
     wanted = {a.key for a in desired.artifacts}
     deletes = [
-        Change(Kind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
+        Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
         for key in sorted(observed.corrupt - wanted)
     ]
     modules = _module_changes(desired.container, observed)

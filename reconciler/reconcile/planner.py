@@ -1,29 +1,34 @@
-"""One pass of the pipeline up to the plan: manifests -> facts -> desired -> observed -> plan.
+"""Up to the plan: manifests -> facts -> desired -> observed -> plan, reading every edge once.
 
-The edges (git, the host's files, the store, Docker) are read here and nowhere else in
-the pass; everything between is the pure core.
+The edges (git, the host's files, the store, Docker) are read here and nowhere else in a
+pass; everything between is the pure core. Manifests are remembered by the tree they came
+from (``ManifestCache``), so a daemon pass on an unchanged revision parses nothing.
 """
 
 from __future__ import annotations
 
-import gc
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
-from reconciler.edges import gitrepo, hostfacts, kmod, store
-from reconciler.edges.docker import client as dockerapi
+from reconciler.edges import gitrepo, hostfacts, kmod
+from reconciler.edges import store as stores
+from reconciler.edges.docker.client import socket_path
+from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.errors import ConfigError
 from reconciler.manifests import loading
-from reconciler.manifests.models import DriverMode, ManifestSet, PullPolicy
+from reconciler.manifests.models import ManifestSet
+from reconciler.model import container
+from reconciler.model.host import HostFacts
+from reconciler.model.modes import DriverMode, PullPolicy
+from reconciler.model.observations import ObservedContainer, ObservedImage
 from reconciler.reconcile import desired, observed, plan
 from reconciler.settings import Settings
 
 
 @dataclass(frozen=True)
 class Inputs:
-    snapshot: gitrepo.Snapshot
+    revision: str
     manifests: ManifestSet
-    facts: hostfacts.HostFacts
+    facts: HostFacts
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,26 @@ class Planned:
     desired: desired.DesiredState
     observed: observed.ObservedState
     plan: plan.Plan
+
+
+@dataclass
+class ManifestCache:
+    """The manifests of the trees seen last (a few: the head and the last good one)."""
+
+    keep: int = 4
+    _by_tree: dict[str, ManifestSet] = field(default_factory=dict)
+
+    def known(self) -> tuple[str, ...]:
+        return tuple(self._by_tree)
+
+    def get(self, tree: str) -> ManifestSet | None:
+        return self._by_tree.get(tree)
+
+    def put(self, tree: str, manifests: ManifestSet) -> None:
+        self._by_tree.pop(tree, None)
+        self._by_tree[tree] = manifests
+        while len(self._by_tree) > self.keep:
+            self._by_tree.pop(next(iter(self._by_tree)))
 
 
 _WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - names, not binds
@@ -57,56 +82,77 @@ def drivers_url(settings: Settings, gateway: str | None = None) -> str:
     return f"http://{host}:{port}"
 
 
-def drivers_url_for(settings: Settings, manifests: ManifestSet, hostname: str, client: Any) -> str:
-    """The URL for the network this host's Falco will be on."""
-    located = manifests.host_for(hostname)
-    network = located.value.spec.falco.network if located else "host"
-    if network == "host":
-        return drivers_url(settings)
-    return drivers_url(settings, dockerapi.network_gateway(client, network))
+@dataclass
+class Planner:
+    settings: Settings
+    engine: ContainerEngine
+    store: stores.Store
+    manifests: ManifestCache = field(default_factory=ManifestCache)
 
+    def read_inputs(self) -> Inputs:
+        """Read git, the manifests (unless their tree is known) and the host's facts."""
+        conf = self.settings
+        snap = gitrepo.snapshot(conf.repo, conf.ref, conf.path, conf.state_dir,
+                                loading.is_manifest_path, known_trees=self.manifests.known())
+        manifests = self.manifests.get(snap.tree)
+        if manifests is None:
+            assert snap.files is not None
+            manifests = loading.load(snap.files)
+            self.manifests.put(snap.tree, manifests)
+        facts = hostfacts.read(conf.host_root, hostname=conf.hostname)
+        return Inputs(snap.revision, manifests, facts)
 
-def read_inputs(settings: Settings, *, one_shot: bool = False) -> Inputs:
-    """Read git, the manifests and the host's facts.
+    def drivers_url_for(self, manifests: ManifestSet, hostname: str) -> str:
+        """The URL for the network this host's Falco will be on."""
+        located = manifests.host_for(hostname)
+        network = located.value.spec.falco.network if located else "host"
+        if network == "host":
+            return drivers_url(self.settings)
+        return drivers_url(self.settings, self.engine.network_gateway(network))
 
-    ``one_shot`` (a CLI command that exits after this pass) moves everything loaded into
-    the collector's permanent generation and stops collecting: tens of thousands of
-    manifest objects are never garbage, and scanning them again and again cost a plan of
-    the benchmark fleet about 0.7 s. A daemon must not do that (each pass loads anew).
-    """
-    snap = gitrepo.snapshot(settings.repo, settings.ref, settings.path, settings.state_dir)
-    manifests = loading.load(snap.files)
-    if one_shot:
-        # The process ends after this pass: nothing it makes needs collecting either.
-        gc.freeze()
-        gc.disable()
-    host = hostfacts.read(settings.host_root, hostname=settings.hostname)
-    return Inputs(snap, manifests, host)
+    def observe(self, want: desired.DesiredState) -> observed.ObservedState:
+        held = stores.observe(self.store, (a.key for a in want.artifacts))
+        containers = self._containers(want)
+        image = None
+        module = None
+        if want.container is not None:
+            running = next((c for c in containers if c.name == want.container.spec.name), None)
+            image = self._image(want.container, running)
+            if want.container.mode is DriverMode.KMOD_PRELOADED:
+                module = kmod.observe(self.settings.host_root)
+        return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
+                                   unsafe=held.unsafe)
 
+    def _containers(self, want: desired.DesiredState) -> tuple[ObservedContainer, ...]:
+        """Our labelled containers plus any container holding the wanted name."""
+        found = {c.id: c for c in self.engine.containers({container.LABEL_MANAGED: "true"})}
+        if want.container is not None:
+            named = self.engine.container(want.container.spec.name)
+            if named is not None:
+                found[named.id] = named
+        return tuple(found.values())
 
-def make_plan(
-    settings: Settings, client: Any, *, adopt: bool = False, one_shot: bool = False
-) -> Planned:
-    inputs = read_inputs(settings, one_shot=one_shot)
-    want = desired.compute(
-        inputs.manifests, inputs.facts, inputs.snapshot.revision,
-        drivers_url=drivers_url_for(settings, inputs.manifests, inputs.facts.hostname, client),
-        privileged=settings.privileged,
-        docker_socket=dockerapi.socket_path(),
-    )
-    present, corrupt = store.observe(store.Store(settings.store), (a.key for a in want.artifacts))
-    names = [want.container.spec.name] if want.container else []
-    containers = dockerapi.observe_containers(client, names)
-    image = None
-    if want.container is not None:
-        running = next((c for c in containers if c.name == names[0]), None)
-        image = dockerapi.observe_image(
-            client, want.container.spec.image,
-            ask_registry=want.container.pull is PullPolicy.ALWAYS,
-            running_image_id=running.image_id if running else "",
+    def _image(
+        self, want: desired.DesiredContainer, running: ObservedContainer | None,
+    ) -> ObservedImage:
+        """The local image; with ``pull: always`` also the digest its registry serves now
+        and the digests of the image Falco runs. The registry is asked without pulling,
+        so a plan stays free of changes."""
+        ref = want.spec.image
+        local = self.engine.image_id(ref)
+        if want.pull is not PullPolicy.ALWAYS:
+            return ObservedImage(ref, local)
+        remote = self.engine.registry_digest(ref)
+        digests = self.engine.repo_digests(running.image_id) if running and running.image_id \
+            else ()
+        return ObservedImage(ref, local, remote, digests)
+
+    def plan(self, *, adopt: bool = False) -> Planned:
+        inputs = self.read_inputs()
+        want = desired.compute(
+            inputs.manifests, inputs.facts, inputs.revision,
+            drivers_url=self.drivers_url_for(inputs.manifests, inputs.facts.hostname),
+            privileged=self.settings.privileged, docker_socket=socket_path(),
         )
-    module = None
-    if want.container is not None and want.container.mode is DriverMode.KMOD_PRELOADED:
-        module = kmod.observe(settings.host_root)
-    actual = observed.from_parts(present, corrupt, containers, image, module)
-    return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))
+        actual = self.observe(want)
+        return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))

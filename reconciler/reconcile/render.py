@@ -1,11 +1,11 @@
-"""Plans for people (terraform-like) and for scripts (DESIGN.md's JSON)."""
+"""Plans for people (terraform-like) and for scripts (the JSON of the README's "Reading a plan")."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 
-from reconciler.reconcile.plan import Kind, Op, Plan
+from reconciler.reconcile.plan import ChangeKind, Op, Plan
 
 
 def as_json(plan: Plan) -> str:
@@ -35,7 +35,7 @@ def as_text(plan: Plan) -> str:
         return "\n".join(lines) + "\n"
     width = max(len(c.op.value) for c in plan.changes)
     for change in plan.changes:
-        what = "container " + change.name if change.kind is Kind.CONTAINER else change.name
+        what = "container " + change.name if change.kind is ChangeKind.CONTAINER else change.name
         lines.append(f"  {change.op.symbol} {change.op.value:<{width}}  {what}")
         lines.append(f"      {change.reason_text}")
         if change.needs_adopt:

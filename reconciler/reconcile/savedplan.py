@@ -14,17 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.edges import atomic
-from reconciler.errors import ConfigError, ReconcilerError
+from reconciler.errors import ConfigError, StalePlan
 from reconciler.reconcile.planner import Planned
 from reconciler.settings import Settings
 
 FORMAT = "falco-reconciler/plan-v1"
 # The settings that decide what a plan says; the rest (build jobs, timeouts) may differ.
 _INPUTS = ("repo", "ref", "path", "host_root", "store", "listen", "hostname", "privileged")
-
-
-class StalePlan(ReconcilerError):
-    """The saved plan no longer describes what applying would do."""
 
 
 def save(path: Path, planned: Planned, settings: Settings) -> None:

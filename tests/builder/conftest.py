@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.builder import images, runner, steps
 from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
 from tests.builder.helpers import CACHE_ROOT, DKMS_SOURCE
 
 
@@ -22,15 +23,15 @@ from tests.builder.helpers import CACHE_ROOT, DKMS_SOURCE
 def builder_image(docker_client: Any, base_image: str) -> str:
     """The toolchain image, made once (it is named by content, so reruns find it)."""
     log = steps.BuildLog(CACHE_ROOT / "logs" / "builder-image.log")
-    image = images.ensure(jobs.Engine(docker_client), base_image, CACHE_ROOT / "cache" / "locks",
-                          log, timeout=1800)
+    image = images.ensure(jobs.Jobs(Docker(docker_client)), base_image,
+                          CACHE_ROOT / "cache" / "locks", log, timeout=1800)
     return image.reference
 
 
 @pytest.fixture(scope="session")
 def kernel_release(docker_client: Any, builder_image: str) -> str:
     """The newest 6.1 cloud kernel whose headers the apt sources offer right now."""
-    found = jobs.Engine(docker_client).run(
+    found = jobs.Jobs(Docker(docker_client)).run(
         builder_image,
         "apt-get update -qq >/dev/null 2>&1; apt-cache search --names-only "
         "'^linux-headers-6\\.1\\.[0-9]+-[0-9]+-cloud-amd64$' | cut -d' ' -f1 | sort -V | tail -n1",

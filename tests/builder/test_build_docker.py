@@ -9,6 +9,7 @@ behaviour, counted through docker events and our container labels, never timings
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,8 +23,10 @@ import pytest
 from reconciler.builder import runner, steps, verify
 from reconciler.edges import store as store_mod
 from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
 from reconciler.errors import BuildError, BuildTimeout
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.container import BindMount
 from tests.builder.helpers import DKMS_SOURCE, request
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -48,7 +51,7 @@ def test_builds_the_real_module_and_probe_from_the_debian_dkms_source(
     config = make_config()
     events: list[runner.BuildEvent] = []
     (outcome,) = runner.build_all([request(kernel_release, "0.1.1-dkms", KMOD, EBPF)], config,
-                                  docker_client, progress=events.append)
+                                  Docker(docker_client), progress=events.append)
 
     assert outcome.error is None, str(outcome.error)
     assert [a.key.kind for a in outcome.artifacts] == [KMOD, EBPF]
@@ -56,11 +59,12 @@ def test_builds_the_real_module_and_probe_from_the_debian_dkms_source(
     assert module == config.store / f"0.1.1-dkms/x86_64/falco_debian_{kernel_release}_1.ko"
     assert probe == module.with_suffix(".o")
     for path in (module, probe):
-        assert store_mod.read_sha256_sidecar(path) == store_mod.sha256_file(path)
+        assert store_mod.digest_in(path.with_name(path.name + ".sha256").read_bytes()) == (
+            store_mod.sha256_file(path))
 
-    modinfo = jobs.Engine(docker_client).run(
+    modinfo = jobs.Jobs(Docker(docker_client)).run(
         builder_image, f"modinfo -F vermagic /m/{module.name} && modinfo -F name /m/{module.name}",
-        mounts=[jobs.Mount(module.parent, "/m")],
+        mounts=[BindMount(str(module.parent), "/m", read_only=True)],
     )
     assert modinfo.ok, modinfo.output
     vermagic, name = modinfo.output.strip().splitlines()
@@ -83,7 +87,7 @@ def test_a_kernel_release_no_source_has_fails_fast_and_publishes_nothing(
     config = make_config()
     with count_containers() as created:
         (outcome,) = runner.build_all([request(release, "0.1.1-dkms", KMOD, EBPF)], config,
-                                      docker_client)
+                Docker(docker_client))
 
     error = outcome.error
     assert isinstance(error, BuildError)
@@ -102,12 +106,12 @@ def test_another_architecture_fails_at_once_with_the_reason(
 ) -> None:
     """The builder compiles natively: an arm64 artifact on an x86_64 engine fails before
     any container or download, saying where to build it; nothing is published."""
-    other = "aarch64" if jobs.Engine(docker_client).architecture() == "x86_64" else "x86_64"
+    other = "aarch64" if jobs.Jobs(Docker(docker_client)).architecture() == "x86_64" else "x86_64"
     config = make_config()
     wanted = runner.BuildRequest(KernelId("debian", "6.1.0-18-cloud-arm64", "1", other),
                                  "0.1.1-dkms", (KMOD,))
     with count_containers() as created:
-        (outcome,) = runner.build_all([wanted], config, docker_client)
+        (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
     error = outcome.error
     assert isinstance(error, BuildError)
     assert error.step == "builder-image"
@@ -123,11 +127,11 @@ def test_second_driver_version_for_a_seen_kernel_fetches_no_headers(
     """After one driver version was built for a kernel, another version for the same
     kernel starts no header container: only its source and its compile."""
     config = make_config()
-    (first,) = runner.build_all([request(kernel_release, "1.0.0-a")], config, docker_client)
+    (first,) = runner.build_all([request(kernel_release, "1.0.0-a")], config, Docker(docker_client))
     assert first.error is None, str(first.error)
     with count_containers() as created:
         (second,) = runner.build_all([request(kernel_release, "1.0.0-b")], config,
-                                     docker_client)
+                Docker(docker_client))
     assert second.error is None, str(second.error)
     assert "kernel-headers" not in created.steps()
     assert "compile" in created.steps()
@@ -145,7 +149,7 @@ def test_artifacts_already_in_the_store_start_no_container(
         source.write_bytes(b"already built " + kind.encode())
         store.publish(ArtifactKey.for_kernel(req.kernel, req.driver_version, kind), source)
     with count_containers() as created:
-        (outcome,) = runner.build_all([req], config, docker_client)
+        (outcome,) = runner.build_all([req], config, Docker(docker_client))
     assert outcome.ok and not outcome.built
     assert len(outcome.artifacts) == 2
     assert created.containers == []
@@ -168,7 +172,7 @@ def test_a_compile_error_names_the_step_shows_the_compiler_and_publishes_nothing
     (tree / "main.c").write_text('#include "driver_config.h"\n#error this driver is broken\n')
     config = make_config(source=str(tree))
     (outcome,) = runner.build_all([request(kernel_release, "0.0.1-broken")], config,
-                                  docker_client)
+            Docker(docker_client))
     error = outcome.error
     assert isinstance(error, BuildError)
     assert error.step == "compile"
@@ -186,10 +190,10 @@ def test_a_build_past_its_timeout_is_stopped_and_reported(
 ) -> None:
     """A timeout shorter than the compile: BuildTimeout, container gone, nothing published."""
     warm = make_config()
-    runner.build_all([request(kernel_release, "0.1.1-dkms-warm")], warm, docker_client)
+    runner.build_all([request(kernel_release, "0.1.1-dkms-warm")], warm, Docker(docker_client))
     config = make_config(timeout=3.0, store=warm.store.parent / "store-timeout")
     (outcome,) = runner.build_all([request(kernel_release, "0.1.1-dkms-t", KMOD, EBPF)],
-                                  config, docker_client)
+                                  config, Docker(docker_client))
     assert isinstance(outcome.error, BuildTimeout)
     assert "timed out" in str(outcome.error) or "timeout" in str(outcome.error)
     assert _visible_files(config.store) == []
@@ -208,7 +212,7 @@ def test_leftover_containers_of_a_dead_owner_are_removed_and_live_ones_kept(
             base_image, ["sleep", "60"], network_mode="none",
             labels={jobs.LABEL_ROLE: jobs.ROLE_BUILDER, jobs.LABEL_OWNER: owner}))
     try:
-        assert jobs.Engine(docker_client).remove_leftovers() == 1
+        assert jobs.Jobs(Docker(docker_client)).remove_leftovers() == 1
         left = {c.id for c in docker_client.containers.list(
             all=True, filters={"label": f"{jobs.LABEL_ROLE}={jobs.ROLE_BUILDER}"})}
         assert made[0].id not in left
@@ -235,8 +239,12 @@ def _wait_for_compile(process: Any) -> None:
     assert process.stderr is not None
     seen = []
     for line in process.stderr:
-        if "compile started" in line:
-            return
+        # Off a terminal the build's progress is its JSON log events, one per step change.
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if (event.get("event"), event.get("step"), event.get("phase")) == (
+                    "driver.build.step", "compile", "started"):
+                return
         seen.append(line)
     process.communicate()
     pytest.fail(f"the build ended ({process.returncode}) before compiling: {''.join(seen)}")
@@ -281,7 +289,7 @@ def test_kill_9_leaves_no_visible_artifact_and_the_next_start_cleans_up(
     assert list((config.state_dir / "tmp").iterdir()) != []  # its private folder
 
     (outcome,) = runner.build_all(
-        [request(kernel_release, "0.1.1-dkms-kill", EBPF)], config, docker_client)
+        [request(kernel_release, "0.1.1-dkms-kill", EBPF)], config, Docker(docker_client))
     assert outcome.error is None, str(outcome.error)
     for orphan in orphans:
         with pytest.raises(Exception, match=r"No such container|404"):
@@ -302,13 +310,13 @@ def test_kernel_urls_give_the_headers_for_any_target(
     apt knows nothing about) are fetched, unpacked with dpkg-deb and compiled against."""
     debs = tmp_path / "debs"
     debs.mkdir()
-    fetched = jobs.Engine(docker_client).run(
+    fetched = jobs.Jobs(Docker(docker_client)).run(
         builder_image,
         f"cd /debs && apt-get download linux-headers-{kernel_release} "
         f"$(apt-cache show --no-all-versions linux-headers-{kernel_release} "
         "| sed -n 's/^Depends: //p' | tr ',' '\\n' | grep -o 'linux-[a-z0-9.-]*' "
         "| grep -v compiler) 2>&1",
-        mounts=[jobs.Mount(debs, "/debs", read_only=False)], network="host", timeout=600,
+        mounts=[BindMount(str(debs), "/debs", read_only=False)], network="host", timeout=600,
     )
     assert fetched.ok, fetched.output
     urls = tuple(sorted(p.as_uri() for p in debs.glob("*.deb")))
@@ -317,7 +325,7 @@ def test_kernel_urls_give_the_headers_for_any_target(
         KernelId("vanilla", kernel_release, "1", "x86_64"), "0.1.1-urls", (KMOD,),
         urls)
     config = make_config(state_dir=tmp_path / "own-state")  # a cold header cache
-    (outcome,) = runner.build_all([req], config, docker_client)
+    (outcome,) = runner.build_all([req], config, Docker(docker_client))
     assert outcome.error is None, str(outcome.error)
     vermagic = verify.check_module(outcome.artifacts[0].path.read_bytes(), kernel_release,
                                    "x86_64", "falco")

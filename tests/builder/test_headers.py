@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.builder import headers, steps
-from reconciler.edges.docker import jobs
 from reconciler.model.artifacts import KernelId
+from reconciler.model.container import BindMount
 
 RELEASE = "6.1.0-57-cloud-amd64"
 
@@ -50,11 +50,12 @@ def test_each_top_folder_is_mounted_at_its_own_path_but_never_other_usr_lib(
     (tmp_path / "usr/lib/x86_64-linux-gnu").mkdir()
     found = headers.Headers(RELEASE, tmp_path, f"/usr/src/linux-headers-{RELEASE}").mounts
     assert found == (
-        jobs.Mount(tmp_path / "usr/src/linux-headers-6.1.0-57-cloud-amd64",
-                     "/usr/src/linux-headers-6.1.0-57-cloud-amd64"),
-        jobs.Mount(tmp_path / "usr/src/linux-headers-6.1.0-57-common",
-                     "/usr/src/linux-headers-6.1.0-57-common"),
-        jobs.Mount(tmp_path / "usr/lib/linux-kbuild-6.1", "/usr/lib/linux-kbuild-6.1"),
+        BindMount(str(tmp_path / "usr/src/linux-headers-6.1.0-57-cloud-amd64"),
+                  "/usr/src/linux-headers-6.1.0-57-cloud-amd64", read_only=True),
+        BindMount(str(tmp_path / "usr/src/linux-headers-6.1.0-57-common"),
+                  "/usr/src/linux-headers-6.1.0-57-common", read_only=True),
+        BindMount(str(tmp_path / "usr/lib/linux-kbuild-6.1"),
+                  "/usr/lib/linux-kbuild-6.1", read_only=True),
     )
     assert all(m.read_only for m in found)
 

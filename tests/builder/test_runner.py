@@ -3,7 +3,6 @@ failure is reported per request with the step, the last lines and the log file."
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +76,3 @@ def test_a_failed_step_becomes_a_build_error_with_tail_and_log(tmp_path: Path) -
         f"building {req.name} failed at step compile: compiling kmod failed (exit 2)")
     assert str(error).splitlines()[-1] == f"  full log: {log.path}"
     assert "FAILED at step compile" in log.path.read_text()
-
-
-def test_progress_lines_show_elapsed_artifact_and_step() -> None:
-    out = io.StringIO()
-    runner.terminal_progress(out)(runner.BuildEvent(
-        "2.0.0+driver/x86_64/falco_debian_6.1.0-1-cloud-amd64_1 [kmod]", steps.Step.COMPILE,
-        runner.Phase.STARTED, 12.34))
-    assert out.getvalue() == (
-        "[  12.3s] 2.0.0+driver/x86_64/falco_debian_6.1.0-1-cloud-amd64_1 [kmod]: "
-        "compile started\n")

@@ -23,10 +23,10 @@ import pytest
 from reconciler import cli
 from reconciler.daemon import control, lock, state
 from reconciler.daemon.backoff import Backoff, jittered
-from reconciler.daemon.loop import Daemon, LoopOptions
+from reconciler.daemon.loop import Daemon
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
-from reconciler.daemon.passes import Head, Report, Result
+from reconciler.daemon.passes import GitHead, PassResult, Report
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer, authentic
 from reconciler.edges import gitsign
@@ -122,7 +122,7 @@ class Scripted:
         self.reports = reports
         self.calls: list[dict[str, Any]] = []
 
-    def run(self, head: Head, **kwargs: Any) -> Report:
+    def run(self, head: GitHead, **kwargs: Any) -> Report:
         self.calls.append({"head": head.revision, **kwargs})
         report = self.reports[min(len(self.calls), len(self.reports)) - 1]
         return Report(report.result, head.revision, head.revision, message=report.message,
@@ -137,11 +137,11 @@ def looping(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, Scripted, li
         heads = ["r1"]
         scripted = Scripted(reports)
         daemon = Daemon(
-            Settings(state_dir=tmp_path, store=tmp_path / "store"), scripted,  # type: ignore[arg-type]
-            LoopOptions(poll_interval=3600, backoff=Backoff(base=0.05, cap=0.1)),
+            Settings(state_dir=tmp_path, store=tmp_path / "store", poll_interval=3600), scripted,
+            backoff=Backoff(base=0.05, cap=0.1),
             wakeup=Wakeup(debounce=0.01), notifier=Notifier({}),
             metrics=Metrics(Store(tmp_path / "store")),
-            find=lambda _s: Head(heads[-1], "repo"),
+            find=lambda _s: GitHead(heads[-1], "repo"),
         )
         thread = threading.Thread(target=daemon.run)
         daemon.started(1, "http://x")
@@ -163,8 +163,8 @@ def _until(check: Callable[[], bool]) -> None:
 
 
 def test_transient_failures_are_retried_and_success_resets_the_backoff(looping: Any) -> None:
-    fail = Report(Result.ERROR, message="engine away", transient=True)
-    daemon, scripted, _ = looping([fail, fail, fail, Report(Result.OK)])
+    fail = Report(PassResult.ERROR, message="engine away", transient=True)
+    daemon, scripted, _ = looping([fail, fail, fail, Report(PassResult.OK)])
     _until(lambda: daemon.status.applied_revision == "r1")
     assert len(scripted.calls) == 4
     assert daemon.status.retry_attempt == 0 and daemon.status.next_retry_at is None
@@ -172,8 +172,8 @@ def test_transient_failures_are_retried_and_success_resets_the_backoff(looping: 
 
 
 def test_a_permanent_failure_waits_for_a_new_revision_or_a_drift(looping: Any) -> None:
-    broken = Report(Result.FAILED, message="Falco crashed", transient=False)
-    daemon, scripted, heads = looping([broken, broken, Report(Result.OK)])
+    broken = Report(PassResult.FAILED, message="Falco crashed", transient=False)
+    daemon, scripted, heads = looping([broken, broken, Report(PassResult.OK)])
     _until(lambda: daemon.status.passes == 1)
     daemon.wakeup.wake("poll")  # a timer at the same revision: held
     time.sleep(0.2)
@@ -186,7 +186,7 @@ def test_a_permanent_failure_waits_for_a_new_revision_or_a_drift(looping: Any) -
 
 
 def test_a_refused_revision_is_recorded_and_passed_back_as_refused(looping: Any) -> None:
-    refused = Report(Result.REJECTED, message="kept r0", rejection="invalid manifests: a:1: x")
+    refused = Report(PassResult.REJECTED, message="kept r0", rejection="invalid manifests: a:1: x")
     daemon, scripted, _ = looping([refused, refused])
     _until(lambda: daemon.status.rejected is not None)
     assert daemon.status.rejected.revision == "r1"
@@ -200,7 +200,7 @@ def test_a_refused_revision_is_recorded_and_passed_back_as_refused(looping: Any)
 
 def test_suspended_runs_no_pass_until_resumed(looping: Any, tmp_path: Path) -> None:
     control.set_suspended(tmp_path, True)
-    daemon, scripted, _ = looping([Report(Result.OK)])
+    daemon, scripted, _ = looping([Report(PassResult.OK)])
     _until(lambda: daemon.status.phase == "suspended")
     daemon.wakeup.wake("sighup")
     time.sleep(0.2)
@@ -279,7 +279,7 @@ def test_only_commits_signed_by_an_allowed_ssh_key_pass(tmp_path: Path) -> None:
 
 
 def test_a_pass_hanging_past_any_build_timeout_is_unhealthy(looping: Any) -> None:
-    daemon, _, _ = looping([Report(Result.OK)])
+    daemon, _, _ = looping([Report(PassResult.OK)])
     _until(lambda: daemon.status.applied_revision == "r1")
     assert daemon.healthy()
     daemon._pass_started = time.monotonic() - daemon.settings.build_timeout - 601

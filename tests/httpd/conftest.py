@@ -37,7 +37,7 @@ def fleet(tmp_path: Path) -> Fleet:
 @pytest.fixture
 def server(fleet: Fleet) -> Iterator[DriverServer]:
     config = ServerConfig(workers=8, io_timeout=5.0, idle_timeout=30.0, host_arch="x86_64")
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as running:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as running:
         yield running
 
 

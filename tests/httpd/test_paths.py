@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.httpd import paths
-from reconciler.httpd.paths import Kind
+from reconciler.httpd.paths import RouteKind
 from tests.httpd.fleet import ARM_ONLY, KMOD, OLD
 from tests.httpd.hostile import ARTIFACT, HOSTILE_TARGETS
 
@@ -15,7 +15,7 @@ from tests.httpd.hostile import ARTIFACT, HOSTILE_TARGETS
 def test_bash_loader_spelling_resolves_to_the_store_path() -> None:
     """Falco 0.32-0.36: `sed s/+/%2B/g` over the whole URL."""
     route = paths.resolve(f"/2.0.0%2Bdriver/x86_64/{ARTIFACT}")
-    assert route.kind is Kind.FILE
+    assert route.kind is RouteKind.FILE
     assert route.candidates == (KMOD.relpath,)
     assert not route.sidecar
 
@@ -55,7 +55,7 @@ def test_arch_less_path_of_old_falco_tries_host_arch_first() -> None:
 
 def test_sidecar_routes_to_the_sha256_file() -> None:
     route = paths.resolve(f"/2.0.0%2Bdriver/x86_64/{ARTIFACT}.sha256")
-    assert route.kind is Kind.FILE
+    assert route.kind is RouteKind.FILE
     assert route.sidecar
     assert route.candidates == (KMOD.relpath + ".sha256",)
 
@@ -71,30 +71,30 @@ def test_absolute_form_target_uses_its_path() -> None:
 
 
 def test_service_endpoints() -> None:
-    assert paths.resolve("/index.json").kind is Kind.INDEX
-    assert paths.resolve("/healthz").kind is Kind.HEALTH
+    assert paths.resolve("/index.json").kind is RouteKind.INDEX
+    assert paths.resolve("/healthz").kind is RouteKind.HEALTH
 
 
 @pytest.mark.parametrize("target", HOSTILE_TARGETS)
 def test_hostile_target_is_refused(target: str) -> None:
     route = paths.resolve(target)
-    assert route.kind in (Kind.BAD_REQUEST, Kind.NOT_FOUND), route
+    assert route.kind in (RouteKind.BAD_REQUEST, RouteKind.NOT_FOUND), route
     assert route.reason
 
 
 @pytest.mark.parametrize(
     ("target", "kind"),
     [
-        ("/%c0%ae%c0%ae/secret.txt", Kind.BAD_REQUEST),  # overlong UTF-8
-        ("/%00", Kind.BAD_REQUEST),
-        ("/%zz", Kind.BAD_REQUEST),
-        ("/a b", Kind.BAD_REQUEST),
-        ("/%252e%252e/secret.txt", Kind.NOT_FOUND),  # double encoding: a '%' after one pass
-        ("/..%2fsecret.txt", Kind.NOT_FOUND),
-        ("/%5c..%5csecret.txt", Kind.NOT_FOUND),
+        ("/%c0%ae%c0%ae/secret.txt", RouteKind.BAD_REQUEST),  # overlong UTF-8
+        ("/%00", RouteKind.BAD_REQUEST),
+        ("/%zz", RouteKind.BAD_REQUEST),
+        ("/a b", RouteKind.BAD_REQUEST),
+        ("/%252e%252e/secret.txt", RouteKind.NOT_FOUND),  # double encoding: a '%' after one pass
+        ("/..%2fsecret.txt", RouteKind.NOT_FOUND),
+        ("/%5c..%5csecret.txt", RouteKind.NOT_FOUND),
     ],
 )
-def test_malformed_is_400_and_well_formed_but_absent_is_404(target: str, kind: Kind) -> None:
+def test_malformed_is_400_and_well_formed_but_absent_is_404(target: str, kind: RouteKind) -> None:
     assert paths.resolve(target).kind is kind
 
 

@@ -37,7 +37,7 @@ def test_serves_while_500_idle_connections_are_open(fleet: Fleet) -> None:
     with 4 workers a 501st client is still served, and no thread per connection exists."""
     config = ServerConfig(workers=4, io_timeout=5.0, idle_timeout=60.0)
     idle: list[socket.socket] = []
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         try:
             for index in range(500):
                 sock = socket.create_connection(server.address, timeout=10)
@@ -58,7 +58,7 @@ def test_slow_request_senders_hold_no_worker(fleet: Fleet) -> None:
     worker and a minute of header_timeout. Partial heads wait in the selector, not in a
     thread, so an honest client is still served."""
     config = ServerConfig(workers=1, header_timeout=60.0, io_timeout=60.0)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         stalled = [socket.create_connection(server.address, timeout=10) for _ in range(50)]
         for sock in stalled:
             sock.sendall(b"GET /heal")
@@ -71,7 +71,7 @@ def test_slow_request_senders_hold_no_worker(fleet: Fleet) -> None:
 
 def test_slow_request_senders_are_dropped_after_header_timeout(fleet: Fleet) -> None:
     config = ServerConfig(workers=1, header_timeout=0.5, io_timeout=60.0)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         sock = socket.create_connection(server.address, timeout=10)
         sock.sendall(b"GET /healthz HTTP/1.1\r\n")
         assert sock.recv(100) == b""  # closed by the server, without an answer
@@ -80,7 +80,7 @@ def test_slow_request_senders_are_dropped_after_header_timeout(fleet: Fleet) -> 
 
 def test_a_head_sent_in_pieces_within_the_deadline_is_answered(fleet: Fleet) -> None:
     config = ServerConfig(workers=1, header_timeout=5.0)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         sock = socket.create_connection(server.address, timeout=10)
         for piece in (b"GET /hea", b"lthz HTTP/1.1\r\n", b"Host: x\r\n", b"\r\n"):
             sock.sendall(piece)
@@ -91,7 +91,7 @@ def test_a_head_sent_in_pieces_within_the_deadline_is_answered(fleet: Fleet) -> 
 
 def test_idle_keepalive_connections_are_closed_after_idle_timeout(fleet: Fleet) -> None:
     config = ServerConfig(workers=2, io_timeout=5.0, idle_timeout=0.3)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         sock = socket.create_connection(server.address, timeout=10)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         reply = b""
@@ -107,7 +107,7 @@ def test_idle_keepalive_connections_are_closed_after_idle_timeout(fleet: Fleet) 
 
 def test_connections_beyond_the_limit_are_refused_not_queued(fleet: Fleet) -> None:
     config = ServerConfig(workers=2, max_connections=3)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         held = [socket.create_connection(server.address, timeout=10) for _ in range(3)]
         assert _wait_until(lambda: server.open_connections == 3)
         extra = socket.create_connection(server.address, timeout=10)
@@ -132,7 +132,7 @@ def test_artifact_replaced_during_a_download_gives_the_whole_old_file(
         (tmp_path / name).write_bytes(data)
     store.publish(KMOD, tmp_path / "old.ko")
     config = ServerConfig(workers=2, io_timeout=10.0)
-    with DriverServer(fleet.root, ("127.0.0.1", 0), config=config) as server:
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
         sock.settimeout(20)
@@ -156,7 +156,7 @@ def test_stop_closes_idle_connections_breaks_stuck_downloads_and_joins(fleet: Fl
     source = fleet.root.parent / "big.ko"
     source.write_bytes(big)
     Store(fleet.root).publish(KMOD, source)
-    server = DriverServer(fleet.root, ("127.0.0.1", 0),
+    server = DriverServer(Store(fleet.root), ("127.0.0.1", 0),
                           config=ServerConfig(workers=2, io_timeout=30.0)).start()
     address = server.address
     idle = socket.create_connection(address, timeout=10)
@@ -191,7 +191,8 @@ def test_stop_closes_idle_connections_breaks_stuck_downloads_and_joins(fleet: Fl
 
 
 def test_stop_lets_a_short_request_in_progress_finish(fleet: Fleet) -> None:
-    server = DriverServer(fleet.root, ("127.0.0.1", 0), config=ServerConfig(workers=2)).start()
+    server = DriverServer(Store(fleet.root), ("127.0.0.1", 0),
+                          config=ServerConfig(workers=2)).start()
     result: list[bytes] = []
     client = threading.Thread(target=lambda: result.append(
         raw_request(server.address, f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n"

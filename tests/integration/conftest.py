@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.edges.store import Store
 from reconciler.httpd.server import DriverServer
 from tests.conftest import GitRepo
 from tests.support import standin
@@ -22,5 +23,5 @@ def host(git_repo: GitRepo, tmp_path: Path, docker_client: Any, base_image: str,
     for version in ("0.32.2", "0.37.1"):
         standin.ensure(docker_client, base_image, version)
     (tmp_path / "store").mkdir()
-    with DriverServer(tmp_path / "store", ("127.0.0.1", 0)) as server:
+    with DriverServer(Store(tmp_path / "store"), ("127.0.0.1", 0)) as server:
         yield Host(git_repo, tmp_path, server.address[1])

@@ -8,16 +8,21 @@ import pytest
 
 from reconciler.edges import gitrepo
 from reconciler.errors import SourceError
+from reconciler.manifests import loading
 from tests.conftest import GitRepo
 
 HOST = "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: %s}\n"
+
+
+def snapshot(repo: str, ref: str | None, path: str, state: Path) -> gitrepo.Snapshot:
+    return gitrepo.snapshot(repo, ref, path, state, loading.is_manifest_path)
 
 
 def test_reads_the_commit_not_the_working_copy(git_repo: GitRepo, tmp_path: Path) -> None:
     rev = git_repo.commit({"a.yaml": HOST % "a"})
     git_repo.write("a.yaml", HOST % "uncommitted")
     git_repo.write("b.yaml", HOST % "untracked")
-    snap = gitrepo.snapshot(str(git_repo.path), None, "", tmp_path / "state")
+    snap = snapshot(str(git_repo.path), None, "", tmp_path / "state")
     assert snap.revision == rev
     assert snap.files == (("a.yaml", (HOST % "a").encode()),)
 
@@ -27,7 +32,7 @@ def test_only_yaml_outside_hidden_folders_under_path(git_repo: GitRepo, tmp_path
         "fleet/a.yaml": "x: 1\n", "fleet/sub/b.yml": "y: 2\n", "fleet/.github/ci.yaml": "z: 3\n",
         "fleet/README.md": "#", "fleet/.hidden.yaml": "h: 1\n", "other/c.yaml": "c: 1\n",
     })
-    snap = gitrepo.snapshot(str(git_repo.path), None, "fleet", tmp_path / "state")
+    snap = snapshot(str(git_repo.path), None, "fleet", tmp_path / "state")
     assert [p for p, _ in snap.files] == ["a.yaml", "sub/b.yml"]
 
 
@@ -38,20 +43,20 @@ def test_branch_tag_and_sha_refs(git_repo: GitRepo, tmp_path: Path) -> None:
     canary = git_repo.commit({"a.yaml": "v: 2\n"})
     git_repo.git("checkout", "-q", "main")
     state = tmp_path / "state"
-    assert gitrepo.snapshot(str(git_repo.path), "canary", "", state).revision == canary
-    assert gitrepo.snapshot(str(git_repo.path), "v1", "", state).revision == first
-    assert gitrepo.snapshot(str(git_repo.path), first[:10], "", state).revision == first
-    assert gitrepo.snapshot(str(git_repo.path), None, "", state).revision == first
+    assert snapshot(str(git_repo.path), "canary", "", state).revision == canary
+    assert snapshot(str(git_repo.path), "v1", "", state).revision == first
+    assert snapshot(str(git_repo.path), first[:10], "", state).revision == first
+    assert snapshot(str(git_repo.path), None, "", state).revision == first
 
 
 def test_unknown_ref_and_missing_path_are_clear_errors(git_repo: GitRepo, tmp_path: Path) -> None:
     git_repo.commit({"a.yaml": "v: 1\n"})
     with pytest.raises(SourceError, match="'nope' names no commit"):
-        gitrepo.snapshot(str(git_repo.path), "nope", "", tmp_path)
+        snapshot(str(git_repo.path), "nope", "", tmp_path)
     with pytest.raises(SourceError, match="--path 'missing' does not exist"):
-        gitrepo.snapshot(str(git_repo.path), None, "missing", tmp_path)
+        snapshot(str(git_repo.path), None, "missing", tmp_path)
     with pytest.raises(SourceError, match="is not a git repository"):
-        gitrepo.snapshot(str(tmp_path), None, "", tmp_path)
+        snapshot(str(tmp_path), None, "", tmp_path)
 
 
 def test_remote_is_mirrored_and_follows_pushes_and_force_pushes(
@@ -64,19 +69,19 @@ def test_remote_is_mirrored_and_follows_pushes_and_force_pushes(
     url = bare.as_uri()
     state = tmp_path / "state"
 
-    first = gitrepo.snapshot(url, None, "", state)
+    first = snapshot(url, None, "", state)
     assert first.files == (("a.yaml", b"v: 1\n"),)
     assert (state / "repos").is_dir()
 
     second_rev = git_repo.commit({"a.yaml": "v: 2\n"})
     git_repo.git("push", "-q", "origin", "main")
-    assert gitrepo.snapshot(url, None, "", state).revision == second_rev
+    assert snapshot(url, None, "", state).revision == second_rev
 
     # Rewrite history: drop the last commit and force-push another one.
     git_repo.git("reset", "-q", "--hard", first.revision)
     rewritten = git_repo.commit({"a.yaml": "v: 3\n"}, message="rewrite")
     git_repo.git("push", "-q", "--force", "origin", "main")
-    again = gitrepo.snapshot(url, None, "", state)
+    again = snapshot(url, None, "", state)
     assert again.revision == rewritten
     assert again.files == (("a.yaml", b"v: 3\n"),)
 
@@ -87,10 +92,10 @@ def test_remote_default_branch_is_the_remotes_head(git_repo: GitRepo, tmp_path: 
     prod = git_repo.commit({"a.yaml": "v: prod\n"})
     bare = tmp_path / "remote.git"
     git_repo.git("clone", "-q", "--bare", str(git_repo.path), str(bare))
-    snap = gitrepo.snapshot(bare.as_uri(), None, "", tmp_path / "state")
+    snap = snapshot(bare.as_uri(), None, "", tmp_path / "state")
     assert snap.revision == prod
 
 
 def test_unreachable_remote_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot fetch"):
-        gitrepo.snapshot((tmp_path / "nowhere.git").as_uri(), None, "", tmp_path / "state")
+        snapshot((tmp_path / "nowhere.git").as_uri(), None, "", tmp_path / "state")

@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import cli, settings
+from reconciler import cli, runtime, settings
 from reconciler.edges import store
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.reconcile import planner
 from tests.conftest import GitRepo
 
 pytestmark = pytest.mark.docker
@@ -106,7 +105,8 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     conf = settings.Settings(repo=str(fleet.path), path="manifests",
                              host_root=make_host_root(), store=tmp_path / "store",
                              state_dir=tmp_path / "state", privileged=False)
-    planned = planner.make_plan(conf, docker_client)
+    with runtime.open_runtime(conf) as rt:
+        planned = rt.planner().plan()
     spec = planned.desired.container.spec if planned.desired.container else None
     assert spec is not None
     made = start(docker_client, base_image, NAME,
@@ -192,7 +192,8 @@ def test_bridge_network_falco_gets_the_gateway_address(
         conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
                                  store=tmp_path / "s", state_dir=tmp_path / "st",
                                  listen="0.0.0.0:8123")
-        planned = planner.make_plan(conf, docker_client)
+        with runtime.open_runtime(conf) as rt:
+            planned = rt.planner().plan()
         assert planned.desired.container is not None
         env = planned.desired.container.spec.env_dict
         assert env["DRIVERS_REPO"] == f"http://{gateway}:8123"

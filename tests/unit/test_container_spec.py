@@ -1,4 +1,5 @@
-"""The Falco container spec per driver mode and Falco generation (DESIGN.md's table)."""
+"""The Falco container spec per driver mode and Falco generation
+(docs/falco-versions.md's table)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from reconciler import settings
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model import container
 from reconciler.reconcile import planner
+from reconciler.reconcile.desired import container_spec
 
 URL = "http://127.0.0.1:8000"
 
 
 def spec(version: str, driver: str, **extra: object) -> container.ContainerSpec:
     falco = FalcoSpec.model_validate({"version": version, "driver": driver, **extra})
-    return container.spec_for(falco, drivers_url=URL, driver_relpath="x")
+    return container_spec(falco, drivers_url=URL, driver_relpath="x")
 
 
 @pytest.mark.parametrize(

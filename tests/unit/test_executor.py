@@ -9,10 +9,14 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
 from reconciler.errors import BuildError, DockerError
 from reconciler.manifests.models import DriverMode, FalcoSpec
-from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.reconcile import executor, plan
-from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.reconcile.desired import (
+    DesiredArtifact,
+    DesiredContainer,
+    DesiredState,
+    container_spec,
+)
 from reconciler.reconcile.observed import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
@@ -21,7 +25,7 @@ BAD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "9.9.9-nope", "1", DriverK
 
 
 def state(falco_needs: ArtifactKey) -> DesiredState:
-    spec = container.spec_for(FalcoSpec(version="0.32.2"), drivers_url="http://x",
+    spec = container_spec(FalcoSpec(version="0.32.2"), drivers_url="http://x",
                               driver_relpath=falco_needs.relpath)
     return DesiredState(
         revision="r" * 40, hostname="web-1", host="web",
@@ -29,6 +33,10 @@ def state(falco_needs: ArtifactKey) -> DesiredState:
         container=DesiredContainer(spec, "web", "0.32.2", DriverMode.KMOD, falco_needs,
                                    "http://x"),
     )
+
+
+def no_module(change: plan.Change, _desired: DesiredState) -> str:
+    raise AssertionError(f"no kernel module change was planned, got {change}")
 
 
 class FakeBuilder:
@@ -48,7 +56,8 @@ def test_failed_build_skips_the_falco_that_needs_it_but_not_the_rest(tmp_path: P
     desired = state(BAD)
     started: list[str] = []
     run = executor.Executor(Store(tmp_path), FakeBuilder(),
-                            lambda change, _d: started.append(change.name) or "started")
+                            lambda change, _d: started.append(change.name) or "started",
+                            no_module)
     outcomes = run.run(plan.diff(desired, ObservedState()), desired)
     results = {(o.change.op.value, o.change.name): o.result.value for o in outcomes}
     assert results == {("build", GOOD.relpath): "ok", ("build", BAD.relpath): "failed",
@@ -59,7 +68,7 @@ def test_failed_build_skips_the_falco_that_needs_it_but_not_the_rest(tmp_path: P
 def test_falco_starts_after_its_driver_built(tmp_path: Path) -> None:
     desired = state(GOOD)
     builder = FakeBuilder()
-    run = executor.Executor(Store(tmp_path), builder, lambda _c, _d: "started")
+    run = executor.Executor(Store(tmp_path), builder, lambda _c, _d: "started", no_module)
     outcomes = run.run(plan.diff(desired, ObservedState()), desired)
     assert [o.result.value for o in outcomes] == ["ok", "failed", "ok"]
     assert outcomes[-1].change.op is plan.Op.CREATE
@@ -73,7 +82,43 @@ def test_container_failure_is_recorded_with_its_transience(tmp_path: Path) -> No
     def boom(_c: plan.Change, _d: DesiredState) -> str:
         raise DockerError("engine went away")
 
-    outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), boom).run(
+    outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), boom, no_module).run(
         plan.diff(desired, ObservedState(present=frozenset({GOOD, BAD}))), desired)
     assert [(o.result.value, o.message, o.transient) for o in outcomes] == [
         ("failed", "engine went away", True)]
+
+
+class CountingArtifacts(tuple[DesiredArtifact, ...]):
+    """The desired artifacts, counting how often anyone walks through them."""
+
+    walks = 0
+
+    def __iter__(self):  # type: ignore[no-untyped-def]  # tuple's own signature
+        CountingArtifacts.walks += 1
+        return super().__iter__()
+
+
+def test_apply_looks_up_each_change_in_an_index_not_by_walking_every_artifact(
+    tmp_path: Path,
+) -> None:
+    """Applying N builds walks the desired artifacts a constant number of times (the
+    index is made once), not once per change: linear in the number of changes."""
+    keys = [ArtifactKey("2.0.0+driver", "x86_64", "debian", f"6.1.0-{n}-cloud-amd64", "1",
+                        DriverKind.KMOD) for n in range(500)]
+    artifacts = CountingArtifacts(DesiredArtifact(k, ("b",)) for k in keys)
+    desired = DesiredState("r" * 40, "build-1", None, artifacts, None)
+    CountingArtifacts.walks = 0
+    outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), lambda _c, _d: "",
+                                 no_module).run(plan.diff(desired, ObservedState()), desired)
+    assert len(outcomes) == len(keys)
+    assert CountingArtifacts.walks <= 2  # the diff's walks; none per change
+
+
+def test_each_run_reports_only_its_own_outcomes(tmp_path: Path) -> None:
+    desired = state(GOOD)
+    run = executor.Executor(Store(tmp_path), FakeBuilder(), lambda _c, _d: "started",
+                            no_module)
+    first = run.run(plan.diff(desired, ObservedState()), desired)
+    second = run.run(plan.diff(desired, ObservedState()), desired)
+    assert len(first) == len(second) == 3
+    assert [o.change for o in first] == [o.change for o in second]

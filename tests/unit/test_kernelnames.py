@@ -54,7 +54,8 @@ def test_boundaries_are_the_releases_where_rules_change() -> None:
 
 
 def test_design_example_gives_the_documented_url() -> None:
-    """DESIGN.md: 0.32.2 on 5.10.0-14-cloud-amd64 asks for .../x86_64/falco_debian_..._1.ko."""
+    """docs/falco-versions.md: 0.32.2 on 5.10.0-14-cloud-amd64 asks for
+    .../x86_64/falco_debian_..._1.ko."""
     kernel = kernelnames.kernel_id(HOSTS["debian11-cloud"].facts(), FalcoVersion(0, 32, 2))
     key = ArtifactKey.for_kernel(kernel, "2.0.0+driver", DriverKind.KMOD)
     assert key.url_path() == "/2.0.0%2Bdriver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"

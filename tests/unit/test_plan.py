@@ -10,15 +10,21 @@ import pytest
 from reconciler.manifests.models import DriverMode, FalcoSpec, PullPolicy
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.observations import ObservedContainer, ObservedImage
 from reconciler.reconcile import plan, render
-from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
-from reconciler.reconcile.observed import ObservedContainer, ObservedImage, ObservedState
+from reconciler.reconcile.desired import (
+    DesiredArtifact,
+    DesiredContainer,
+    DesiredState,
+    container_spec,
+)
+from reconciler.reconcile.observed import ObservedState
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                   DriverKind.KMOD)
 OTHER = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-13-cloud-amd64", "1",
                     DriverKind.KMOD)
-SPEC = container.spec_for(FalcoSpec(version="0.32.2"), drivers_url="http://127.0.0.1:8000",
+SPEC = container_spec(FalcoSpec(version="0.32.2"), drivers_url="http://127.0.0.1:8000",
                           driver_relpath=KEY.relpath)
 
 
@@ -98,7 +104,7 @@ def test_stopped_container_is_replaced(status: str, code: int | None, detail: st
 
 
 def test_changed_env_in_the_manifest_replaces_the_container() -> None:
-    new = container.spec_for(FalcoSpec(version="0.32.2", env={"A": "1"}),
+    new = container_spec(FalcoSpec(version="0.32.2", env={"A": "1"}),
                              drivers_url="http://127.0.0.1:8000", driver_relpath=KEY.relpath)
     got = plan.diff(desired(spec=new), ObservedState(present=frozenset({KEY}),
                                                      containers=(ours(),)))
@@ -136,7 +142,7 @@ def test_no_matching_host_removes_our_container_but_never_a_foreign_one() -> Non
 
 
 def test_renamed_container_removes_the_old_one_and_creates_the_new() -> None:
-    renamed = container.spec_for(FalcoSpec(version="0.32.2", containerName="falco-new"),
+    renamed = container_spec(FalcoSpec(version="0.32.2", containerName="falco-new"),
                                  drivers_url="http://127.0.0.1:8000", driver_relpath=KEY.relpath)
     got = plan.diff(desired(spec=renamed), ObservedState(present=frozenset({KEY}),
                                                          containers=(ours(),)))

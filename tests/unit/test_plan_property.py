@@ -13,18 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.manifests.models import DriverMode, FalcoSpec
-from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.observations import ObservedContainer
 from reconciler.reconcile import plan
-from reconciler.reconcile.desired import DesiredArtifact, DesiredContainer, DesiredState
-from reconciler.reconcile.observed import ObservedContainer, ObservedState
+from reconciler.reconcile.desired import (
+    DesiredArtifact,
+    DesiredContainer,
+    DesiredState,
+    container_spec,
+)
+from reconciler.reconcile.observed import ObservedState
 
 KEYS = [
     ArtifactKey(dv, "x86_64", "debian", f"5.10.0-{n}-cloud-amd64", "1", kind)
     for dv in ("2.0.0+driver", "3.0.1+driver") for n in (13, 14) for kind in DriverKind
 ]
 SPECS = [
-    container.spec_for(FalcoSpec(version=v, containerName=name, env=env),
+    container_spec(FalcoSpec(version=v, containerName=name, env=env),
                        drivers_url="http://127.0.0.1:8000")
     for v in ("0.32.2", "0.37.1") for name in ("falco", "falco-b") for env in ({}, {"A": "1"})
 ]

@@ -1,0 +1,112 @@
+"""The one composition root: settings -> engine, store, planner, builder, deployer, modules.
+
+``plan``, ``apply``, ``build`` and the daemon all get their parts here, so the apply
+machinery is wired once: whatever applies a plan gets the same builder, deployer and
+kernel-module loader from the same settings. ``open`` connects to the engine and closes
+it after; the daemon opens one per pass and keeps the long-lived parts (the store's
+verdict cache, the manifest cache) across passes in a ``Shared``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from reconciler import builder
+from reconciler.edges import kmod
+from reconciler.edges.docker import client as docker_client
+from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.store import Store
+from reconciler.reconcile import deploy, executor, modules, planner
+from reconciler.settings import Settings
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where live progress goes (a terminal display, or nothing under systemd)."""
+
+    build: builder.Progress | None = None
+    pull: deploy.PullProgress | None = None
+
+
+@dataclass
+class Shared:
+    """What outlives one pass: verdicts of store files, manifests by tree."""
+
+    store: Store
+    manifests: planner.ManifestCache = field(default_factory=planner.ManifestCache)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Shared:
+        return cls(Store(settings.store))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: ContainerEngine
+    shared: Shared
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def store(self) -> Store:
+        return self.shared.store
+
+    def planner(self, *, repo: str | None = None, ref: str | None = None) -> planner.Planner:
+        """The planner, reading ``repo`` at ``ref`` when given (the daemon pins a revision)."""
+        conf = self.settings
+        if repo is not None or ref is not None:
+            conf = replace(conf, repo=repo or conf.repo, ref=ref or conf.ref)
+        return planner.Planner(conf, self.engine, self.store, self.shared.manifests)
+
+    def build_config(self, *, module_name: str = "falco",
+                     device_name: str = "falco") -> builder.BuildConfig:
+        conf = self.settings
+        return builder.BuildConfig(
+            state_dir=conf.state_dir, store=conf.store, source=conf.source,
+            base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
+            module_name=module_name, device_name=device_name,
+        )
+
+    def build(
+        self, requests: Sequence[builder.BuildRequest],
+        config: builder.BuildConfig | None = None,
+    ) -> Sequence[builder.BuildOutcome]:
+        """Build ``requests``; SIGTERM (systemd, CI) cancels them like Ctrl-C, so build
+        containers and temp folders go instead of waiting for a half-hour compile."""
+        with builder.sigterm_as_interrupt():
+            return builder.build_all(requests, config or self.build_config(), self.engine,
+                                     progress=self.progress.build)
+
+    def deployer(self) -> deploy.FalcoDeployer:
+        return deploy.FalcoDeployer(self.engine, self.store, settle_seconds=self.settings.settle,
+                                    stop_timeout=self.settings.stop_timeout,
+                                    pull_progress=self.progress.pull)
+
+    def module_loader(self) -> modules.ModuleLoader:
+        commands = kmod.ModuleCommands(insmod=self.settings.insmod_command,
+                                       rmmod=self.settings.rmmod_command)
+        return modules.ModuleLoader(self.engine, self.store, commands,
+                                    stop_timeout=self.settings.stop_timeout)
+
+    def executor(self) -> executor.Executor:
+        return executor.Executor(self.store, self.build, self.deployer().apply,
+                                 self.module_loader().apply)
+
+
+Connect = Callable[[float], ContainerEngine]
+
+
+@contextlib.contextmanager
+def open_runtime(
+    settings: Settings, *, timeout: float = 30.0, shared: Shared | None = None,
+    progress: Progress | None = None, connect: Connect = docker_client.connect,
+) -> Iterator[Runtime]:
+    """A runtime on the engine at DOCKER_HOST, closed when the block ends."""
+    engine = connect(timeout)
+    try:
+        yield Runtime(settings, engine, shared or Shared.for_settings(settings),
+                      progress or Progress())
+    finally:
+        engine.close()

@@ -1,0 +1,76 @@
+"""The deploy order over the in-memory engine (our Protocol's fake): stop and set aside,
+create, start, settle, then remove the old one; or roll back and say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.edges.docker.fake import Behaviour, FakeEngine
+from reconciler.edges.store import Store
+from reconciler.errors import FalcoStartError
+from reconciler.manifests.models import FalcoSpec
+from reconciler.model import container
+from reconciler.model.modes import DriverMode
+from reconciler.reconcile import deploy, plan
+from reconciler.reconcile.desired import DesiredContainer, DesiredState, container_spec
+
+OLD, NEW = "falco:old", "docker.io/falcosecurity/falco:0.36.2"
+
+
+def desired_for(spec: container.ContainerSpec) -> DesiredState:
+    want = DesiredContainer(spec, "web", "0.36.2", DriverMode.MODERN_EBPF, None, "http://x")
+    return DesiredState("r" * 40, "web-1", "web", (), want)
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    made = FakeEngine(images={OLD: "sha256:old", NEW: "sha256:new"})
+    old = made.create(image=OLD, name="falco", labels={container.LABEL_MANAGED: "true"})
+    made.start(old)
+    return made
+
+
+def replace_change(engine: FakeEngine) -> tuple[plan.Change, DesiredState]:
+    spec = container_spec(FalcoSpec(version="0.36.2", driver=DriverMode.MODERN_EBPF),
+                          drivers_url="http://x")
+    old = engine.container("falco")
+    assert old is not None
+    change = plan.Change(plan.ChangeKind.CONTAINER, plan.Op.REPLACE, "falco",
+                         plan.Reason.SPEC_CHANGED, spec=spec, replaces=old.id)
+    return change, desired_for(spec)
+
+
+def test_a_replace_stops_sets_aside_starts_settles_then_removes_the_old(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    old = engine.container("falco")
+    assert old is not None
+    change, want = replace_change(engine)
+    engine.calls.clear()
+    deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0).apply(change, want)
+    assert engine.calls == [
+        ("stop", "falco"), ("rename", f"falco->{container.aside_name('falco', old.id)}"),
+        ("create", "falco"), ("start", "falco"), ("remove", container.aside_name("falco", old.id)),
+    ]
+    now = engine.container("falco")
+    assert now is not None and now.running and now.image == NEW
+    assert engine.containers({}) == (now,)
+
+
+def test_a_new_falco_that_exits_is_removed_and_the_old_one_put_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    old = engine.container("falco")
+    assert old is not None
+    engine.behaviours[NEW] = Behaviour(exit_code=3, log="libscap: driver refused\n")
+    change, want = replace_change(engine)
+    with pytest.raises(FalcoStartError) as caught:
+        deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0).apply(change, want)
+    assert str(caught.value) == (
+        "new Falco container falco exited with code 3; the previous container was put back. "
+        "Last log lines:\nlibscap: driver refused")
+    back = engine.container("falco")
+    assert back is not None and back.id == old.id and back.running
+    assert [c.name for c in engine.containers({})] == ["falco"]

@@ -1,0 +1,75 @@
+"""The planner over fakes of our own engine Protocol (no Docker needed): manifests are
+parsed once per tree, and what the edges report reaches the plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler import runtime, settings
+from reconciler.edges.docker.fake import FakeEngine
+from reconciler.manifests import loading
+from reconciler.reconcile import planner
+from tests.conftest import GitRepo
+from tests.support.falcohost import host_yaml
+
+
+@pytest.fixture
+def made(git_repo: GitRepo, make_host_root: Any, tmp_path: Path) -> runtime.Runtime:
+    git_repo.commit({"web.yaml": host_yaml(image="docker.io/falcosecurity/falco"),
+                     "other.yaml": host_yaml(name="x").replace("name: web", "name: other")
+                     .replace("[web-*]", "[db-*]")})
+    conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
+                             hostname="web-1", store=tmp_path / "store",
+                             state_dir=tmp_path / "state")
+    return runtime.Runtime(conf, FakeEngine(), runtime.Shared.for_settings(conf))
+
+
+def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    loads: list[int] = []
+    real = loading.load
+
+    def load(files: Any) -> Any:
+        loads.append(len(files))
+        return real(files)
+
+    monkeypatch.setattr(planner.loading, "load", load)
+    return loads
+
+
+def test_an_unchanged_revision_is_not_parsed_again(
+    made: runtime.Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads = counting_loads(monkeypatch)
+    first = made.planner().plan()
+    second = made.planner().plan()
+    assert loads == [2]
+    assert second.plan == first.plan
+    assert second.inputs.manifests is first.inputs.manifests
+
+
+def test_a_new_tree_is_parsed_and_the_old_one_is_still_known(
+    made: runtime.Runtime, git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads = counting_loads(monkeypatch)
+    old = git_repo.git("rev-parse", "HEAD")
+    made.planner().plan()
+    git_repo.commit({"web.yaml": host_yaml(env={"A": "1"},
+                                           image="docker.io/falcosecurity/falco")})
+    changed = made.planner().plan()
+    assert changed.desired.container is not None
+    assert changed.desired.container.spec.env_dict["A"] == "1"
+    back = made.planner(ref=old).plan()  # the last good revision, as the daemon plans it
+    assert loads == [2, 2]
+    assert back.inputs.revision == old
+
+
+def test_a_fresh_host_plans_a_build_and_a_create_from_the_fake_engine(
+    made: runtime.Runtime,
+) -> None:
+    planned = made.planner().plan()
+    assert [(c.kind.value, c.op.value) for c in planned.plan.changes] == [
+        ("driver", "build"), ("container", "create")]
+    assert planned.observed.image is not None and planned.observed.image.local_id is None

@@ -1,0 +1,70 @@
+"""Settings: flags over RECONCILER_* variables over the config file over the defaults."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from reconciler import settings
+from reconciler.errors import ConfigError
+
+
+def parsed(*argv: str, names: tuple[str, ...] = ("store", "jobs", "adopt", "listen")
+           ) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    settings.add_flags(parser, *names)
+    return parser.parse_args(list(argv))
+
+
+def test_flag_beats_variable_beats_file_beats_default(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("store: /from/file\njobs: 3\nlisten: 127.0.0.1:9001\n")
+    env = {"RECONCILER_CONFIG": str(config), "RECONCILER_JOBS": "5",
+           "RECONCILER_LISTEN": "127.0.0.1:9002"}
+    got = settings.resolve(parsed("--listen", "127.0.0.1:9003"), env)
+    assert (got.store, got.jobs, got.listen) == (Path("/from/file"), 5, "127.0.0.1:9003")
+    assert got.state_dir == settings.Settings().state_dir  # untouched: the default
+    assert settings.resolve(parsed(), {}).store == settings.Settings().store
+
+
+def test_config_flag_wins_over_the_variable_naming_another_file(tmp_path: Path) -> None:
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text("jobs: 1\n")
+    two.write_text("jobs: 2\n")
+    got = settings.resolve(parsed("--config", str(two)), {"RECONCILER_CONFIG": str(one)})
+    assert got.jobs == 2
+
+
+def test_a_switch_flag_and_boolean_spellings(tmp_path: Path) -> None:
+    assert settings.resolve(parsed("--adopt"), {}).adopt is True
+    assert settings.resolve(parsed(), {"RECONCILER_ADOPT": "yes"}).adopt is True
+    assert settings.resolve(parsed(), {"RECONCILER_ADOPT": "off"}).adopt is False
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("jobs: many\n", ": jobs must be a int, got 'many'"),
+    ("nonsense: 1\n", ": unknown setting 'nonsense'; known: "),
+    ("- a list\n", ": expected a mapping of settings"),
+])
+def test_a_bad_config_file_is_one_sentence_naming_the_file(
+    tmp_path: Path, text: str, message: str,
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        settings.resolve(parsed("--config", str(config)), {})
+    assert str(caught.value).startswith(f"{config}{message}")
+
+
+def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        settings.resolve(parsed(), {"RECONCILER_CONFIG": str(tmp_path / "nope.yaml")})
+
+
+def test_a_bad_variable_and_a_bad_listen_address_name_their_origin() -> None:
+    with pytest.raises(ConfigError, match=r"^RECONCILER_JOBS: jobs must be a int, got 'x'$"):
+        settings.resolve(parsed(), {"RECONCILER_JOBS": "x"})
+    with pytest.raises(ConfigError, match="must be HOST:PORT"):
+        settings.resolve(parsed("--listen", "nowhere"), {})
