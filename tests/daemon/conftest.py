@@ -1,7 +1,7 @@
 """Fixtures for the daemon tests: a bare repository on the host, a store with a
 pre-published stand-in driver, and ``reconciler run`` as a real child process.
 
-What stands in for what (as in tests/integration): Falco's image is the local stand-in
+What stands in for what (as in tests/commands): Falco's image is the local stand-in
 (tests/support/falco-standin.sh), wrapped so that it exits on SIGTERM as Falco does (the
 plain stand-in is PID 1 under ``sleep`` and would make every stop wait its timeout); the
 driver is a stand-in file published where the build would put it (this machine's kernel

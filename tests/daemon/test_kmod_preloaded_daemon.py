@@ -2,7 +2,7 @@
 Falco starts without its loader; another driver version swaps the module.
 
 What stands in: these machines cannot load kernel modules, so ``--insmod-command`` and
-``--rmmod-command`` are the scripts of tests/integration/test_kmod_preloaded.py, which
+``--rmmod-command`` are the scripts of tests/commands/test_apply_kmod_preloaded.py, which
 record their arguments and update the host root's proc/modules and
 sys/module/falco/version as the kernel would. Falco is the test stand-in image, which
 with SKIP_DRIVER_LOADER set (as the real image's entrypoint does) loads nothing and stays
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import DriverKind
+from tests.commands.test_apply_kmod_preloaded import INSMOD, RMMOD
 from tests.daemon.conftest import Site, term_standin
-from tests.integration.test_kmod_preloaded import INSMOD, RMMOD
 from tests.support import falcohost
 
 pytestmark = pytest.mark.docker

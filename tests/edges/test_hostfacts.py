@@ -12,7 +12,7 @@ import pytest
 from reconciler import cli
 from reconciler.edges import hostfacts
 from reconciler.errors import FactsError
-from tests.unit import facts_cases
+from tests.model import facts_cases
 
 
 def write_host(

@@ -14,7 +14,7 @@ from reconciler.errors import FactsError
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.versions import FalcoVersion
-from tests.unit.facts_cases import EXPECTED, HOSTS, Host
+from tests.model.facts_cases import EXPECTED, HOSTS, Host
 
 CASES = [
     pytest.param(host, falco, target, release, version, id=f"{host}@{falco}")
