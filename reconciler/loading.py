@@ -35,7 +35,7 @@ from pydantic.fields import FieldInfo
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from reconciler import driverkit, manifest, versions
-from reconciler.driverkit import did_you_mean
+from reconciler.driverkit import did_you_mean, quoted
 from reconciler.errors import ManifestError, Problem, UnknownDriverVersion
 
 KeyPath = tuple[str | int, ...]
@@ -144,7 +144,8 @@ class _Reader:
         if kind == "Host":
             host = self.validate(origin, manifest.Host, document)
             self.check_name(origin, "Host", document)
-            if host is not None and self.check_host(origin, host):
+            owned = self.check_env(origin, document)
+            if host is not None and self.check_host(origin, host) and not owned:
                 self.hosts.append(manifest.Located(host, origin))
         elif kind == "DriverBuild":
             build = self.validate(origin, manifest.DriverBuild, document)
@@ -208,6 +209,24 @@ class _Reader:
                 f"duplicate {kind} name {name!r}: used again at {{other}}",
                 other=(origin.file, origin.document, where),
             ))
+
+    def check_env(self, origin: manifest.Origin, document: dict[Any, Any]) -> bool:
+        """Whether the Host's env names a variable the reconciler sets (each one reported).
+
+        Read from the document itself, so the refusal comes with the Host's other problems.
+        """
+        spec = document.get("spec")
+        falco = spec.get("falco") if isinstance(spec, dict) else None
+        env = falco.get("env") if isinstance(falco, dict) else None
+        if not isinstance(env, dict):
+            return False
+        owned = [key for key in env if isinstance(key, str) and manifest.set_by_reconciler(key)]
+        for key in owned:
+            # Refused, not silently overridden: the push meant something the host won't do.
+            self.issue(origin, ("spec", "falco", "env", key), (
+                f"spec.falco.env.{key}: set by the reconciler from the driver mode "
+                "(spec.falco.driver), not by the manifest; remove it"))
+        return bool(owned)
 
     def check_host(self, origin: manifest.Origin, host: manifest.Host) -> bool:
         falco = host.spec.falco
@@ -424,6 +443,14 @@ def _explain(
     """A pydantic error as (key path, message naming what is wrong and what is expected)."""
     loc: KeyPath = tuple(error["loc"])
     kind: str = error["type"]
+    keyed = (error.get("ctx") or {}).get("error")
+    if isinstance(keyed, manifest.KeyedError):
+        loc = (*loc, keyed.key)  # a validator's problem with one entry of a mapping
+    field = _field(loc)
+    if loc[-1:] == ("[key]",):  # a mapping's key: at the key's line, said of the mapping
+        loc = loc[:-1]
+        where = _dotted(rename(loc[:-1]) if rename else loc[:-1])
+        return (rename(loc) if rename else loc), f"{where}: {_detail(kind, error, field)}"
     shown = rename(loc) if rename else loc
     if kind == "missing":
         parent = shown[:-1]
@@ -433,9 +460,9 @@ def _explain(
         key = str(loc[-1])
         hint = did_you_mean(key, known) or (
             f"; expected one of {', '.join(known)}" if known else "")
-        return shown, f"unknown key {key!r} in {_dotted(shown[:-1]) or 'the document'}{hint}"
-    key = next((part for part in reversed(loc) if isinstance(part, str)), "")
-    detail = _detail(kind, error, key)
+        return shown, (
+            f"unknown key {quoted(key)} in {_dotted(shown[:-1]) or 'the document'}{hint}")
+    detail = _detail(kind, error, field)
     if rename is not None:  # a driverkit config: speak its key names
         for spec_key, config_key in driverkit.SPEC_TO_CONFIG.items():
             detail = detail.replace(spec_key, config_key)
@@ -456,6 +483,14 @@ _EXPECTED = {  # pydantic error type -> what was expected instead
 }
 
 
+def _field(loc: KeyPath) -> str:
+    """The field a location is in, as ``PATTERN_MEANING`` names it (``env[key]`` for the
+    keys of ``env``, whose own location is the key's text)."""
+    if loc[-1:] == ("[key]",):
+        return f"{loc[-3]}[key]" if len(loc) >= 3 else "[key]"
+    return next((str(part) for part in reversed(loc) if isinstance(part, str)), "")
+
+
 def _detail(kind: str, error: Any, key: str) -> str:
     value = error.get("input")
     context = error.get("ctx") or {}
@@ -473,8 +508,9 @@ def _detail(kind: str, error: Any, key: str) -> str:
     elif kind == "too_short":
         message = "expected at least one item"
     elif kind in ("string_pattern_mismatch", "string_too_short", "string_too_long"):
-        meaning = manifest.PATTERN_MEANING.get(key, "must not be empty")
-        message = f"{meaning}, got {_show(value)}"
+        message = f"{manifest.pattern_meaning(key, value)}, got {_show(value)}"
+        if kind == "string_too_long" and isinstance(value, str) and repr(value) in message:
+            message += f" ({len(value)} characters)"  # unless _show said so already
     elif kind == "value_error":
         message = str(context.get("error", message))
     return message
@@ -491,7 +527,7 @@ def _show(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    return quoted(value)
 
 
 def _dotted(path: KeyPath) -> str:

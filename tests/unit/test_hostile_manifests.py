@@ -1,16 +1,25 @@
 """Hostile manifests: whatever a push holds is refused where it enters, at its file:line.
 
 More people can push to the manifest repository than can log in to a host, and the daemon
-acts as root. Each case below is a push and the exact lines ``validate`` prints for it;
-nothing of any case loads.
+acts as root. Each case below is a push and the exact lines ``validate`` prints for it:
+paths that would leave the driver store, names and references Docker would refuse or
+misread, environment strings ``execve`` would refuse or the reconciler sets itself, URLs a
+builder must not fetch, and the YAML shapes already refused. Nothing of any case loads;
+what is at a limit, and every name the loaders really ask for, still does.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from reconciler import loading
+from reconciler import container, loading, manifest
+from reconciler.artifacts import KernelId
 from reconciler.errors import ManifestError
+from reconciler.manifest import DriverMode, FalcoSpec, KernelSpec
+from reconciler.versions import LoaderKind
+from tests.unit import facts_cases
 
 
 def host(*falco: str, spec: str = "") -> str:
@@ -40,17 +49,55 @@ def config(release: str = "5.10.0-14-amd64", version: str = "1", *more: str) -> 
             + "".join(f"{line}\n" for line in more))
 
 
+RELEASE = ("expected the kernel's `uname -r`: letters, digits and . _ + ~ -, a letter or digit "
+           "first, no '..', at most 64 characters, e.g. 5.10.0-14-cloud-amd64")
+VERSION = ("expected a kernel version as Falco's loaders take it from `uname -v` (1, 26~22.04.1, "
+           "1_1.26.0, 1_v1.4.5, 1-photon): a digit first, then letters, digits and . _ + ~ -, "
+           "no '..', at most 64 characters")
 DRIVER = ("is not a driver version: expected a release such as 2.0.0+driver, a commit hash, "
           "or master")
 UBUNTU = ("is not a driverkit target: ubuntu-<flavor> takes the flavor as Falco's loaders do, the "
           "word after the build number in `uname -r` (ubuntu-aws for 5.15.0-1009-aws), or with "
           "the suffix 0.33 to 0.35.0 kept (ubuntu-aws-5.0)")
+CONTAINER = ("must be a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+, at most 45 "
+             "characters)")
+IMAGE = ("must be a Docker image reference ([registry[:port]/]path[:tag][@algorithm:hex], "
+         "lower-case path components, the name at most 255 characters, e.g. "
+         "docker.io/falcosecurity/falco)")
+NETWORK = ("must be host, bridge or the name of a Docker network ([a-zA-Z0-9][a-zA-Z0-9_.-]*, "
+           "at most 64 characters; not none or default: Falco must reach the driver server)")
+ENV_KEY = "keys must be environment variable names ([A-Za-z_][A-Za-z0-9_]*)"
+OWNED = ("set by the reconciler from the driver mode (spec.falco.driver), not by the manifest; "
+         "remove it")
+URL = ("must be an http:// or https:// URL with a host, without spaces or control characters, "
+       "at most 2048 characters")
+FILE_URL = ("must be an http:// or https:// URL: file:// is never taken from the repository (a "
+            "local mirror is a setting of the host, not of the manifests)")
 # A list that an alias makes 9^9 items long: its repr would never end.
 BOMB = ("[&a [x, x, x, x, x, x, x, x, x]" + "".join(
     f", &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)) + "]")
 
 CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     # -- store paths: every name part is one folder or file name, inside the store -------
+    "DriverBuild kernelRelease climbing out of the store": (
+        {"b.yaml": build(release='"../../../../../tmp/pwn"')},
+        [f"b.yaml:7: spec.kernelRelease: {RELEASE}, got '../../../../../tmp/pwn'"]),
+    "DriverBuild kernelRelease with a NUL": (
+        {"b.yaml": build(release='"5.10.0\\0-amd64"')},
+        [f"b.yaml:7: spec.kernelRelease: {RELEASE}, got '5.10.0\\x00-amd64'"]),
+    "DriverBuild kernelRelease longer than utsname holds": (
+        {"b.yaml": build(release="5.10.0-" + "a" * 58)},
+        [f"b.yaml:7: spec.kernelRelease: {RELEASE}, got "
+         "'5.10.0-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'... (65 characters)"]),
+    "DriverBuild kernelRelease that reads as an option": (
+        {"b.yaml": build(release="-rf")},
+        [f"b.yaml:7: spec.kernelRelease: {RELEASE}, got '-rf'"]),
+    "DriverBuild kernelVersion with a slash": (
+        {"b.yaml": build("kernelVersion: 1/../../x")},
+        [f"b.yaml:8: spec.kernelVersion: {VERSION}, got '1/../../x'"]),
+    "DriverBuild kernelVersion of two dots": (
+        {"b.yaml": build("kernelVersion: '..'")},
+        [f"b.yaml:8: spec.kernelVersion: {VERSION}, got '..'"]),
     "DriverBuild driverVersion climbing": (
         {"b.yaml": build(driver='"../.."')},
         [f"b.yaml:6: spec.driverVersion: '../..' {DRIVER}"]),
@@ -67,15 +114,139 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
     "DriverBuild ubuntu flavor with the file name's separator": (
         {"b.yaml": build("kernelVersion: '1'", target="ubuntu-aws_x")},
         [f"b.yaml:5: spec.target: 'ubuntu-aws_x' {UBUNTU}"]),
+    "Host kernels release climbing": (
+        {"h.yaml": host(spec=kernel(release="../../../../../tmp/pwn"))},
+        [f"h.yaml:9: spec.kernels[0].kernelRelease: {RELEASE}, got '../../../../../tmp/pwn'"]),
+    "Host kernels version with a slash": (
+        {"h.yaml": host(spec=kernel(version="1/x"))},
+        [f"h.yaml:10: spec.kernels[0].kernelVersion: {VERSION}, got '1/x'"]),
+    "Host kernels target climbing": (
+        {"h.yaml": host(spec=kernel(target="../x"))},
+        ["h.yaml:8: spec.kernels[0].target: expected the distro as Falco's loader names it "
+         "(os-release's ID such as debian, centos or amazonlinux2, or ubuntu-<flavor>): "
+         "lower-case letters, digits and . _ -, a letter or digit first, no '..', at most 64 "
+         "characters, got '../x'"]),
+    "Host kernels ubuntu flavor that is a number": (
+        {"h.yaml": host(spec=kernel(target="ubuntu-1"))},
+        [f"h.yaml:8: spec.kernels[0].target: 'ubuntu-1' {UBUNTU}"]),
+    "Host driverVersion climbing": (
+        {"h.yaml": host("driverVersion: ../../x")},
+        [f"h.yaml:7: spec.falco.driverVersion: '../../x' {DRIVER}"]),
+    "driverkit config kernelrelease climbing": (
+        {"dk.yaml": config(release="../../x")},
+        [f"dk.yaml:3: kernelrelease: {RELEASE}, got '../../x'"]),
+    "driverkit config kernelversion with a slash": (
+        {"dk.yaml": config(version="1/2")},
+        [f"dk.yaml:4: kernelversion: {VERSION}, got '1/2'"]),
+    # -- Docker's names and references ------------------------------------------------------
+    "containerName climbing": (
+        {"h.yaml": host("containerName: ../x")},
+        [f"h.yaml:7: spec.falco.containerName: {CONTAINER}, got '../x'"]),
+    "containerName of one character": (
+        {"h.yaml": host("containerName: f")},
+        [f"h.yaml:7: spec.falco.containerName: {CONTAINER}, got 'f'"]),
+    "containerName too long to be set aside": (
+        {"h.yaml": host("containerName: " + "f" * 46)},
+        [f"h.yaml:7: spec.falco.containerName: {CONTAINER}, got '{'f' * 46}' (46 characters)"]),
+    "image with spaces": (
+        {"h.yaml": host("image: bad image name")},
+        [f"h.yaml:7: spec.falco.image: {IMAGE}, got 'bad image name'"]),
+    "image with an upper-case path": (
+        {"h.yaml": host("image: Falco/falco")},
+        [f"h.yaml:7: spec.falco.image: {IMAGE}, got 'Falco/falco'"]),
+    "image name longer than Docker takes": (
+        {"h.yaml": host("image: registry.local/" + "f" * 250)},
+        [f"h.yaml:7: spec.falco.image: {IMAGE}, got a name of 265 characters"]),
+    "image tag with a plus": (
+        {"h.yaml": host("image: falco:0.37.1+x")},
+        [f"h.yaml:7: spec.falco.image: {IMAGE}, got 'falco:0.37.1+x'"]),
+    "Falco version that makes no image tag": (
+        {"h.yaml": host().replace("0.37.1", "0.37.1+custom")},
+        ["h.yaml:6: spec.falco.version: must be a Falco release that is also the image tag "
+         "(e.g. 0.37.1; [A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128 characters), "
+         "got '0.37.1+custom'"]),
+    "network with a shell command": (
+        {"h.yaml": host("network: 'host; rm -rf /'")},
+        [f"h.yaml:7: spec.falco.network: {NETWORK}, got 'host; rm -rf /'"]),
+    "network none": (
+        {"h.yaml": host("network: none")},
+        [f"h.yaml:7: spec.falco.network: {NETWORK}, got 'none'"]),
+    "network of another container": (
+        {"h.yaml": host("network: container:x")},
+        [f"h.yaml:7: spec.falco.network: {NETWORK}, got 'container:x'"]),
+    "metadata name with a NUL": (
+        {"h.yaml": host().replace("{name: web}", '{name: "w\\0b"}')},
+        ["h.yaml:3: metadata.name: must be non-empty with no spaces or control characters, at "
+         "most 253 characters, got 'w\\x00b'"]),
+    # -- env: what execve takes, and not what the reconciler sets ---------------------------
+    "env with an empty key": (
+        {"h.yaml": host("env: {'': x}")},
+        [f"h.yaml:7: spec.falco.env: {ENV_KEY}, got ''"]),
+    "env key holding =": (
+        {"h.yaml": host("env: {'A=B': x}")},
+        [f"h.yaml:7: spec.falco.env: {ENV_KEY}, got 'A=B'"]),
+    "env value with a NUL": (
+        {"h.yaml": host('env: {A: "a\\0b"}')},
+        ["h.yaml:7: spec.falco.env.A: an environment value cannot hold a NUL character, "
+         "got 'a\\x00b'"]),
+    "env string one byte over MAX_ARG_STRLEN": (
+        {"h.yaml": host("env:", "  BIG: " + "x" * 131068)},
+        ["h.yaml:8: spec.falco.env.BIG: BIG=<value> is 131073 bytes with its NUL, over Linux's "
+         "limit for one environment string (131072 bytes, MAX_ARG_STRLEN)"]),
+    "env keys the reconciler sets": (
+        {"h.yaml": host("env:", "  DRIVERS_REPO: http://evil",
+                        "  FALCOCTL_DRIVER_HTTP_HEADERS: 'X-Token: y'", "  HOST_ROOT: /",
+                        "  FALCO_LOG_LEVEL: debug")},
+        [f"h.yaml:8: spec.falco.env.DRIVERS_REPO: {OWNED}",
+         f"h.yaml:9: spec.falco.env.FALCOCTL_DRIVER_HTTP_HEADERS: {OWNED}",
+         f"h.yaml:10: spec.falco.env.HOST_ROOT: {OWNED}"]),
+    # -- kernel URLs ------------------------------------------------------------------------
+    "kernelUrls file://": (
+        {"b.yaml": build("kernelUrls: ['file:///etc/shadow']")},
+        [f"b.yaml:8: spec.kernelUrls[0]: {FILE_URL}, got 'file:///etc/shadow'"]),
+    "kernelUrls FILE:// in capitals": (
+        {"b.yaml": build("kernelUrls: ['https://mirror.example/h.deb', 'FILE:///etc/shadow']")},
+        [f"b.yaml:8: spec.kernelUrls[1]: {FILE_URL}, got 'FILE:///etc/shadow'"]),
+    "kernelUrls ftp://": (
+        {"b.yaml": build("kernelUrls: ['ftp://mirror.example/h.deb']")},
+        [f"b.yaml:8: spec.kernelUrls[0]: {URL}, got 'ftp://mirror.example/h.deb'"]),
+    "kernelUrls without a host": (
+        {"b.yaml": build("kernelUrls: ['http:///h.deb']")},
+        [f"b.yaml:8: spec.kernelUrls[0]: {URL}, got 'http:///h.deb'"]),
+    "kernelUrls with a tab": (
+        {"b.yaml": build('kernelUrls: ["http://x/a\\tb.deb"]')},
+        [f"b.yaml:8: spec.kernelUrls[0]: {URL}, got 'http://x/a\\tb.deb'"]),
+    "kernelUrls too long": (
+        {"b.yaml": build("kernelUrls: ['http://x/" + "a" * 2041 + "']")},
+        [f"b.yaml:8: spec.kernelUrls[0]: {URL}, got 'http://x/" + "a" * 51
+         + "'... (2050 characters)"]),
+    "driverkit config kernelurls file://": (
+        {"dk.yaml": config("5.10.0-14-amd64", "1", "kernelurls: ['file:///etc/shadow']")},
+        ["dk.yaml:6: kernelurls[0]: must be an http:// or https:// URL: file:// is never taken "
+         "from the repository (a local mirror is a setting of the host, not of the manifests), "
+         "got 'file:///etc/shadow'"]),
     # -- YAML shapes ------------------------------------------------------------------------
+    "nesting deeper than libyaml allows": (
+        {"a.yaml": "a: " + "[" * 2000 + "]" * 2000 + "\n"},
+        ["a.yaml:1: YAML syntax error: exceeded maximum nesting depth (while increasing flow "
+         "level at line 1)"]),
     "an alias bomb where a message quotes the value": (
         {"dk.yaml": config("5.10.0-14-amd64", "1").replace("{module: a.ko}", BOMB)},
         ["dk.yaml:5: output: expected a mapping with module (a .ko path) and/or probe (a .o "
          "path), got a list"]),
+    "an unsafe tag": (
+        {"a.yaml": "kind: !!python/object/apply:os.system [ls]\n"},
+        ["a.yaml:1: YAML syntax error: could not determine a constructor for the tag "
+         "'tag:yaml.org,2002:python/object/apply:os.system'"]),
+    "bytes that are not UTF-8": (
+        {"a.yaml": "kind: Host\nname: \udcff\n"},
+        ["a.yaml:2: not valid YAML text: unacceptable character #x00ff: invalid leading UTF-8 "
+         "octet\n  in \"<byte string>\", position 17"]),
 }
 
 
 def _encoded(files: dict[str, str]) -> list[tuple[str, bytes]]:
+    # surrogateescape: a lone \udcff above stands for the byte 0xff, which is not UTF-8.
     return [(path, text.encode("utf-8", "surrogateescape")) for path, text in files.items()]
 
 
@@ -93,3 +264,72 @@ def test_nothing_of_a_hostile_push_loads(files: dict[str, str]) -> None:
     manifests, found = loading.check(_encoded(files))
     assert found
     assert manifests.hosts == () and manifests.builds == ()
+
+
+def test_the_corpus_covers_every_category() -> None:
+    assert len(CASES) >= 30
+
+
+# -- what is at a limit still loads -------------------------------------------------------------
+
+
+def test_values_at_their_limits_load() -> None:
+    longest = "f" * manifest.MAX_CONTAINER_NAME
+    text = host(f"containerName: {longest}", "env:", "  BIG: " + "x" * 131067,
+                spec=kernel(release="5.10.0-" + "a" * 57))
+    (located,) = loading.load([("h.yaml", text.encode())]).hosts
+    falco = located.value.spec.falco
+    assert len(f"BIG={falco.env['BIG']}".encode()) + 1 == manifest.MAX_ENV_STRING
+    assert len(located.value.spec.kernels[0].kernel_release) == manifest.MAX_KERNEL_RELEASE
+    # The name a replace sets the old container aside under is still a Docker name, and
+    # both names stay within a DNS label.
+    aside = f"{longest}-previous-{'0' * 8}"
+    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", aside)
+    assert len(aside) == 63
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["docker.io/falcosecurity/falco", "falcosecurity/falco-no-driver:0.37.1",
+     "registry.local:5000/falco:custom", "localhost/falco", "[::1]:5000/falco",
+     "public.ecr.aws/falcosecurity/falco:0.38.2", "a__b/c--d", f"falco@sha256:{'a' * 64}",
+     f"ghcr.io/org/img:v1.2.3-rc.1@sha256:{'0' * 64}"],
+)
+def test_real_image_references_are_taken(image: str) -> None:
+    assert FalcoSpec(version="0.37.1", image=image).image == image
+
+
+@pytest.mark.parametrize("network", ["host", "bridge", "falco-net", "a", "net_1.b"])
+def test_docker_network_names_are_taken(network: str) -> None:
+    assert FalcoSpec(version="0.37.1", network=network).network == network
+
+
+@pytest.mark.parametrize(
+    "url", ["http://archive.ubuntu.com/ubuntu/pool/main/l/linux/h.deb",
+            "HTTPS://mirror.example:8443/a%20b.rpm?x=1#y", "http://10.0.0.1/h.deb",
+            "http://[fd00::1]:8080/h.deb"])
+def test_http_kernel_urls_are_taken(url: str) -> None:
+    text = build(f"kernelUrls: ['{url}']")
+    (located,) = loading.load([("b.yaml", text.encode())]).builds
+    assert located.value.spec.kernel_urls == (url,)
+
+
+def test_every_kernel_name_the_loaders_produce_is_a_valid_host_kernel() -> None:
+    """The grammar is the loaders': every name they ask for (tests/unit/facts_cases.py, one
+    per distro rule and Falco generation) may be listed in a Host's kernels."""
+    for _case, _versions, target, release, version in facts_cases.EXPECTED:
+        spec = KernelSpec.model_validate(
+            {"target": target, "kernelRelease": release, "kernelVersion": version},
+            by_name=False)
+        assert spec.kernel_id() == KernelId(target, release, version, "x86_64")
+
+
+def test_every_variable_the_reconciler_sets_is_refused_in_env() -> None:
+    """The refused keys follow container.driver_env: a variable it sets is never the
+    manifest's to override."""
+    for mode in DriverMode:
+        for loader in LoaderKind:
+            env, _command = container.driver_env(mode, loader, "http://127.0.0.1:8000")
+            assert all(manifest.set_by_reconciler(key) for key in env), (mode, loader, env)
+    assert manifest.set_by_reconciler("HOST_ROOT")
+    assert not manifest.set_by_reconciler("FALCO_LOG_LEVEL")
