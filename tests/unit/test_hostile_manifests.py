@@ -4,21 +4,31 @@ More people can push to the manifest repository than can log in to a host, and t
 acts as root. Each case below is a push and the exact lines ``validate`` prints for it:
 paths that would leave the driver store, names and references Docker would refuse or
 misread, environment strings ``execve`` would refuse or the reconciler sets itself, URLs a
-builder must not fetch, and the YAML shapes already refused. Nothing of any case loads;
-what is at a limit, and every name the loaders really ask for, still does.
+builder must not fetch, YAML shapes PyYAML would silently accept or crash on, and sizes
+that would cost unbounded memory or time. Nothing of any case loads, and reading them
+writes nothing and starts nothing.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from reconciler import container, loading, manifest
+from reconciler import cli, container, loading, manifest
 from reconciler.artifacts import KernelId
 from reconciler.errors import ManifestError
 from reconciler.manifest import DriverMode, FalcoSpec, KernelSpec
 from reconciler.versions import LoaderKind
+from tests.conftest import GitRepo
 from tests.unit import facts_cases
 
 
@@ -73,6 +83,9 @@ URL = ("must be an http:// or https:// URL with a host, without spaces or contro
        "at most 2048 characters")
 FILE_URL = ("must be an http:// or https:// URL: file:// is never taken from the repository (a "
             "local mirror is a setting of the host, not of the manifests)")
+DUPLICATE = "a key may appear once in a mapping (YAML); remove one of them"
+DEEP = ("nested deeper than 32 levels of mappings and lists, where a manifest needs a handful; "
+        "the document is not read")
 # A list that an alias makes 9^9 items long: its repr would never end.
 BOMB = ("[&a [x, x, x, x, x, x, x, x, x]" + "".join(
     f", &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]" for i in range(8)) + "]")
@@ -226,10 +239,39 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
          "from the repository (a local mirror is a setting of the host, not of the manifests), "
          "got 'file:///etc/shadow'"]),
     # -- YAML shapes ------------------------------------------------------------------------
+    "a key twice in falco": (
+        {"h.yaml": host("version: 0.38.0")},
+        [f"h.yaml:7: duplicate key 'version', first at line 6: {DUPLICATE}"]),
+    "a top-level key twice": (
+        {"h.yaml": host().replace("spec:\n", "metadata: {name: other}\nspec:\n")},
+        [f"h.yaml:4: duplicate key 'metadata', first at line 3: {DUPLICATE}"]),
+    "a key twice, with an alias": (
+        {"h.yaml": host("driver: &mode kmod", "driver: *mode")},
+        [f"h.yaml:8: duplicate key 'driver', first at line 7: {DUPLICATE}"]),
+    "a key twice, spelt two ways": (
+        {"dk.yaml": config("5.10.0-14-amd64", "1", "? target\n: centos")},
+        [f"dk.yaml:6: duplicate key 'target', first at line 1: {DUPLICATE}"]),
+    "nesting one level deeper than the cap": (
+        {"a.yaml": "a: " + "[" * 32 + "]" * 32 + "\n"},
+        [f"a.yaml:1: {DEEP}"]),
+    "nesting deeper than the cap, with an alias": (
+        {"a.yaml": "x: &x [1]\na: " + "[" * 33 + "*x" + "]" * 33 + "\n"},
+        [f"a.yaml:2: {DEEP}"]),
     "nesting deeper than libyaml allows": (
         {"a.yaml": "a: " + "[" * 2000 + "]" * 2000 + "\n"},
         ["a.yaml:1: YAML syntax error: exceeded maximum nesting depth (while increasing flow "
          "level at line 1)"]),
+    "a date that is none": (
+        {"h.yaml": host("env: {A: 2024-13-45}")},
+        ["h.yaml:7: '2024-13-45' is not a valid timestamp (YYYY-MM-DD, or with a time); quote it "
+         "to keep it as text"]),
+    "a tag its value does not fit": (
+        {"h.yaml": host("env: {A: !!int abc}")},
+        ["h.yaml:7: 'abc' is not a valid integer; quote it to keep it as text"]),
+    "a base-60 integer of 10,001 characters": (
+        {"h.yaml": host("env: {A: 1" + ":1" * 5000 + "}")},
+        ["h.yaml:7: '" + "1:" * 30 + "'... (10001 characters) is an integer of more than 4300 "
+         "characters; quote it to keep it as text"]),
     "an alias bomb where a message quotes the value": (
         {"dk.yaml": config("5.10.0-14-amd64", "1").replace("{module: a.ko}", BOMB)},
         ["dk.yaml:5: output: expected a mapping with module (a .ko path) and/or probe (a .o "
@@ -242,6 +284,19 @@ CASES: dict[str, tuple[dict[str, str], list[str]]] = {
         {"a.yaml": "kind: Host\nname: \udcff\n"},
         ["a.yaml:2: not valid YAML text: unacceptable character #x00ff: invalid leading UTF-8 "
          "octet\n  in \"<byte string>\", position 17"]),
+    "a file name with terminal escapes": (
+        {"ho\x1b[2Jsts.yaml": host()},
+        ["ho\\x1b[2Jsts.yaml:1: the file name holds characters that are not printable (shown "
+         "escaped); rename the file (it is not read)"]),
+    # -- sizes ------------------------------------------------------------------------------
+    "more than 10,000 documents in one file": (
+        {"a.yaml": "---\n" * 10_001},
+        ["a.yaml:10002: more than 10000 documents in one file, the most a file may hold; split "
+         "it (the documents from here on are not read)"]),
+    "more than 50,000 documents in the repository": (
+        {f"{n}.yaml": "---\n" * 9_000 for n in range(6)},
+        ["5.yaml:5002: more than 50000 documents in the repository, the most one revision may "
+         "hold; the documents from here on, in this file and the files after it, are not read"]),
 }
 
 
@@ -270,6 +325,44 @@ def test_the_corpus_covers_every_category() -> None:
     assert len(CASES) >= 30
 
 
+# -- sizes too large to keep in the table -----------------------------------------------------
+
+
+def test_a_file_over_1_mib_is_not_parsed() -> None:
+    text = host("env:", "  BIG: " + "x" * (2 << 20))  # a 2 MB env value
+    assert [str(p) for p in loading.problems([("h.yaml", text.encode())])] == [
+        f"h.yaml:1: the file is {len(text)} bytes, over the 1048576 bytes (1 MiB) a manifest "
+        "file may hold; split it (the file is not read)"]
+
+
+def test_a_file_of_exactly_1_mib_is_read() -> None:
+    text = host()
+    text += "#" * (loading.MAX_FILE_BYTES - len(text) - 1) + "\n"
+    assert len(text) == loading.MAX_FILE_BYTES
+    assert loading.problems([("h.yaml", text.encode())]) == []
+
+
+def test_the_files_past_64_mib_are_not_read() -> None:
+    filler = ("#" * (loading.MAX_FILE_BYTES - 1) + "\n").encode()
+    files = [(f"{n:02d}.yaml", filler) for n in range(64)] + [
+        ("64.yaml", filler), ("65.yaml", b"kind: Nope\n")]
+    assert [str(p) for p in loading.problems(files)] == [
+        f"64.yaml:1: the manifest files reach {65 << 20} bytes at this file, over the "
+        f"{64 << 20} bytes (64 MiB) one revision may hold; this file and the files after it "
+        "are not read"]
+
+
+def test_the_bounds_are_the_documented_ones() -> None:
+    assert (loading.MAX_FILE_BYTES, loading.MAX_REPOSITORY_BYTES) == (1 << 20, 64 << 20)
+    assert (loading.MAX_DOCUMENTS_PER_FILE, loading.MAX_DOCUMENTS) == (10_000, 50_000)
+    assert loading.MAX_DEPTH == 32
+    assert (manifest.MAX_KERNEL_RELEASE, manifest.MAX_CONTAINER_NAME) == (64, 45)
+    assert manifest.MAX_ENV_STRING == 131072
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "manifest-limits.md").read_text()
+    for figure in ("1 MiB", "64 MiB", "10,000", "50,000", "32", "131072", "45", "255", "2048"):
+        assert figure in doc
+
+
 # -- what is at a limit still loads -------------------------------------------------------------
 
 
@@ -286,6 +379,13 @@ def test_values_at_their_limits_load() -> None:
     aside = f"{longest}-previous-{'0' * 8}"
     assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", aside)
     assert len(aside) == 63
+
+
+def test_nesting_at_the_cap_is_read() -> None:
+    text = "a: " + "[" * 31 + "]" * 31 + "\n"  # 32 levels with the top mapping
+    assert [str(p) for p in loading.problems([("a.yaml", text.encode())])] == [
+        "a.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
+        "(or a driverkit config with target, kernelrelease, output...)"]
 
 
 @pytest.mark.parametrize(
@@ -333,3 +433,132 @@ def test_every_variable_the_reconciler_sets_is_refused_in_env() -> None:
             assert all(manifest.set_by_reconciler(key) for key in env), (mode, loader, env)
     assert manifest.set_by_reconciler("HOST_ROOT")
     assert not manifest.set_by_reconciler("FALCO_LOG_LEVEL")
+
+
+def test_the_fast_loader_still_reads_a_repeated_key_as_pyyaml_does() -> None:
+    """A repeated key is reported, but the loader's output stays CSafeLoader's."""
+    text = "a: 1\nb: {c: 2, c: 3}\na: 4\n"
+    assert list(yaml.load_all(text.encode(), Loader=loading._FastLoader)) == list(
+        yaml.load_all(text, Loader=yaml.CSafeLoader))
+    assert [str(p) for p in loading.problems([("x.yaml", text.encode())])] == [
+        "x.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
+        "(or a driverkit config with target, kernelrelease, output...)",
+        f"x.yaml:2: duplicate key 'c', first at line 2: {DUPLICATE}",
+        f"x.yaml:3: duplicate key 'a', first at line 1: {DUPLICATE}",
+    ]
+
+
+def test_a_merged_key_may_be_overridden() -> None:
+    """``<<`` merges keys that the mapping may then set again: no key is repeated there."""
+    text = host("env: {<<: {A: '1', B: '2'}, B: '3'}")
+    (located,) = loading.load([("h.yaml", text.encode())]).hosts
+    assert located.value.spec.falco.env == {"A": "1", "B": "3"}
+
+
+# -- reading a hostile push touches nothing -----------------------------------------------------
+
+_EVENTS: list[tuple[str, tuple[Any, ...]]] | None = None
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_CHANGES = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.symlink", "os.link",
+            "os.chmod", "os.chown", "os.truncate", "shutil.rmtree", "shutil.copyfile",
+            "shutil.move", "os.utime"}
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _EVENTS is None:
+        return
+    if event == "open":
+        _path, mode, flags = args
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & _WRITE_FLAGS)
+        if writing:
+            _EVENTS.append((event, args))
+    elif event in _CHANGES or event.startswith(("subprocess.", "os.exec", "os.posix_spawn",
+                                                "os.system", "socket.connect")):
+        _EVENTS.append((event, args))
+
+
+sys.addaudithook(_audit)  # an audit hook cannot be removed: it records only when asked
+
+
+@contextmanager
+def _recorded() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+    global _EVENTS  # noqa: PLW0603 - the one switch of the process-wide audit hook
+    _EVENTS = []
+    try:
+        yield _EVENTS
+    finally:
+        _EVENTS = None
+
+
+def test_loading_a_hostile_push_writes_nothing_and_starts_nothing() -> None:
+    pushes = [_encoded(files) for files, _ in CASES.values()]
+    with _recorded() as events:
+        for files in pushes:
+            loading.check(files)
+    assert events == []
+
+
+VALIDATED = {
+    "drivers/pwn.yaml": build(release='"../../../../../../../../tmp/pwn"').replace(
+        "{name: b}", "{name: pwn}"),
+    "hosts/web.yaml": host("containerName: ../x", "env: {'A=B': x, DRIVERS_REPO: http://evil}",
+                           "network: 'host; rm -rf /'"),
+    "hosts/dup.yaml": host("version: 0.38.0").replace("name: web", "name: dup"),
+    "builds/urls.yaml": build("kernelUrls: ['file:///etc/shadow', 'ftp://x/h.deb']"),
+}
+
+
+def test_validate_prints_every_refusal_and_touches_nothing_outside_its_folders(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git_repo.commit(VALIDATED)
+    state = tmp_path / "state"
+    argv = ["validate", "--repo", str(git_repo.path), "--state-dir", str(state)]
+    importlib.import_module("reconciler.commands.validate")  # imports are not validate's doing
+    with _recorded() as events:
+        assert cli.main(argv) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"builds/urls.yaml:8: spec.kernelUrls[0]: {FILE_URL}, got 'file:///etc/shadow'",
+        f"builds/urls.yaml:8: spec.kernelUrls[1]: {URL}, got 'ftp://x/h.deb'",
+        f"drivers/pwn.yaml:7: spec.kernelRelease: {RELEASE}, got "
+        "'../../../../../../../../tmp/pwn'",
+        f"hosts/dup.yaml:7: duplicate key 'version', first at line 6: {DUPLICATE}",
+        f"hosts/web.yaml:7: spec.falco.containerName: {CONTAINER}, got '../x'",
+        f"hosts/web.yaml:8: spec.falco.env.DRIVERS_REPO: {OWNED}",
+        f"hosts/web.yaml:8: spec.falco.env: {ENV_KEY}, got 'A=B'",
+        f"hosts/web.yaml:9: spec.falco.network: {NETWORK}, got 'host; rm -rf /'",
+    ]
+    inside = tmp_path.resolve()
+    for event, args in events:
+        if isinstance(args[0], int):
+            continue  # a descriptor (the pipes to git): what it was opened as is recorded
+        if event == "open" or event in _CHANGES:
+            assert Path(os.fsdecode(args[0])).resolve().is_relative_to(inside), (event, args)
+        else:  # git reads the repository; nothing else runs
+            assert event.startswith("subprocess.") and "git" in str(args), (event, args)
+
+
+def test_validate_reports_a_repeated_key_and_an_owned_variable_in_one_file(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = host("env:", "  FALCOCTL_DRIVER_REPOS: http://evil", "  X: '1'", "  X: '2'")
+    git_repo.commit({"web.yaml": text})
+    argv = ["validate", "--repo", str(git_repo.path), "--state-dir", str(tmp_path / "s")]
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"web.yaml:8: spec.falco.env.FALCOCTL_DRIVER_REPOS: {OWNED}",
+        f"web.yaml:10: duplicate key 'X', first at line 9: {DUPLICATE}",
+    ]
+
+
+def test_validate_refuses_a_file_over_the_size_limit(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = host() + "# " + "x" * loading.MAX_FILE_BYTES + "\n"
+    git_repo.commit({"big.yaml": big})
+    argv = ["validate", "--repo", str(git_repo.path), "--state-dir", str(tmp_path / "s")]
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"big.yaml:1: the file is {len(big)} bytes, over the 1048576 bytes (1 MiB) a manifest "
+        "file may hold; split it (the file is not read)"]
