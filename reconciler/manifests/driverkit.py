@@ -10,9 +10,11 @@ them from the path the same way.
 The rules are driverkit's own (``cmd/root_options.go`` and ``validate/``), kept here in
 one place so a ``DriverBuild`` and a plain config are judged alike:
 
-* ``target`` must be a target driverkit has a builder for (``ubuntu-<flavor>`` included);
+* ``target`` must be a target driverkit has a builder for (``ubuntu-<flavor>`` included,
+  the flavor a plain word as Falco's loaders take it from the kernel release);
 * ``architecture`` is amd64 or arm64;
 * ``driverversion`` is ``master``/``dev``, a commit hash or a semver (``2.0.0+driver``);
+  it names a folder of the driver store, so it is also bounded and never spans a line;
 * ``kernelrelease`` is required and ASCII; ``kernelversion`` defaults to ``1`` except for
   ubuntu targets, where it is required;
 * ``output.module`` must end in ``.ko`` and ``output.probe`` in ``.o``; one is required;
@@ -21,6 +23,11 @@ one place so a ``DriverBuild`` and a plain config are judged alike:
   ``moduledevicename`` at most 255 with no ``/``.
 
 Driverkit's check that the kernel release is new enough for the module is not repeated.
+
+Every value here comes from a git push, so rules bound a value's length before anything
+else sees it (the cached rules would otherwise keep megabytes), and messages quote values
+through ``quoted``: an alias can make a tiny document hold an enormous list, and printing
+it would exhaust memory.
 """
 
 from __future__ import annotations
@@ -72,34 +79,85 @@ SPEC_TO_CONFIG: Mapping[str, str] = {
     "kernelConfigData": "kernelconfigdata",
 }
 
-_SHA1 = re.compile(r"^[a-z0-9]{7,40}$")
+# Matched with fullmatch: ``$`` would also accept a trailing newline.
+_SHA1 = re.compile(r"[a-z0-9]{7,40}")
 _SEMVER = re.compile(
-    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
-    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
+# The longest driver version and target a store folder or file name part may take: real
+# ones are under 45 (a 40-digit commit hash, ``ubuntu-<flavor>-<suffix>``).
+MAX_DRIVER_VERSION = 64
+MAX_TARGET = 64
+# ``ubuntu-<flavor>``: Falco's loaders take the flavor from the kernel release, the letters
+# after the build number (``5.15.0-1009-aws`` -> ``ubuntu-aws``); those of 0.33.0 to 0.35.0
+# keep what follows it (``5.0.0-1028-aws-5.0`` -> ``ubuntu-aws-5.0``, falco#2178). No
+# ``_``: it separates the parts of the artifact's file name.
+UBUNTU_TARGET = re.compile(r"ubuntu-[a-z]+(?:-[a-z0-9](?:\.?[a-z0-9+-])*)?")
 _SPACE = re.compile(r"\s")
+_QUOTED_MAX = 60
 _GRID_PATH = re.compile(r"(?:^|/)(?P<version>[^/]+)/(?P<arch>x86_64|aarch64)/[^/]+$")
 
 
 def did_you_mean(word: str, choices: Any) -> str:
     """``; did you mean 'driver'?`` when a choice is close enough, else ``""``."""
+    if len(word) > _QUOTED_MAX:
+        return ""  # nothing that long is close to a choice; difflib would index it all
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-@lru_cache(maxsize=4096)
+def quoted(value: Any) -> str:
+    """``repr`` for a message, cut short: a value from a push may be megabytes long, or a
+    list an alias repeats a billion times over (whose ``repr`` would never end)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list | tuple | set):
+        return "a list"
+    if isinstance(value, str) and len(value) > _QUOTED_MAX:
+        return f"{value[:_QUOTED_MAX]!r}... ({len(value)} characters)"
+    return repr(value)
+
+
 def target_problem(value: str) -> str | None:
-    if value in TARGETS or (value.startswith("ubuntu-") and len(value) > len("ubuntu-")):
+    if len(value) > MAX_TARGET:
+        return f"{quoted(value)} is not a driverkit target: at most {MAX_TARGET} characters"
+    return _target_problem(value)
+
+
+@lru_cache(maxsize=4096)
+def _target_problem(value: str) -> str | None:
+    if value in TARGETS:
         return None
+    if value.startswith("ubuntu-"):
+        return ubuntu_target_problem(value)
     return (
         f"{value!r} is not a driverkit target; expected one of {', '.join(sorted(TARGETS))}"
         f" or ubuntu-<flavor>{did_you_mean(value, TARGETS)}"
     )
 
 
-@lru_cache(maxsize=4096)
+def ubuntu_target_problem(value: str) -> str | None:
+    """What is wrong with an ``ubuntu-...`` target, if anything (None for other targets)."""
+    if not value.startswith("ubuntu-") or UBUNTU_TARGET.fullmatch(value):
+        return None
+    return (
+        f"{value!r} is not a driverkit target: ubuntu-<flavor> takes the flavor as Falco's "
+        "loaders do, the word after the build number in `uname -r` (ubuntu-aws for "
+        "5.15.0-1009-aws), or with the suffix 0.33 to 0.35.0 kept (ubuntu-aws-5.0)"
+    )
+
+
 def driver_version_problem(value: str) -> str | None:
-    if value in ("master", "dev") or _SHA1.match(value) or _SEMVER.match(value):
+    if len(value) > MAX_DRIVER_VERSION:
+        return (f"{quoted(value)} is not a driver version: at most {MAX_DRIVER_VERSION} "
+                "characters, such as 2.0.0+driver")
+    return _driver_version_problem(value)
+
+
+@lru_cache(maxsize=4096)
+def _driver_version_problem(value: str) -> str | None:
+    if value in ("master", "dev") or _SHA1.fullmatch(value) or _SEMVER.fullmatch(value):
         return None
     return (
         f"{value!r} is not a driver version: expected a release such as 2.0.0+driver, "
@@ -171,7 +229,7 @@ def to_driver_build(
     for key in config:
         if key not in KEYS:
             hint = did_you_mean(str(key), KEYS) or f"; expected one of {', '.join(sorted(KEYS))}"
-            problems.append(((str(key),), f"unknown driverkit config key {key!r}{hint}"))
+            problems.append(((str(key),), f"unknown driverkit config key {quoted(key)}{hint}"))
 
     spec: dict[str, Any] = {}
     defaults = grid_defaults(relpath)
@@ -214,22 +272,23 @@ def _outputs(
         problems.append(((), f"missing required key 'output': expected {wanted}"))
         return None
     if not isinstance(output, Mapping):
-        problems.append(((("output",)), f"output: expected {wanted}, got {output!r}"))
+        problems.append(((("output",)), f"output: expected {wanted}, got {quoted(output)}"))
         return None
     kinds: list[str] = []
     for key in output:
         if key not in OUTPUT_KEYS:
             hint = did_you_mean(str(key), OUTPUT_KEYS) or "; expected module or probe"
-            problems.append((("output", str(key)), f"unknown key {key!r} in output{hint}"))
+            problems.append((("output", str(key)), f"unknown key {quoted(key)} in output{hint}"))
     for key, suffix, kind in (("module", ".ko", "kmod"), ("probe", ".o", "ebpf")):
         path = output.get(key)
         if path is None or path == "":
             continue
         if not isinstance(path, str):
-            problems.append((("output", key), f"output.{key}: expected a file path, got {path!r}"))
+            problems.append((
+                ("output", key), f"output.{key}: expected a file path, got {quoted(path)}"))
         elif not path.endswith(suffix):
             problems.append((
-                ("output", key), f"output.{key} must end in {suffix}, got {path!r}"))
+                ("output", key), f"output.{key} must end in {suffix}, got {quoted(path)}"))
         else:
             kinds.append(kind)
     if not kinds and not (problems and any(p[0][:1] == ("output",) for p in problems)):

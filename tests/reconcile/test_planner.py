@@ -19,7 +19,7 @@ from tests.support.falcohost import host_yaml
 @pytest.fixture
 def made(git_repo: GitRepo, make_host_root: Any, tmp_path: Path) -> runtime.Runtime:
     git_repo.commit({"web.yaml": host_yaml(image="docker.io/falcosecurity/falco"),
-                     "other.yaml": host_yaml(name="x").replace("name: web", "name: other")
+                     "other.yaml": host_yaml(name="falco-other").replace("name: web", "name: other")
                      .replace("[web-*]", "[db-*]")})
     conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
                              hostname="web-1", store=tmp_path / "store",

@@ -104,9 +104,10 @@ def test_resolved_driver_version_of_an_unknown_release_raises_our_error() -> Non
 
 
 def test_models_accept_python_names_and_yaml_aliases_alike() -> None:
-    by_name = FalcoSpec(version="0.37.1", container_name="f", driver_version="7.0.0+driver")
+    # Docker's container names have two characters at least: "f" is not one.
+    by_name = FalcoSpec(version="0.37.1", container_name="f1", driver_version="7.0.0+driver")
     by_alias = FalcoSpec.model_validate(
-        {"version": "0.37.1", "containerName": "f", "driverVersion": "7.0.0+driver"})
+        {"version": "0.37.1", "containerName": "f1", "driverVersion": "7.0.0+driver"})
     assert by_name == by_alias
 
 
