@@ -132,6 +132,7 @@ def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
             "osId": host.os_id,
             "osVersionId": host.os_version_id,
             "osRelease": dict(host.os_release),
+            "osReleaseFile": host.os_release_file or None,
             "minikubeVersion": host.minikube_version,
             "legacyReleaseFiles": list(host.legacy_release_files),
         },

@@ -54,6 +54,7 @@ def test_reads_a_debian_host(tmp_path: Path) -> None:
     assert [k for k, _ in got.os_release] == sorted(k for k, _ in got.os_release)
     assert got.minikube_version is None
     assert got.legacy_release_files == ()
+    assert got.os_release_file == "etc/os-release"
 
 
 def test_facts_are_frozen(tmp_path: Path) -> None:
@@ -80,6 +81,15 @@ def test_os_release_falls_back_to_usr_lib(tmp_path: Path) -> None:
     root = write_host(tmp_path, os_release=facts_cases.FLATCAR, os_release_at="usr/lib/os-release")
     got = hostfacts.read(root)
     assert (got.os_id, got.os_version_id) == ("flatcar", "3510.2.5")
+    assert (got.os_release_file, got.has_os_release, got.has_etc_os_release) == (
+        "usr/lib/os-release", True, False)
+
+
+def test_an_empty_etc_os_release_still_counts_as_present(tmp_path: Path) -> None:
+    """The loaders test for the file, not for its content."""
+    got = hostfacts.read(write_host(tmp_path, os_release="# nothing here\n"))
+    assert (got.os_release, got.os_release_file, got.has_etc_os_release) == (
+        (), "etc/os-release", True)
 
 
 def test_etc_os_release_wins_over_usr_lib(tmp_path: Path) -> None:

@@ -251,6 +251,7 @@ class Host:
     machine: str = "x86_64"
     minikube_version: str | None = None
     legacy: tuple[str, ...] = field(default=())
+    os_release_at: str = "etc/os-release"
 
     def facts(self) -> HostFacts:
         pairs = parse_os_release(self.os_release) if self.os_release is not None else {}
@@ -262,6 +263,7 @@ class Host:
             os_id=pairs.get("ID", ""),
             os_version_id=pairs.get("VERSION_ID", ""),
             os_release=tuple(sorted(pairs.items())),
+            os_release_file=self.os_release_at if self.os_release is not None else "",
             minikube_version=self.minikube_version,
             legacy_release_files=self.legacy,
         )
