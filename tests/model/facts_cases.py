@@ -482,7 +482,7 @@ EXPECTED: tuple[Expectation, ...] = (
     ("flatcar", ("0.32.1", "0.32.2", "0.36.2", "0.37.0", "0.44.0"), "flatcar", "3510.2.5", "1"),
     ("flatcar-odd-version", ("0.36.2",), "flatcar", "3510.2", "1"),
     # minikube: from 0.33 etc/VERSION makes the target and its version the kernel version;
-    # before, a containerised loader saw only the host's os-release (buildroot).
+    # before, etc/VERSION counted only without os-release, so os-release named it (buildroot).
     ("minikube", ("0.31.1", "0.32.2"), "buildroot", "5.10.57", "1"),
     ("minikube", ("0.33.0", "0.36.2", "0.37.1"), "minikube", "5.10.57", "1_1.26.0"),
     # Without os-release: a bare etc/VERSION names minikube up to 0.32 (no version rule
