@@ -43,12 +43,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 @dataclass(frozen=True)
 class Naming:
-    """What one Falco release's loader asks for on this host, or why it cannot."""
+    """What one Falco release's loader asks for on this host, or why it asks for nothing.
+
+    ``unnamed``: that loader names no driver here (a fact about the loader, nothing to
+    build); ``error``: we cannot tell (no known driver version, an architecture we do not
+    store).
+    """
 
     falco: FalcoVersion
     driver_version: str | None = None
     kernel: KernelId | None = None
     error: str | None = None
+    unnamed: str | None = None
 
     def key(self, kind: DriverKind) -> ArtifactKey:
         assert self.kernel is not None and self.driver_version is not None
@@ -75,9 +81,11 @@ def default_versions() -> tuple[FalcoVersion, ...]:
 def name_for(host: HostFacts, falco: FalcoVersion) -> Naming:
     try:
         driver = versions.driver_version(str(falco))
-        kernel = kernelnames.kernel_id(host, falco)
+        kernel = kernelnames.name(host, falco)
     except ReconcilerError as exc:
         return Naming(falco, error=str(exc))
+    if isinstance(kernel, kernelnames.Unnamed):
+        return Naming(falco, driver, unnamed=kernel.reason)
     return Naming(falco, driver, kernel)
 
 
@@ -88,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     namings = [name_for(host, v) for v in wanted]
     out = as_json(host, namings) if args.json else as_text(host, namings)
     sys.stdout.write(out)
-    failed = any(n.error for n in namings)
+    failed = any(n.error or n.unnamed for n in namings)
     return 1 if failed and args.falco_versions else 0
 
 
@@ -111,7 +119,10 @@ def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
             "falcoVersion": str(n.falco),
             "loader": str(versions.loader_kind(n.falco)),
         }
-        if n.error is not None or n.kernel is None:
+        if n.unnamed is not None:
+            entry["driverVersion"] = n.driver_version
+            entry["unnamed"] = n.unnamed
+        elif n.error is not None or n.kernel is None:
             entry["error"] = n.error
         else:
             entry["driverVersion"] = n.driver_version
@@ -132,6 +143,7 @@ def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
             "osId": host.os_id,
             "osVersionId": host.os_version_id,
             "osRelease": dict(host.os_release),
+            "osReleaseFile": host.os_release_file or None,
             "minikubeVersion": host.minikube_version,
             "legacyReleaseFiles": list(host.legacy_release_files),
         },
@@ -154,6 +166,9 @@ def as_text(host: HostFacts, namings: Sequence[Naming]) -> str:
         first = group[0]
         span = ", ".join(str(n.falco) for n in group)
         lines.append("")
+        if first.unnamed is not None:
+            lines.append(f"Falco {span}: names no driver: {first.unnamed}")
+            continue
         if first.kernel is None:
             lines.append(f"Falco {span}: no driver name: {first.error}")
             continue
@@ -176,7 +191,9 @@ def _groups(namings: Sequence[Naming]) -> list[list[Naming]]:
     """Consecutive releases that name the kernel alike (or fail alike) share one block."""
     groups: list[list[Naming]] = []
     for n in namings:
-        if groups and (groups[-1][0].kernel, groups[-1][0].error) == (n.kernel, n.error):
+        last = groups[-1][0] if groups else None
+        if last is not None and (last.kernel, last.error, last.unnamed) == (
+                n.kernel, n.error, n.unnamed):
             groups[-1].append(n)
         else:
             groups.append([n])

@@ -8,6 +8,7 @@ the same facts as the host itself::
     proc/sys/kernel/version      -> kernel_version   (uname -v, the whole string)
     proc/sys/kernel/arch         -> machine          (uname -m; else os.uname())
     etc/os-release               -> os_id, os_version_id, os_release (else usr/lib/os-release)
+                                    and os_release_file, the one of the two that was read
 
 plus the few files a loader rule looks at: ``etc/VERSION`` (minikube) and the legacy
 release files (``etc/debian_version``, ``etc/centos-release``, ``etc/redhat-release``) the
@@ -39,7 +40,7 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     Raises FactsError naming the file when a required fact is missing or unreadable.
     """
     root = Path(host_root)
-    pairs = _read_os_release(root)
+    os_release_file, pairs = _read_os_release(root)
     fields = dict(pairs)
     found = HostFacts(
         hostname=hostname or _hostname(root),
@@ -49,6 +50,7 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         os_id=fields.get("ID", ""),
         os_version_id=fields.get("VERSION_ID", ""),
         os_release=pairs,
+        os_release_file=os_release_file,
         minikube_version=_optional_text(root, MINIKUBE_VERSION_FILE),
         legacy_release_files=tuple(f for f in LEGACY_RELEASE_FILES if (root / f).is_file()),
     )
@@ -108,15 +110,20 @@ def _machine(root: Path) -> str:
     return os.uname().machine
 
 
-def _read_os_release(root: Path) -> tuple[tuple[str, str], ...]:
+def _read_os_release(root: Path) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The os-release file found (relative to the root, "" for none) and its pairs.
+
+    usr/lib/os-release is read when etc/os-release is missing so ``reconciler facts`` can
+    show it, but the loaders never read it: ``kernelnames`` looks at the file name.
+    """
     for rel in OS_RELEASE_FILES:
         path = root / rel
         try:
             text = _text(path)
         except FileNotFoundError:
             continue
-        return tuple(sorted(parse_os_release(text, source=str(path)).items()))
-    return ()
+        return rel, tuple(sorted(parse_os_release(text, source=str(path)).items()))
+    return "", ()
 
 
 def parse_os_release(text: str, *, source: str = "os-release") -> dict[str, str]:

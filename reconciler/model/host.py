@@ -20,6 +20,10 @@ class HostFacts:
     os_id: str
     os_version_id: str = ""
     os_release: tuple[tuple[str, str], ...] = ()
+    # Which file ``os_release`` came from ("etc/os-release", "usr/lib/os-release"; "" when
+    # neither exists). The loaders read only etc/os-release, and count it as present even
+    # when it is empty, so the file matters apart from its content.
+    os_release_file: str = ""
     # Text of etc/VERSION: None when absent (its presence alone makes the loaders say minikube).
     minikube_version: str | None = None
     # Which of the legacy release files exist (etc/debian_version, etc/centos-release,
@@ -30,6 +34,16 @@ class HostFacts:
         """One os-release value, ``''`` when absent."""
         return dict(self.os_release).get(key, "")
 
+    def os_has(self, key: str) -> bool:
+        """Whether os-release assigns ``key`` at all (falcoctl tells absent from empty)."""
+        return key in dict(self.os_release)
+
     @property
     def has_os_release(self) -> bool:
-        return bool(self.os_release)
+        """Whether an os-release file (either one) was found."""
+        return bool(self.os_release_file)
+
+    @property
+    def has_etc_os_release(self) -> bool:
+        """Whether etc/os-release exists, the only one Falco's loaders read."""
+        return self.os_release_file == "etc/os-release"

@@ -10,11 +10,18 @@ Falco versions it applies to; its function's docstring says what it does and why
 Falco < 0.32 asked for the same names (only the URL lacked the ``<arch>/`` folder, which
 is ``versions.uses_arch_folder``'s business), so its versions fall under the oldest rules.
 
+Some hosts get no name at all from some loaders: no distro they know, an os-release key
+they require, a kernel release they cannot parse. ``name`` then returns ``Unnamed`` with
+the reason, and nothing is built for that version; ``kernel_id`` raises it as FactsError.
+
 Sources: falco ``scripts/falco-driver-loader``, its CHANGELOG and the PRs that changed
 it (#2178 ubuntu flavors, #2191 minikube: 0.33.0; #2318 bottlerocket: 0.34.0; #2377
 debian, #2494 amazonlinux 2022/2023, #2537 talos: 0.35.0; #2635 ubuntu kernel version,
 #2627 debian rt/cloud: 0.35.1); falcoctl ``pkg/driver/distro`` and ``pkg/driver/kernel``
-(v0.7.1 in Falco 0.37.0; #427 generic kernel version in v0.7.2, Falco 0.37.1).
+(v0.7.1 in Falco 0.37.0; #427 generic kernel version in v0.7.2, Falco 0.37.1; v0.8.0 in
+0.38.0/0.38.1, v0.9.0 in 0.38.2, v0.10.x in 0.39, v0.11.x in 0.40-0.42, v0.12.2 in 0.43,
+v0.13.0 in 0.44, from falco's ``cmake/modules/falcoctl.cmake`` at each tag) and the
+driverkit ``pkg/kernelrelease`` each of those falcoctl releases is built with.
 """
 
 from __future__ import annotations
@@ -32,14 +39,25 @@ from reconciler.model.versions import FalcoVersion, LoaderKind
 
 @dataclass(frozen=True)
 class Names:
-    """The three name parts while the rules rewrite them."""
+    """The three name parts while the rules rewrite them, for the loader of ``falco``."""
 
     target: str
     release: str
     version: str
+    falco: FalcoVersion
 
 
-RuleFn = Callable[[HostFacts, Names], Names]
+@dataclass(frozen=True)
+class Unnamed:
+    """The loader of this Falco version names no driver on this host; ``reason`` says why.
+
+    Nothing is downloaded there, so nothing is built for it either.
+    """
+
+    reason: str
+
+
+RuleFn = Callable[[HostFacts, Names], "Names | Unnamed"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,69 @@ def default_kernel_version(uname_v: str, falco: FalcoVersion) -> str:
     return falcoctl_kernel_version(uname_v)
 
 
+# -- kernel release: falcoctl re-renders `uname -r` through driverkit's parser ----------
+
+@dataclass(frozen=True)
+class ParsedRelease:
+    """``uname -r`` as driverkit's ``kernelrelease.FromString`` splits it.
+
+    falcoctl names the release ``full + extra`` (``KernelRelease.String()``), not ``uname -r``:
+    a release the pattern does not match becomes ``""``, and a trailing ``+build`` part the
+    pattern sets apart is dropped.
+    """
+
+    full: str  # X.Y[.Z]
+    extra: str  # what follows, from its leading - . or +
+
+    def __str__(self) -> str:
+        return self.full + self.extra
+
+
+def _driverkit_pattern(*, number: str, bare_sign: bool, major_only: bool) -> re.Pattern[str]:
+    """driverkit's kernel release grammar, in the variant a driverkit release used.
+
+    ``number``: how a numeric part is spelled (no leading zeros before driverkit v0.19);
+    ``bare_sign``: a lone ``-``/``.``/``+`` may end the release (v0.20.3, for COS's
+    ``6.1.85+``, falco#3278); ``major_only``: ``X`` alone is a release (v0.23).
+    Go's regexp picks the submatches a backtracking engine would, as Python's ``re`` does.
+    """
+    plain = r"(?:0|[1-9]\d*)"
+    minor_patch = rf"\.{plain}[.+]?(?:{plain})?"
+    version = rf"{plain}(?:{minor_patch})?" if major_only else plain + minor_patch
+    first = rf"(?:{number}|\d*[a-zA-Z-][0-9a-zA-Z-]*)" + ("?" if bare_sign else "")
+    more = rf"(?:[.+~](?:{number}|\d*[a-zA-Z-][0-9a-zA-Z_-]*))*"
+    build = r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
+    return re.compile(rf"(?P<full>{version})(?P<extra>[-.+]{first}{more})?{build}\Z", re.ASCII)
+
+
+# driverkit in falcoctl: v0.16.0 (falcoctl 0.7, Falco 0.37), v0.19.2/v0.20.0 (falcoctl
+# 0.8/0.9, Falco 0.38), v0.20.3-v0.22.1 (falcoctl 0.10-0.12, Falco 0.39-0.43), v0.23.1
+# (falcoctl 0.13, Falco 0.44).
+_DRIVERKIT_RELEASE: tuple[tuple[FalcoVersion, re.Pattern[str]], ...] = (
+    (V(0, 44, 0), _driverkit_pattern(number=r"\d+", bare_sign=True, major_only=True)),
+    (V(0, 39, 0), _driverkit_pattern(number=r"\d+", bare_sign=True, major_only=False)),
+    (V(0, 38, 0), _driverkit_pattern(number=r"\d+", bare_sign=False, major_only=False)),
+    (FIRST_FALCOCTL, _driverkit_pattern(number=r"(?:0|[1-9]\d*)", bare_sign=False,
+                                        major_only=False)),
+)
+
+
+def driverkit_release(release: str, falco: FalcoVersion) -> ParsedRelease:
+    """``release`` as the driverkit inside Falco ``falco``'s falcoctl parses it (>= 0.37)."""
+    pattern = next(p for since, p in _DRIVERKIT_RELEASE if falco >= since)
+    match = pattern.match(release)
+    if match is None:
+        return ParsedRelease("", "")
+    return ParsedRelease(match["full"], match["extra"] or "")
+
+
+def default_release(uname_r: str, falco: FalcoVersion) -> str:
+    """The bash loaders name ``uname -r`` as is; falcoctl its driverkit rendering."""
+    if falco < FIRST_FALCOCTL:
+        return uname_r
+    return str(driverkit_release(uname_r, falco))
+
+
 # -- ubuntu ------------------------------------------------------------------------------
 
 _UBUNTU_FLAVOR = re.compile(r"-([a-zA-Z]+)(-.*)?$")
@@ -144,10 +225,12 @@ def ubuntu_flavor(facts: HostFacts, names: Names) -> Names:
 def ubuntu_falcoctl(facts: HostFacts, names: Names) -> Names:
     """Falco >= 0.37 (falcoctl ubuntu.go): flavor as in 0.35.1; version is the first word.
 
-    The first word of ``uname -v`` without ``#`` and without a ``-Ubuntu`` suffix:
-    ``#26~22.04.1-Ubuntu SMP ...`` -> ``26~22.04.1``; ``#49-Ubuntu SMP`` -> ``49``.
+    The flavor is read from the part driverkit parses after ``X.Y[.Z]`` (none when it
+    cannot parse the release). The version is the first word of ``uname -v`` without
+    ``#`` and without a ``-Ubuntu`` suffix: ``#26~22.04.1-Ubuntu SMP ...`` -> ``26~22.04.1``;
+    ``#49-Ubuntu SMP`` -> ``49``.
     """
-    extra = re.sub(r"^\d+\.\d+(\.\d+)?", "", facts.kernel_release)
+    extra = driverkit_release(facts.kernel_release, names.falco).extra
     match = _UBUNTU_FLAVOR.search(extra)
     target = f"ubuntu-{match[1]}" if match else "ubuntu-generic"
     word = facts.kernel_version.lstrip("#").split(" ")[0]
@@ -209,29 +292,62 @@ def debian_release_with_flavor(facts: HostFacts, names: Names) -> Names:
 def debian_falcoctl(facts: HostFacts, names: Names) -> Names:
     """Falco >= 0.37 (falcoctl debian.go): the 0.35.1 release, and kernel version ``1``.
 
-    falcoctl re-parses the rebuilt release with a fixed kernel version of ``1``; without
-    a package version in ``uname -v`` it keeps the generic names.
+    The flavor and arch are looked for in the part driverkit parsed after ``X.Y.Z``, and
+    the rebuilt release is parsed again (with a fixed kernel version of ``1``); without a
+    package version in ``uname -v`` it keeps the generic names.
     """
-    rebuilt = _debian_rebuilt(facts, r"-?(rt-|cloud-|)(amd64|arm64)")
-    return replace(names, release=rebuilt, version="1") if rebuilt else names
+    upstream = _DEBIAN_UPSTREAM.search(facts.kernel_version)
+    if not upstream:
+        return names
+    extra = driverkit_release(facts.kernel_release, names.falco).extra
+    arch = re.search(r"-?(rt-|cloud-|)(amd64|arm64)", extra)
+    rebuilt = upstream[1] + (f"-{arch[1]}{arch[2]}" if arch else "")
+    return replace(names, release=str(driverkit_release(rebuilt, names.falco)), version="1")
 
 
 # -- container OSes ----------------------------------------------------------------------
 
-def flatcar_release(facts: HostFacts, names: Names) -> Names:
-    """Every version: Flatcar's release is its OS version (``VERSION_ID``, e.g. 3510.2.5).
+def flatcar_release(facts: HostFacts, names: Names) -> Names | Unnamed:
+    """Falco 0.32.1-0.36 (falco 0.32.1, 85f91a3): the release is ``VERSION_ID`` (3510.2.5).
 
-    Prebuilt Flatcar drivers are keyed by OS release, not by ``uname -r``.
+    Prebuilt Flatcar drivers are keyed by OS release, not by ``uname -r``. Before 0.32.1
+    the loader had no Flatcar case and named ``uname -r``.
     """
     if not facts.os_version_id:
-        raise FactsError("Flatcar's os-release has no VERSION_ID, which the loader names it by")
+        return Unnamed(f"Flatcar's os-release has no VERSION_ID: Falco {names.falco}'s loader "
+                       "would request a driver with an empty kernel release")
+    return replace(names, release=facts.os_version_id)
+
+
+# blang/semver's Parse, which falcoctl's flatcar.go calls through MustParse.
+_SEMVER_NUMBER = r"(?:0|[1-9][0-9]*)"
+_SEMVER = re.compile(
+    rf"{_SEMVER_NUMBER}\.{_SEMVER_NUMBER}\.{_SEMVER_NUMBER}"
+    r"(?:-(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z",
+    re.ASCII,
+)
+
+
+def flatcar_falcoctl(facts: HostFacts, names: Names) -> Names | Unnamed:
+    """Falco >= 0.37 (falcoctl flatcar.go): the release is ``VERSION_ID`` as a semver.
+
+    falcoctl requires ``VERSION_ID`` (see ``falcoctl_distro``) and parses it with a
+    must-parse semver call: a Flatcar version that is no ``X.Y.Z`` semver crashes it
+    before any download.
+    """
+    if not _SEMVER.match(facts.os_version_id):
+        return Unnamed(f"Flatcar's VERSION_ID {facts.os_version_id!r} is not a semver "
+                       f"X.Y.Z: the falcoctl of Falco {names.falco} panics parsing it and "
+                       "downloads nothing")
     return replace(names, release=facts.os_version_id)
 
 
 _MINIKUBE_VERSION = re.compile(r"([0-9]+(\.[0-9]+){2})")
 
 
-def minikube_version(facts: HostFacts, names: Names) -> Names:
+def minikube_version(facts: HostFacts, names: Names) -> Names | Unnamed:
     """Falco >= 0.33 (falco#2191): kernel version ``1_<minikube version>`` from etc/VERSION.
 
     ``v1.26.0-1655407986-14197`` -> ``1_1.26.0``: minikube ISOs share kernels across
@@ -239,10 +355,8 @@ def minikube_version(facts: HostFacts, names: Names) -> Names:
     """
     found = _MINIKUBE_VERSION.search(facts.minikube_version or "")
     if not found:
-        raise FactsError(
-            "etc/VERSION marks a minikube host but holds no version like 1.26.0: "
-            "Falco's loader stops there"
-        )
+        return Unnamed(f"etc/VERSION marks a minikube host but holds no version like 1.26.0: "
+                       f"Falco {names.falco}'s loader stops there")
     return replace(names, version=f"1_{found[1]}")
 
 
@@ -261,24 +375,7 @@ def talos_version(facts: HostFacts, names: Names) -> Names:
     return replace(names, version=f"1_{facts.os_version_id}")
 
 
-def falcoctl_unparsable_release(facts: HostFacts, names: Names) -> Names:
-    """Falco 0.37-0.38: falcoctl could not parse a release like ``6.1.85+`` (COS).
-
-    driverkit's release pattern did not accept a bare trailing ``+``, so the loader
-    asked for a file with an empty kernel release (falco#3278, fixed for 0.39). We
-    refuse rather than name such a file.
-    """
-    if re.fullmatch(r"\d+\.\d+\.\d+\+", facts.kernel_release):
-        raise FactsError(
-            f"Falco 0.37 and 0.38 cannot parse the kernel release {facts.kernel_release!r} "
-            "and request a driver with an empty kernel release (falcosecurity/falco#3278); "
-            "use Falco 0.39 or later, or modern_ebpf"
-        )
-    return names
-
-
 RULES: tuple[Rule, ...] = (
-    Rule("*", FIRST_FALCOCTL, V(0, 39, 0), falcoctl_unparsable_release),
     Rule("ubuntu", None, V(0, 33, 0), ubuntu_aws_or_generic),
     Rule("ubuntu", V(0, 33, 0), V(0, 35, 1), ubuntu_flavor_with_suffix),
     Rule("ubuntu", V(0, 35, 1), FIRST_FALCOCTL, ubuntu_flavor),
@@ -288,15 +385,22 @@ RULES: tuple[Rule, ...] = (
     Rule("debian", V(0, 35, 0), V(0, 35, 1), debian_release_arch_only),
     Rule("debian", V(0, 35, 1), FIRST_FALCOCTL, debian_release_with_flavor),
     Rule("debian", FIRST_FALCOCTL, None, debian_falcoctl),
-    Rule("flatcar", None, None, flatcar_release),
+    Rule("flatcar", V(0, 32, 1), FIRST_FALCOCTL, flatcar_release),
+    Rule("flatcar", FIRST_FALCOCTL, None, flatcar_falcoctl),
     Rule("minikube", V(0, 33, 0), None, minikube_version),
     Rule("bottlerocket", V(0, 34, 0), None, bottlerocket_version),
     Rule("talos", V(0, 35, 0), None, talos_version),
 )
 
-# The versions where some naming rule starts or stops (0.37.1: falcoctl's kernel version).
+# Releases where a name changes outside RULES: the kernel version (0.37.1), which distro
+# the loader sees (0.33.0, 0.34.0, 0.38.0) and driverkit's release parser (0.38.0, 0.39.0,
+# 0.44.0).
+_OTHER_CHANGES = frozenset({V(0, 33, 0), V(0, 34, 0), V(0, 37, 1), V(0, 38, 0), V(0, 39, 0),
+                            V(0, 44, 0)})
+
+# The versions where some naming rule starts or stops.
 BOUNDARIES: tuple[FalcoVersion, ...] = tuple(
-    sorted({v for r in RULES for v in (r.since, r.until) if v is not None} | {V(0, 37, 1)})
+    sorted({v for r in RULES for v in (r.since, r.until) if v is not None} | _OTHER_CHANGES)
 )
 
 
@@ -309,56 +413,147 @@ _LEGACY_DISTRO = {
 }
 
 
-def distro_id(facts: HostFacts, falco: FalcoVersion) -> str:
-    """The distro name the loader's rules match on (before any rewrite).
+def bash_distro(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
+    """Falco <= 0.36: the distro the bash loader's ``get_target_id`` matches on.
 
-    Both loaders read ``ID`` from etc/os-release and fall back on etc/debian_version,
-    etc/centos-release, etc/redhat-release. The host's etc/VERSION means minikube: from
-    0.33 (falco#2191) the bash loader believes its mere presence (with an os-release or
-    legacy file), falcoctl only when it holds a version. Before 0.33 a containerised loader
-    did not see the host's file (falco#1276 asked for ``falco_buildroot_...``, falco#1941),
-    so minikube was named by its os-release ``ID=buildroot``. The bash loader matches
-    ``ID`` as written; falcoctl lowers it.
+    It sources etc/os-release when the file exists (empty or not; usr/lib/os-release is
+    never read) and takes ``ID`` as written. Without it: etc/debian_version, then
+    etc/centos-release, then (from 0.34.0, falco 70dfdb2) etc/redhat-release; up to 0.32
+    a bare etc/VERSION means minikube. With none of those it stops ("unsupported target
+    system"; 0.36 says "undetermined") and downloads nothing. From 0.33.0 (falco#2191)
+    an etc/VERSION next to any of those files makes it minikube, whatever it holds.
     """
-    bash = versions.loader_kind(falco) is LoaderKind.BASH
-    minikube = (
-        facts.minikube_version is not None
-        and falco >= V(0, 33, 0)
-        and (bash or _MINIKUBE_VERSION.search(facts.minikube_version) is not None)
-    )
-    if facts.has_os_release:
-        if not facts.os_id:
-            raise FactsError("os-release has no ID: Falco's loader cannot name the distro")
-        found = facts.os_id if bash else facts.os_id.lower()
-    elif minikube and not bash:
-        return "minikube"
-    elif facts.legacy_release_files:
-        found = _LEGACY_DISTRO[facts.legacy_release_files[0]]
+    if facts.has_etc_os_release:
+        found = facts.os_id
     else:
-        raise FactsError(
-            "no etc/os-release, usr/lib/os-release, etc/debian_version, etc/centos-release "
-            "or etc/redhat-release: Falco's loader cannot name the distro and downloads nothing"
+        legacy = [f for f in facts.legacy_release_files
+                  if f != "etc/redhat-release" or falco >= V(0, 34, 0)]
+        if legacy:
+            found = _LEGACY_DISTRO[legacy[0]]
+        elif facts.minikube_version is not None and falco < V(0, 33, 0):
+            return "minikube"
+        else:
+            known = "etc/debian_version, etc/centos-release" + (
+                " or etc/redhat-release" if falco >= V(0, 34, 0) else
+                " or etc/VERSION" if falco < V(0, 33, 0) else "")
+            return Unnamed(f"no etc/os-release, {known}: Falco {falco}'s loader cannot name "
+                           "the distro and downloads nothing")
+    if facts.minikube_version is not None and falco >= V(0, 33, 0):
+        return "minikube"
+    if not found:
+        return Unnamed(f"etc/os-release has no ID: Falco {falco}'s loader would request a "
+                       "driver with an empty target")
+    return found
+
+
+# The os-release keys falcoctl's distros read in their init: without one the distro
+# fails and falcoctl looks elsewhere (falcoctl amzn.go, bottlerocket.go, cos.go,
+# flatcar.go, talos.go, the same from v0.7.1 to v0.13.0).
+FALCOCTL_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "amzn": ("VERSION_ID",),
+    "bottlerocket": ("VERSION_ID", "VARIANT_ID"),
+    "cos": ("BUILD_ID",),
+    "flatcar": ("VERSION_ID",),
+    "talos": ("VERSION_ID",),
+}
+
+
+def _falcoctl_minikube(facts: HostFacts) -> bool:
+    """falcoctl's minikube check: etc/VERSION exists and holds a version like 1.26.0."""
+    return (facts.minikube_version is not None
+            and _MINIKUBE_VERSION.search(facts.minikube_version) is not None)
+
+
+def falcoctl_distro(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
+    """Falco >= 0.37: the distro falcoctl's ``Discover`` settles on.
+
+    It reads etc/os-release only, lowers ``ID``, and says minikube when etc/VERSION
+    holds a version. The distro is refused when an os-release key it needs is missing
+    (``FALCOCTL_REQUIRED_KEYS``, absent rather than empty) or, from falcoctl v0.8.0
+    (Falco 0.38), when there is no ``ID``; falcoctl v0.7 (Falco 0.37) instead goes on
+    with no distro and crashes. Then it tries, in Go's random map order, the distros
+    that check a file: centos (etc/centos-release), debian (etc/debian_version), rhel
+    (etc/redhat-release), minikube (etc/VERSION with a version). None: the distro is
+    "undetermined" and nothing is downloaded. More than one: the name changes from run
+    to run, so we name none.
+    """
+    why = "there is no etc/os-release"
+    if facts.has_etc_os_release:
+        if facts.os_has("ID"):
+            found = "minikube" if _falcoctl_minikube(facts) else facts.os_id.lower()
+            missing = [k for k in FALCOCTL_REQUIRED_KEYS.get(found, ()) if not facts.os_has(k)]
+            if not missing:
+                return found
+            why = f"etc/os-release has ID={found} but no {' or '.join(missing)}"
+        elif falco < V(0, 38, 0):
+            return Unnamed(f"etc/os-release has no ID: the falcoctl of Falco {falco} finds "
+                           "no distro and crashes before any download")
+        else:
+            why = "etc/os-release has no ID"
+    candidates = sorted({_LEGACY_DISTRO[f] for f in facts.legacy_release_files}
+                        | ({"minikube"} if _falcoctl_minikube(facts) else set()))
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        return Unnamed(f"{why}, and falcoctl (Falco {falco}) picks one of "
+                       f"{', '.join(candidates)} at random from the release files present")
+    return Unnamed(f"{why} and no etc/centos-release, etc/debian_version, etc/redhat-release "
+                   f"or etc/VERSION: the falcoctl of Falco {falco} leaves the distro "
+                   "undetermined and downloads nothing")
+
+
+def distro_id(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
+    """The distro name the loader's rules match on (before any rewrite), or why none."""
+    if versions.loader_kind(falco) is LoaderKind.BASH:
+        return bash_distro(facts, falco)
+    return falcoctl_distro(facts, falco)
+
+
+def _unusable(part: str, value: str, facts: HostFacts, falco: FalcoVersion) -> Unnamed:
+    if part == "kernel release" and falco >= FIRST_FALCOCTL and not value:
+        return Unnamed(
+            f"the falcoctl of Falco {falco} cannot parse the kernel release "
+            f"{facts.kernel_release!r} and would request a driver with an empty kernel "
+            "release (falcosecurity/falco#3278)"
         )
-    return "minikube" if minikube else found
+    return Unnamed(f"Falco {falco}'s loader would request an unusable {part} {value!r}")
 
 
-def kernel_id(facts: HostFacts, falco: FalcoVersion) -> KernelId:
-    """The kernel as the loader shipped with ``falco`` names it, arch in store spelling."""
+def name(facts: HostFacts, falco: FalcoVersion) -> KernelId | Unnamed:
+    """The kernel as the loader shipped with ``falco`` names it, or why it names none.
+
+    The architecture is in store spelling; one this project cannot store is a FactsError.
+    """
     try:
         arch = store_arch(facts.machine)
     except ValueError as exc:
         raise FactsError(f"{exc} (uname -m of this host)") from None
     distro = distro_id(facts, falco)
-    names = Names(
+    if isinstance(distro, Unnamed):
+        return distro
+    names: Names | Unnamed = Names(
         target=distro.lower(),
-        release=facts.kernel_release,
+        release=default_release(facts.kernel_release, falco),
         version=default_kernel_version(facts.kernel_version, falco),
+        falco=falco,
     )
     for rule in RULES:
+        if isinstance(names, Unnamed):
+            return names
         if rule.covers(distro, falco):
             names = rule.apply(facts, names)
+    if isinstance(names, Unnamed):
+        return names
     for part, value in (("target", names.target), ("kernel release", names.release),
                         ("kernel version", names.version)):
         if not value or "/" in value:
-            raise FactsError(f"Falco {falco}'s loader would request an unusable {part} {value!r}")
+            return _unusable(part, value, facts, falco)
     return KernelId(names.target, names.release, names.version, arch)
+
+
+def kernel_id(facts: HostFacts, falco: FalcoVersion) -> KernelId:
+    """As ``name``, for callers that need a name: an ``Unnamed`` is a FactsError."""
+    found = name(facts, falco)
+    if isinstance(found, Unnamed):
+        raise FactsError(found.reason)
+    return found

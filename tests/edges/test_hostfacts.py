@@ -54,6 +54,7 @@ def test_reads_a_debian_host(tmp_path: Path) -> None:
     assert [k for k, _ in got.os_release] == sorted(k for k, _ in got.os_release)
     assert got.minikube_version is None
     assert got.legacy_release_files == ()
+    assert got.os_release_file == "etc/os-release"
 
 
 def test_facts_are_frozen(tmp_path: Path) -> None:
@@ -80,6 +81,15 @@ def test_os_release_falls_back_to_usr_lib(tmp_path: Path) -> None:
     root = write_host(tmp_path, os_release=facts_cases.FLATCAR, os_release_at="usr/lib/os-release")
     got = hostfacts.read(root)
     assert (got.os_id, got.os_version_id) == ("flatcar", "3510.2.5")
+    assert (got.os_release_file, got.has_os_release, got.has_etc_os_release) == (
+        "usr/lib/os-release", True, False)
+
+
+def test_an_empty_etc_os_release_still_counts_as_present(tmp_path: Path) -> None:
+    """The loaders test for the file, not for its content."""
+    got = hostfacts.read(write_host(tmp_path, os_release="# nothing here\n"))
+    assert (got.os_release, got.os_release_file, got.has_etc_os_release) == (
+        (), "etc/os-release", True)
 
 
 def test_etc_os_release_wins_over_usr_lib(tmp_path: Path) -> None:
@@ -101,7 +111,8 @@ def test_minikube_and_legacy_release_files_are_read(tmp_path: Path) -> None:
 
 def test_every_real_os_release_parses(tmp_path: Path) -> None:
     """Each distro's file from facts_cases reads back with its ID."""
-    texts = [v for k, v in vars(facts_cases).items() if k.isupper() and isinstance(v, str)]
+    texts = [v for k, v in vars(facts_cases).items()
+             if k.isupper() and not k.startswith("_") and isinstance(v, str)]
     assert len(texts) >= 15
     for text in texts:
         assert hostfacts.parse_os_release(text)["ID"]
@@ -322,11 +333,29 @@ def test_facts_command_errors_are_one_sentence(
 def test_facts_command_default_run_shows_unnameable_releases_but_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """On COS, Falco 0.37-0.38 cannot name the kernel; the overview still exits 0."""
+    """On COS, Falco 0.37-0.38 name no driver; the overview says why and still exits 0."""
     cos = facts_cases.HOSTS["cos"]
     root = write_host(tmp_path, release=cos.release + "\n", version=cos.version + "\n",
                       os_release=cos.os_release)
     code, out, _ = run_cli(["facts", "--host-root", str(root)], capsys)
     assert code == 0
-    assert "Falco 0.37.0, 0.37.1, 0.38.2: no driver name: Falco 0.37 and 0.38 cannot parse" in out
+    assert ("Falco 0.38.2: names no driver: the falcoctl of Falco 0.38.2 cannot parse the "
+            "kernel release '5.15.133+'") in out
+    assert "Falco 0.37.0: names no driver:" in out and "Falco 0.38.0: names no driver:" in out
     assert "GET /6.0.1%2Bdriver/x86_64/falco_cos_5.15.133%2B_1.ko|.o" in out
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_facts_command_json_gives_the_reason_a_loader_names_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An asked-for release that names no driver is reported with its reason, exit 1."""
+    root = write_host(tmp_path, os_release=None, extra={"etc/redhat-release": "RHEL 6\n"})
+    code, out, _ = run_cli(["facts", "--host-root", str(root), "--falco-version", "0.33.1",
+                            "--falco-version", "0.34.0", "--json"], capsys)
+    assert code == 1
+    old, new = json.loads(out)["falco"]
+    assert old["unnamed"] == ("no etc/os-release, etc/debian_version, etc/centos-release: "
+                              "Falco 0.33.1's loader cannot name the distro and downloads nothing")
+    assert "artifacts" not in old and "error" not in old
+    assert new["kernel"]["target"] == "rhel"

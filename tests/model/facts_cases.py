@@ -251,6 +251,7 @@ class Host:
     machine: str = "x86_64"
     minikube_version: str | None = None
     legacy: tuple[str, ...] = field(default=())
+    os_release_at: str = "etc/os-release"
 
     def facts(self) -> HostFacts:
         pairs = parse_os_release(self.os_release) if self.os_release is not None else {}
@@ -262,6 +263,7 @@ class Host:
             os_id=pairs.get("ID", ""),
             os_version_id=pairs.get("VERSION_ID", ""),
             os_release=tuple(sorted(pairs.items())),
+            os_release_file=self.os_release_at if self.os_release is not None else "",
             minikube_version=self.minikube_version,
             legacy_release_files=self.legacy,
         )
@@ -349,6 +351,50 @@ HOSTS: dict[str, Host] = {
     "old-debian": Host(
         "3.16.0-11-amd64", "#1 SMP Debian 3.16.84-1 (2020-06-09)", None,
         legacy=("etc/debian_version",)),
+    "old-rhel": Host(
+        "2.6.32-754.35.1.el6.x86_64", "#1 SMP Wed Sep 16 06:02:02 EDT 2020", None,
+        legacy=("etc/redhat-release",)),
+    # Only usr/lib/os-release: no loader reads it, so the legacy file decides.
+    "debian12-usr-lib": Host(
+        "6.1.0-18-amd64", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01)", DEBIAN_12,
+        os_release_at="usr/lib/os-release", legacy=("etc/debian_version",)),
+    "flatcar-usr-lib": Host(
+        "5.15.119-flatcar", "#1 SMP Fri Jul 14 16:56:11 -00 2023", FLATCAR,
+        os_release_at="usr/lib/os-release"),
+    # etc/VERSION but no os-release (a minikube root seen without its etc/os-release).
+    "minikube-bare": Host(
+        "5.10.57", "#1 SMP Fri Jun 17 00:53:44 UTC 2022", None,
+        minikube_version="v1.26.0-1655407986-14197\n"),
+    # os-release files missing a key some loader needs.
+    "amzn-no-version": Host(
+        "6.1.55-75.123.amzn2023.x86_64", "#1 SMP PREEMPT_DYNAMIC Tue Sep 26 20:06:16 UTC 2023",
+        AMAZON_LINUX_2023.replace('VERSION_ID="2023"\n', "")),
+    "bottlerocket-no-variant": Host(
+        "5.15.59", "#1 SMP Wed Nov 16 19:00:13 UTC 2022",
+        BOTTLEROCKET.replace("VARIANT_ID=aws-k8s-1.24\n", "")),
+    "bottlerocket-no-version": Host(
+        "5.15.59", "#1 SMP Wed Nov 16 19:00:13 UTC 2022",
+        BOTTLEROCKET.replace("VERSION_ID=1.11.1\n", "")),
+    "talos-no-version": Host(
+        "6.1.30-talos", "#1 SMP Fri Jun  2 16:23:41 UTC 2023",
+        TALOS.replace("VERSION_ID=v1.4.5\n", "")),
+    "cos-no-build-id": Host(
+        "6.1.85+", "#1 SMP PREEMPT_DYNAMIC Sat Jun  1 14:36:15 UTC 2024",
+        COS.replace("BUILD_ID=17412.226.28\n", "")),
+    # VERSION_ID=v1.4.5-style and empty Flatcar versions.
+    "flatcar-no-version": Host(
+        "5.15.119-flatcar", "#1 SMP Fri Jul 14 16:56:11 -00 2023",
+        FLATCAR.replace("VERSION_ID=3510.2.5\n", "")),
+    "flatcar-odd-version": Host(
+        "5.15.119-flatcar", "#1 SMP Fri Jul 14 16:56:11 -00 2023",
+        FLATCAR.replace("VERSION_ID=3510.2.5", "VERSION_ID=3510.2")),
+    "no-id": Host("5.10.0", "#1 SMP", 'NAME="Nameless"\n'),
+    "no-id-debian": Host(
+        "5.10.0-20-amd64", "#1 SMP Debian 5.10.158-2 (2022-12-13)", 'NAME="Nameless"\n',
+        legacy=("etc/debian_version",)),
+    "no-release-file": Host("5.10.0", "#1 SMP", None),
+    "minikube-garbage": Host(
+        "5.10.57", "#1 SMP Fri Jun 17 00:53:44 UTC 2022", BUILDROOT, minikube_version="garbage\n"),
 }
 
 # (host, falco versions, expected target, kernel release, kernel version)
@@ -417,7 +463,13 @@ EXPECTED: tuple[Expectation, ...] = (
     ("centos8", ("0.33.0", "0.38.2"), "centos", "4.18.0-348.7.1.el8_5.x86_64", "1"),
     ("rhel8", ("0.32.2", "0.36.2", "0.37.1"), "rhel", "4.18.0-372.26.1.el8_6.x86_64", "1"),
     ("fedora39", ("0.35.1", "0.39.0"), "fedora", "6.5.6-300.fc39.x86_64", "1"),
-    ("old-centos", ("0.32.2", "0.37.1"), "centos", "2.6.32-754.35.1.el6.x86_64", "1"),
+    ("old-centos", ("0.32.2", "0.36.2"), "centos", "2.6.32-754.35.1.el6.x86_64", "1"),
+    # Only etc/redhat-release: the bash loaders know it from 0.34.0, falcoctl always.
+    ("old-rhel", ("0.34.0", "0.36.2", "0.37.0", "0.44.0"),
+     "rhel", "2.6.32-754.35.1.el6.x86_64", "1"),
+    ("debian12-usr-lib", ("0.34.1",), "debian", "6.1.0-18-amd64", "1"),
+    ("debian12-usr-lib", ("0.36.2", "0.38.0", "0.44.0"), "debian", "6.1.76-1-amd64", "1"),
+    ("no-id-debian", ("0.38.0", "0.44.0"), "debian", "5.10.158-2-amd64", "1"),
     ("opensuse-leap", ("0.36.2", "0.40.0"),
      "opensuse-leap", "5.14.21-150500.55.39-default", "1"),
     ("arch", ("0.36.2", "0.37.0", "0.37.1"), "arch", "6.6.9-arch1-1", "1"),
@@ -426,17 +478,103 @@ EXPECTED: tuple[Expectation, ...] = (
     ("photon", ("0.37.0",), "photon", "4.19.290-1.ph3", "1-photon"),
     ("photon", ("0.37.1", "0.44.0"), "photon", "4.19.290-1.ph3", "1"),
     # Flatcar: the OS version stands for the kernel release, in every version.
-    ("flatcar", ("0.31.1", "0.32.2", "0.36.2", "0.37.0", "0.44.0"), "flatcar", "3510.2.5", "1"),
+    ("flatcar", ("0.31.1", "0.32.0"), "flatcar", "5.15.119-flatcar", "1"),
+    ("flatcar", ("0.32.1", "0.32.2", "0.36.2", "0.37.0", "0.44.0"), "flatcar", "3510.2.5", "1"),
+    ("flatcar-odd-version", ("0.36.2",), "flatcar", "3510.2", "1"),
     # minikube: from 0.33 etc/VERSION makes the target and its version the kernel version;
-    # before, a containerised loader saw only the host's os-release (buildroot).
+    # before, etc/VERSION counted only without os-release, so os-release named it (buildroot).
     ("minikube", ("0.31.1", "0.32.2"), "buildroot", "5.10.57", "1"),
     ("minikube", ("0.33.0", "0.36.2", "0.37.1"), "minikube", "5.10.57", "1_1.26.0"),
+    # Without os-release: a bare etc/VERSION names minikube up to 0.32 (no version rule
+    # yet), and again in falcoctl; 0.33-0.36 stop (see UNNAMED).
+    ("minikube-bare", ("0.31.1", "0.32.2"), "minikube", "5.10.57", "1"),
+    ("minikube-bare", ("0.37.0", "0.44.0"), "minikube", "5.10.57", "1_1.26.0"),
     # Bottlerocket: release + variant as kernel version from 0.34.
     ("bottlerocket", ("0.32.2", "0.33.1"), "bottlerocket", "5.15.59", "1"),
     ("bottlerocket", ("0.34.0", "0.36.2", "0.38.0"), "bottlerocket", "5.15.59", "1_1.11.1-aws"),
+    # The bash loader fills in what os-release lacks with nothing; falcoctl refuses.
+    ("bottlerocket-no-variant", ("0.34.0", "0.36.2"), "bottlerocket", "5.15.59", "1_1.11.1-"),
+    ("bottlerocket-no-version", ("0.36.2",), "bottlerocket", "5.15.59", "1_-aws"),
+    ("amzn-no-version", ("0.36.2",), "amazonlinux", "6.1.55-75.123.amzn2023.x86_64", "1"),
+    ("talos-no-version", ("0.36.2",), "talos", "6.1.30-talos", "1_"),
+    ("cos-no-build-id", ("0.36.2",), "cos", "6.1.85+", "1"),
     # Talos: its version as kernel version from 0.35.
     ("talos", ("0.33.0", "0.34.1"), "talos", "6.1.30-talos", "1"),
     ("talos", ("0.35.0", "0.37.1", "0.44.0"), "talos", "6.1.30-talos", "1_v1.4.5"),
-    # COS: plain names; falcoctl 0.37-0.38 could not parse "x.y.z+" (see the error test).
+    # COS: plain names; falcoctl 0.37-0.38 could not parse "x.y.z+" (see UNNAMED).
     ("cos", ("0.32.2", "0.36.2", "0.39.0", "0.44.0"), "cos", "5.15.133+", "1"),
 )
+
+_NO_LEGACY = "no etc/centos-release, etc/debian_version, etc/redhat-release or etc/VERSION"
+_UNDETERMINED = "the falcoctl of Falco {falco} leaves the distro undetermined and downloads nothing"
+_BASH_NO_FILE = "Falco {falco}'s loader cannot name the distro and downloads nothing"
+
+# (host, falco versions, the reason the loader names nothing; {falco} is the version)
+Refusal = tuple[str, tuple[str, ...], str]
+UNNAMED: tuple[Refusal, ...] = (
+    # The bash loaders before 0.34 know no etc/redhat-release.
+    ("old-rhel", ("0.31.1", "0.32.2"),
+     "no etc/os-release, etc/debian_version, etc/centos-release or etc/VERSION: "
+     + _BASH_NO_FILE),
+    ("old-rhel", ("0.33.0", "0.33.1"),
+     "no etc/os-release, etc/debian_version, etc/centos-release: " + _BASH_NO_FILE),
+    # falcoctl tries its release-file checks in random order.
+    ("old-centos", ("0.37.1", "0.44.0"),
+     "there is no etc/os-release, and falcoctl (Falco {falco}) picks one of centos, rhel at "
+     "random from the release files present"),
+    # No loader reads usr/lib/os-release.
+    ("flatcar-usr-lib", ("0.32.2",),
+     "no etc/os-release, etc/debian_version, etc/centos-release or etc/VERSION: "
+     + _BASH_NO_FILE),
+    ("flatcar-usr-lib", ("0.36.2",),
+     "no etc/os-release, etc/debian_version, etc/centos-release or etc/redhat-release: "
+     + _BASH_NO_FILE),
+    ("flatcar-usr-lib", ("0.37.0", "0.44.0"),
+     f"there is no etc/os-release and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("no-release-file", ("0.38.2",),
+     f"there is no etc/os-release and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("minikube-bare", ("0.33.0", "0.36.2"),
+     "no etc/os-release, etc/debian_version, etc/centos-release"
+     + "{rhel}: " + _BASH_NO_FILE),
+    # falcoctl's distros that need an os-release key.
+    ("amzn-no-version", ("0.37.1", "0.44.0"),
+     f"etc/os-release has ID=amzn but no VERSION_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("bottlerocket-no-variant", ("0.37.0", "0.44.0"),
+     f"etc/os-release has ID=bottlerocket but no VARIANT_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("bottlerocket-no-version", ("0.38.0",),
+     f"etc/os-release has ID=bottlerocket but no VERSION_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("talos-no-version", ("0.37.1", "0.44.0"),
+     f"etc/os-release has ID=talos but no VERSION_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("cos-no-build-id", ("0.39.0", "0.44.0"),
+     f"etc/os-release has ID=cos but no BUILD_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("flatcar-no-version", ("0.37.0", "0.44.0"),
+     f"etc/os-release has ID=flatcar but no VERSION_ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    ("flatcar-no-version", ("0.32.1", "0.36.2"),
+     "Flatcar's os-release has no VERSION_ID: Falco {falco}'s loader would request a driver "
+     "with an empty kernel release"),
+    ("flatcar-odd-version", ("0.37.0", "0.44.0"),
+     "Flatcar's VERSION_ID '3510.2' is not a semver X.Y.Z: the falcoctl of Falco {falco} "
+     "panics parsing it and downloads nothing"),
+    # os-release without ID.
+    ("no-id", ("0.32.2", "0.36.2"),
+     "etc/os-release has no ID: Falco {falco}'s loader would request a driver with an empty "
+     "target"),
+    ("no-id", ("0.37.0", "0.37.1"),
+     "etc/os-release has no ID: the falcoctl of Falco {falco} finds no distro and crashes "
+     "before any download"),
+    ("no-id", ("0.38.0", "0.44.0"),
+     f"etc/os-release has no ID and {_NO_LEGACY}: {_UNDETERMINED}"),
+    # driverkit before v0.20.3 cannot parse "X.Y.Z+".
+    ("cos", ("0.37.0", "0.38.2"),
+     "the falcoctl of Falco {falco} cannot parse the kernel release '5.15.133+' and would "
+     "request a driver with an empty kernel release (falcosecurity/falco#3278)"),
+    ("minikube-garbage", ("0.33.0", "0.36.2"),
+     "etc/VERSION marks a minikube host but holds no version like 1.26.0: Falco {falco}'s "
+     "loader stops there"),
+)
+
+
+def unnamed_reason(template: str, falco: str) -> str:
+    """The reason text of an UNNAMED entry for one Falco version."""
+    rhel = " or etc/redhat-release" if tuple(map(int, falco.split("."))) >= (0, 34, 0) else ""
+    return template.format(falco=falco, rhel=rhel)

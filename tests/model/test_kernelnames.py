@@ -1,7 +1,8 @@
 """The names each Falco version's loader asks for, checked on real hosts' uname and os-release.
 
 Every rule is checked at versions on both sides of the release that brought it
-(facts_cases.EXPECTED), plus the refusals: hosts no loader can name.
+(facts_cases.EXPECTED), and every gap, where a loader names nothing, with the exact reason
+it gives (facts_cases.UNNAMED).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from reconciler.errors import FactsError
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.versions import FalcoVersion
-from tests.model.facts_cases import EXPECTED, HOSTS, Host
+from tests.model.facts_cases import EXPECTED, HOSTS, UNNAMED, unnamed_reason
 
 CASES = [
     pytest.param(host, falco, target, release, version, id=f"{host}@{falco}")
@@ -33,23 +34,39 @@ def test_loader_names_the_kernel_as_expected(
     assert got == KernelId(target, release, version, arch)
 
 
+UNNAMED_CASES = [
+    pytest.param(host, falco, reason, id=f"{host}@{falco}")
+    for host, falcos, reason in UNNAMED
+    for falco in falcos
+]
+
+
+@pytest.mark.parametrize(("host", "falco", "reason"), UNNAMED_CASES)
+def test_loader_names_nothing_and_says_why(host: str, falco: str, reason: str) -> None:
+    facts = HOSTS[host].facts()
+    expected = unnamed_reason(reason, falco)
+    assert kernelnames.name(facts, FalcoVersion.parse(falco)) == kernelnames.Unnamed(expected)
+    with pytest.raises(FactsError) as caught:
+        kernelnames.kernel_id(facts, FalcoVersion.parse(falco))
+    assert str(caught.value) == expected
+
+
 def test_every_host_is_checked_and_every_rule_is_exercised() -> None:
-    """Each host has an expectation, and each rule changes some expected name."""
-    assert {host for host, *_ in EXPECTED} == set(HOSTS)
-    covered = {
-        rule.apply.__name__
-        for host, falcos, *_ in EXPECTED
-        for falco in falcos
-        for rule in kernelnames.RULES
-        if rule.covers(kernelnames.distro_id(HOSTS[host].facts(), FalcoVersion.parse(falco)),
-                       FalcoVersion.parse(falco))
-    }
+    """Each host has an expectation, and each rule applies to some expected case."""
+    assert {host for host, *_ in EXPECTED} | {host for host, *_ in UNNAMED} == set(HOSTS)
+    covered = set()
+    for host, falcos, *_ in (*EXPECTED, *UNNAMED):
+        for falco in map(FalcoVersion.parse, falcos):
+            distro = kernelnames.distro_id(HOSTS[host].facts(), falco)
+            if isinstance(distro, str):
+                covered |= {r.apply.__name__ for r in kernelnames.RULES if r.covers(distro, falco)}
     assert covered == {rule.apply.__name__ for rule in kernelnames.RULES}
 
 
 def test_boundaries_are_the_releases_where_rules_change() -> None:
     assert [str(v) for v in kernelnames.BOUNDARIES] == [
-        "0.33.0", "0.34.0", "0.35.0", "0.35.1", "0.37.0", "0.37.1", "0.39.0",
+        "0.32.1", "0.33.0", "0.34.0", "0.35.0", "0.35.1", "0.37.0", "0.37.1", "0.38.0",
+        "0.39.0", "0.44.0",
     ]
 
 
@@ -59,12 +76,6 @@ def test_design_example_gives_the_documented_url() -> None:
     kernel = kernelnames.kernel_id(HOSTS["debian11-cloud"].facts(), FalcoVersion(0, 32, 2))
     key = ArtifactKey.for_kernel(kernel, "2.0.0+driver", DriverKind.KMOD)
     assert key.url_path() == "/2.0.0%2Bdriver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"
-
-
-@pytest.mark.parametrize("falco", ["0.37.0", "0.38.2"])
-def test_falcoctl_037_038_refuses_a_cos_release_it_cannot_parse(falco: str) -> None:
-    with pytest.raises(FactsError, match=r"5\.15\.133\+.*falco#3278"):
-        kernelnames.kernel_id(HOSTS["cos"].facts(), FalcoVersion.parse(falco))
 
 
 def test_bash_loader_matches_the_id_as_written_falcoctl_lowercases_it() -> None:
@@ -77,50 +88,16 @@ def test_bash_loader_matches_the_id_as_written_falcoctl_lowercases_it() -> None:
     assert (bash.target, falcoctl.target) == ("ubuntu", "ubuntu-gke")
 
 
-def test_etc_version_without_a_version_stops_bash_but_not_falcoctl() -> None:
-    """The bash loader exits on an unreadable minikube version; falcoctl ignores the file."""
-    host = replace(HOSTS["minikube"], minikube_version="garbage\n").facts()
-    with pytest.raises(FactsError, match="etc/VERSION"):
-        kernelnames.kernel_id(host, FalcoVersion(0, 36, 2))
+def test_falcoctl_ignores_an_etc_version_without_a_version() -> None:
+    """The bash loader stops on it (see UNNAMED); falcoctl names the os-release ID."""
+    host = HOSTS["minikube-garbage"].facts()
     assert kernelnames.kernel_id(host, FalcoVersion(0, 37, 1)).target == "buildroot"
-
-
-def test_falcoctl_believes_etc_version_even_without_os_release() -> None:
-    host = replace(HOSTS["minikube"], os_release=None).facts()
-    assert kernelnames.kernel_id(host, FalcoVersion(0, 38, 0)).kernel_version == "1_1.26.0"
-    with pytest.raises(FactsError, match="cannot name the distro"):
-        kernelnames.kernel_id(host, FalcoVersion(0, 36, 2))
-
-
-@pytest.mark.parametrize("falco", ["0.32.2", "0.36.2", "0.37.1"])
-def test_host_without_any_release_file_cannot_be_named(falco: str) -> None:
-    host = Host("5.10.0", "#1 SMP", None).facts()
-    with pytest.raises(FactsError, match="os-release"):
-        kernelnames.kernel_id(host, FalcoVersion.parse(falco))
-
-
-def test_os_release_without_id_is_refused() -> None:
-    host = Host("5.10.0", "#1 SMP", 'NAME="Nameless"\n').facts()
-    with pytest.raises(FactsError, match="no ID"):
-        kernelnames.kernel_id(host, FalcoVersion(0, 36, 2))
-
-
-def test_flatcar_without_version_id_is_refused() -> None:
-    host = Host("5.15.119-flatcar", "#1 SMP", "ID=flatcar\n").facts()
-    with pytest.raises(FactsError, match="VERSION_ID"):
-        kernelnames.kernel_id(host, FalcoVersion(0, 36, 2))
 
 
 def test_unsupported_architecture_is_a_facts_error() -> None:
     host = replace(HOSTS["debian12"], machine="armv7l").facts()
     with pytest.raises(FactsError, match="armv7l"):
         kernelnames.kernel_id(host, FalcoVersion(0, 36, 2))
-
-
-def test_bottlerocket_without_variant_keeps_the_dash_like_the_loaders() -> None:
-    text = "ID=bottlerocket\nVERSION_ID=1.20.1\n"
-    host = Host("6.1.90", "#1 SMP PREEMPT_DYNAMIC", text).facts()
-    assert kernelnames.kernel_id(host, FalcoVersion(0, 37, 0)).kernel_version == "1_1.20.1-"
 
 
 @pytest.mark.parametrize(
@@ -138,3 +115,32 @@ def test_kernel_version_number_per_loader(
     assert kernelnames.bash_kernel_version(uname_v) == bash
     assert kernelnames.falcoctl_070_kernel_version(uname_v) == falcoctl_070
     assert kernelnames.falcoctl_kernel_version(uname_v) == falcoctl
+
+
+@pytest.mark.parametrize(
+    ("release", "falco", "rendered"),
+    [
+        # COS: a bare "+" parses from driverkit v0.20.3 (Falco 0.39).
+        ("6.1.85+", "0.37.1", ""),
+        ("6.1.85+", "0.38.2", ""),
+        ("6.1.85+", "0.39.0", "6.1.85+"),
+        # A zero-led part: driverkit v0.16 (Falco 0.37) knew no leading zeros.
+        ("5.4.0-1.01", "0.37.1", ""),
+        ("5.4.0-1.01", "0.38.0", "5.4.0-1.01"),
+        # A build part the pattern sets apart is dropped.
+        ("5.4.0+01", "0.37.1", "5.4.0"),
+        # A major alone parses from driverkit v0.23 (Falco 0.44).
+        ("7", "0.43.0", ""),
+        ("7", "0.44.0", "7"),
+        ("6.1.arch1-1", "0.37.0", "6.1.arch1-1"),
+        ("5.10.0-0.deb10.17-amd64", "0.37.0", "5.10.0-0.deb10.17-amd64"),
+        ("5.14.21-150500.55.39-default", "0.44.0", "5.14.21-150500.55.39-default"),
+    ],
+)
+def test_falcoctl_names_the_release_as_driverkit_renders_it(
+    release: str, falco: str, rendered: str
+) -> None:
+    got = kernelnames.driverkit_release(release, FalcoVersion.parse(falco))
+    assert str(got) == rendered
+    assert kernelnames.default_release(release, FalcoVersion.parse(falco)) == rendered
+    assert kernelnames.default_release(release, FalcoVersion(0, 36, 2)) == release
