@@ -47,6 +47,7 @@ from reconciler.errors import ManifestError, Problem, UnknownDriverVersion
 from reconciler.manifests import driverkit, models
 from reconciler.manifests.driverkit import did_you_mean, quoted
 from reconciler.model import versions
+from reconciler.model.artifacts import DriverKind
 
 # What one revision of the repository may hold. A real fleet's repository is far inside
 # them: the benchmark fleet (22,000 documents, bench/gen_manifests.py) is 6 MB in files of
@@ -205,7 +206,7 @@ class _Reader:
         elif kind == "DriverBuild":
             build = self.validate(origin, models.DriverBuild, document)
             self.check_name(origin, "DriverBuild", document)
-            if build is not None and keep:
+            if build is not None and self.check_build(origin, build, config=False) and keep:
                 self.builds.append(models.Located(build, origin))
         elif kind is None and driverkit.is_config(document):
             self.read_driverkit_config(origin, document, keep=keep)
@@ -229,7 +230,8 @@ class _Reader:
         for path, message in found:
             self.issue(origin, path, message)
         build = self.validate(origin, models.DriverBuild, converted, rename=_config_path)
-        if build is not None and not found and keep:
+        if build is not None and not found and self.check_build(origin, build, config=True) \
+                and keep:
             self.builds.append(models.Located(build, origin))
 
     def validate(
@@ -303,7 +305,41 @@ class _Reader:
                 "expected kmod, ebpf, kmod-preloaded or none"
             ))
             return False
+        if falco.driver is models.DriverMode.EBPF:
+            if not versions.supports_legacy_ebpf(falco.falco_version):
+                self.issue(origin, ("spec", "falco", "driver"), (
+                    f"spec.falco.driver: driver ebpf (the legacy eBPF probe) was removed in Falco "
+                    f"0.44, this Host "
+                    f"runs {falco.version}; the last version that has it is 0.43: expected "
+                    "modern_ebpf, kmod, kmod-preloaded or none"
+                ))
+                return False
+            driver_version = falco.resolved_driver_version()
+            if not versions.driver_has_probe(driver_version):
+                self.issue(origin, ("spec", "falco", "driverVersion"), (
+                    f"spec.falco.driverVersion: driver {driver_version} has no legacy eBPF probe "
+                    f"(drivers from "
+                    f"{versions.FIRST_DRIVER_WITHOUT_PROBE}.0 have none; the last with one is "
+                    "9.1.0+driver): expected driver modern_ebpf, kmod or an older driverVersion"
+                ))
+                return False
         return True
+
+    def check_build(self, origin: models.Origin, build: models.DriverBuild, *,
+                    config: bool) -> bool:
+        """Driver 10.0 and later have no legacy probe: an ebpf output cannot be built."""
+        spec = build.spec
+        if DriverKind.EBPF not in spec.outputs or versions.driver_has_probe(spec.driver_version):
+            return True
+        where: KeyPath = ("output", "probe") if config else ("spec", "outputs")
+        key = "output.probe" if config else "outputs: ebpf"
+        self.issue(origin, where, (
+            f"{key}: driver {spec.driver_version} has no legacy eBPF probe (drivers from "
+            f"{versions.FIRST_DRIVER_WITHOUT_PROBE}.0 have none; the last with one is "
+            "9.1.0+driver): expected only the kernel module"
+            + ("" if config else " (outputs: [kmod])")
+        ))
+        return False
 
     def issue(self, origin: models.Origin, path: KeyPath, message: str) -> None:
         self.issues.append(_Issue(origin.file, origin.document, path, message))

@@ -44,6 +44,9 @@ class DesiredContainer:
     drivers_url: str  # where this container reaches our server (its DRIVERS_REPO)
     adopt: bool = False
     pull: PullPolicy = PullPolicy.MISSING
+    # Why this Falco is left as it is: its loader names no driver on this host, so there
+    # is nothing to build and starting it could only fail.
+    blocked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,16 @@ def container_spec(
     )
 
 
-def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | None:
-    """The artifact this host's Falco will request for the running kernel, if its mode needs one."""
+def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unnamed | None:
+    """The artifact this host's Falco will request for the running kernel; None if its
+    mode needs none, ``Unnamed`` if its loader names none here."""
     falco = host.spec.falco
     kind = _MODE_KINDS.get(falco.driver)
     if kind is None:
         return None
-    kernel = kernelnames.kernel_id(facts, falco.falco_version)
+    kernel = kernelnames.name(facts, falco.falco_version)
+    if isinstance(kernel, kernelnames.Unnamed):
+        return kernel
     return ArtifactKey.for_kernel(kernel, falco.resolved_driver_version(), kind)
 
 
@@ -108,7 +114,12 @@ def compute(
     if located is not None:
         host = located.value
         falco = host.spec.falco
-        key = host_artifact(host, facts)
+        found = host_artifact(host, facts)
+        key = found if isinstance(found, ArtifactKey) else None
+        blocked = None
+        if isinstance(found, kernelnames.Unnamed):
+            blocked = (f"Falco {falco.version}'s loader names no driver on this host "
+                       f"({found.reason}): nothing is built for it, and Falco is left as it is")
         if key is not None:
             want(key, f"Host/{host.metadata.name} (running kernel)")
             for extra in host.spec.kernels:
@@ -122,7 +133,7 @@ def compute(
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
-            drivers_url=drivers_url,
+            drivers_url=drivers_url, blocked=blocked,
         )
     for build in manifests.builds_for(facts.hostname):
         for key in build.value.spec.artifact_keys():

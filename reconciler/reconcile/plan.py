@@ -15,6 +15,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.container import ContainerSpec
 from reconciler.model.modes import DriverMode, PullPolicy
@@ -137,7 +138,7 @@ def _container_changes(
             reason = Reason.RENAMED if want else Reason.NO_HOST
             changes.append(Change(ChangeKind.CONTAINER, Op.REMOVE, other.name, reason,
                                   replaces=other.id))
-    if want is None:
+    if want is None or want.blocked is not None:
         return changes
     spec = want.spec
     found = observed.named(spec.name)
@@ -193,12 +194,20 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
     return []
 
 
-def notes(observed: ObservedState) -> tuple[str, ...]:
+def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
-    if observed.module is None:
-        return ()
-    return (f"kernel module {observed.module.name} "
-            f"{observed.module.version or '(no version)'} is loaded",)
+    found: list[str] = []
+    want = desired.container
+    if want is not None and want.blocked is not None:
+        found.append(want.blocked)
+    if want is not None and want.mode is DriverMode.EBPF and versions.legacy_ebpf_deprecated(
+            versions.FalcoVersion.parse(want.falco_version)):
+        found.append(f"warning: the legacy eBPF probe is deprecated in Falco "
+                     f"{want.falco_version} and removed in 0.44: move to modern_ebpf or kmod")
+    if observed.module is not None:
+        found.append(f"kernel module {observed.module.name} "
+                     f"{observed.module.version or '(no version)'} is loaded")
+    return tuple(found)
 
 
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
@@ -229,5 +238,5 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
         host=desired.hostname,
         changes=(*builds, *modules, *containers, *deletes),
         manifest_host=desired.host,
-        notes=notes(observed),
+        notes=notes(desired, observed),
     )

@@ -73,3 +73,24 @@ def test_a_fresh_host_plans_a_build_and_a_create_from_the_fake_engine(
     assert [(c.kind.value, c.op.value) for c in planned.plan.changes] == [
         ("driver", "build"), ("container", "create")]
     assert planned.observed.image is not None and planned.observed.image.local_id is None
+
+
+def test_where_the_loader_names_no_driver_the_plan_says_so_and_builds_nothing(
+    git_repo: GitRepo, make_host_root: Any, tmp_path: Path,
+) -> None:
+    """Falco 0.37's falcoctl leaves an Amazon Linux host without VERSION_ID undetermined:
+    it would download nothing, so nothing is built and Falco is not started for it."""
+    git_repo.commit({"web.yaml": host_yaml(version="0.37.1",
+                                           image="docker.io/falcosecurity/falco")})
+    root = make_host_root(os_release='ID="amzn"\nNAME="Amazon Linux"\n',
+                          release="6.1.55-75.123.amzn2023.x86_64")
+    conf = settings.Settings(repo=str(git_repo.path), host_root=root, hostname="web-1",
+                             store=tmp_path / "store", state_dir=tmp_path / "state")
+    planned = runtime.Runtime(conf, FakeEngine(), runtime.Shared.for_settings(conf)
+                              ).planner().plan()
+    assert planned.plan.changes == ()
+    assert planned.desired.artifacts == ()
+    (note,) = planned.plan.notes
+    assert note.startswith("Falco 0.37.1's loader names no driver on this host (")
+    assert note.endswith("): nothing is built for it, and Falco is left as it is")
+    assert "undetermined" in note

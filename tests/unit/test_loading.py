@@ -538,7 +538,7 @@ _host_docs = st.builds(
     st.sampled_from(["0.32.2", "0.35.1", "0.37.1", "0.38.2", "0.44.0"]),
     st.sampled_from(["kmod", "ebpf", "kmod-preloaded", "none"]),
     st.none() | st.lists(st.sampled_from(["web-*", "db-?", "*", "api-1"]), max_size=3),
-)
+).filter(lambda doc: "0.44.0', 'driver': 'ebpf'" not in str(doc))  # 0.44 has no legacy probe
 _build_docs = st.builds(
     lambda name, target, release, outputs: {
         "apiVersion": "falco-reconciler/v1", "kind": "DriverBuild", "metadata": {"name": name},
