@@ -49,7 +49,6 @@ TARGETS: frozenset[str] = frozenset({
     "minikube", "ol", "opensuse", "photon", "redhat", "rocky", "sles", "talos", "ubuntu",
     "ubuntu-generic", "ubuntu-aws", "vanilla",
 })
-ARCHITECTURES = ("amd64", "arm64")
 _GRID_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 NEEDS_KERNEL_CONFIG = frozenset({"vanilla", "minikube", "flatcar"})
 

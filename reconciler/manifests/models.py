@@ -2,7 +2,7 @@
 
 The YAML keys are those of docs/manifests.md (camelCase); the Python names are
 snake_case. Every model is
-frozen and forbids unknown keys. ``reconciler.loading`` validates documents with
+frozen and forbids unknown keys. ``manifests.loading`` validates documents with
 ``by_name=False`` so a manifest must spell the camelCase key (``driverVersion``), while
 code may build models with either spelling.
 
@@ -16,41 +16,45 @@ Deliberate choices:
 * ``match.hostnames: []`` matches no host; an omitted ``match`` matches every host.
 * Cross-document rules (unique names, a known driver version for the Falco release, the
   driver mode a release supports, the env keys the reconciler sets itself) live in
-  ``reconciler.loading``; the driverkit rules on a build live in ``reconciler.driverkit``.
+  ``manifests.loading``; the driverkit rules on a build live in ``manifests.driverkit``.
 
-Every string is held to the grammar of the place it goes (docs/manifest-limits.md): the
-parts of a store path (a folder or file name: no ``/``, no ``..``, no control characters,
-bounded), Docker's container names, image references and network names, the environment
-strings ``execve`` takes, and the URLs a builder downloads. More people can push to the
-manifest repository than can log in to a host, and the daemon acts as root, so a value
-that fits no such place is refused when it is read, never trimmed or escaped later. The
-checks are ``StringConstraints`` patterns where they can be, which pydantic-core runs in
-Rust (linear-time regexes, no lookaround), so a plan over tens of thousands of documents
-pays almost nothing for them.
+Every string is held to the grammar of the place it goes: ``manifests.grammar``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import re
-from collections.abc import Callable
-from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     ConfigDict,
     Field,
-    StringConstraints,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
 
 from reconciler.manifests import driverkit
+from reconciler.manifests.grammar import (
+    ContainerName,
+    DriverVersion,
+    Env,
+    FalcoRelease,
+    Glob,
+    ImageRef,
+    KernelRelease,
+    KernelTarget,
+    KernelUrl,
+    KernelVersion,
+    Name,
+    NetworkName,
+    check,
+    falco_version,
+    kernel_arch,
+)
 from reconciler.model import versions
-from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
 from reconciler.model.modes import DriverMode as DriverMode  # noqa: PLC0414 - re-export
@@ -81,253 +85,6 @@ class _Document:
         """``data`` validated into this part (raises ``pydantic.ValidationError``)."""
         validated: Self = cls.__pydantic_validator__.validate_python(data, by_name=by_name)
         return validated
-
-
-def _number_to_str(value: Any) -> Any:
-    """``kernelVersion: 1`` -> ``"1"`` (integers only: a float or a bool is a mistake)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _check(rule: Callable[[str], str | None]) -> Callable[[str], str]:
-    """Turn a ``rule(value) -> message | None`` into a pydantic after-validator."""
-
-    def validate(value: str) -> str:
-        message = rule(value)
-        if message is not None:
-            raise ValueError(message)
-        return value
-
-    return validate
-
-
-# -- the grammar of each place a value goes -------------------------------------------------
-
-# utsname's fields are 65 bytes with their NUL (__NEW_UTS_LEN): no kernel has a longer
-# `uname -r`, nor a longer `uname -v` to take a kernel version from.
-MAX_KERNEL_RELEASE = 64
-MAX_KERNEL_VERSION = 64
-MAX_TARGET = driverkit.MAX_TARGET
-# Docker sets no length; ours keeps the container's name and the name a replace sets the
-# old container aside under (``<name>-previous-<8 hex>``, 18 more) within a DNS label (63),
-# which is how containers on a user-defined network find each other.
-SET_ASIDE_SUFFIX = len("-previous-") + 8
-MAX_CONTAINER_NAME = 63 - SET_ASIDE_SUFFIX
-MAX_NETWORK_NAME = 64  # Docker sets none either; real names are short words
-MAX_IMAGE_NAME = 255  # Docker's NameTotalLengthMax: the name, without tag or digest
-MAX_TAG = 128  # Docker's tag grammar: [\w][\w.-]{0,127}
-MAX_URL = 2048  # what browsers and proxies reliably pass; a package URL is far shorter
-# Linux's MAX_ARG_STRLEN: one environment string, ``KEY=value`` and its NUL, in bytes.
-MAX_ENV_STRING = 131072
-MAX_NAME = 253
-MAX_GLOB = 253  # a glob on host names: a DNS name is at most 253 characters
-
-# A store name part: a single folder or file name component. Letters, digits and what
-# kernel releases use (``.``, ``_``, ``+``, ``~``, ``-``), a letter or digit first, never
-# ``..``; each ``.`` must be followed by another character or end the part.
-_PART = r"(?:\.?[A-Za-z0-9_+~-])*\.?"
-_RELEASE = rf"^[A-Za-z0-9]{_PART}$"
-# As the loaders reduce `uname -v`: 1, 26~22.04.1, 1_1.26.0, 1_1.11.1-aws, 1_v1.4.5, 1-photon.
-_KERNEL_VERSION = rf"^[0-9]{_PART}$"
-# A distro as Falco's loaders name it: os-release's ID (lower case, 0-9, a-z, ".", "_", "-")
-# or ubuntu-<flavor> (checked further by driverkit.ubuntu_target_problem).
-_TARGET = r"^[a-z0-9](?:\.?[a-z0-9_-])*$"
-_CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"  # Docker's own rule
-_NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
-# Docker's reference grammar (distribution/reference): [domain[:port]/]path[:tag][@digest].
-# A first component is a domain only when it has a ``.`` or a port or is localhost, as
-# Docker decides; path components are lower case with ``.``, ``_``, ``__`` or dashes between.
-_DOMAIN_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_DOMAIN = (rf"(?:(?:localhost|{_DOMAIN_PART}(?:\.{_DOMAIN_PART})+|\[[0-9A-Fa-f:]+\])"
-           rf"(?::[0-9]+)?|{_DOMAIN_PART}:[0-9]+)")
-_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE = (rf"^(?:{_DOMAIN}/)?{_PATH_PART}(?:/{_PATH_PART})*"
-          r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-          r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
-_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-_ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# http(s), a host (a DNS name, an IPv4 address or a bracketed IPv6 one), an optional port,
-# then printable ASCII only: no spaces, no control characters. (No inline flags: the
-# pattern is also in the JSON Schema, whose regexes have none.)
-_URL = (r"^[hH][tT][tT][pP][sS]?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
-        r"(?::[0-9]{1,5})?(?:[/?#][\x21-\x7e]*)?$")
-_NAME = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
-
-# Checked in pydantic-core (Rust), not in Python: these run once per document.
-Glob = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_GLOB)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=_NAME)]
-KernelRelease = Annotated[
-    str, StringConstraints(pattern=_RELEASE, max_length=MAX_KERNEL_RELEASE)]
-KernelUrl = Annotated[str, StringConstraints(pattern=_URL, max_length=MAX_URL)]
-ContainerName = Annotated[
-    str, StringConstraints(pattern=_CONTAINER_NAME, max_length=MAX_CONTAINER_NAME)]
-EnvKey = Annotated[str, StringConstraints(pattern=_ENV_KEY)]
-
-# What a failed pattern or length means, by key, for loading's messages: what is expected.
-PATTERN_MEANING = {
-    "name": f"must be non-empty with no spaces, at most {MAX_NAME} characters",
-    "kernelRelease": "expected the kernel's `uname -r` (ASCII, no spaces), "
-    "e.g. 5.10.0-14-cloud-amd64",
-    "kernelVersion": (
-        "expected a kernel version as Falco's loaders take it from `uname -v` (1, 26~22.04.1, "
-        "1_1.26.0, 1_v1.4.5, 1-photon): a digit first, then letters, digits and . _ + ~ -, "
-        f"no '..', at most {MAX_KERNEL_VERSION} characters"),
-    "target": (
-        "expected the distro as Falco's loader names it (os-release's ID such as debian, "
-        "centos or amazonlinux2, or ubuntu-<flavor>): lower-case letters, digits and . _ -, "
-        f"a letter or digit first, no '..', at most {MAX_TARGET} characters"),
-    "version": (
-        "must be a Falco release that is also the image tag (e.g. 0.37.1; "
-        f"[A-Za-z0-9_][A-Za-z0-9_.-]*, at most {MAX_TAG} characters)"),
-    "image": (
-        "must be a Docker image reference ([registry[:port]/]path[:tag][@algorithm:hex], "
-        f"lower-case path components, the name at most {MAX_IMAGE_NAME} characters, e.g. "
-        "docker.io/falcosecurity/falco)"),
-    "containerName": (
-        "must be a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+, at most "
-        f"{MAX_CONTAINER_NAME} characters)"),
-    "network": (
-        "must be host, bridge or the name of a Docker network ([a-zA-Z0-9][a-zA-Z0-9_.-]*, "
-        f"at most {MAX_NETWORK_NAME} characters; not none or default: Falco must reach the "
-        "driver server)"),
-    "env[key]": "keys must be environment variable names ([A-Za-z_][A-Za-z0-9_]*)",
-    "kernelUrls": (
-        "must be an http:// or https:// URL with a host, without spaces or control "
-        f"characters, at most {MAX_URL} characters"),
-    "hostnames": f"must be a non-blank host name glob of at most {MAX_GLOB} characters",
-}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPACE = re.compile(r"\s")
-
-# Said instead, for a value that fails for this reason.
-_SPECIFIC_MEANING: dict[str, tuple[Callable[[str], bool], str]] = {
-    "name": (lambda value: _CONTROL.search(value) is not None, (
-        f"must be non-empty with no spaces or control characters, at most {MAX_NAME} "
-        "characters")),
-    "kernelRelease": (lambda value: value.isascii() and _SPACE.search(value) is None, (
-        "expected the kernel's `uname -r`: letters, digits and . _ + ~ -, a letter or digit "
-        f"first, no '..', at most {MAX_KERNEL_RELEASE} characters, e.g. "
-        "5.10.0-14-cloud-amd64")),
-    "kernelUrls": (lambda value: value[:5].lower() == "file:", (
-        "must be an http:// or https:// URL: file:// is never taken from the repository "
-        "(a local mirror is a setting of the host, not of the manifests)")),
-}
-
-
-def pattern_meaning(key: str, value: object) -> str:
-    """What the value at ``key`` must be, said for the way ``value`` fails."""
-    specific = _SPECIFIC_MEANING.get(key)
-    if specific is not None and isinstance(value, str) and specific[0](value):
-        return specific[1]
-    return PATTERN_MEANING.get(key, "must not be empty")
-
-
-# What the reconciler sets on Falco's container itself: the variables of the driver mode
-# (reconciler.container.driver_env), the host root every loader reads, and falcoctl's
-# whole FALCOCTL_* namespace (its settings: driver repositories, names, HTTP headers). A
-# manifest's env may not name them (reconciler.loading says so): the driver a host loads
-# would otherwise follow whatever a push says.
-RECONCILER_ENV = frozenset({
-    "DRIVERS_REPO", "HOST_ROOT", "SKIP_DRIVER_LOADER", "FALCO_BPF_PROBE",
-    "FALCO_DRIVER_LOADER_OPTIONS",
-})
-RECONCILER_ENV_PREFIX = "FALCOCTL_"
-
-
-def set_by_reconciler(key: str) -> bool:
-    """Whether the reconciler sets this variable on Falco's container itself."""
-    return key in RECONCILER_ENV or key.startswith(RECONCILER_ENV_PREFIX)
-
-
-class KeyedError(ValueError):
-    """A validator's problem with one entry of a mapping: ``key`` extends the error's
-    location (pydantic places an after-validator's error at the mapping itself)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-def _env_rule(env: dict[str, str]) -> dict[str, str]:
-    """Each ``KEY=value`` must be a string ``execve`` takes."""
-    for key, value in env.items():
-        if "\x00" in value:
-            raise KeyedError(key, (
-                f"an environment value cannot hold a NUL character, got "
-                f"{driverkit.quoted(value)}"))
-        # A character is at most 4 bytes: encode only the values that may be near the limit.
-        if len(key) + 4 * len(value) + 2 > MAX_ENV_STRING:
-            size = len(key) + len(value.encode()) + 2
-            if size > MAX_ENV_STRING:
-                raise KeyedError(key, (
-                    f"{key}=<value> is {size} bytes with its NUL, over Linux's limit for one "
-                    f"environment string ({MAX_ENV_STRING} bytes, MAX_ARG_STRLEN)"))
-    return env
-
-
-def _image_rule(value: str) -> str | None:
-    """The name (domain and path, without tag or digest) is at most 255 characters."""
-    name = value.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name = name[: len(name) - len(last) + last.index(":")]
-    if len(name) > MAX_IMAGE_NAME:
-        return f"{PATTERN_MEANING['image']}, got a name of {len(name)} characters"
-    return None
-
-
-def _network_rule(value: str) -> str | None:
-    if value in ("none", "default"):
-        return f"{PATTERN_MEANING['network']}, got {value!r}"
-    return None
-
-
-# The pattern's bound keeps the regex's input short; the name's own bound is _image_rule's.
-ImageRef = Annotated[
-    str, StringConstraints(pattern=_IMAGE, max_length=4 * MAX_IMAGE_NAME),
-    AfterValidator(_check(_image_rule))]
-NetworkName = Annotated[
-    str, StringConstraints(pattern=_NETWORK_NAME, max_length=MAX_NETWORK_NAME),
-    AfterValidator(_check(_network_rule))]
-
-
-@lru_cache(maxsize=1024)
-def _falco_version(text: str) -> versions.FalcoVersion:
-    return versions.FalcoVersion.parse(text)
-
-
-def _falco_version_rule(value: str) -> str | None:
-    try:
-        _falco_version(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _kernel_arch(value: str) -> str:
-    try:
-        return manifest_arch(value)
-    except (KeyError, ValueError):
-        raise ValueError(
-            f"{value!r} is not a supported architecture: expected amd64 or arm64"
-        ) from None
-
-
-KernelVersion = Annotated[
-    str, BeforeValidator(_number_to_str),
-    StringConstraints(pattern=_KERNEL_VERSION, max_length=MAX_KERNEL_VERSION)]
-# A Host's kernels name the distro as its Falco's loader does, not only driverkit's targets.
-KernelTarget = Annotated[
-    str, StringConstraints(pattern=_TARGET, max_length=MAX_TARGET),
-    AfterValidator(_check(driverkit.ubuntu_target_problem))]
-DriverVersion = Annotated[str, AfterValidator(_check(driverkit.driver_version_problem))]
-# The version is also the image's default tag; the pattern runs first, so the release
-# rule's cache only ever keeps short strings.
-FalcoRelease = Annotated[
-    str, StringConstraints(pattern=_TAG, max_length=MAX_TAG),
-    AfterValidator(_check(_falco_version_rule))]
-Env = Annotated[dict[EnvKey, str], AfterValidator(_env_rule)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
@@ -392,7 +149,7 @@ class FalcoSpec(_Document):
 
     @property
     def falco_version(self) -> versions.FalcoVersion:
-        return _falco_version(self.version)
+        return falco_version(self.version)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
@@ -403,7 +160,7 @@ class KernelSpec(_Document):
     kernel_release: KernelRelease = Field(alias="kernelRelease")
     kernel_version: KernelVersion = Field(alias="kernelVersion")
     # x86_64/aarch64 are accepted and normalised to driverkit's amd64/arm64.
-    architecture: Annotated[str, AfterValidator(_kernel_arch)] = "amd64"
+    architecture: Annotated[str, AfterValidator(kernel_arch)] = "amd64"
 
     def kernel_id(self) -> KernelId:
         return KernelId(
@@ -436,7 +193,7 @@ class DriverBuildSpec(_Document):
     """An explicit build request; driverkit's validation rules apply (see reconciler.driverkit)."""
 
     match: Match | None = None
-    target: Annotated[str, AfterValidator(_check(driverkit.target_problem))]
+    target: Annotated[str, AfterValidator(check(driverkit.target_problem))]
     driver_version: DriverVersion = Field(alias="driverVersion")
     kernel_release: KernelRelease = Field(alias="kernelRelease")
     # Omitted, it is driverkit's "1", but ubuntu targets must say it: the rules below set

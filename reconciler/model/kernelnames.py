@@ -31,31 +31,66 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from reconciler.errors import FactsError
-from reconciler.model import versions
 from reconciler.model.artifacts import KernelId, store_arch
+from reconciler.model.distros import (
+    _MINIKUBE_VERSION,
+    FALCOCTL_REQUIRED_KEYS,
+    bash_distro,
+    distro_id,
+    falcoctl_distro,
+)
 from reconciler.model.host import HostFacts
-from reconciler.model.versions import FalcoVersion, LoaderKind
+from reconciler.model.kernelparts import (
+    FIRST_FALCOCTL,
+    Names,
+    ParsedRelease,
+    Unnamed,
+    V,
+    bash_kernel_version,
+    default_kernel_version,
+    default_release,
+    driverkit_release,
+    falcoctl_070_kernel_version,
+    falcoctl_kernel_version,
+)
+from reconciler.model.versions import FalcoVersion
 
-
-@dataclass(frozen=True)
-class Names:
-    """The three name parts while the rules rewrite them, for the loader of ``falco``."""
-
-    target: str
-    release: str
-    version: str
-    falco: FalcoVersion
-
-
-@dataclass(frozen=True)
-class Unnamed:
-    """The loader of this Falco version names no driver on this host; ``reason`` says why.
-
-    Nothing is downloaded there, so nothing is built for it either.
-    """
-
-    reason: str
-
+__all__ = [
+    "BOUNDARIES",
+    "FALCOCTL_REQUIRED_KEYS",
+    "FIRST_FALCOCTL",
+    "RULES",
+    "Names",
+    "ParsedRelease",
+    "Rule",
+    "Unnamed",
+    "V",
+    "amzn_2_only",
+    "amzn_by_version",
+    "bash_distro",
+    "bash_kernel_version",
+    "bottlerocket_version",
+    "debian_falcoctl",
+    "debian_release_arch_only",
+    "debian_release_with_flavor",
+    "default_kernel_version",
+    "default_release",
+    "distro_id",
+    "driverkit_release",
+    "falcoctl_070_kernel_version",
+    "falcoctl_distro",
+    "falcoctl_kernel_version",
+    "flatcar_falcoctl",
+    "flatcar_release",
+    "kernel_id",
+    "minikube_version",
+    "name",
+    "talos_version",
+    "ubuntu_aws_or_generic",
+    "ubuntu_falcoctl",
+    "ubuntu_flavor",
+    "ubuntu_flavor_with_suffix",
+]
 
 RuleFn = Callable[[HostFacts, Names], "Names | Unnamed"]
 
@@ -75,111 +110,6 @@ class Rule:
         return (self.since is None or falco >= self.since) and (
             self.until is None or falco < self.until
         )
-
-
-V = FalcoVersion
-FIRST_FALCOCTL = V(0, 37, 0)
-
-
-# -- kernel version: the number after '#' in `uname -v` ----------------------------------
-
-def bash_kernel_version(uname_v: str) -> str:
-    """Falco <= 0.36: ``sed 's/#\\([[:digit:]]\\+\\).*/\\1/'`` over ``uname -v``.
-
-    ``#1 SMP Debian 5.10.113-1 (2022-04-29)`` -> ``1``. Like sed, text before the ``#`` is
-    kept and a string without ``#<digits>`` passes through unchanged.
-    """
-    return re.sub(r"#(\d+).*", r"\1", uname_v, count=1)
-
-
-def falcoctl_070_kernel_version(uname_v: str) -> str:
-    """Falco 0.37.0 (falcoctl 0.7.0/0.7.1): the first word of ``uname -v`` without ``#``.
-
-    ``#1 SMP PREEMPT_DYNAMIC ...`` -> ``1``, but ``#1-photon SMP`` -> ``1-photon``;
-    falcoctl#427 (v0.7.2) went back to the bash loader's digits.
-    """
-    return uname_v.lstrip("#").split(" ")[0]
-
-
-def falcoctl_kernel_version(uname_v: str) -> str:
-    """Falco >= 0.37.1 (falcoctl >= 0.7.2): the digits of the first ``#<digits>``.
-
-    Unlike sed nothing before the ``#`` is kept; without ``#<digits>`` the whole
-    ``uname -v`` is used.
-    """
-    match = re.search(r"#(\d+)", uname_v)
-    return match[1] if match else uname_v
-
-
-def default_kernel_version(uname_v: str, falco: FalcoVersion) -> str:
-    if falco < FIRST_FALCOCTL:
-        return bash_kernel_version(uname_v)
-    if falco < V(0, 37, 1):
-        return falcoctl_070_kernel_version(uname_v)
-    return falcoctl_kernel_version(uname_v)
-
-
-# -- kernel release: falcoctl re-renders `uname -r` through driverkit's parser ----------
-
-@dataclass(frozen=True)
-class ParsedRelease:
-    """``uname -r`` as driverkit's ``kernelrelease.FromString`` splits it.
-
-    falcoctl names the release ``full + extra`` (``KernelRelease.String()``), not ``uname -r``:
-    a release the pattern does not match becomes ``""``, and a trailing ``+build`` part the
-    pattern sets apart is dropped.
-    """
-
-    full: str  # X.Y[.Z]
-    extra: str  # what follows, from its leading - . or +
-
-    def __str__(self) -> str:
-        return self.full + self.extra
-
-
-def _driverkit_pattern(*, number: str, bare_sign: bool, major_only: bool) -> re.Pattern[str]:
-    """driverkit's kernel release grammar, in the variant a driverkit release used.
-
-    ``number``: how a numeric part is spelled (no leading zeros before driverkit v0.19);
-    ``bare_sign``: a lone ``-``/``.``/``+`` may end the release (v0.20.3, for COS's
-    ``6.1.85+``, falco#3278); ``major_only``: ``X`` alone is a release (v0.23).
-    Go's regexp picks the submatches a backtracking engine would, as Python's ``re`` does.
-    """
-    plain = r"(?:0|[1-9]\d*)"
-    minor_patch = rf"\.{plain}[.+]?(?:{plain})?"
-    version = rf"{plain}(?:{minor_patch})?" if major_only else plain + minor_patch
-    first = rf"(?:{number}|\d*[a-zA-Z-][0-9a-zA-Z-]*)" + ("?" if bare_sign else "")
-    more = rf"(?:[.+~](?:{number}|\d*[a-zA-Z-][0-9a-zA-Z_-]*))*"
-    build = r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?"
-    return re.compile(rf"(?P<full>{version})(?P<extra>[-.+]{first}{more})?{build}\Z", re.ASCII)
-
-
-# driverkit in falcoctl: v0.16.0 (falcoctl 0.7, Falco 0.37), v0.19.2/v0.20.0 (falcoctl
-# 0.8/0.9, Falco 0.38), v0.20.3-v0.22.1 (falcoctl 0.10-0.12, Falco 0.39-0.43), v0.23.1
-# (falcoctl 0.13, Falco 0.44).
-_DRIVERKIT_RELEASE: tuple[tuple[FalcoVersion, re.Pattern[str]], ...] = (
-    (V(0, 44, 0), _driverkit_pattern(number=r"\d+", bare_sign=True, major_only=True)),
-    (V(0, 39, 0), _driverkit_pattern(number=r"\d+", bare_sign=True, major_only=False)),
-    (V(0, 38, 0), _driverkit_pattern(number=r"\d+", bare_sign=False, major_only=False)),
-    (FIRST_FALCOCTL, _driverkit_pattern(number=r"(?:0|[1-9]\d*)", bare_sign=False,
-                                        major_only=False)),
-)
-
-
-def driverkit_release(release: str, falco: FalcoVersion) -> ParsedRelease:
-    """``release`` as the driverkit inside Falco ``falco``'s falcoctl parses it (>= 0.37)."""
-    pattern = next(p for since, p in _DRIVERKIT_RELEASE if falco >= since)
-    match = pattern.match(release)
-    if match is None:
-        return ParsedRelease("", "")
-    return ParsedRelease(match["full"], match["extra"] or "")
-
-
-def default_release(uname_r: str, falco: FalcoVersion) -> str:
-    """The bash loaders name ``uname -r`` as is; falcoctl its driverkit rendering."""
-    if falco < FIRST_FALCOCTL:
-        return uname_r
-    return str(driverkit_release(uname_r, falco))
 
 
 # -- ubuntu ------------------------------------------------------------------------------
@@ -344,7 +274,6 @@ def flatcar_falcoctl(facts: HostFacts, names: Names) -> Names | Unnamed:
     return replace(names, release=facts.os_version_id)
 
 
-_MINIKUBE_VERSION = re.compile(r"([0-9]+(\.[0-9]+){2})")
 
 
 def minikube_version(facts: HostFacts, names: Names) -> Names | Unnamed:
@@ -402,111 +331,6 @@ _OTHER_CHANGES = frozenset({V(0, 33, 0), V(0, 34, 0), V(0, 37, 1), V(0, 38, 0), 
 BOUNDARIES: tuple[FalcoVersion, ...] = tuple(
     sorted({v for r in RULES for v in (r.since, r.until) if v is not None} | _OTHER_CHANGES)
 )
-
-
-# -- which distro the loader thinks it is on ---------------------------------------------
-
-_LEGACY_DISTRO = {
-    "etc/debian_version": "debian",
-    "etc/centos-release": "centos",
-    "etc/redhat-release": "rhel",
-}
-
-
-def bash_distro(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
-    """Falco <= 0.36: the distro the bash loader's ``get_target_id`` matches on.
-
-    It sources etc/os-release when the file exists (empty or not; usr/lib/os-release is
-    never read) and takes ``ID`` as written. Without it: etc/debian_version, then
-    etc/centos-release, then (from 0.34.0, falco 70dfdb2) etc/redhat-release; up to 0.32
-    a bare etc/VERSION means minikube. With none of those it stops ("unsupported target
-    system"; 0.36 says "undetermined") and downloads nothing. From 0.33.0 (falco#2191)
-    an etc/VERSION next to any of those files makes it minikube, whatever it holds.
-    """
-    if facts.has_etc_os_release:
-        found = facts.os_id
-    else:
-        legacy = [f for f in facts.legacy_release_files
-                  if f != "etc/redhat-release" or falco >= V(0, 34, 0)]
-        if legacy:
-            found = _LEGACY_DISTRO[legacy[0]]
-        elif facts.minikube_version is not None and falco < V(0, 33, 0):
-            return "minikube"
-        else:
-            known = "etc/debian_version, etc/centos-release" + (
-                " or etc/redhat-release" if falco >= V(0, 34, 0) else
-                " or etc/VERSION" if falco < V(0, 33, 0) else "")
-            return Unnamed(f"no etc/os-release, {known}: Falco {falco}'s loader cannot name "
-                           "the distro and downloads nothing")
-    if facts.minikube_version is not None and falco >= V(0, 33, 0):
-        return "minikube"
-    if not found:
-        return Unnamed(f"etc/os-release has no ID: Falco {falco}'s loader would request a "
-                       "driver with an empty target")
-    return found
-
-
-# The os-release keys falcoctl's distros read in their init: without one the distro
-# fails and falcoctl looks elsewhere (falcoctl amzn.go, bottlerocket.go, cos.go,
-# flatcar.go, talos.go, the same from v0.7.1 to v0.13.0).
-FALCOCTL_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "amzn": ("VERSION_ID",),
-    "bottlerocket": ("VERSION_ID", "VARIANT_ID"),
-    "cos": ("BUILD_ID",),
-    "flatcar": ("VERSION_ID",),
-    "talos": ("VERSION_ID",),
-}
-
-
-def _falcoctl_minikube(facts: HostFacts) -> bool:
-    """falcoctl's minikube check: etc/VERSION exists and holds a version like 1.26.0."""
-    return (facts.minikube_version is not None
-            and _MINIKUBE_VERSION.search(facts.minikube_version) is not None)
-
-
-def falcoctl_distro(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
-    """Falco >= 0.37: the distro falcoctl's ``Discover`` settles on.
-
-    It reads etc/os-release only, lowers ``ID``, and says minikube when etc/VERSION
-    holds a version. The distro is refused when an os-release key it needs is missing
-    (``FALCOCTL_REQUIRED_KEYS``, absent rather than empty) or, from falcoctl v0.8.0
-    (Falco 0.38), when there is no ``ID``; falcoctl v0.7 (Falco 0.37) instead goes on
-    with no distro and crashes. Then it tries, in Go's random map order, the distros
-    that check a file: centos (etc/centos-release), debian (etc/debian_version), rhel
-    (etc/redhat-release), minikube (etc/VERSION with a version). None: the distro is
-    "undetermined" and nothing is downloaded. More than one: the name changes from run
-    to run, so we name none.
-    """
-    why = "there is no etc/os-release"
-    if facts.has_etc_os_release:
-        if facts.os_has("ID"):
-            found = "minikube" if _falcoctl_minikube(facts) else facts.os_id.lower()
-            missing = [k for k in FALCOCTL_REQUIRED_KEYS.get(found, ()) if not facts.os_has(k)]
-            if not missing:
-                return found
-            why = f"etc/os-release has ID={found} but no {' or '.join(missing)}"
-        elif falco < V(0, 38, 0):
-            return Unnamed(f"etc/os-release has no ID: the falcoctl of Falco {falco} finds "
-                           "no distro and crashes before any download")
-        else:
-            why = "etc/os-release has no ID"
-    candidates = sorted({_LEGACY_DISTRO[f] for f in facts.legacy_release_files}
-                        | ({"minikube"} if _falcoctl_minikube(facts) else set()))
-    if len(candidates) == 1:
-        return candidates[0]
-    if candidates:
-        return Unnamed(f"{why}, and falcoctl (Falco {falco}) picks one of "
-                       f"{', '.join(candidates)} at random from the release files present")
-    return Unnamed(f"{why} and no etc/centos-release, etc/debian_version, etc/redhat-release "
-                   f"or etc/VERSION: the falcoctl of Falco {falco} leaves the distro "
-                   "undetermined and downloads nothing")
-
-
-def distro_id(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:
-    """The distro name the loader's rules match on (before any rewrite), or why none."""
-    if versions.loader_kind(falco) is LoaderKind.BASH:
-        return bash_distro(facts, falco)
-    return falcoctl_distro(facts, falco)
 
 
 def _unusable(part: str, value: str, facts: HostFacts, falco: FalcoVersion) -> Unnamed:

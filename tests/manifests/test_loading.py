@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from reconciler.errors import ManifestError
-from reconciler.manifests import loading
+from reconciler.manifests import loading, yamlread
 from reconciler.manifests.models import DriverBuild, Host, Located
 from reconciler.model.artifacts import DriverKind
 
@@ -470,7 +470,7 @@ TRICKY = [
 @pytest.mark.parametrize("text", TRICKY)
 def test_fast_loader_matches_safe_loader_on_tricky_yaml(text: str) -> None:
     expected = list(yaml.load_all(text, Loader=yaml.CSafeLoader))
-    got = list(yaml.load_all(text.encode(), Loader=loading._FastLoader))
+    got = list(yaml.load_all(text.encode(), Loader=yamlread.FastLoader))
     if text.startswith("self:"):  # a recursive alias: compare the shape
         assert got[0]["self"][0] is got[0]["self"]
         return
@@ -483,7 +483,7 @@ def test_fast_loader_matches_safe_loader_on_tricky_yaml(text: str) -> None:
 def test_fast_loader_raises_what_safe_loader_raises() -> None:
     text = "? [complex, key]\n: value\n"
     with pytest.raises(yaml.constructor.ConstructorError, match="unhashable key"):
-        list(yaml.load_all(text.encode(), Loader=loading._FastLoader))
+        list(yaml.load_all(text.encode(), Loader=yamlread.FastLoader))
     with pytest.raises(yaml.constructor.ConstructorError, match="unhashable key"):
         list(yaml.load_all(text, Loader=yaml.CSafeLoader))
 
@@ -507,7 +507,7 @@ _documents = st.recursive(
        flow=st.booleans())
 def test_fast_loader_round_trips_what_safe_dump_writes(documents: list[object], flow: bool) -> None:
     text = yaml.safe_dump_all(documents, default_flow_style=flow, allow_unicode=True)
-    assert list(yaml.load_all(text.encode(), Loader=loading._FastLoader)) == list(
+    assert list(yaml.load_all(text.encode(), Loader=yamlread.FastLoader)) == list(
         yaml.load_all(text, Loader=yaml.CSafeLoader))
 
 
@@ -518,8 +518,8 @@ def test_fast_loader_round_trips_what_safe_dump_writes(documents: list[object], 
 def test_document_lines_agree_with_the_parser(bodies: list[str], lead: str) -> None:
     text = lead + ("---\n" if lead.startswith("%") else "") + "---\n".join(bodies)
     content = text.encode()
-    nodes = loading._compose(content)
-    lines = loading._document_lines(content, len(nodes))
+    nodes = yamlread.compose(content)
+    lines = yamlread.document_lines(content, len(nodes))
     assert lines is not None
     for line, node in zip(lines, nodes, strict=True):
         assert line <= node.start_mark.line + 1

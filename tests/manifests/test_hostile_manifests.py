@@ -25,7 +25,7 @@ import yaml
 
 from reconciler import cli
 from reconciler.errors import ManifestError
-from reconciler.manifests import loading, models
+from reconciler.manifests import grammar, loading, yamlread
 from reconciler.manifests.models import DriverMode, FalcoSpec, KernelSpec
 from reconciler.model import container
 from reconciler.model.artifacts import KernelId
@@ -358,8 +358,8 @@ def test_the_bounds_are_the_documented_ones() -> None:
     assert (loading.MAX_FILE_BYTES, loading.MAX_REPOSITORY_BYTES) == (1 << 20, 64 << 20)
     assert (loading.MAX_DOCUMENTS_PER_FILE, loading.MAX_DOCUMENTS) == (10_000, 50_000)
     assert loading.MAX_DEPTH == 32
-    assert (models.MAX_KERNEL_RELEASE, models.MAX_CONTAINER_NAME) == (64, 45)
-    assert models.MAX_ENV_STRING == 131072
+    assert (grammar.MAX_KERNEL_RELEASE, grammar.MAX_CONTAINER_NAME) == (64, 45)
+    assert grammar.MAX_ENV_STRING == 131072
     doc = (Path(__file__).resolve().parents[2] / "docs" / "manifest-limits.md").read_text()
     for figure in ("1 MiB", "64 MiB", "10,000", "50,000", "32", "131072", "45", "255", "2048"):
         assert figure in doc
@@ -369,13 +369,13 @@ def test_the_bounds_are_the_documented_ones() -> None:
 
 
 def test_values_at_their_limits_load() -> None:
-    longest = "f" * models.MAX_CONTAINER_NAME
+    longest = "f" * grammar.MAX_CONTAINER_NAME
     text = host(f"containerName: {longest}", "env:", "  BIG: " + "x" * 131067,
                 spec=kernel(release="5.10.0-" + "a" * 57))
     (located,) = loading.load([("h.yaml", text.encode())]).hosts
     falco = located.value.spec.falco
-    assert len(f"BIG={falco.env['BIG']}".encode()) + 1 == models.MAX_ENV_STRING
-    assert len(located.value.spec.kernels[0].kernel_release) == models.MAX_KERNEL_RELEASE
+    assert len(f"BIG={falco.env['BIG']}".encode()) + 1 == grammar.MAX_ENV_STRING
+    assert len(located.value.spec.kernels[0].kernel_release) == grammar.MAX_KERNEL_RELEASE
     # The name a replace sets the old container aside under is still a Docker name, and
     # both names stay within a DNS label.
     aside = f"{longest}-previous-{'0' * 8}"
@@ -417,7 +417,7 @@ def test_http_kernel_urls_are_taken(url: str) -> None:
 
 
 def test_every_kernel_name_the_loaders_produce_is_a_valid_host_kernel() -> None:
-    """The grammar is the loaders': every name they ask for (tests/unit/facts_cases.py, one
+    """The grammar is the loaders': every name they ask for (tests/model/facts_cases.py, one
     per distro rule and Falco generation) may be listed in a Host's kernels."""
     for _case, _versions, target, release, version in facts_cases.EXPECTED:
         spec = KernelSpec.model_validate(
@@ -432,15 +432,15 @@ def test_every_variable_the_reconciler_sets_is_refused_in_env() -> None:
     for mode in DriverMode:
         for loader in LoaderKind:
             env, _command = container.driver_env(mode, loader, "http://127.0.0.1:8000")
-            assert all(models.set_by_reconciler(key) for key in env), (mode, loader, env)
-    assert models.set_by_reconciler("HOST_ROOT")
-    assert not models.set_by_reconciler("FALCO_LOG_LEVEL")
+            assert all(grammar.set_by_reconciler(key) for key in env), (mode, loader, env)
+    assert grammar.set_by_reconciler("HOST_ROOT")
+    assert not grammar.set_by_reconciler("FALCO_LOG_LEVEL")
 
 
 def test_the_fast_loader_still_reads_a_repeated_key_as_pyyaml_does() -> None:
     """A repeated key is reported, but the loader's output stays CSafeLoader's."""
     text = "a: 1\nb: {c: 2, c: 3}\na: 4\n"
-    assert list(yaml.load_all(text.encode(), Loader=loading._FastLoader)) == list(
+    assert list(yaml.load_all(text.encode(), Loader=yamlread.FastLoader)) == list(
         yaml.load_all(text, Loader=yaml.CSafeLoader))
     assert [str(p) for p in loading.problems([("x.yaml", text.encode())])] == [
         "x.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
