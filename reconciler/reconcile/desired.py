@@ -8,11 +8,11 @@ same artifact wanted twice is built once, remembering everyone who wants it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reconciler.manifests.models import FalcoSpec, Host, Located, ManifestSet
+from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.host import HostFacts
@@ -93,10 +93,20 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unn
     return ArtifactKey.for_kernel(kernel, falco.resolved_driver_version(), kind)
 
 
+KeysOf = Callable[[DriverBuild], tuple[ArtifactKey, ...]]
+
+
+def _keys_of(build: DriverBuild) -> tuple[ArtifactKey, ...]:
+    return build.spec.artifact_keys()
+
+
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
+    keys_of: KeysOf = _keys_of,
 ) -> DesiredState:
+    """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
+    daemon remembers them per document across passes)."""
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
 
     def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
@@ -136,7 +146,7 @@ def compute(
             drivers_url=drivers_url, blocked=blocked,
         )
     for build in manifests.builds_for(facts.hostname):
-        for key in build.value.spec.artifact_keys():
+        for key in keys_of(build.value):
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
 
     artifacts = tuple(

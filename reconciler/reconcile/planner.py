@@ -15,8 +15,9 @@ from reconciler.edges.docker.client import socket_path
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.errors import ConfigError
 from reconciler.manifests import loading
-from reconciler.manifests.models import ManifestSet
+from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
@@ -41,10 +42,33 @@ class Planned:
 
 @dataclass
 class ManifestCache:
-    """The manifests of the trees seen last (a few: the head and the last good one)."""
+    """The manifests of the trees seen last (a few: the head and the last good one), and
+    what each file of the last one read held."""
 
     keep: int = 4
     _by_tree: dict[str, ManifestSet] = field(default_factory=dict)
+    # The files of the revision read last, by content: a one-file push parses one file.
+    files: loading.Memo = field(default_factory=dict)
+    # The desired state last computed, by everything it was computed from: a pass on an
+    # unchanged revision computes nothing (the observation is always made anew).
+    desired: tuple[tuple[object, ...], desired.DesiredState] | None = None
+    # Each DriverBuild's artifact keys, by document (documents of unchanged files are the
+    # same objects from pass to pass); the document is kept with them, so its id stays its.
+    build_keys: dict[int, tuple[DriverBuild, tuple[ArtifactKey, ...]]] = field(
+        default_factory=dict)
+
+    def keys_of(self, build: DriverBuild) -> tuple[ArtifactKey, ...]:
+        found = self.build_keys.get(id(build))
+        if found is None or found[0] is not build:
+            found = (build, build.spec.artifact_keys())
+            self.build_keys[id(build)] = found
+        return found[1]
+
+    def forget_builds_but(self, manifests: ManifestSet) -> None:
+        """Keep only the keys of the builds of ``manifests`` (the revision just planned)."""
+        live = {id(b.value) for b in manifests.builds}
+        for ident in [i for i in self.build_keys if i not in live]:
+            del self.build_keys[ident]
 
     def known(self) -> tuple[str, ...]:
         return tuple(self._by_tree)
@@ -97,7 +121,7 @@ class Planner:
         manifests = self.manifests.get(snap.tree)
         if manifests is None:
             assert snap.files is not None
-            manifests = loading.load(snap.files)
+            manifests = loading.load(snap.files, self.manifests.files)
             self.manifests.put(snap.tree, manifests)
         facts = hostfacts.read(conf.host_root, hostname=conf.hostname)
         return Inputs(snap.revision, manifests, facts)
@@ -147,12 +171,25 @@ class Planner:
             else ()
         return ObservedImage(ref, local, remote, digests)
 
+    def desire(self, inputs: Inputs) -> desired.DesiredState:
+        """The desired state, computed unless nothing it depends on changed."""
+        drivers_url = self.drivers_url_for(inputs.manifests, inputs.facts.hostname)
+        key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
+               socket_path())
+        cached = self.manifests.desired
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        want = desired.compute(
+            inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
+            privileged=self.settings.privileged, docker_socket=socket_path(),
+            keys_of=self.manifests.keys_of,
+        )
+        self.manifests.forget_builds_but(inputs.manifests)
+        self.manifests.desired = (key, want)
+        return want
+
     def plan(self, *, adopt: bool = False) -> Planned:
         inputs = self.read_inputs()
-        want = desired.compute(
-            inputs.manifests, inputs.facts, inputs.revision,
-            drivers_url=self.drivers_url_for(inputs.manifests, inputs.facts.hostname),
-            privileged=self.settings.privileged, docker_socket=socket_path(),
-        )
+        want = self.desire(inputs)
         actual = self.observe(want)
         return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))

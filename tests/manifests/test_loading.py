@@ -616,3 +616,23 @@ def test_any_yaml_gives_problems_not_exceptions(documents: list[object]) -> None
     found = loading.problems([("x.yaml", text.encode())])
     lines = text.count("\n") + 1
     assert all(p.file == "x.yaml" and 1 <= p.line <= lines and p.message for p in found)
+
+
+def test_files_read_from_the_memo_give_the_same_result_and_problems() -> None:
+    """A file remembered by content is not parsed again, yet names are still checked
+    across files, and every problem is still found and located."""
+    host = ("apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\n"
+            "spec: {falco: {version: 0.32.2}}\n")
+    files = [("a.yaml", host.encode()), ("b.yaml", host.encode()),
+             ("c.yaml", b"kind: Host\nmetadata: {name: [x]}\n")]
+    expected = loading.problems(files)
+    assert any("duplicate Host name 'web'" in str(p) for p in expected)
+    memo: loading.Memo = {}
+    for _ in range(2):
+        with pytest.raises(ManifestError) as caught:
+            loading.load(files, memo)
+        assert sorted(caught.value.problems) == expected
+    assert sorted(relpath for relpath, _digest in memo) == ["a.yaml", "b.yaml", "c.yaml"]
+    good = files[:1]
+    assert loading.load(good, memo) == loading.load(good)
+    assert [relpath for relpath, _digest in memo] == ["a.yaml"]  # only this revision's kept

@@ -31,9 +31,9 @@ def counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     loads: list[int] = []
     real = loading.load
 
-    def load(files: Any) -> Any:
+    def load(files: Any, memo: Any = None) -> Any:
         loads.append(len(files))
-        return real(files)
+        return real(files, memo)
 
     monkeypatch.setattr(planner.loading, "load", load)
     return loads
@@ -64,6 +64,28 @@ def test_a_new_tree_is_parsed_and_the_old_one_is_still_known(
     back = made.planner(ref=old).plan()  # the last good revision, as the daemon plans it
     assert loads == [2, 2]
     assert back.inputs.revision == old
+
+
+def test_a_one_file_push_parses_only_that_file(
+    made: runtime.Runtime, git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    real = loading._FileReader.read
+
+    def counting(self: Any, content: bytes, budget: int) -> Any:
+        read.append(self.relpath)
+        return real(self, content, budget)
+
+    monkeypatch.setattr(loading._FileReader, "read", counting)
+    made.planner().plan()
+    assert sorted(read) == ["other.yaml", "web.yaml"]
+    git_repo.commit({"web.yaml": host_yaml(env={"A": "2"},
+                                           image="docker.io/falcosecurity/falco")})
+    changed = made.planner().plan()
+    assert read[2:] == ["web.yaml"]  # other.yaml came from the memo
+    assert changed.desired.container is not None
+    assert changed.desired.container.spec.env_dict["A"] == "2"
+    assert changed.inputs.manifests.hosts[0].origin.file == "other.yaml"  # order kept
 
 
 def test_a_fresh_host_plans_a_build_and_a_create_from_the_fake_engine(
