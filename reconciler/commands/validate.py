@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     config = settings.resolve(args)
     snapshot = gitrepo.snapshot(config.repo, config.ref, config.path, config.state_dir,
-                                loading.is_manifest_path)
+                                loading.is_manifest_path, max_bytes=loading.MAX_FILE_BYTES)
     manifests, problems = loading.check(snapshot.files or ())
     prefix = posixpath.normpath(config.path.strip("/")) if config.path.strip("/") else ""
     if problems:

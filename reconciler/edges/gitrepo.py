@@ -121,24 +121,39 @@ def manifest_tree(commit: git.Commit, path: str = "") -> git.Tree:
     return tree
 
 
+class Truncated(bytes):
+    """The first bytes of a file too large to be read whole; ``size`` is its real size."""
+
+    size: int
+
+
 def _collect(
     tree: git.Tree, prefix: str, select: Selector, out: list[tuple[str, bytes]],
+    max_bytes: int | None,
 ) -> None:
     for blob in tree.blobs:
         rel = prefix + blob.name
-        if select(rel):
+        if not select(rel):
+            continue
+        if max_bytes is not None and blob.size > max_bytes:
+            # A push may hold a blob of any size: read no more than the reader will look at.
+            head = Truncated(blob.data_stream.read(max_bytes + 1))
+            head.size = int(blob.size)
+            out.append((rel, head))
+        else:
             out.append((rel, blob.data_stream.read()))
     for sub in tree.trees:
         if not sub.name.startswith("."):
-            _collect(sub, f"{prefix}{sub.name}/", select, out)
+            _collect(sub, f"{prefix}{sub.name}/", select, out, max_bytes)
 
 
 def snapshot(
     repo: str, ref: str | None, path: str, state_dir: Path, select: Selector, *,
-    known_trees: Container[str] = (),
+    known_trees: Container[str] = (), max_bytes: int | None = None,
 ) -> Snapshot:
     """Fetch (for remotes) and read the manifests at the commit ``ref`` names; files of a
-    tree in ``known_trees`` are not read again."""
+    tree in ``known_trees`` are not read again, and of a file over ``max_bytes`` only its
+    first bytes are read (a ``Truncated``, which says its size)."""
     handle = open_repo(repo, state_dir)
     try:
         commit = resolve(handle, ref)
@@ -146,7 +161,7 @@ def snapshot(
         files = None
         if tree.hexsha not in known_trees:
             collected: list[tuple[str, bytes]] = []
-            _collect(tree, "", select, collected)
+            _collect(tree, "", select, collected, max_bytes)
             files = tuple(sorted(collected))
     finally:
         handle.close()

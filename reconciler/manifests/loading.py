@@ -177,7 +177,9 @@ class _Reader:
                 "the file name holds characters that are not printable (shown escaped); "
                 "rename the file (it is not read)"), line=1))
             return False
-        self.bytes += len(content)
+        # A source may read only the head of a huge file (edges.gitrepo.Truncated).
+        size = int(getattr(content, "size", len(content)))
+        self.bytes += size
         if self.bytes > MAX_REPOSITORY_BYTES:
             self.full = True
             self.issues.append(Issue(relpath, 0, (), (
@@ -185,9 +187,9 @@ class _Reader:
                 f"{MAX_REPOSITORY_BYTES} bytes ({MAX_REPOSITORY_BYTES >> 20} MiB) one revision "
                 "may hold; this file and the files after it are not read"), line=1))
             return False
-        if len(content) > MAX_FILE_BYTES:
+        if size > MAX_FILE_BYTES:
             self.issues.append(Issue(relpath, 0, (), (
-                f"the file is {len(content)} bytes, over the {MAX_FILE_BYTES} bytes "
+                f"the file is {size} bytes, over the {MAX_FILE_BYTES} bytes "
                 f"({MAX_FILE_BYTES >> 20} MiB) a manifest file may hold; split it (the file "
                 "is not read)"), line=1))
             return False

@@ -117,7 +117,8 @@ class Planner:
         """Read git, the manifests (unless their tree is known) and the host's facts."""
         conf = self.settings
         snap = gitrepo.snapshot(conf.repo, conf.ref, conf.path, conf.state_dir,
-                                loading.is_manifest_path, known_trees=self.manifests.known())
+                                loading.is_manifest_path, known_trees=self.manifests.known(),
+                                max_bytes=loading.MAX_FILE_BYTES)
         manifests = self.manifests.get(snap.tree)
         if manifests is None:
             assert snap.files is not None

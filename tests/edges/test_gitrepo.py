@@ -99,3 +99,20 @@ def test_remote_default_branch_is_the_remotes_head(git_repo: GitRepo, tmp_path: 
 def test_unreachable_remote_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="cannot fetch"):
         snapshot((tmp_path / "nowhere.git").as_uri(), None, "", tmp_path / "state")
+
+
+def test_a_huge_blob_is_not_read_whole_and_is_refused_with_its_real_size(
+    git_repo: GitRepo, tmp_path: Path,
+) -> None:
+    """A push may hold a file of any size: only the bytes the loader looks at are read,
+    and the refusal names the file's real size."""
+    huge = "#" * (3 * loading.MAX_FILE_BYTES) + "\n"
+    git_repo.commit({"big.yaml": huge, "ok.yaml": "# nothing\n"})
+    snap = gitrepo.snapshot(str(git_repo.path), None, "", tmp_path / "state",
+                            loading.is_manifest_path, max_bytes=loading.MAX_FILE_BYTES)
+    assert snap.files is not None
+    files = dict(snap.files)
+    assert len(files["big.yaml"]) == loading.MAX_FILE_BYTES + 1
+    assert [str(p) for p in loading.problems(snap.files)] == [
+        f"big.yaml:1: the file is {len(huge)} bytes, over the {loading.MAX_FILE_BYTES} bytes "
+        "(1 MiB) a manifest file may hold; split it (the file is not read)"]
