@@ -4,10 +4,13 @@ not the requested driver version, before anything compiles."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.builder import identity, sources, steps
+from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.versions import DriverIdentity
 
@@ -112,3 +115,29 @@ def test_deb_specs_are_apts_own_syntax(spec: str, argument: str, suite: str | No
 def test_a_malformed_deb_spec_is_refused() -> None:
     with pytest.raises(steps.StepFailed, match=r"is not deb:<package>\[=<version>\]\[/<suite>\]"):
         sources.DebPackage.parse("deb:Bad Name/")
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("layout", ["deb822", "one-line"])
+def test_a_missing_suite_is_added_with_the_images_mirror_and_keyring(
+    docker_client: Any, builder_image: str, layout: str,
+) -> None:
+    """add_suite copies the URI and keyring of the image's first entry, in either apt
+    sources format, and leaves a suite the image already has alone."""
+    legacy = (
+        "rm /etc/apt/sources.list.d/*; echo 'deb [signed-by=/usr/share/keyrings/"
+        "debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main' "
+        ">/etc/apt/sources.list; "
+    ) if layout == "one-line" else ""
+    script = steps.script("apt-suite.sh") + (
+        f"\n{legacy}echo \"bookworm: $(add_suite bookworm)\"; echo \"sid: $(add_suite sid)\"; "
+        "cat /etc/apt/sources.list.d/reconciler-sid.sources"
+    )
+    done = jobs.Jobs(Docker(docker_client)).run(builder_image, script)
+    assert done.ok, done.output
+    lines = done.output.splitlines()
+    assert "bookworm: " in lines
+    assert "sid: added" in lines
+    assert lines[-6:] == [
+        "Types: deb", "URIs: http://deb.debian.org/debian", "Suites: sid", "Components: main",
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg", "Check-Valid-Until: no"]
