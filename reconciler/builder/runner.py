@@ -6,8 +6,8 @@ and schema, ``identity``); verify holds the built files to what the tree declare
 Requests run in parallel up to ``jobs``, each within its own timeout; one failing never
 stops the others: every request gets a ``BuildOutcome`` (its published artifacts, or the
 ``BuildError`` naming artifact, step, last output lines and the full log file under
-``<state_dir>/logs/``). An artifact already in the store (and verifying) costs no
-container at all.
+``<state_dir>/logs/``). An artifact already in the store (verifying, and of an identity
+its driver version accepts: ``Store.usable``) costs no container at all.
 
 Nothing half-done is ever visible: the build container writes into a private folder
 under ``<state_dir>/tmp/``, files are verified there, and only then published through
@@ -128,7 +128,7 @@ def build_all(
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
-        present = tuple(store.lookup(key) for key in request.artifact_keys())
+        present = tuple(store.usable(key) for key in request.artifact_keys())
         if all(a is not None for a in present):
             outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
         else:
@@ -216,7 +216,7 @@ class _Build:
     def run(self) -> BuildOutcome:
         request, config = self.request, self.config
         missing = tuple(k for k in request.kinds
-                        if self.store.lookup(ArtifactKey.for_kernel(
+                        if self.store.usable(ArtifactKey.for_kernel(
                             request.kernel, request.driver_version, k)) is None)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
@@ -242,7 +242,7 @@ class _Build:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         present = tuple(
-            a for a in (self.store.lookup(k) for k in request.artifact_keys()) if a is not None
+            a for a in (self.store.usable(k) for k in request.artifact_keys()) if a is not None
         )
         seconds = round(self.elapsed(), 1)
         log.info("driver.built", artifact=self.name, seconds=seconds,

@@ -59,6 +59,13 @@ class StoredArtifact:
     mtime: float
     identity: DriverIdentity | None = None  # None: the file carries none we can read
 
+    @property
+    def misfit(self) -> str | None:
+        """Why its identity cannot be its driver version, or None (see ``Store.usable``)."""
+        if self.identity is None:
+            return None
+        return versions.identity_problem(self.key.driver_version, self.identity)
+
 
 @dataclass(frozen=True)
 class OpenFile:
@@ -301,6 +308,12 @@ class Store:
             return StoredArtifact(key, path, opened.size, opened.sha256, opened.mtime,
                                   self.identity_of(opened, key.kind))
 
+    def usable(self, key: ArtifactKey) -> StoredArtifact | None:
+        """The artifact if it verifies and its identity (when it carries one) fits its
+        driver version: what the plan counts as present and a build need not redo."""
+        found = self.lookup(key)
+        return found if found is not None and found.misfit is None else None
+
     def identity_of(self, opened: OpenFile, kind: DriverKind) -> DriverIdentity | None:
         """The identity an opened artifact carries (cached by the file's identity)."""
         try:
@@ -438,9 +451,7 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
             continue
         if key.filename not in names:
             continue
-        found = store.lookup(key)
-        if found is not None and (found.identity is None or versions.identity_problem(
-                key.driver_version, found.identity) is None):
+        if store.usable(key) is not None:
             present.add(key)
         else:
             corrupt.add(key)

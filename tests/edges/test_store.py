@@ -203,3 +203,14 @@ def test_an_artifact_its_driver_version_refuses_is_corrupt_wanted_or_not(
     unwanted = stores.observe(store, [])
     assert unwanted.corrupt == {wrong}
     assert StoreFiles(store).index()[0]["path"] == unknown.relpath  # still served and listed
+
+
+def test_a_misfit_is_not_usable_so_a_build_replaces_it(tmp_path: Path) -> None:
+    store = stores.Store(tmp_path / "store")
+    wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+    publish(store, wrong, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
+    found = store.lookup(wrong)
+    assert found is not None and found.misfit is not None
+    assert store.usable(wrong) is None
+    publish(store, wrong, elf.module_bytes(RELEASE, "8.0.4", "4.1.0"))
+    assert store.usable(wrong) is not None
