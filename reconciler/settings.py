@@ -72,7 +72,7 @@ _HELP = {
     "state_dir": "state and cache folder (default: /var/lib/falco-reconciler)",
     "listen": "HOST:PORT the driver server binds (default: 127.0.0.1:8000)",
     "source": "driver source: URL template with {driverVersion}, a folder, a tarball, "
-    "or deb:<package>",
+    "or deb:<package>[=<version>][/<suite>]",
     "base_image": "image the driver builder starts from (default: debian:bookworm)",
     "jobs": "parallel builds (default: the number of cores)",
     "build_timeout": "seconds one build may take (default: 1800)",

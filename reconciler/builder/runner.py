@@ -1,11 +1,13 @@
 """Run builds: one request = one kernel and driver version, every wanted kind, headers once.
 
 Steps, in order: builder-image, kernel-headers, driver-source, compile, verify, publish.
+The driver-source step refuses a tree that is not the requested driver version (its API
+and schema, ``identity``); verify holds the built files to what the tree declared.
 Requests run in parallel up to ``jobs``, each within its own timeout; one failing never
 stops the others: every request gets a ``BuildOutcome`` (its published artifacts, or the
 ``BuildError`` naming artifact, step, last output lines and the full log file under
-``<state_dir>/logs/``). An artifact already in the store (and verifying) costs no
-container at all.
+``<state_dir>/logs/``). An artifact already in the store (verifying, and of an identity
+its driver version accepts: ``Store.usable``) costs no container at all.
 
 Nothing half-done is ever visible: the build container writes into a private folder
 under ``<state_dir>/tmp/``, files are verified there, and only then published through
@@ -31,7 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import logs
-from reconciler.builder import compiler, headers, images, locks, sources, steps, verify
+from reconciler.builder import (
+    compiler,
+    headers,
+    identity,
+    images,
+    locks,
+    sources,
+    steps,
+    verify,
+)
 from reconciler.builder.steps import Step
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -117,7 +128,7 @@ def build_all(
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
-        present = tuple(store.lookup(key) for key in request.artifact_keys())
+        present = tuple(store.usable(key) for key in request.artifact_keys())
         if all(a is not None for a in present):
             outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
         else:
@@ -205,7 +216,7 @@ class _Build:
     def run(self) -> BuildOutcome:
         request, config = self.request, self.config
         missing = tuple(k for k in request.kinds
-                        if self.store.lookup(ArtifactKey.for_kernel(
+                        if self.store.usable(ArtifactKey.for_kernel(
                             request.kernel, request.driver_version, k)) is None)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
@@ -231,7 +242,7 @@ class _Build:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         present = tuple(
-            a for a in (self.store.lookup(k) for k in request.artifact_keys()) if a is not None
+            a for a in (self.store.usable(k) for k in request.artifact_keys()) if a is not None
         )
         seconds = round(self.elapsed(), 1)
         log.info("driver.built", artifact=self.name, seconds=seconds,
@@ -270,7 +281,10 @@ class _Build:
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
-                workdir.mkdir(parents=True)
+                expected = identity.check(source, config.source, request.driver_version,
+                                          missing, build_log,
+                                          suggest=self._suggest(image, workdir, build_log))
+                workdir.mkdir(parents=True, exist_ok=True)
                 sources.prepare(source, workdir, config.module_name, config.device_name)
         with self.stage(Step.COMPILE):
             outputs = compiler.run(
@@ -285,7 +299,7 @@ class _Build:
                 try:
                     build_log.note(verify.check(
                         path, kind, request.kernel.kernel_release, request.kernel.arch,
-                        config.module_name,
+                        config.module_name, expected=expected,
                     ))
                 except verify.InvalidDriver as exc:
                     raise steps.StepFailed(f"{path.name}: {exc}") from exc
@@ -297,6 +311,20 @@ class _Build:
                 build_log.note(f"published {stored.path} sha256 {stored.sha256}")
                 published.append(stored)
         return published
+
+    def _suggest(
+        self, image: images.BuilderImage, workdir: Path, build_log: steps.BuildLog,
+    ) -> Callable[[], str] | None:
+        """For ``deb:<package>`` with neither version nor suite: where one that fits is."""
+        spec = self.config.source
+        if not spec.startswith(sources.DEB_PREFIX):
+            return None
+        package = sources.DebPackage.parse(spec)
+        if package.suite or package.version:
+            return None
+        return lambda: identity.fitting_suites(
+            self.eng, image.reference, package, self.request.driver_version,
+            workdir=workdir / "suites", log=build_log, timeout=self.remaining())
 
     def _failed(
         self, reason: str, output: str, build_log: steps.BuildLog, *, timed_out: bool = False,

@@ -5,8 +5,10 @@
 - a URL template with ``{driverVersion}`` (default: the falcosecurity/libs archive that
   driverkit downloads), fetched and unpacked on the host;
 - a local folder (used in place) or tarball (unpacked);
-- ``deb:<package>[=<version>]``: a Debian package downloaded by ``apt-get download`` in
-  the builder and unpacked with ``dpkg-deb -x`` (e.g. ``deb:falcosecurity-scap-dkms``).
+- ``deb:<package>[=<version>][/<suite>]``: a Debian package downloaded by ``apt-get
+  download`` in the builder and unpacked with ``dpkg-deb -x`` (e.g.
+  ``deb:falcosecurity-scap-dkms/trixie``). A suite the builder image's apt sources lack
+  is added for that download, from the same mirror and keyring as the image's own.
 
 What is found is either a falcosecurity/libs tree (``driver/CMakeLists.txt``: configured
 with cmake at compile time, as driverkit does) or a DKMS-style tree (a ``Makefile`` and a
@@ -32,6 +34,37 @@ from reconciler.edges.docker import jobs
 from reconciler.model.container import BindMount
 
 DEB_PREFIX = "deb:"
+# Where to look for a package version that fits, when the one asked for does not: the
+# archive's moving aliases, reported by the codename they stand for today.
+SUGGESTED_SUITES = ("stable", "testing", "unstable")
+_DEB = re.compile(r"(?P<name>[a-z0-9][a-z0-9+.-]+)(?:=(?P<version>[A-Za-z0-9.+~:-]+))?"
+                  r"(?:/(?P<suite>[a-z0-9][a-z0-9.-]*))?")
+
+
+@dataclass(frozen=True)
+class DebPackage:
+    """``deb:<name>[=<version>][/<suite>]``, apt's own syntax for one package."""
+
+    name: str
+    version: str | None
+    suite: str | None
+
+    @classmethod
+    def parse(cls, spec: str) -> DebPackage:
+        match = _DEB.fullmatch(spec.removeprefix(DEB_PREFIX))
+        if not match:
+            raise steps.StepFailed(
+                f"driver source {spec!r} is not deb:<package>[=<version>][/<suite>] "
+                "(e.g. deb:falcosecurity-scap-dkms/trixie)"
+            )
+        return cls(match["name"], match["version"], match["suite"])
+
+    @property
+    def apt_argument(self) -> str:
+        """What ``apt-get download`` takes: a version pins harder than a suite."""
+        if self.version:
+            return f"{self.name}={self.version}"
+        return f"{self.name}/{self.suite}" if self.suite else self.name
 
 
 class TreeKind(enum.StrEnum):
@@ -56,6 +89,8 @@ def ensure(
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
 ) -> Source:
     """The source tree of ``driver_version`` from ``spec``, fetched if not cached."""
+    if spec.startswith(DEB_PREFIX):
+        DebPackage.parse(spec)  # a malformed spec fails before any container
     if not spec.startswith(DEB_PREFIX) and "://" not in spec:
         local = Path(spec).expanduser()
         if local.is_dir():
@@ -88,15 +123,17 @@ def _fetch(
     log: steps.BuildLog, timeout: float | None,
 ) -> None:
     if spec.startswith(DEB_PREFIX):
-        package = spec[len(DEB_PREFIX):]
-        log.note(f"driver source: the Debian package {package}")
+        package = DebPackage.parse(spec)
+        log.note(f"driver source: the Debian package {package.apt_argument}"
+                 + (f" (suite {package.suite})" if package.suite else ""))
         result = eng.run(
-            image, steps.script("source-deb.sh"),
+            image, steps.script("apt-suite.sh", "source-deb.sh"),
             mounts=[BindMount(str(partial), "/out", read_only=False)],
-            network="host", environment={"PACKAGE": package}, timeout=timeout,
+            network="host", timeout=timeout,
+            environment={"PACKAGE": package.apt_argument, "SUITE": package.suite or ""},
             labels={jobs.LABEL_STEP: steps.Step.DRIVER_SOURCE},
         )
-        steps.check(result, f"downloading the package {package}", log)
+        steps.check(result, f"downloading the package {package.apt_argument}", log)
         return
     if "://" in spec:
         url = spec.replace("{driverVersion}", driver_version)

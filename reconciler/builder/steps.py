@@ -20,9 +20,11 @@ TAIL_LINES = 20
 
 
 @cache
-def script(name: str) -> str:
-    """A shell script of ``builder/scripts/`` (package data), as the builder runs it."""
-    return (resources.files("reconciler.builder") / "scripts" / name).read_text("utf-8")
+def script(*names: str) -> str:
+    """Shell scripts of ``builder/scripts/`` (package data), joined in order, as the
+    builder runs them (a library of functions first, then the script that calls them)."""
+    folder = resources.files("reconciler.builder") / "scripts"
+    return "\n".join((folder / name).read_text("utf-8") for name in names)
 
 
 class Step(enum.StrEnum):

@@ -9,6 +9,13 @@ the digest of its content. Hashing a 3 MB file on every request or pass would co
 than serving it, so verdicts are cached by the identity of both files (device, inode,
 size, mtime, ctime); a publish replaces the inode, which invalidates the entry.
 
+An artifact's identity (its API and schema version, ``model.driverfile``) is read from
+the file itself (a module's ``.modinfo``, a probe's own sections), a few small reads
+through the same descriptor, cached like the verdicts: no second record can drift from
+the file it describes. An artifact whose identity its driver version does not accept is
+corrupt to the plan, as a failed checksum is; a file that carries no readable identity
+cannot be judged by it and is left to the checksum alone.
+
 Publishing is atomic (``edges.atomic``): the sidecar goes in first, then the artifact, each
 by rename, so a reader never sees an artifact without the checksum that proves it. Every
 key's path is checked to lie strictly inside the store before anything is read or
@@ -30,7 +37,9 @@ from pathlib import Path
 
 from reconciler.edges import atomic
 from reconciler.errors import StoreError
-from reconciler.model.artifacts import ArtifactKey, parse_relpath
+from reconciler.model import driverfile, versions
+from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
+from reconciler.model.versions import DriverIdentity
 
 SHA_SUFFIX = ".sha256"
 SIDECAR_MAX = 4096
@@ -48,6 +57,14 @@ class StoredArtifact:
     size: int
     sha256: str
     mtime: float
+    identity: DriverIdentity | None = None  # None: the file carries none we can read
+
+    @property
+    def misfit(self) -> str | None:
+        """Why its identity cannot be its driver version, or None (see ``Store.usable``)."""
+        if self.identity is None:
+            return None
+        return versions.identity_problem(self.key.driver_version, self.identity)
 
 
 @dataclass(frozen=True)
@@ -119,8 +136,31 @@ class Verifier:
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._verdicts: OrderedDict[tuple[Identity, Identity], str | None] = OrderedDict()
+        self._identities: OrderedDict[tuple[Identity, DriverKind], DriverIdentity | None] = (
+            OrderedDict())
         self._lock = threading.Lock()
         self._max = max_entries
+
+    def driver_identity(self, fd: int, st: os.stat_result, kind: DriverKind) -> (
+            DriverIdentity | None):
+        """The identity the open file carries (None if none), read once per file."""
+        key = (identity(st), kind)
+        with self._lock:
+            if key in self._identities:
+                self._identities.move_to_end(key)
+                return self._identities[key]
+        try:
+            info = driverfile.read_elf_from(
+                lambda offset, size: os.pread(fd, size, offset), st.st_size,
+                only=driverfile.identity_sections(kind))
+            found = driverfile.identity(info, kind)
+        except (driverfile.InvalidDriver, OSError, OverflowError):
+            found = None
+        with self._lock:
+            self._identities[key] = found
+            while len(self._identities) > self._max:
+                self._identities.popitem(last=False)
+        return found
 
     def verified_digest(
         self, fd: int, st: os.stat_result, side_st: os.stat_result,
@@ -270,7 +310,42 @@ class Store:
         if opened is None:
             return None
         with contextlib.closing(opened):
-            return StoredArtifact(key, path, opened.size, opened.sha256, opened.mtime)
+            return StoredArtifact(key, path, opened.size, opened.sha256, opened.mtime,
+                                  self.identity_of(opened, key.kind))
+
+    def usable(self, key: ArtifactKey) -> StoredArtifact | None:
+        """The artifact if it verifies and its identity (when it carries one) fits its
+        driver version: what the plan counts as present and a build need not redo."""
+        found = self.lookup(key)
+        return found if found is not None and found.misfit is None else None
+
+    def identity_of(self, opened: OpenFile, kind: DriverKind) -> DriverIdentity | None:
+        """The identity an opened artifact carries (cached by the file's identity)."""
+        try:
+            st = os.fstat(opened.fd)
+        except OSError:
+            return None
+        return self.verifier.driver_identity(opened.fd, st, kind)
+
+    def misfit(self, key: ArtifactKey, path: Path | None = None) -> str | None:
+        """Why the artifact at ``key`` cannot be its driver version by the identity it
+        carries, or None (it fits, carries none, or the version is not in the table)."""
+        if versions.required_identity(key.driver_version) is None:
+            return None
+        found = self._identity_at(path or self.path_of(key), key.kind)
+        return None if found is None else versions.identity_problem(key.driver_version, found)
+
+    def _identity_at(self, path: Path, kind: DriverKind) -> DriverIdentity | None:
+        try:
+            fd = os.open(path, _OPEN_FILE)
+        except OSError:
+            return None
+        try:
+            return self.verifier.driver_identity(fd, os.fstat(fd), kind)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def readable(self) -> bool:
         """True when the store root is a folder we can list (what ``/healthz`` says)."""
@@ -315,7 +390,8 @@ class Store:
             st = target.stat()
         except OSError as exc:
             raise StoreError(f"cannot publish {key.relpath}: {exc}") from exc
-        return StoredArtifact(key, target, st.st_size, digest, st.st_mtime)
+        return StoredArtifact(key, target, st.st_size, digest, st.st_mtime,
+                              self._identity_at(target, key.kind))
 
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
@@ -351,8 +427,8 @@ class Observation:
 
 def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
     """Wanted artifacts are fully verified; the rest of the store is checked cheaply (a
-    missing or malformed checksum file), never re-hashed, so a plan stays fast on a large
-    store."""
+    missing or malformed checksum file, an identity its driver version refuses: a few
+    header reads), never re-hashed, so a plan stays fast on a large store."""
     present: set[ArtifactKey] = set()
     corrupt: set[ArtifactKey] = set()
     unsafe: list[tuple[ArtifactKey, str]] = []
@@ -380,7 +456,7 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
             continue
         if key.filename not in names:
             continue
-        if store.lookup(key) is not None:
+        if store.usable(key) is not None:
             present.add(key)
         else:
             corrupt.add(key)
@@ -389,7 +465,8 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
     wanted_paths = {key.relpath for key in wanted_set}
     for key, path in store.artifact_paths():
         if key.relpath not in wanted_paths and (
-                not path.is_file() or _sidecar_digest(path) is None):
+                not path.is_file() or _sidecar_digest(path) is None
+                or store.misfit(key, path) is not None):
             corrupt.add(key)
     return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)))
 

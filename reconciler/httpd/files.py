@@ -34,7 +34,8 @@ class StoreFiles:
         return self.store.readable()
 
     def index(self) -> list[dict[str, object]]:
-        """Every artifact that verifies: store path, URL path, size, sha256, build time."""
+        """Every artifact that verifies: store path, URL path, size, sha256, build time,
+        and the identity it carries (null where it carries none)."""
         entries: list[dict[str, object]] = []
         for key, _path in self.store.artifact_paths():
             opened = self.store.open_artifact(key.relpath)
@@ -42,6 +43,7 @@ class StoreFiles:
                 continue
             with contextlib.closing(opened):
                 built = dt.datetime.fromtimestamp(opened.mtime, dt.UTC)
+                found = self.store.identity_of(opened, key.kind)
                 entries.append({
                     "path": key.relpath,
                     "url": key.url_path(),
@@ -51,6 +53,8 @@ class StoreFiles:
                     "size": opened.size,
                     "sha256": opened.sha256,
                     "buildTime": built.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "apiVersion": str(found.api) if found else None,
+                    "schemaVersion": str(found.schema) if found else None,
                 })
         return entries
 

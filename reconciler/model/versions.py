@@ -1,7 +1,14 @@
-"""Falco releases: which driver version each one loads, and which loader it ships.
+"""Falco releases: which driver version each one loads, which loader it ships, and which
+driver identity (API and schema version) each driver version stands for.
 
-The table is docs/falco-versions.md's. Up to 0.36 Falco's image runs the bash
+The tables are docs/falco-versions.md's. Up to 0.36 Falco's image runs the bash
 ``falco-driver-loader``; from 0.37 it runs falcoctl, which reads other variables.
+
+A driver version names a falcosecurity/libs tag, but what Falco's libscap checks when it
+opens a driver is the driver's API and schema version: the major must be the one it was
+built against, and the minor.patch at least it (a newer driver of the same major only
+adds). ``identity_problem`` applies that rule to what a source tree or a built file
+carries, so a driver published under a version always is what that version says.
 """
 
 from __future__ import annotations
@@ -130,3 +137,85 @@ def uses_arch_folder(version: FalcoVersion) -> bool:
 
 def supports_modern_ebpf(version: FalcoVersion) -> bool:
     return version >= FalcoVersion(0, 35, 0)
+
+
+@dataclass(frozen=True, order=True)
+class SemVer:
+    """A ``major.minor.patch`` triple, as driver/API_VERSION and .modinfo write it."""
+
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> SemVer:
+        match = re.fullmatch(r"\s*(\d+)\.(\d+)\.(\d+)\s*", text)
+        if not match:
+            raise ValueError(f"{text!r} is not a version: expected major.minor.patch")
+        return cls(int(match[1]), int(match[2]), int(match[3]))
+
+    def satisfies(self, required: SemVer) -> bool:
+        """libscap's rule: the same major, and a minor.patch no lower than required."""
+        return self.major == required.major and (self.minor, self.patch) >= (
+            required.minor, required.patch)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+@dataclass(frozen=True)
+class DriverIdentity:
+    """What a driver says it is to libscap: its API and schema versions."""
+
+    api: SemVer
+    schema: SemVer
+
+    @classmethod
+    def parse(cls, api: str, schema: str) -> DriverIdentity:
+        return cls(SemVer.parse(api), SemVer.parse(schema))
+
+    def satisfies(self, required: DriverIdentity) -> bool:
+        return self.api.satisfies(required.api) and self.schema.satisfies(required.schema)
+
+    def __str__(self) -> str:
+        return f"API {self.api} / schema {self.schema}"
+
+
+# What the Falco releases of each driver version require (driver/API_VERSION and
+# driver/SCHEMA_VERSION at that libs tag).
+_REQUIRED_IDENTITY: dict[str, DriverIdentity] = {
+    version: DriverIdentity.parse(api, schema) for version, api, schema in (
+        ("2.0.0+driver", "1.0.0", "2.0.0"),
+        ("3.0.1+driver", "2.0.0", "2.1.0"),
+        ("4.0.0+driver", "3.0.0", "2.2.0"),
+        ("5.0.1+driver", "4.0.1", "2.4.1"),
+        ("6.0.1+driver", "5.0.0", "2.10.0"),
+        ("7.0.0+driver", "8.0.1", "2.14.0"),
+        ("7.2.0+driver", "8.0.3", "2.20.1"),
+        ("7.2.1+driver", "8.0.3", "2.20.1"),
+        ("7.3.0+driver", "8.0.3", "2.22.1"),
+        ("8.0.0+driver", "8.0.3", "3.5.0"),
+        ("8.1.0+driver", "8.0.3", "3.6.1"),
+        ("9.0.0+driver", "8.0.4", "4.0.1"),
+        ("9.1.0+driver", "8.0.4", "4.1.0"),
+        ("10.2.0+driver", "10.1.0", "4.5.1"),
+    )
+}
+
+
+def required_identity(driver_version: str) -> DriverIdentity | None:
+    """The identity a known driver version requires; None for one we know nothing of
+    (a private or made-up version), which is then not checked."""
+    return _REQUIRED_IDENTITY.get(driver_version)
+
+
+def identity_problem(driver_version: str, found: DriverIdentity) -> str | None:
+    """Why a driver of identity ``found`` cannot be ``driver_version``, or None when it
+    fits (or the version is not in the table)."""
+    required = required_identity(driver_version)
+    if required is None or found.satisfies(required):
+        return None
+    return (
+        f"driver version {driver_version} requires {required} (the same majors, "
+        f"minor.patch at least these), but the driver has {found}"
+    )

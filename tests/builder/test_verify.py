@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import struct
+import re
 from pathlib import Path
 
 import pytest
 
 from reconciler.builder import verify
 from reconciler.model.artifacts import DriverKind
-
-
-def make_elf(machine: int, sections: dict[str, bytes], *, elf_type: int = verify.ET_REL,
-             big_endian: bool = False) -> bytes:
-    """A minimal ELF64 relocatable object holding ``sections`` (and a .shstrtab)."""
-    order = ">" if big_endian else "<"
-    names = b"\0"
-    offsets = {}
-    for name in [*sections, ".shstrtab"]:
-        offsets[name] = len(names)
-        names += name.encode() + b"\0"
-    body = b""
-    headers = [struct.pack(order + "IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)]
-    data_start = 64
-    for name, content in [*sections.items(), (".shstrtab", names)]:
-        headers.append(struct.pack(order + "IIQQQQIIQQ", offsets[name], 1, 0, 0,
-                                   data_start + len(body), len(content), 0, 0, 1, 0))
-        body += content
-    shoff = data_start + len(body)
-    ident = b"\x7fELF" + bytes([2, 2 if big_endian else 1, 1]) + b"\0" * 9
-    header = ident + struct.pack(order + "HHIQQQIHHHHHH", elf_type, machine, 1, 0, 0, shoff,
-                                 0, 64, 0, 0, 64, len(headers), len(headers) - 1)
-    return header + body + b"".join(headers)
-
+from reconciler.model.versions import DriverIdentity
+from tests.support.elf import make_elf, probe_identity_sections
 
 RELEASE = "6.1.0-57-cloud-amd64"
 MODINFO = (b"license=GPL\0vermagic=" + RELEASE.encode()
@@ -78,3 +56,35 @@ def test_check_reads_the_file_and_describes_it(tmp_path: Path) -> None:
     probe = tmp_path / "probe.o"
     probe.write_bytes(make_elf(verify.EM_BPF, {}))
     assert "eBPF object" in verify.check(probe, DriverKind.EBPF, RELEASE, "x86_64", "falco")
+
+
+IDENTITY = DriverIdentity.parse("8.0.3", "3.5.0")
+
+
+def test_a_module_must_carry_the_identity_its_source_declared(tmp_path: Path) -> None:
+    module = tmp_path / "falco.ko"
+    fields = MODINFO + b"api_version=8.0.3\0schema_version=3.5.0\0"
+    module.write_bytes(make_elf(verify.EM_X86_64, {".modinfo": fields}))
+    assert verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco",
+                        expected=IDENTITY).endswith(", API 8.0.3 / schema 3.5.0")
+    other = DriverIdentity.parse("8.0.4", "3.5.0")
+    with pytest.raises(verify.InvalidDriver, match=(
+            r"^carries API 8\.0\.3 / schema 3\.5\.0 in its \.modinfo api_version/"
+            r"schema_version, but its source declares API 8\.0\.4 / schema 3\.5\.0$")):
+        verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco", expected=other)
+    module.write_bytes(make_elf(verify.EM_X86_64, {".modinfo": MODINFO}))
+    with pytest.raises(verify.InvalidDriver, match="^" + re.escape(
+            "no .modinfo api_version/schema_version: expected API 8.0.3 / schema 3.5.0, "
+            "as its source declares") + "$"):
+        verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco", expected=IDENTITY)
+
+
+def test_a_probe_carries_its_identity_in_two_packed_sections(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.o"
+    probe.write_bytes(make_elf(verify.EM_BPF, probe_identity_sections("8.0.3", "3.5.0")))
+    assert "API 8.0.3 / schema 3.5.0" in verify.check(
+        probe, DriverKind.EBPF, RELEASE, "x86_64", "falco", expected=IDENTITY)
+    probe.write_bytes(make_elf(verify.EM_BPF, probe_identity_sections("8.0.3", "3.6.1")))
+    with pytest.raises(verify.InvalidDriver, match=re.escape(
+            "carries API 8.0.3 / schema 3.6.1 in its api_version/schema_version sections")):
+        verify.check(probe, DriverKind.EBPF, RELEASE, "x86_64", "falco", expected=IDENTITY)

@@ -13,11 +13,13 @@ import pytest
 from reconciler.edges import atomic
 from reconciler.edges import store as stores
 from reconciler.errors import StoreError
+from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.server import DriverServer
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.reconcile import executor, plan
 from reconciler.reconcile.desired import DesiredArtifact, DesiredState
 from reconciler.reconcile.observed import from_parts
+from tests.support import elf
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                   DriverKind.KMOD)
@@ -150,3 +152,65 @@ def test_an_interrupted_publish_leaves_only_a_temp_file_that_clean_partials_remo
     assert drivers.lookup(KEY) is None
     assert drivers.clean_partials() == 1
     assert os.listdir(folder) == []
+
+
+# -- identity -------------------------------------------------------------------------
+
+RELEASE = "6.1.0-1-cloud-amd64"
+V8 = ArtifactKey("8.0.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+V8_PROBE = ArtifactKey("8.0.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.EBPF)
+
+
+def test_an_artifact_carries_the_identity_read_from_the_file(tmp_path: Path) -> None:
+    store = stores.Store(tmp_path / "store")
+    publish(store, V8, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
+    publish(store, V8_PROBE, elf.make_elf(247, elf.probe_identity_sections("8.0.3", "3.5.0")))
+    for key in (V8, V8_PROBE):
+        found = store.lookup(key)
+        assert found is not None
+        assert str(found.identity) == "API 8.0.3 / schema 3.5.0"
+    index = StoreFiles(store).index()
+    assert [(e["kind"], e["apiVersion"], e["schemaVersion"]) for e in index] == [
+        ("kmod", "8.0.3", "3.5.0"), ("ebpf", "8.0.3", "3.5.0")]
+
+
+def test_a_file_without_a_readable_identity_shows_null_and_is_judged_by_checksum(
+    tmp_path: Path,
+) -> None:
+    store = stores.Store(tmp_path / "store")
+    publish(store, V8, b"\x7fELF not really a module")
+    (entry,) = StoreFiles(store).index()
+    assert (entry["apiVersion"], entry["schemaVersion"]) == (None, None)
+    assert stores.observe(store, [V8]).present == {V8}
+
+
+def test_an_artifact_its_driver_version_refuses_is_corrupt_wanted_or_not(
+    tmp_path: Path,
+) -> None:
+    """A module of API 8.0.3 / schema 3.5.0 published as 9.1.0+driver (which needs schema
+    4.1.0) is corrupt: rebuilt when wanted, deleted when not; the same file under a
+    version not in the table is not judged."""
+    store = stores.Store(tmp_path / "store")
+    wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+    unknown = ArtifactKey("0.1.1-dkms", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+    for key in (wrong, unknown, V8):
+        publish(store, key, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
+    assert store.misfit(wrong) == (
+        "driver version 9.1.0+driver requires API 8.0.4 / schema 4.1.0 (the same majors, "
+        "minor.patch at least these), but the driver has API 8.0.3 / schema 3.5.0")
+    wanted = stores.observe(store, [wrong, V8])
+    assert (wanted.present, wanted.corrupt) == ({V8}, {wrong})
+    unwanted = stores.observe(store, [])
+    assert unwanted.corrupt == {wrong}
+    assert StoreFiles(store).index()[0]["path"] == unknown.relpath  # still served and listed
+
+
+def test_a_misfit_is_not_usable_so_a_build_replaces_it(tmp_path: Path) -> None:
+    store = stores.Store(tmp_path / "store")
+    wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+    publish(store, wrong, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
+    found = store.lookup(wrong)
+    assert found is not None and found.misfit is not None
+    assert store.usable(wrong) is None
+    publish(store, wrong, elf.module_bytes(RELEASE, "8.0.4", "4.1.0"))
+    assert store.usable(wrong) is not None

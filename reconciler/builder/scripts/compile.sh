@@ -10,16 +10,19 @@ set -u
 mkdir -p /build/out
 if [ "$TREE_KIND" = libs ]; then
   # A falcosecurity/libs tree: cmake writes the module tree (driver_config.h, Makefile)
-  # into its build folder.
+  # into its build folder. Only driver/ is configured: the top level would want libscap's
+  # dependencies (USE_BUNDLED_DEPS=ON downloads them, and this container has no network),
+  # while driver/ needs no more than the top level's cmake modules (compute_versions).
+  # The probe's folder is configured only when asked for: driver 10.x has no bpf/.
+  case " $KINDS " in *" probe "*) bpf=ON ;; *) bpf=OFF ;; esac
   mkdir -p /build/cmake && cd /build/cmake || exit 1
-  cmake -Wno-dev -DUSE_BUNDLED_DEPS=OFF -DCREATE_TEST_TARGETS=OFF \
-    -DBUILD_LIBSCAP_GVISOR=OFF -DBUILD_LIBSCAP_MODERN_BPF=OFF \
-    -DENABLE_DRIVERS_TESTS=OFF -DBUILD_DRIVER=ON -DBUILD_BPF=ON \
+  cmake -Wno-dev -DCMAKE_MODULE_PATH=/build/src/cmake/modules -DENABLE_DKMS=OFF \
+    -DBUILD_BPF="$bpf" \
     -DDRIVER_NAME="$MODULE_NAME" -DDRIVER_DEVICE_NAME="$DEVICE_NAME" \
     -DPROBE_NAME="$MODULE_NAME" -DPROBE_DEVICE_NAME="$DEVICE_NAME" \
     -DDRIVER_VERSION="$DRIVER_VERSION" /build/src/driver || exit 1
   KMOD_DIR=/build/cmake/src
-  BPF_DIR=/build/src/driver/bpf
+  BPF_DIR=/build/cmake/bpf/src
 else
   KMOD_DIR=/build/src
   BPF_DIR=/build/src/bpf
