@@ -241,6 +241,8 @@ def to_driver_build(
     if spec.get("kernelUrls") is None:
         spec.pop("kernelUrls", None)
 
+    if "kernelrelease" not in config:  # a DriverBuild may say newestKernel instead; not this
+        problems.append(((), "missing required key 'kernelrelease' in the document"))
     outputs = _outputs(config.get("output"), problems)
     if outputs is not None:
         spec["outputs"] = outputs

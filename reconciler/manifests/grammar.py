@@ -101,6 +101,10 @@ Glob = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_GLOB)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=_NAME)]
 KernelRelease = Annotated[
     str, StringConstraints(pattern=_RELEASE, max_length=MAX_KERNEL_RELEASE)]
+# Debian's kernel ABI names with the ABI number as "*": 6.1.0-*-cloud-amd64.
+_NEWEST_KERNEL = r"^[0-9]+\.[0-9]+\.[0-9]+-\*-[a-z0-9]+(?:-[a-z0-9]+)*$"
+NewestKernel = Annotated[
+    str, StringConstraints(pattern=_NEWEST_KERNEL, max_length=MAX_KERNEL_RELEASE)]
 KernelUrl = Annotated[str, StringConstraints(pattern=_URL, max_length=MAX_URL)]
 ContainerName = Annotated[
     str, StringConstraints(pattern=_CONTAINER_NAME, max_length=MAX_CONTAINER_NAME)]
@@ -108,6 +112,8 @@ EnvKey = Annotated[str, StringConstraints(pattern=_ENV_KEY)]
 
 # What a failed pattern or length means, by key, for loading's messages: what is expected.
 PATTERN_MEANING = {
+    "newestKernel": "expected a Debian kernel ABI name with its number as *, e.g. "
+    "6.1.0-*-cloud-amd64",
     "name": f"must be non-empty with no spaces, at most {MAX_NAME} characters",
     "kernelRelease": "expected the kernel's `uname -r` (ASCII, no spaces), "
     "e.g. 5.10.0-14-cloud-amd64",

@@ -281,6 +281,7 @@ class _FileReader:
             if host is not None and self.check_host(origin, host) and keep and not owned:
                 self.hosts.append(models.Located(host, origin))
         elif kind == "DriverBuild":
+            self.check_kernel(origin, document)
             build = self.validate(origin, models.DriverBuild, document)
             self.note_name(origin, "DriverBuild", document)
             if build is not None and self.check_build(origin, build, config=False) and keep:
@@ -379,10 +380,28 @@ class _FileReader:
                 return False
         return True
 
+    def check_kernel(self, origin: models.Origin, document: dict[Any, Any]) -> None:
+        """A DriverBuild names its kernel: kernelRelease, or newestKernel."""
+        spec = document.get("spec")
+        if isinstance(spec, dict) and "kernelRelease" not in spec and "newestKernel" not in spec:
+            self.issue(origin, ("spec",), (
+                "missing required key 'kernelRelease' in spec (or newestKernel, e.g. "
+                "6.1.0-*-cloud-amd64: the newest the build host's apt lists offer)"))
+
     def check_build(self, origin: models.Origin, build: models.DriverBuild, *,
                     config: bool) -> bool:
-        """Driver 10.0 and later have no legacy probe: an ebpf output cannot be built."""
+        """Which kernel (exactly one of kernelRelease and newestKernel), and driver 10.0
+        and later have no legacy probe: an ebpf output cannot be built."""
         spec = build.spec
+        if spec.newest_kernel is None and not spec.kernel_release:
+            return False  # said by check_kernel, with the document's other problems
+        if spec.newest_kernel is not None and (spec.kernel_release or spec.target != "debian"):
+            self.issue(origin, ("spec", "newestKernel"), (
+                "spec.newestKernel: kernelRelease and newestKernel exclude each other; give one"
+                if spec.kernel_release else
+                f"spec.newestKernel: read from apt's package lists, it takes target debian, "
+                f"got {spec.target!r}; give kernelRelease"))
+            return False
         if DriverKind.EBPF not in spec.outputs or versions.driver_has_probe(spec.driver_version):
             return True
         where: KeyPath = ("output", "probe") if config else ("spec", "outputs")

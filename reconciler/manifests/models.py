@@ -49,6 +49,7 @@ from reconciler.manifests.grammar import (
     KernelVersion,
     Name,
     NetworkName,
+    NewestKernel,
     check,
     falco_version,
     kernel_arch,
@@ -195,7 +196,10 @@ class DriverBuildSpec(_Document):
     match: Match | None = None
     target: Annotated[str, AfterValidator(check(driverkit.target_problem))]
     driver_version: DriverVersion = Field(alias="driverVersion")
-    kernel_release: KernelRelease = Field(alias="kernelRelease")
+    # One of the two: a release, or the newest of a series and flavour that the build host's
+    # apt lists offer (resolved when planning: reconcile.planner).
+    kernel_release: KernelRelease = Field(default="", alias="kernelRelease")
+    newest_kernel: NewestKernel | None = Field(default=None, alias="newestKernel")
     # Omitted, it is driverkit's "1", but ubuntu targets must say it: the rules below set
     # the "1" and must know it was omitted. An empty string is never valid input, so it
     # marks "not written".
@@ -227,15 +231,19 @@ class DriverBuildSpec(_Document):
             raise ValueError("; ".join(message for _key, message in problems))
         return self
 
-    def artifact_keys(self) -> tuple[ArtifactKey, ...]:
-        """One key per output kind, duplicates dropped, in the order written."""
+    def artifact_keys(self, release: str = "") -> tuple[ArtifactKey, ...]:
+        """One key per output kind, duplicates dropped, in the order written; for a
+        ``newestKernel`` build, of the ``release`` it resolved to (none before)."""
         # Called for every build on every pass (tens of thousands): build the keys directly.
+        release = release or self.kernel_release
+        if not release:
+            return ()
         arch = _STORE_ARCH[self.architecture]
         if len(self.outputs) == 1:
-            return (ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+            return (ArtifactKey(self.driver_version, arch, self.target, release,
                                 self.kernel_version, self.outputs[0]),)
         return tuple(
-            ArtifactKey(self.driver_version, arch, self.target, self.kernel_release,
+            ArtifactKey(self.driver_version, arch, self.target, release,
                         self.kernel_version, kind)
             for kind in dict.fromkeys(self.outputs)
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from reconciler.edges.apt import Newest
 from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
@@ -56,6 +57,7 @@ class DesiredState:
     host: str | None  # the matching Host manifest, None when no Host matches
     artifacts: tuple[DesiredArtifact, ...]
     container: DesiredContainer | None
+    notes: tuple[str, ...] = ()  # what is wanted but cannot be named now, and why
     # Indexed once: the executor looks up every change's artifact (tens of thousands).
     _by_key: Mapping[ArtifactKey, DesiredArtifact] = field(
         init=False, repr=False, compare=False)
@@ -103,10 +105,12 @@ def _keys_of(build: DriverBuild) -> tuple[ArtifactKey, ...]:
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
-    keys_of: KeysOf = _keys_of,
+    keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
-    daemon remembers them per document across passes)."""
+    daemon remembers them per document across passes); ``newest`` what each
+    ``newestKernel`` pattern resolved to on this host."""
+    notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
 
     def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
@@ -146,7 +150,18 @@ def compute(
             drivers_url=drivers_url, blocked=blocked,
         )
     for build in manifests.builds_for(facts.hostname):
-        for key in keys_of(build.value):
+        pattern = build.value.spec.newest_kernel
+        if pattern is not None:
+            resolved = (newest or {}).get(pattern)
+            if resolved is None or resolved.release is None:
+                why = resolved.reason if resolved is not None else "not resolved"
+                notes.append(f"DriverBuild/{build.value.metadata.name}: newestKernel {pattern}: "
+                             f"{why}; nothing is built for it")
+                continue
+            keys = build.value.spec.artifact_keys(resolved.release)
+        else:
+            keys = keys_of(build.value)
+        for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
 
     artifacts = tuple(
@@ -160,4 +175,5 @@ def compute(
         host=located.value.metadata.name if located else None,
         artifacts=artifacts,
         container=desired_container,
+        notes=tuple(notes),
     )

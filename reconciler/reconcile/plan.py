@@ -196,7 +196,7 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
 
 def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
-    found: list[str] = []
+    found: list[str] = list(desired.notes)
     want = desired.container
     if want is not None and want.blocked is not None:
         found.append(want.blocked)

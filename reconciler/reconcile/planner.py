@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.edges import gitrepo, hostfacts, kmod
+from reconciler.edges import apt, gitrepo, hostfacts, kmod
 from reconciler.edges import store as stores
 from reconciler.edges.docker.client import socket_path
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -175,15 +175,19 @@ class Planner:
     def desire(self, inputs: Inputs) -> desired.DesiredState:
         """The desired state, computed unless nothing it depends on changed."""
         drivers_url = self.drivers_url_for(inputs.manifests, inputs.facts.hostname)
+        patterns = sorted({b.value.spec.newest_kernel
+                           for b in inputs.manifests.builds_for(inputs.facts.hostname)
+                           if b.value.spec.newest_kernel is not None})
+        newest = {p: apt.newest_release(self.settings.host_root, p) for p in patterns}
         key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
-               socket_path())
+               socket_path(), tuple(newest.values()))
         cached = self.manifests.desired
         if cached is not None and cached[0] == key:
             return cached[1]
         want = desired.compute(
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=socket_path(),
-            keys_of=self.manifests.keys_of,
+            keys_of=self.manifests.keys_of, newest=newest,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)

@@ -86,7 +86,11 @@ def test_the_example_config_and_environment_are_accepted() -> None:
     args = parser.parse_args(["run", "--config", str(ROOT / "systemd" / "config.yaml")])
     conf = settings.resolve(args, env={})
     assert conf.state_dir == Path("/var/lib/falco-reconciler")
-    assert conf.listen_address == ("127.0.0.1", 8765)
+    # Not 8765: on the host network that is Falco's own web server's port.
+    assert conf.listen_address == ("127.0.0.1", 8000)
+    # Not a source no Falco release loads (bookworm's falcosecurity-scap-dkms is a 2022
+    # snapshot): the libs release archive of each driver version.
+    assert conf.source == settings.DEFAULT_SOURCE
     assert all(k.startswith("RECONCILER_") for k in env)
     flags = {a.dest for a in sub.choices["run"]._actions}
     assert {k[len("RECONCILER_"):].lower() for k in env} <= flags

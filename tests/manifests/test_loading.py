@@ -149,7 +149,7 @@ def test_a_plain_driverkit_config_keeps_its_own_driverversion_and_single_output(
 
 
 def test_the_repositorys_own_driverkit_grid_example_is_valid() -> None:
-    root = REPO_ROOT / "manifests" / "driverkit"
+    root = REPO_ROOT / "docs" / "examples" / "driverkit"
     files = [(str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.rglob("*"))
              if p.is_file() and loading.is_manifest_path(str(p.relative_to(root)))]
     assert len(files) >= 3
