@@ -36,6 +36,9 @@ LABEL_HOST = "io.falco-reconciler.host"
 LABEL_REVISION = "io.falco-reconciler.revision"
 LABEL_SPEC_HASH = "io.falco-reconciler.spec-hash"
 LABEL_DRIVER = "io.falco-reconciler.driver"
+# The host name the reconciler acts as: on an engine several reconcilers share (tests, a
+# lab), each acts only on the containers it made (one without the label counts as ours).
+LABEL_HOSTNAME = "io.falco-reconciler.hostname"
 
 RESTART_POLICY = "always"
 
@@ -105,14 +108,22 @@ class ContainerSpec:
         canonical = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
-    def labels(self, *, revision: str, host: str) -> dict[str, str]:
-        return {
+    def labels(self, *, revision: str, host: str, hostname: str = "") -> dict[str, str]:
+        made = {
             LABEL_MANAGED: "true",
             LABEL_HOST: host,
             LABEL_REVISION: revision,
             LABEL_SPEC_HASH: self.spec_hash,
             LABEL_DRIVER: self.driver,
         }
+        if hostname:
+            made[LABEL_HOSTNAME] = hostname
+        return made
+
+
+def ours(labels: Mapping[str, str], hostname: str) -> bool:
+    """Whether a managed container was made by the reconciler acting as ``hostname``."""
+    return labels.get(LABEL_HOSTNAME, hostname) == hostname
 
 
 def image_ref(image: str, version: str) -> str:

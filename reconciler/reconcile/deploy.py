@@ -115,7 +115,8 @@ class FalcoDeployer:
         want = desired.container
         self.ensure_image(spec.image, want.pull)
         self.check_served(spec, want.falco_version, want.drivers_url)
-        labels = spec.labels(revision=desired.revision, host=want.host)
+        labels = spec.labels(revision=desired.revision, host=want.host,
+                             hostname=desired.hostname)
         old = self.engine.container(change.replaces) if change.replaces else None
         try:
             if old is not None:

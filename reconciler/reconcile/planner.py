@@ -149,8 +149,10 @@ class Planner:
                                    unsafe=held.unsafe)
 
     def _containers(self, want: desired.DesiredState) -> tuple[ObservedContainer, ...]:
-        """Our labelled containers plus any container holding the wanted name."""
-        found = {c.id: c for c in self.engine.containers({container.LABEL_MANAGED: "true"})}
+        """Our labelled containers (of this host name) plus any container holding the
+        wanted name."""
+        found = {c.id: c for c in self.engine.containers({container.LABEL_MANAGED: "true"})
+                 if container.ours(c.label_map, want.hostname)}
         if want.container is not None:
             named = self.engine.container(want.container.spec.name)
             if named is not None:

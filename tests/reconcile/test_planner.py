@@ -11,6 +11,7 @@ import pytest
 from reconciler import runtime, settings
 from reconciler.edges.docker.fake import FakeEngine
 from reconciler.manifests import loading
+from reconciler.model import container
 from reconciler.reconcile import planner
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
@@ -116,3 +117,26 @@ def test_where_the_loader_names_no_driver_the_plan_says_so_and_builds_nothing(
     assert note.startswith("Falco 0.37.1's loader names no driver on this host (")
     assert note.endswith("): nothing is built for it, and Falco is left as it is")
     assert "undetermined" in note
+
+
+def test_a_reconciler_acts_only_on_the_containers_of_its_own_host_name(
+    git_repo: GitRepo, make_host_root: Any, tmp_path: Path,
+) -> None:
+    """On an engine shared by reconcilers acting as different hosts (a lab, the tests),
+    a host that no Host matches removes only the Falco it made, never another's; one
+    without the label (made before labels named the host) still counts as its own."""
+    git_repo.commit({"db.yaml": host_yaml(name="falco-db", image="docker.io/falcosecurity/falco")
+                     .replace("[web-*]", "[db-*]")})
+    engine = FakeEngine(images={"falco:x": "sha256:x"})
+    for name, hostname in (("falco-mine", "build-1"), ("falco-other", "build-2"),
+                           ("falco-old", None)):
+        labels = {container.LABEL_MANAGED: "true"}
+        if hostname:
+            labels[container.LABEL_HOSTNAME] = hostname
+        engine.start(engine.create(image="falco:x", name=name, labels=labels))
+    conf = settings.Settings(repo=str(git_repo.path), host_root=make_host_root(),
+                             hostname="build-1", store=tmp_path / "store",
+                             state_dir=tmp_path / "state")
+    planned = runtime.Runtime(conf, engine, runtime.Shared.for_settings(conf)).planner().plan()
+    assert sorted((c.op.value, c.name) for c in planned.plan.changes) == [
+        ("remove", "falco-mine"), ("remove", "falco-old")]
