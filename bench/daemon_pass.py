@@ -29,7 +29,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
+
+import gen_manifests  # noqa: E402
 
 from reconciler import runtime, settings  # noqa: E402
 from reconciler.edges.docker import client  # noqa: E402
@@ -37,18 +40,6 @@ from reconciler.edges.docker import client  # noqa: E402
 
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
-def host_root(work: Path) -> Path:
-    root = work / "host"
-    (root / "etc").mkdir(parents=True)
-    (root / "proc/sys/kernel").mkdir(parents=True)
-    (root / "etc/hostname").write_text("bench-host-1\n")
-    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="11"\n')
-    (root / "proc/sys/kernel/osrelease").write_text("5.10.0-14-cloud-amd64\n")
-    (root / "proc/sys/kernel/version").write_text("#1 SMP Debian 5.10.113-1 (2022-04-29)\n")
-    (root / "proc/sys/kernel/arch").write_text("x86_64\n")
-    return root
 
 
 def timed(planning: runtime.Runtime) -> tuple[float, int]:
@@ -67,7 +58,8 @@ def main() -> None:
     repo = args.repo or work / "fleet"
     if not args.repo:
         subprocess.run([sys.executable, str(HERE / "gen_manifests.py"), str(repo)], check=True)
-    conf = settings.Settings(repo=str(repo), host_root=host_root(work), store=work / "store",
+    conf = settings.Settings(repo=str(repo), host_root=gen_manifests.bench_host_root(work),
+                             store=work / "store",
                              state_dir=work / "state")
     engine = client.connect()
     daemon = runtime.Runtime(conf, engine, runtime.Shared.for_settings(conf))

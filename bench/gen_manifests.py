@@ -164,6 +164,19 @@ def config_doc(driver_version: str, machine: str, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bench_host_root(work: Path) -> Path:
+    """The host the benchmark fleet is planned for: Debian 11 on the 5.10 cloud kernel."""
+    root = work / "host"
+    (root / "etc").mkdir(parents=True)
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "etc/hostname").write_text(f"{HOSTNAME}\n")
+    (root / "etc/os-release").write_text('ID=debian\nVERSION_ID="11"\n')
+    (root / "proc/sys/kernel/osrelease").write_text("5.10.0-14-cloud-amd64\n")
+    (root / "proc/sys/kernel/version").write_text("#1 SMP Debian 5.10.113-1 (2022-04-29)\n")
+    (root / "proc/sys/kernel/arch").write_text("x86_64\n")
+    return root
+
+
 def generate(root: Path, hostname: str = HOSTNAME) -> dict[str, int]:
     """Write the files under ``root``; returns counts per kind."""
     rng = random.Random(20240601)

@@ -25,6 +25,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import gen_manifests  # noqa: E402
+
 BASELINE = """
 import sys, yaml
 from pathlib import Path
@@ -81,14 +84,7 @@ def main() -> None:
     repo = args.repo or work / "fleet"
     if not args.repo:
         subprocess.run([sys.executable, str(HERE / "gen_manifests.py"), str(repo)], check=True)
-    host_root = work / "host"
-    (host_root / "etc").mkdir(parents=True)
-    (host_root / "proc/sys/kernel").mkdir(parents=True)
-    (host_root / "etc/hostname").write_text("bench-host-1\n")
-    (host_root / "etc/os-release").write_text("ID=debian\nVERSION_ID=\"11\"\n")
-    (host_root / "proc/sys/kernel/osrelease").write_text("5.10.0-14-cloud-amd64\n")
-    (host_root / "proc/sys/kernel/version").write_text("#1 SMP Debian 5.10.113-1 (2022-04-29)\n")
-    (host_root / "proc/sys/kernel/arch").write_text("x86_64\n")
+    host_root = gen_manifests.bench_host_root(work)
 
     # An installed package runs from bytecode: pip compiles it at install time. An
     # editable checkout under PYTHONDONTWRITEBYTECODE=1 (as on these machines) would

@@ -24,7 +24,7 @@ from typing import Any
 
 from reconciler import logs
 from reconciler.edges import httpclient
-from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.docker.protocol import ContainerEngine, create_falco
 from reconciler.edges.store import Store
 from reconciler.errors import DockerError, DriverNotServed, FalcoStartError
 from reconciler.model.artifacts import parse_relpath
@@ -125,11 +125,11 @@ class FalcoDeployer:
                 if old.up:
                     self.engine.stop(old.id, self.stop_timeout)
                 self.engine.rename(old.id, aside_name(spec.name, old.id))
-            made = self.engine.create_falco(spec, labels)
+            made = create_falco(self.engine, spec, labels)
             self.engine.start(made)
             problem = self._settle(made)
             if problem is not None:
-                tail = self.engine.logs(made, tail=20).rstrip()
+                tail = self._tail(made)
                 with contextlib.suppress(DockerError):
                     self.engine.remove(made)
                 restored = self._restore(old)
@@ -144,6 +144,13 @@ class FalcoDeployer:
             raise DockerError(f"cannot replace container {spec.name}: {exc}") from exc
         log.info("falco.started", container=spec.name, id=made[:12], image=spec.image)
         return f"started {made[:12]} ({spec.image})"
+
+    def _tail(self, ident: str) -> str:
+        """The container's last log lines; none when it is already gone (or going)."""
+        try:
+            return self.engine.logs(ident, tail=20).rstrip()
+        except DockerError:
+            return ""
 
     def _restore(self, old: ObservedContainer | None) -> str:
         """Put the previous container back under its name, running if it was."""

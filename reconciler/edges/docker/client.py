@@ -22,7 +22,7 @@ import requests
 
 from reconciler.errors import DockerError, DockerUnavailable
 from reconciler.model import container
-from reconciler.model.container import BindMount, ContainerSpec
+from reconciler.model.container import BindMount
 from reconciler.model.observations import ObservedContainer
 
 T = TypeVar("T")
@@ -241,12 +241,6 @@ class Docker:
         made = _call(f"cannot create a container from {image}", creating)
         return str(made["Id"])
 
-    def create_falco(self, spec: ContainerSpec, labels: Mapping[str, str]) -> str:
-        return self.create(
-            image=spec.image, name=spec.name, command=spec.command, env=spec.env,
-            mounts=spec.mounts, network=spec.network, privileged=spec.privileged,
-            restart_policy=spec.restart_policy, labels=labels,
-        )
 
     def start(self, ident: str) -> None:
         _call(f"cannot start container {ident}", lambda: self._api.start(ident))

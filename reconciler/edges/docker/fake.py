@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.errors import DockerError
-from reconciler.model.container import BindMount, ContainerSpec
+from reconciler.model.container import BindMount
 from reconciler.model.observations import ObservedContainer
 
 
@@ -131,11 +131,6 @@ class FakeEngine:
         ), tuple(mounts), tuple(command))
         return ident
 
-    def create_falco(self, spec: ContainerSpec, labels: Mapping[str, str]) -> str:
-        return self.create(image=spec.image, name=spec.name, command=spec.command, env=spec.env,
-                           mounts=spec.mounts, network=spec.network,
-                           privileged=spec.privileged, restart_policy=spec.restart_policy,
-                           labels=labels)
 
     def start(self, ident: str) -> None:
         box = self._must(ident)

@@ -7,7 +7,7 @@ for tests of the logic above (deploy order, rollback, recovery), as httpx ships 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from reconciler.model.container import BindMount, ContainerSpec
@@ -48,8 +48,6 @@ class ContainerEngine(Protocol):
         labels: Mapping[str, str] | None = None,
     ) -> str: ...
 
-    def create_falco(self, spec: ContainerSpec, labels: Mapping[str, str]) -> str: ...
-
     def start(self, ident: str) -> None: ...
 
     def stop(self, ident: str, timeout: int) -> None: ...
@@ -70,5 +68,10 @@ class ContainerEngine(Protocol):
     def events(self, filters: Mapping[str, Any]) -> EventSource: ...
 
 
-def names(found: Iterable[ObservedContainer]) -> list[str]:
-    return [c.name for c in found]
+def create_falco(engine: ContainerEngine, spec: ContainerSpec, labels: Mapping[str, str]) -> str:
+    """Create (not start) the Falco container ``spec`` describes; its id."""
+    return engine.create(
+        image=spec.image, name=spec.name, command=spec.command, env=spec.env,
+        mounts=spec.mounts, network=spec.network, privileged=spec.privileged,
+        restart_policy=spec.restart_policy, labels=labels,
+    )
