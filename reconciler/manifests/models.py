@@ -38,7 +38,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from reconciler.manifests import driverkit
-from reconciler.model import versions
+from reconciler.model import generations, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, manifest_arch, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
@@ -177,6 +177,10 @@ class FalcoSpec(_Document):
     network: NonBlank = "host"
     pull: PullPolicy = PullPolicy.MISSING
     adopt: bool = False
+    # Falco 0.40+: the image run to completion before Falco to load its driver; without a
+    # tag or digest it gets Falco's.
+    driver_loader_image: NonBlank = Field(default=generations.DEFAULT_LOADER_IMAGE,
+                                          alias="driverLoaderImage")
 
     def resolved_driver_version(self) -> str:
         """The driver version this Falco loads (raises ``UnknownDriverVersion``)."""

@@ -32,8 +32,19 @@ class FalcoVersion:
 
 
 class LoaderKind(enum.StrEnum):
+    """Whose rules name the driver: the bash loader's or falcoctl's."""
+
     BASH = "bash"  # scripts/falco-driver-loader, Falco <= 0.36
     FALCOCTL = "falcoctl"  # falcoctl driver, Falco >= 0.37
+
+
+class ImageGeneration(enum.StrEnum):
+    """How Falco's image gets its driver (docs/falco-versions.md, "The Falco container")."""
+
+    BASH_ENTRYPOINT = "bash-entrypoint"  # <= 0.36: the entrypoint runs falco-driver-loader
+    FALCOCTL_ENTRYPOINT = "falcoctl-entrypoint"  # 0.37-0.39: it runs falcoctl, as told by
+    #                                             FALCO_DRIVER_LOADER_OPTIONS
+    LOADER_IMAGE = "loader-image"  # >= 0.40: no loader inside; falco-driver-loader runs first
 
 
 # (major, minor, patch or None for "any patch") -> driver version.
@@ -78,6 +89,38 @@ def driver_version(falco: str, override: str | None = None) -> str:
 
 def loader_kind(version: FalcoVersion) -> LoaderKind:
     return LoaderKind.FALCOCTL if version >= FalcoVersion(0, 37, 0) else LoaderKind.BASH
+
+
+def image_generation(version: FalcoVersion) -> ImageGeneration:
+    if version >= FalcoVersion(0, 40, 0):
+        return ImageGeneration.LOADER_IMAGE
+    if version >= FalcoVersion(0, 37, 0):
+        return ImageGeneration.FALCOCTL_ENTRYPOINT
+    return ImageGeneration.BASH_ENTRYPOINT
+
+
+def default_engine(version: FalcoVersion) -> str:
+    """``engine.kind`` of the image's own falco.yaml: kmod up to 0.37, modern_ebpf after."""
+    return "modern_ebpf" if version >= FalcoVersion(0, 38, 0) else "kmod"
+
+
+# Legacy eBPF: deprecated in Falco 0.43, removed in 0.44 (its loader takes only auto, kmod
+# and modern_ebpf), and driver 10.0 has no probe (no driver/bpf in the libs tree).
+FIRST_DRIVER_WITHOUT_PROBE = 10
+
+
+def supports_legacy_ebpf(version: FalcoVersion) -> bool:
+    return version < FalcoVersion(0, 44, 0)
+
+
+def legacy_ebpf_deprecated(version: FalcoVersion) -> bool:
+    return FalcoVersion(0, 43, 0) <= version < FalcoVersion(0, 44, 0)
+
+
+def driver_has_probe(driver_version: str) -> bool:
+    """Whether a driver version still ships the legacy probe (major < 10; others: yes)."""
+    major = re.match(r"^v?(\d+)\.", driver_version)
+    return major is None or int(major[1]) < FIRST_DRIVER_WITHOUT_PROBE
 
 
 def uses_arch_folder(version: FalcoVersion) -> bool:

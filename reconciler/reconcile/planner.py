@@ -153,6 +153,7 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision,
             drivers_url=self.drivers_url_for(inputs.manifests, inputs.facts.hostname),
             privileged=self.settings.privileged, docker_socket=socket_path(),
+            falco_home=str(self.settings.host_root / "root/.falco"),
         )
         actual = self.observe(want)
         return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))
