@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from reconciler.model.artifacts import DriverKind
 from tests.support.falcohost import Host, apply
 
 pytestmark = pytest.mark.docker
-NAME = "falco-kmod-test"
+NAME = f"falco-kmod-{uuid.uuid4().hex[:8]}"  # the engine is shared with other runs
 
 INSMOD = """#!/bin/bash
 echo "insmod $1" >> "$HOSTROOT/commands.log"

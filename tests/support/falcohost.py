@@ -7,6 +7,7 @@ what stands in for what on these machines.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from reconciler.model.versions import FalcoVersion, driver_version
 from tests.conftest import GitRepo
 from tests.support import standin
 
-NAME = "falco-apply-test"
+# Unique to this test process: the engine is shared with other runs of the suite.
+NAME = f"falco-apply-{uuid.uuid4().hex[:8]}"
 
 
 def host_yaml(version: str = "0.32.2", driver: str = "kmod",
               env: dict[str, str] | None = None, *, name: str = NAME,
-              image: str, loader_image: str | None = None) -> str:
+              image: str = "falco-reconciler/falco-standin",
+              loader_image: str | None = None) -> str:
     """A Host manifest for web-* hosts running Falco as container ``name``."""
     env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
     return (
