@@ -12,6 +12,12 @@ replace:
    removed, and the old container is renamed back and started again.
 
 Only then is the old container removed. A remove just stops and removes our container.
+
+For Falco 0.40+ the driver-loader image runs first, as its own step, while the old Falco
+still runs: a failed download leaves everything as it was. A kernel module in use cannot be
+removed, though, so that run cannot swap the module a running Falco holds; when the driver
+is a module and the old Falco was running, the loader runs once more in step 3, after the
+old Falco stopped (it then reuses the file it has just downloaded from us).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store import Store
 from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
-from reconciler.model.container import LABEL_MANAGED, ContainerSpec, aside_name
+from reconciler.model.container import LABEL_MANAGED, ContainerSpec, LoaderSpec, aside_name
 from reconciler.model.generations import PROBE_PATH
 from reconciler.model.modes import PullPolicy
 from reconciler.model.observations import ObservedContainer
@@ -129,6 +135,8 @@ class FalcoDeployer:
                 if old.up:
                     self.engine.stop(old.id, self.stop_timeout)
                 self.engine.rename(old.id, aside_name(spec.name, old.id))
+                if old.up and _loads_module(change):
+                    self._reload_module(spec, old)
             made = self.engine.create_falco(spec, labels)
             self.engine.start(made)
             problem = self._settle(made)
@@ -148,6 +156,14 @@ class FalcoDeployer:
             raise DockerError(f"cannot replace container {spec.name}: {exc}") from exc
         log.info("falco.started", container=spec.name, id=made[:12], image=spec.image)
         return f"started {made[:12]} ({spec.image})"
+
+    def _reload_module(self, spec: ContainerSpec, old: ObservedContainer) -> None:
+        """The loader again, now that the old Falco no longer holds the module."""
+        assert spec.loader is not None
+        failed, tail = self._loader_container(spec.loader)
+        if failed:
+            raise DeployError(f"{failed} once the old Falco stopped; {self._restore(old)}. "
+                              f"Last log lines:\n{tail}")
 
     def _restore(self, old: ObservedContainer | None) -> str:
         """Put the previous container back under its name, running if it was."""
@@ -193,6 +209,15 @@ class FalcoDeployer:
         self.check_served(spec, want.falco_version, want.drivers_url)
         if change.artifact is not None:
             _clear_stale(Path(loader.mounts[0].source), change.artifact)
+        failed, tail = self._loader_container(loader)
+        if failed:
+            raise DeployError(f"{failed}; Falco left as is. Last log lines:\n{tail}")
+        log.info("falco.driver_loaded", loader=loader.image, driver=spec.driver)
+        return f"{loader.image} loaded {spec.driver or 'the driver'}"
+
+    def _loader_container(self, loader: LoaderSpec) -> tuple[str, str]:
+        """Run the loader container to completion: ("" if it exited 0, else what it did;
+        its last log lines)."""
         leftover = self.engine.container(loader.name)
         if leftover is not None:
             self.engine.remove(leftover.id)
@@ -207,12 +232,10 @@ class FalcoDeployer:
             tail = self.engine.logs(ident, tail=20).rstrip()
         finally:
             self.engine.remove(ident)
-        if code != 0:
-            said = "did not finish" if code is None else f"exited with code {code}"
-            raise DeployError(f"driver loader {loader.image} {said}; Falco left as is. "
-                              f"Last log lines:\n{tail}")
-        log.info("falco.driver_loaded", loader=loader.image, driver=spec.driver)
-        return f"{loader.image} loaded {spec.driver or 'the driver'}"
+        if code == 0:
+            return "", tail
+        said = "did not finish" if code is None else f"exited with code {code}"
+        return f"driver loader {loader.image} {said}", tail
 
     def apply(self, change: Change, desired: DesiredState) -> str:
         if change.op is Op.REMOVE:
@@ -220,6 +243,12 @@ class FalcoDeployer:
         if change.reason is Reason.LOADER_RUN:
             return self.run_loader(change, desired)
         return self.replace(change, desired)
+
+
+def _loads_module(change: Change) -> bool:
+    """Whether the change's Falco gets a kernel module from the driver-loader image."""
+    return (change.spec is not None and change.spec.loader is not None
+            and change.artifact is not None and change.artifact.kind is DriverKind.KMOD)
 
 
 def _clear_stale(falco_home: Path, key: ArtifactKey) -> None:

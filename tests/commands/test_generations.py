@@ -307,3 +307,24 @@ def test_kmod_preloaded_on_0_40_opens_the_module_the_host_inserted(
     assert "running with kmod 8.0.0+driver" in falco_logs(docker_client)
     assert_module(kernel, key.driver_version)
     assert not (falco_home(host) / key.driver_version).exists()
+
+
+def test_a_kmod_upgrade_on_0_40_swaps_the_module_the_running_falco_held(
+    gen_host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any, kernel: Any,
+) -> None:
+    """The loader runs while the old Falco still holds its module, so the kernel refuses
+    to remove it (and falcoctl only warns); the new Falco must not be left with the old
+    module, which its libscap refuses (8.0.0's schema 3.5.0 < 0.41's 3.6.1)."""
+    host = gen_host
+    host.publish_driver("0.40.0", KMOD)
+    host.repo.commit({"web.yaml": host.yaml("0.40.0", "kmod")})
+    assert apply(host, capsys)[0] == 0
+    assert_module(kernel, "8.0.0+driver")
+
+    host.publish_driver("0.41.0", KMOD)
+    host.repo.commit({"web.yaml": host.yaml("0.41.0", "kmod")})
+    code, out = apply(host, capsys)
+    assert code == 0, out
+    assert "running with kmod 8.1.0+driver" in falco_logs(docker_client)
+    assert_module(kernel, "8.1.0+driver")
+    assert plan(host, capsys)["changes"] == []

@@ -131,3 +131,47 @@ def test_a_loader_that_fails_says_why_with_its_last_lines(
     assert engine.container("falco-driver-loader") is None
     old = engine.container("falco")
     assert old is not None and old.running  # the running Falco untouched
+
+
+def kmod_replace(tmp_path: Path, engine: FakeEngine) -> tuple[plan.Change, DesiredState, str]:
+    """A running Falco replaced by a 0.40 kmod Falco, whose loader has already run once."""
+    loader, want, _stale = loader_change(tmp_path, engine)
+    old = engine.container("falco")
+    assert old is not None and loader.spec is not None
+    engine.images[loader.spec.image] = "sha256:falco-0.40"
+    change = plan.Change(plan.ChangeKind.CONTAINER, plan.Op.REPLACE, "falco",
+                         plan.Reason.SPEC_CHANGED, spec=loader.spec, replaces=old.id,
+                         artifact=loader.artifact)
+    return change, want, old.id
+
+
+def test_a_module_held_by_the_old_falco_is_loaded_again_once_it_stopped(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """The kernel cannot remove a module in use: the loader's first run, with the old
+    Falco up, could not swap it, so it runs again between the stop and the new start."""
+    change, want, old_id = kmod_replace(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=0, log="* Success\n")
+    engine.calls.clear()
+    Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    aside = container.aside_name("falco", old_id)
+    assert engine.calls == [
+        ("stop", "falco"), ("rename", f"falco->{aside}"),
+        ("create", "falco-driver-loader"), ("start", "falco-driver-loader"),
+        ("remove", "falco-driver-loader"),
+        ("create", "falco"), ("start", "falco"), ("remove", aside),
+    ]
+
+
+def test_a_second_loader_run_that_fails_puts_the_old_falco_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want, old_id = kmod_replace(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=1, log="Error: unable to insmod\n")
+    with pytest.raises(DeployError) as caught:
+        Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    assert str(caught.value) == (
+        f"driver loader {LOADER} exited with code 1 once the old Falco stopped; the previous "
+        "container was put back. Last log lines:\nError: unable to insmod")
+    back = engine.container("falco")
+    assert back is not None and back.id == old_id and back.running
