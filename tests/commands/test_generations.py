@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,39 @@ def test_a_kmod_upgrade_on_0_40_swaps_the_module_the_running_falco_held(
     assert "running with kmod 8.1.0+driver" in falco_logs(docker_client)
     assert_module(kernel, "8.1.0+driver")
     assert plan(host, capsys)["changes"] == []
+
+
+def test_an_artifact_gone_after_the_check_fails_the_loader_and_keeps_the_old_falco(
+    gen_host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any, kernel: Any,
+) -> None:
+    """The driver leaves the store between our HEAD check and the loader's GET (the
+    moment its container is created): the loader exits 1, the running 0.40 Falco and the
+    module it holds stay, and the loader's own last lines say why."""
+    host = gen_host
+    key = host.publish_driver("0.40.0", KMOD)
+    host.repo.commit({"web.yaml": host.yaml("0.40.0", "kmod")})
+    assert apply(host, capsys)[0] == 0
+    running = docker_client.containers.get(NAME)
+
+    events = docker_client.events(decode=True, filters={
+        "type": "container", "event": "create", "container": LOADER})
+
+    def remove_on_create() -> None:
+        for _event in events:
+            host.store.remove(key)
+            return
+
+    remover = threading.Thread(target=remove_on_create, daemon=True)
+    remover.start()
+    host.repo.commit({"web.yaml": host.yaml("0.40.0", "kmod", env={"FALCO_LOG_LEVEL": "debug"})})
+    try:
+        code, out = apply(host, capsys)
+    finally:
+        events.close()
+    assert code == 1, out
+    assert "exited with code 1; Falco left as is" in out, out
+    assert "Non-200 response from url. code 404" in out, out  # the loader's last lines
+    assert "is not ready" in out  # the replace waits for a loader run that succeeds
+    still = docker_client.containers.get(NAME)
+    assert (still.id, still.status) == (running.id, "running")
+    assert_module(kernel, "8.0.0+driver")  # in use: its loader could not remove it
