@@ -24,6 +24,8 @@ import pytest
 from reconciler.edges.docker import client as docker_edge
 from reconciler.edges.docker.client import Docker
 from reconciler.errors import DockerUnavailable
+from tests.support.standin import Standins
+from tests.support.standin_kernel import StandinKernel
 
 DOCKER_SOCK = "unix:///run/reconciler-ci/docker.sock"
 
@@ -178,3 +180,28 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def standin_kernel() -> Iterator[StandinKernel]:
+    """The stand-in kernel (module state) every stand-in image of the session talks to."""
+    with StandinKernel() as kernel:
+        yield kernel
+
+
+@pytest.fixture
+def kernel(standin_kernel: StandinKernel) -> StandinKernel:
+    """The stand-in kernel, freshly rebooted: no module loaded."""
+    standin_kernel.reboot()
+    return standin_kernel
+
+
+@pytest.fixture(scope="session")
+def standins(docker_client: Any, base_image: str,
+             standin_kernel: StandinKernel) -> Iterator[Standins]:
+    """This session's stand-in Falco and driver-loader images (tests/support/standin.py)."""
+    made = Standins(docker_client, base_image, standin_kernel)
+    try:
+        yield made
+    finally:
+        made.close()

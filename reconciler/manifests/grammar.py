@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from reconciler.manifests import driverkit
-from reconciler.model import versions
+from reconciler.model import generations, versions
 from reconciler.model.artifacts import manifest_arch
 
 
@@ -171,21 +171,11 @@ def pattern_meaning(key: str, value: object) -> str:
     return PATTERN_MEANING.get(key, "must not be empty")
 
 
-# What the reconciler sets on Falco's container itself: the variables of the driver mode
-# (reconciler.container.driver_env), the host root every loader reads, and falcoctl's
-# whole FALCOCTL_* namespace (its settings: driver repositories, names, HTTP headers). A
-# manifest's env may not name them (reconciler.loading says so): the driver a host loads
-# would otherwise follow whatever a push says.
-RECONCILER_ENV = frozenset({
-    "DRIVERS_REPO", "HOST_ROOT", "SKIP_DRIVER_LOADER", "FALCO_BPF_PROBE",
-    "FALCO_DRIVER_LOADER_OPTIONS",
-})
-RECONCILER_ENV_PREFIX = "FALCOCTL_"
-
 
 def set_by_reconciler(key: str) -> bool:
-    """Whether the reconciler sets this variable on Falco's container itself."""
-    return key in RECONCILER_ENV or key.startswith(RECONCILER_ENV_PREFIX)
+    """Whether the reconciler sets this variable on Falco's container itself (from the
+    driver mode: ``model.generations``): a manifest's env may not name it."""
+    return generations.owned_env_key(key)
 
 
 class KeyedError(ValueError):

@@ -54,7 +54,7 @@ from reconciler.manifests.grammar import (
     falco_version,
     kernel_arch,
 )
-from reconciler.model import versions
+from reconciler.model import generations, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
@@ -138,6 +138,10 @@ class FalcoSpec(_Document):
     network: NetworkName = "host"
     pull: PullPolicy = PullPolicy.MISSING
     adopt: bool = False
+    # Falco 0.40+: the image run to completion before Falco to load its driver; without a
+    # tag or digest it gets Falco's.
+    driver_loader_image: ImageRef = Field(default=generations.DEFAULT_LOADER_IMAGE,
+                                          alias="driverLoaderImage")
 
     def resolved_driver_version(self) -> str:
         """The driver version this Falco loads (raises ``UnknownDriverVersion``)."""

@@ -1,23 +1,10 @@
-"""The Falco container a Host manifest asks for, as data.
+"""The Falco container a Host manifest asks for, as data: its spec, and for Falco 0.40+
+the driver-loader run that comes before it.
 
-What Falco's image needs differs by driver mode and by the loader its version ships:
-
-================  ==========================================  ==================================
-mode              Falco <= 0.36 (bash falco-driver-loader)     Falco >= 0.37 (falcoctl)
-================  ==========================================  ==================================
-kmod              DRIVERS_REPO=<url>                           FALCOCTL_DRIVER_REPOS=<url>,
-                                                               FALCOCTL_DRIVER_TYPE=kmod
-ebpf              DRIVERS_REPO=<url>, FALCO_BPF_PROBE=""       ... FALCOCTL_DRIVER_TYPE=ebpf
-modern_ebpf       SKIP_DRIVER_LOADER=1, falco --modern-bpf     FALCOCTL_DRIVER_TYPE=modern_ebpf
-                  (0.35+; the probe is inside Falco)
-kmod-preloaded    SKIP_DRIVER_LOADER=1 (module insmod'ed       SKIP_DRIVER_LOADER=1
-                  on the host by us first)
-none              SKIP_DRIVER_LOADER=1                         SKIP_DRIVER_LOADER=1
-================  ==========================================  ==================================
-
-Every mode gets the mounts and privileges of Falco's documented ``docker run``. The
-container carries labels naming us, the manifest revision and a hash of this spec: the
-hash (not the revision) decides whether a running container still matches.
+What the image needs per driver mode and image generation is ``model.generations``'. Every
+mode gets the mounts and privileges of Falco's documented ``docker run``. The container
+carries labels naming us, the manifest revision and a hash of this spec (the loader run
+included): the hash, not the revision, decides whether a running container still matches.
 """
 
 from __future__ import annotations
@@ -28,8 +15,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from reconciler.model import generations
 from reconciler.model.modes import DriverMode
-from reconciler.model.versions import FalcoVersion, LoaderKind, loader_kind
+from reconciler.model.versions import FalcoVersion
 
 LABEL_MANAGED = "io.falco-reconciler.managed"
 LABEL_HOST = "io.falco-reconciler.host"
@@ -85,6 +73,32 @@ def base_mounts(docker_socket: str = DOCKER_SOCKET) -> tuple[BindMount, ...]:
     )
 
 
+def loader_mounts(falco_home: str) -> tuple[BindMount, ...]:
+    """The driver-loader image's documented mounts; ``falco_home`` is the host's
+    /root/.falco (its downloads, and the probe Falco then opens)."""
+    return (
+        BindMount(falco_home, generations.FALCO_HOME, read_only=False),
+        BindMount("/proc", "/host/proc", read_only=True),
+        BindMount("/boot", "/host/boot", read_only=True),
+        BindMount("/lib/modules", "/host/lib/modules", read_only=True),
+        BindMount("/usr", "/host/usr", read_only=True),
+        BindMount("/etc", "/host/etc", read_only=True),
+    )
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    """The falco-driver-loader container run to completion before Falco starts."""
+
+    name: str
+    image: str
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    mounts: tuple[BindMount, ...]
+    network: str
+    privileged: bool = True
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """Everything that decides whether a running Falco container is the right one."""
@@ -98,6 +112,7 @@ class ContainerSpec:
     privileged: bool = True
     restart_policy: str = RESTART_POLICY
     driver: str = ""  # store relpath of the artifact it loads, "" for none
+    loader: LoaderSpec | None = None  # runs to completion before each (re)start
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -134,45 +149,39 @@ def image_ref(image: str, version: str) -> str:
     return f"{image}:{version}"
 
 
-def driver_env(
-    mode: DriverMode, loader: LoaderKind, drivers_url: str
-) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The environment (and command, if any) that makes Falco's loader do the right thing."""
-    if mode in (DriverMode.KMOD_PRELOADED, DriverMode.NONE):
-        return {"SKIP_DRIVER_LOADER": "1"}, ()
-    if loader is LoaderKind.FALCOCTL:
-        env = {"FALCOCTL_DRIVER_TYPE": mode.value}
-        if mode is not DriverMode.MODERN_EBPF:
-            env["FALCOCTL_DRIVER_REPOS"] = drivers_url
-        return env, ()
-    if mode is DriverMode.MODERN_EBPF:
-        return {"SKIP_DRIVER_LOADER": "1"}, ("/usr/bin/falco", "--modern-bpf")
-    if mode is DriverMode.EBPF:
-        return {"DRIVERS_REPO": drivers_url, "FALCO_BPF_PROBE": ""}, ()
-    return {"DRIVERS_REPO": drivers_url}, ()
-
-
 def spec_for(
     *, name: str, image: str, version: FalcoVersion, mode: DriverMode,
     env: Mapping[str, str], network: str, drivers_url: str, driver_relpath: str = "",
     privileged: bool = True, docker_socket: str = DOCKER_SOCKET,
+    loader_image: str = generations.DEFAULT_LOADER_IMAGE, falco_home: str = "/root/.falco",
 ) -> ContainerSpec:
-    """The container spec of a Host's Falco (pure); ``image`` is already tagged.
+    """The container spec of a Host's Falco (pure); ``image`` is already tagged, and a
+    loader image without a tag or digest gets Falco's tag.
 
     ``privileged`` is False only on engines that cannot grant every capability (such as
     the CI machines, whose bounding set lacks CAP_SYS_RESOURCE); Falco itself needs it.
     """
-    ours, command = driver_env(mode, loader_kind(version), drivers_url)
-    # The user's extra env comes first so ours wins: a manifest cannot point Falco at
-    # another driver repository by accident.
-    merged = {**dict(env), "HOST_ROOT": "/host", **ours}
+    setup = generations.driver_setup(mode, version, drivers_url)
+    mounts = base_mounts(docker_socket)
+    if setup.falco_home:
+        mounts = (*mounts, BindMount(falco_home, generations.FALCO_HOME, read_only=False))
+    loader = None
+    if setup.loader is not None:
+        last = image.rsplit("/", 1)[-1]
+        tag = last.partition(":")[2] if ":" in last and "@" not in last else str(version)
+        loader = LoaderSpec(
+            name=f"{name}-driver-loader", image=image_ref(loader_image, tag),
+            args=setup.loader.args, env=setup.loader.env, mounts=loader_mounts(falco_home),
+            network=network, privileged=privileged,
+        )
     return ContainerSpec(
         name=name,
         image=image,
-        env=tuple(sorted(merged.items())),
-        mounts=base_mounts(docker_socket),
+        env=generations.merged_env(env, setup),
+        mounts=mounts,
         network=network,
-        command=command,
+        command=setup.command,
         privileged=privileged,
         driver=driver_relpath,
+        loader=loader,
     )

@@ -12,6 +12,12 @@ replace:
    removed, and the old container is renamed back and started again.
 
 Only then is the old container removed. A remove just stops and removes our container.
+
+For Falco 0.40+ the driver-loader image runs first, as its own step, while the old Falco
+still runs: a failed download leaves everything as it was. A kernel module in use cannot be
+removed, though, so that run cannot swap the module a running Falco holds; when the driver
+is a module and the old Falco was running, the loader runs once more in step 3, after the
+old Falco stopped (it then reuses the file it has just downloaded from us).
 """
 
 from __future__ import annotations
@@ -20,23 +26,27 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reconciler import logs
 from reconciler.edges import httpclient
 from reconciler.edges.docker.protocol import ContainerEngine, create_falco
 from reconciler.edges.store import Store
-from reconciler.errors import DockerError, DriverNotServed, FalcoStartError
-from reconciler.model.artifacts import parse_relpath
-from reconciler.model.container import ContainerSpec, aside_name
+from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError
+from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
+from reconciler.model.container import LABEL_MANAGED, ContainerSpec, LoaderSpec, aside_name
+from reconciler.model.generations import PROBE_PATH
 from reconciler.model.modes import PullPolicy
 from reconciler.model.observations import ObservedContainer
 from reconciler.model.versions import FalcoVersion, uses_arch_folder
 from reconciler.reconcile.desired import DesiredState
-from reconciler.reconcile.plan import Change, Op
+from reconciler.reconcile.plan import Change, Op, Reason
 
 log = logs.get(__name__)
 PullProgress = Callable[[str, Mapping[str, Any]], None]  # (image, the engine's event)
+LABEL_ROLE = "io.falco-reconciler.role"
+ROLE_LOADER = "driver-loader"
 
 
 @dataclass
@@ -46,6 +56,7 @@ class FalcoDeployer:
     settle_seconds: float = 10.0
     stop_timeout: int = 10
     pull_progress: PullProgress | None = None
+    loader_timeout: float = 300.0
 
     # -- checks -------------------------------------------------------------------------
 
@@ -125,6 +136,8 @@ class FalcoDeployer:
                 if old.up:
                     self.engine.stop(old.id, self.stop_timeout)
                 self.engine.rename(old.id, aside_name(spec.name, old.id))
+                if old.up and _loads_module(change):
+                    self._reload_module(spec, old)
             made = create_falco(self.engine, spec, labels)
             self.engine.start(made)
             problem = self._settle(made)
@@ -151,6 +164,14 @@ class FalcoDeployer:
             return self.engine.logs(ident, tail=20).rstrip()
         except DockerError:
             return ""
+
+    def _reload_module(self, spec: ContainerSpec, old: ObservedContainer) -> None:
+        """The loader again, now that the old Falco no longer holds the module."""
+        assert spec.loader is not None
+        failed, tail = self._loader_container(spec.loader)
+        if failed:
+            raise DeployError(f"{failed} once the old Falco stopped; {self._restore(old)}. "
+                              f"Last log lines:\n{tail}")
 
     def _restore(self, old: ObservedContainer | None) -> str:
         """Put the previous container back under its name, running if it was."""
@@ -183,7 +204,72 @@ class FalcoDeployer:
             raise DockerError(f"cannot remove container {change.name}: {exc}") from exc
         return "removed"
 
+    def run_loader(self, change: Change, desired: DesiredState) -> str:
+        """The driver-loader image, run to completion: it must exit 0 before Falco starts.
+
+        falcoctl reuses a driver file it finds in the shared /root/.falco without checking
+        it, so the one it would reuse (and the probe link) is removed first: only the
+        verified artifact we serve can end up loaded."""
+        spec = change.spec
+        assert spec is not None and spec.loader is not None and desired.container is not None
+        loader, want = spec.loader, desired.container
+        self.ensure_image(loader.image, want.pull)
+        self.check_served(spec, want.falco_version, want.drivers_url)
+        if change.artifact is not None:
+            _clear_stale(Path(loader.mounts[0].source), change.artifact)
+        failed, tail = self._loader_container(loader)
+        if failed:
+            raise DeployError(f"{failed}; Falco left as is. Last log lines:\n{tail}")
+        log.info("falco.driver_loaded", loader=loader.image, driver=spec.driver)
+        return f"{loader.image} loaded {spec.driver or 'the driver'}"
+
+    def _loader_container(self, loader: LoaderSpec) -> tuple[str, str]:
+        """Run the loader container to completion: ("" if it exited 0, else what it did;
+        its last log lines)."""
+        leftover = self.engine.container(loader.name)
+        if leftover is not None:
+            self.engine.remove(leftover.id)
+        ident = self.engine.create(
+            image=loader.image, name=loader.name, command=loader.args, env=loader.env,
+            mounts=loader.mounts, network=loader.network, privileged=loader.privileged,
+            labels={LABEL_MANAGED: "true", LABEL_ROLE: ROLE_LOADER},
+        )
+        try:
+            self.engine.start(ident)
+            code = self.engine.wait(ident, self.loader_timeout)
+            tail = self.engine.logs(ident, tail=20).rstrip()
+        finally:
+            self.engine.remove(ident)
+        if code == 0:
+            return "", tail
+        said = "did not finish" if code is None else f"exited with code {code}"
+        return f"driver loader {loader.image} {said}", tail
+
     def apply(self, change: Change, desired: DesiredState) -> str:
         if change.op is Op.REMOVE:
             return self.remove(change)
+        if change.reason is Reason.LOADER_RUN:
+            return self.run_loader(change, desired)
         return self.replace(change, desired)
+
+
+def _loads_module(change: Change) -> bool:
+    """Whether the change's Falco gets a kernel module from the driver-loader image."""
+    return (change.spec is not None and change.spec.loader is not None
+            and change.artifact is not None and change.artifact.kind is DriverKind.KMOD)
+
+
+def _clear_stale(falco_home: Path, key: ArtifactKey) -> None:
+    """Remove what falcoctl would reuse unchecked: its download of ``key`` and the probe
+    link, so the loader downloads (and verifies nothing of) only what we serve now."""
+    targets = [falco_home / key.driver_version / key.arch / key.filename]
+    if key.kind is DriverKind.EBPF:
+        targets.append(falco_home / Path(PROBE_PATH).name)
+    for target in targets:
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise DeployError(f"cannot remove the stale driver {target}: {exc.strerror}") from exc
+        log.info("falco.stale_driver_removed", path=str(target))

@@ -71,14 +71,15 @@ class DesiredState:
 
 def container_spec(
     falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True,
-    docker_socket: str = container.DOCKER_SOCKET,
+    docker_socket: str = container.DOCKER_SOCKET, falco_home: str = "/root/.falco",
 ) -> container.ContainerSpec:
     """The container a Host's ``falco`` section asks for (the manifest meets the model)."""
     return container.spec_for(
         name=falco.container_name, image=container.image_ref(falco.image, falco.version),
         version=falco.falco_version, mode=falco.driver, env=falco.env, network=falco.network,
         drivers_url=drivers_url, driver_relpath=driver_relpath, privileged=privileged,
-        docker_socket=docker_socket,
+        docker_socket=docker_socket, loader_image=falco.driver_loader_image,
+        falco_home=falco_home,
     )
 
 
@@ -106,6 +107,7 @@ def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
     keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
+    falco_home: str = "/root/.falco",
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
     daemon remembers them per document across passes); ``newest`` what each
@@ -143,7 +145,7 @@ def compute(
                 )
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
-                              docker_socket=docker_socket)
+                              docker_socket=docker_socket, falco_home=falco_home)
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,

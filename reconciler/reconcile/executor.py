@@ -83,8 +83,10 @@ class Executor:
             except ReconcilerError as exc:
                 _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(exc),
                                           time.monotonic() - start, transient=exc.transient))
-                if change.kind is ChangeKind.DRIVER and change.artifact is not None:
-                    failed.add(change.artifact)  # a module not inserted: Falco must wait
+                if change.artifact is not None and (
+                        change.kind is ChangeKind.DRIVER or change.reason is Reason.LOADER_RUN):
+                    # A module not inserted, a loader run that failed: Falco must wait.
+                    failed.add(change.artifact)
                 continue
             _record(outcomes, Outcome(change, OutcomeResult.OK, message,
                                       time.monotonic() - start))

@@ -53,6 +53,7 @@ class Reason(enum.StrEnum):
     SPEC_CHANGED = "container spec changed"
     FOREIGN = "a container with this name was not created by falco-reconciler"
     IMAGE_MOVED = "the image tag moved (pull: always)"
+    LOADER_RUN = "the driver loader runs to completion before Falco (re)starts"
     MODULE_MISSING = "kmod-preloaded: the kernel module is not loaded"
     MODULE_MISMATCH = "kmod-preloaded: another version of the kernel module is loaded"
     NO_HOST = "no Host manifest matches this host"
@@ -194,6 +195,22 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
     return []
 
 
+def _with_loader_runs(changes: list[Change]) -> list[Change]:
+    """Before each (re)start of a Falco that needs its driver-loader run (0.40+), the run
+    as its own step: it loads the driver Falco will open, from our server."""
+    out: list[Change] = []
+    for change in changes:
+        loader = change.spec.loader if change.spec is not None else None
+        if loader is not None and change.op in (Op.CREATE, Op.REPLACE):
+            what = change.artifact.relpath if change.artifact else "the driver"
+            out.append(Change(
+                ChangeKind.CONTAINER, Op.CREATE, loader.name, Reason.LOADER_RUN,
+                detail=f"{loader.image} {' '.join(loader.args)} loads {what} from our server",
+                artifact=change.artifact, spec=change.spec, needs_adopt=change.needs_adopt))
+        out.append(change)
+    return out
+
+
 def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
     found: list[str] = list(desired.notes)
@@ -232,7 +249,7 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
         for key in sorted(observed.corrupt - wanted)
     ]
     modules = _module_changes(desired.container, observed)
-    containers = _container_changes(desired.container, observed, adopt=adopt)
+    containers = _with_loader_runs(_container_changes(desired.container, observed, adopt=adopt))
     return Plan(
         revision=desired.revision,
         host=desired.hostname,

@@ -1,8 +1,8 @@
 """Falco's image: pulled when missing from a real registry, a failed pull keeps the old
 Falco, and with ``pull: always`` a moved tag replaces the container.
 
-The registry is Debian's docker-registry on loopback; the image is the stand-in Falco
-(tests/support/falco-standin.sh), since Falco's own image cannot be pulled here.
+The registry is Debian's docker-registry on loopback; the image is the session's stand-in
+Falco 0.32 (tests/support/standin.py), since Falco's own image cannot be pulled here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 
 from reconciler import cli
 from reconciler.model.artifacts import DriverKind
-from tests.support import standin
 from tests.support.falcohost import NAME, Host, apply
 
 pytestmark = pytest.mark.docker
@@ -40,7 +39,7 @@ def test_missing_image_is_pulled_and_a_failed_pull_keeps_the_running_falco(
     host: Host, capsys: pytest.CaptureFixture[str], docker_client: Any, registry: str,
 ) -> None:
     repo = f"{registry}/falco-standin"
-    push(docker_client, f"{standin.REPOSITORY}:0.32.2", repo)
+    push(docker_client, host.standins.falco("0.32.2"), repo)
     host.publish_driver("0.32.2", DriverKind.KMOD)
     host.repo.commit({"web.yaml": manifest(repo)})
     code, out = apply(host, capsys)
@@ -62,7 +61,7 @@ def test_pull_always_replaces_falco_when_the_tag_moves(
     base_image: str,
 ) -> None:
     repo = f"{registry}/falco-moving"
-    push(docker_client, f"{standin.REPOSITORY}:0.32.2", repo)
+    push(docker_client, host.standins.falco("0.32.2"), repo)
     host.publish_driver("0.32.2", DriverKind.KMOD)
     host.repo.commit({"web.yaml": manifest(repo, pull="always")})
     assert apply(host, capsys)[0] == 0
@@ -72,7 +71,7 @@ def test_pull_always_replaces_falco_when_the_tag_moves(
     assert json.loads(capsys.readouterr().out)["changes"] == []
 
     # Publish a new image under the same tag.
-    box = docker_client.containers.create(f"{standin.REPOSITORY}:0.32.2", network_mode="none")
+    box = docker_client.containers.create(host.standins.falco("0.32.2"), network_mode="none")
     try:
         box.commit("falco-reconciler/falco-standin-next", "0.32.2",
                    changes=["LABEL build=next"])

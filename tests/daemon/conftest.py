@@ -1,12 +1,13 @@
 """Fixtures for the daemon tests: a bare repository on the host, a store with a
 pre-published stand-in driver, and ``reconciler run`` as a real child process.
 
-What stands in for what (as in tests/commands): Falco's image is the local stand-in
-(tests/support/falco-standin.sh), wrapped so that it exits on SIGTERM as Falco does (the
-plain stand-in is PID 1 under ``sleep`` and would make every stop wait its timeout); the
-driver is a stand-in file published where the build would put it (this machine's kernel
-has no headers package, so it cannot be built here); ``--privileged false`` because this
-engine cannot grant every capability.
+What stands in for what (as in tests/commands): Falco's image is the session's stand-in
+of that release (tests/support/standin.py: its entrypoint, driver loader and Falco behave
+as the real image's, and like Falco it exits at once on SIGTERM); the kernel's module
+state is the stand-in kernel (tests/support/standin_kernel.py), rebooted for each test;
+the driver is a stand-in file published where the build would put it (this machine's
+kernel has no headers package, so it cannot be built here); ``--privileged false``
+because this engine cannot grant every capability.
 """
 
 from __future__ import annotations
@@ -30,29 +31,9 @@ import pytest
 from reconciler.edges import store
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo, _git
-from tests.support import falcohost, standin
+from tests.support import falcohost
 
 ROOT = Path(__file__).resolve().parents[2]
-TERM_REPOSITORY = "falco-reconciler/falco-standin-term"
-
-
-def term_standin(client: Any, base_image: str, version: str) -> str:
-    """The stand-in image for ``version``, exiting at once on SIGTERM as Falco does."""
-    ref = f"{TERM_REPOSITORY}:{version}"
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        client.images.get(ref)
-        return ref
-    plain = standin.ensure(client, base_image, version)
-    box = client.containers.create(plain, network_mode="none")
-    try:
-        box.commit(TERM_REPOSITORY, version, changes=[
-            'ENTRYPOINT ["/bin/bash", "-c", "trap \'exit 0\' TERM; '
-            '/usr/local/bin/falco-standin \\"$@\\" & wait $!", "falco-standin"]',
-            'CMD ["/usr/bin/falco"]',
-        ])
-    finally:
-        box.remove(force=True)
-    return ref
 
 
 def host_yaml(name: str, image: str, version: str = "0.32.2", driver: str = "kmod",
@@ -188,9 +169,9 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, docker_client: Any, base_image: str) -> Iterator[Site]:
-    image = term_standin(docker_client, base_image, "0.32.2")
-    made = Site(tmp_path, docker_client, image.rsplit(":", 1)[0])
+def site(tmp_path: Path, docker_client: Any, standins: Any, kernel: Any) -> Iterator[Site]:
+    standins.falco("0.32.2")
+    made = Site(tmp_path, docker_client, standins.falco_repository)
     try:
         yield made
     finally:

@@ -3,22 +3,24 @@ Falco starts without its loader; another driver version swaps the module.
 
 What stands in: these machines cannot load kernel modules, so ``--insmod-command`` and
 ``--rmmod-command`` are the scripts of tests/commands/test_apply_kmod_preloaded.py, which
-record their arguments and update the host root's proc/modules and
-sys/module/falco/version as the kernel would. Falco is the test stand-in image, which
-with SKIP_DRIVER_LOADER set (as the real image's entrypoint does) loads nothing and stays
-up. The daemon, the git push, the engine and the driver server are real.
+record their arguments, insert into the stand-in kernel and update the host root's
+proc/modules and sys/module/falco/version as the kernel would. Falco is the session's
+stand-in image of each release, which with SKIP_DRIVER_LOADER set (as the real image's
+entrypoint does) loads nothing and opens the module the host inserted. The daemon, the
+git push, the engine and the driver server are real.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler.model.artifacts import DriverKind
-from tests.commands.test_apply_kmod_preloaded import preloaded_host
-from tests.daemon.conftest import Site, term_standin
+from tests.commands.test_apply_kmod_preloaded import INSMOD, RMMOD
+from tests.daemon.conftest import Site
 from tests.support import falcohost
 
 pytestmark = pytest.mark.docker
@@ -33,15 +35,26 @@ def preloaded_yaml(site: Site, version: str) -> str:
 
 
 def test_kmod_preloaded_starts_falco_under_the_daemon_and_swaps_the_module(
-    site: Site, make_host_root: Any, tmp_path: Path, docker_client: Any, base_image: str,
+    site: Site, make_host_root: Any, tmp_path: Path, standins: Any, kernel: Any,
 ) -> None:
-    term_standin(docker_client, base_image, "0.33.0")  # the image the upgrade runs
-    root, scripts = preloaded_host(make_host_root, tmp_path)
+    standins.falco("0.33.0")  # the image the upgrade runs
+    uname = os.uname()
+    root = make_host_root(hostname="web-1", release=uname.release, version=uname.version,
+                          os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
+    (root / "proc/modules").write_text("ext4 1028096 1 - Live 0x0\n")
+    scripts = []
+    for name, body in (("insmod", INSMOD), ("rmmod", RMMOD)):
+        script = tmp_path / f"fake-{name}"
+        script.write_text(body)
+        script.chmod(0o755)
+        scripts.append(str(script))
     first = falcohost.publish_standin_driver(site.store, root, "0.32.2",
                                              DriverKind.KMOD)
     revision = site.push({"web.yaml": preloaded_yaml(site, "0.32.2")})
     daemon = site.daemon("--host-root", str(root), "--insmod-command", scripts[0],
-                         "--rmmod-command", scripts[1], env={"HOSTROOT": str(root)})
+                         "--rmmod-command", scripts[1],
+                         env={"HOSTROOT": str(root),
+                              "STANDIN_KERNEL_PORT": str(kernel.address[1])})
     status = daemon.applied(revision)
     ops = [(o["kind"], o["op"], o["result"]) for o in status["lastPass"]["outcomes"]]
     assert ops == [("driver", "create", "ok"), ("container", "create", "ok")]
@@ -60,3 +73,4 @@ def test_kmod_preloaded_starts_falco_under_the_daemon_and_swaps_the_module(
         f"insmod {inserted}", "rmmod falco", f"insmod {site.store.path_of(second)}"]
     assert (root / "sys/module/falco/version").read_text().strip() == "3.0.1+driver"
     assert site.falco().status == "running"
+    assert kernel.loaded()["falco"].version == "3.0.1+driver"

@@ -27,9 +27,9 @@ from reconciler import cli
 from reconciler.errors import ManifestError
 from reconciler.manifests import grammar, loading, yamlread
 from reconciler.manifests.models import DriverMode, FalcoSpec, KernelSpec
-from reconciler.model import container
+from reconciler.model import generations
 from reconciler.model.artifacts import KernelId
-from reconciler.model.versions import LoaderKind
+from reconciler.model.versions import FalcoVersion
 from tests.conftest import GitRepo
 from tests.model import facts_cases
 
@@ -427,12 +427,14 @@ def test_every_kernel_name_the_loaders_produce_is_a_valid_host_kernel() -> None:
 
 
 def test_every_variable_the_reconciler_sets_is_refused_in_env() -> None:
-    """The refused keys follow container.driver_env: a variable it sets is never the
-    manifest's to override."""
+    """The refused keys follow generations.driver_setup: a variable it sets, in any mode
+    and Falco generation, is never the manifest's to override."""
     for mode in DriverMode:
-        for loader in LoaderKind:
-            env, _command = container.driver_env(mode, loader, "http://127.0.0.1:8000")
-            assert all(grammar.set_by_reconciler(key) for key in env), (mode, loader, env)
+        for version in ("0.32.2", "0.36.2", "0.37.1", "0.38.2", "0.40.0", "0.44.0"):
+            setup = generations.driver_setup(mode, FalcoVersion.parse(version),
+                                             "http://127.0.0.1:8000")
+            keys = [key for key, _ in (*setup.env, *(setup.loader.env if setup.loader else ()))]
+            assert all(grammar.set_by_reconciler(key) for key in keys), (mode, version, keys)
     assert grammar.set_by_reconciler("HOST_ROOT")
     assert not grammar.set_by_reconciler("FALCO_LOG_LEVEL")
 

@@ -28,12 +28,31 @@ def spec(version: str, driver: str, **extra: object) -> container.ContainerSpec:
         ("0.35.1", "modern_ebpf", {"SKIP_DRIVER_LOADER": "1"}, ("/usr/bin/falco", "--modern-bpf")),
         ("0.32.2", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"}, ()),
         ("0.32.2", "none", {"SKIP_DRIVER_LOADER": "1"}, ()),
-        ("0.37.0", "kmod",
-         {"FALCOCTL_DRIVER_REPOS": URL, "FALCOCTL_DRIVER_TYPE": "kmod"}, ()),
-        ("0.38.2", "ebpf",
-         {"FALCOCTL_DRIVER_REPOS": URL, "FALCOCTL_DRIVER_TYPE": "ebpf"}, ()),
-        ("0.44.0", "modern_ebpf", {"FALCOCTL_DRIVER_TYPE": "modern_ebpf"}, ()),
-        ("0.40.0", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"}, ()),
+        # 0.37-0.39: the entrypoint's FALCO_DRIVER_LOADER_OPTIONS picks the type (a
+        # FALCOCTL_DRIVER_TYPE alone loses to the entrypoint's own --type flags).
+        ("0.37.0", "kmod", {"FALCOCTL_DRIVER_REPOS": URL,
+                            "FALCO_DRIVER_LOADER_OPTIONS": "kmod --download"}, ()),
+        ("0.37.1", "ebpf", {"FALCOCTL_DRIVER_REPOS": URL,
+                            "FALCO_DRIVER_LOADER_OPTIONS": "ebpf --download"}, ()),
+        ("0.38.2", "kmod", {"FALCOCTL_DRIVER_REPOS": URL,
+                            "FALCO_DRIVER_LOADER_OPTIONS": "kmod --download"}, ()),
+        ("0.39.1", "ebpf", {"FALCOCTL_DRIVER_REPOS": URL,
+                            "FALCO_DRIVER_LOADER_OPTIONS": "ebpf --download"}, ()),
+        # 0.37's options know no modern_ebpf: skip the loader, name the engine.
+        ("0.37.1", "modern_ebpf", {"SKIP_DRIVER_LOADER": "1"},
+         ("/usr/bin/falco", "-o", "engine.kind=modern_ebpf")),
+        ("0.38.2", "modern_ebpf", {"FALCO_DRIVER_LOADER_OPTIONS": "modern_ebpf"}, ()),
+        # kmod-preloaded: 0.37 opens kmod by default; 0.38+ must be told.
+        ("0.37.0", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"}, ()),
+        ("0.39.0", "kmod-preloaded", {"SKIP_DRIVER_LOADER": "1"},
+         ("/usr/bin/falco", "-o", "engine.kind=kmod")),
+        # 0.40+: no loader in the image; the engine always on the command line.
+        ("0.40.0", "kmod", {}, ("/usr/bin/falco", "-o", "engine.kind=kmod")),
+        ("0.43.1", "ebpf", {}, ("/usr/bin/falco", "-o", "engine.kind=ebpf", "-o",
+                                "engine.ebpf.probe=/root/.falco/falco-bpf.o")),
+        ("0.44.0", "modern_ebpf", {}, ("/usr/bin/falco", "-o", "engine.kind=modern_ebpf")),
+        ("0.40.0", "kmod-preloaded", {}, ("/usr/bin/falco", "-o", "engine.kind=kmod")),
+        ("0.41.0", "none", {}, ()),
     ],
 )
 def test_env_by_mode_and_generation(
@@ -42,6 +61,41 @@ def test_env_by_mode_and_generation(
     got = spec(version, driver)
     assert got.env_dict == {"HOST_ROOT": "/host", **env}
     assert got.command == command
+
+
+@pytest.mark.parametrize(("version", "driver", "args"), [
+    ("0.40.0", "kmod", ("kmod", "--download")),
+    ("0.43.1", "ebpf", ("ebpf", "--download")),
+])
+def test_falco_040_and_later_run_the_driver_loader_image_first(
+    version: str, driver: str, args: tuple[str, ...],
+) -> None:
+    got = spec(version, driver)
+    assert got.loader == container.LoaderSpec(
+        name="falco-driver-loader",
+        image=f"docker.io/falcosecurity/falco-driver-loader:{version}",
+        args=args, env=(("FALCOCTL_DRIVER_REPOS", URL),),
+        mounts=container.loader_mounts("/root/.falco"), network="host", privileged=True)
+    assert [str(m) for m in got.loader.mounts] == [
+        "/root/.falco:/root/.falco", "/proc:/host/proc:ro", "/boot:/host/boot:ro",
+        "/lib/modules:/host/lib/modules:ro", "/usr:/host/usr:ro", "/etc:/host/etc:ro"]
+    probe_mount = "/root/.falco:/root/.falco" in [str(m) for m in got.mounts]
+    assert probe_mount is (driver == "ebpf")  # Falco opens the probe the loader left
+
+
+@pytest.mark.parametrize(("version", "driver"), [
+    ("0.39.2", "kmod"), ("0.40.0", "modern_ebpf"), ("0.40.0", "kmod-preloaded"),
+    ("0.44.0", "none"), ("0.36.2", "ebpf")])
+def test_no_loader_run_where_the_image_loads_itself_or_needs_nothing(
+    version: str, driver: str,
+) -> None:
+    assert spec(version, driver).loader is None
+
+
+def test_a_loader_image_with_its_own_tag_or_digest_keeps_it_and_changes_the_hash() -> None:
+    pinned = spec("0.40.0", "kmod", driverLoaderImage="registry.local/loader:0.40.0-fixed")
+    assert pinned.loader is not None and pinned.loader.image == "registry.local/loader:0.40.0-fixed"
+    assert pinned.spec_hash != spec("0.40.0", "kmod").spec_hash
 
 
 def test_bash_loader_does_not_get_falcoctl_variables_and_back() -> None:

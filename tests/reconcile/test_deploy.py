@@ -9,9 +9,10 @@ import pytest
 
 from reconciler.edges.docker.fake import Behaviour, FakeEngine
 from reconciler.edges.store import Store
-from reconciler.errors import FalcoStartError
+from reconciler.errors import DeployError, FalcoStartError
 from reconciler.manifests.models import FalcoSpec
 from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modes import DriverMode
 from reconciler.reconcile import deploy, plan
 from reconciler.reconcile.desired import DesiredContainer, DesiredState, container_spec
@@ -74,3 +75,103 @@ def test_a_new_falco_that_exits_is_removed_and_the_old_one_put_back(
     back = engine.container("falco")
     assert back is not None and back.id == old.id and back.running
     assert [c.name for c in engine.containers({})] == ["falco"]
+
+
+LOADER = "docker.io/falcosecurity/falco-driver-loader:0.40.0"
+
+
+def loader_change(tmp_path: Path, engine: FakeEngine) -> tuple[plan.Change, DesiredState, Path]:
+    """A 0.40 kmod Falco, and a stale download of its driver in the shared /root/.falco."""
+    key = ArtifactKey("8.0.0+driver", "x86_64", "debian", "6.1.0-57-cloud-amd64", "1",
+                      DriverKind.KMOD)
+    home = tmp_path / "host-root/root/.falco"
+    stale = home / key.driver_version / key.arch / key.filename
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a half-written download of another day")
+    spec = container_spec(FalcoSpec(version="0.40.0"), drivers_url="http://x",
+                          driver_relpath=key.relpath, falco_home=str(home))
+    want = DesiredState("r" * 40, "web-1", "web", (),
+                        DesiredContainer(spec, "web", "0.40.0", DriverMode.KMOD, key, "http://x"))
+    change = plan.Change(plan.ChangeKind.CONTAINER, plan.Op.CREATE, "falco-driver-loader",
+                         plan.Reason.LOADER_RUN, spec=spec, artifact=key)
+    engine.images[LOADER] = "sha256:loader"
+    return change, want, stale
+
+
+class Served(deploy.FalcoDeployer):
+    """The deployer with its served check satisfied (the real check needs our server)."""
+
+    def check_served(self, spec: container.ContainerSpec, falco_version: str,
+                     base_url: str) -> None:
+        return None
+
+
+def test_the_loader_runs_to_completion_after_the_stale_download_is_removed(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want, stale = loader_change(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=0, log="* Success: falco module found\n")
+    said = Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    assert said == f"{LOADER} loaded {change.spec.driver if change.spec else ''}"
+    assert not stale.exists()
+    assert engine.container("falco-driver-loader") is None  # a job: removed after
+    assert ("start", "falco-driver-loader") in engine.calls
+
+
+def test_a_loader_that_fails_says_why_with_its_last_lines(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want, _stale = loader_change(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=1, log="Error: unable to download\n")
+    with pytest.raises(DeployError) as caught:
+        Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    assert str(caught.value) == (
+        f"driver loader {LOADER} exited with code 1; Falco left as is. "
+        "Last log lines:\nError: unable to download")
+    assert engine.container("falco-driver-loader") is None
+    old = engine.container("falco")
+    assert old is not None and old.running  # the running Falco untouched
+
+
+def kmod_replace(tmp_path: Path, engine: FakeEngine) -> tuple[plan.Change, DesiredState, str]:
+    """A running Falco replaced by a 0.40 kmod Falco, whose loader has already run once."""
+    loader, want, _stale = loader_change(tmp_path, engine)
+    old = engine.container("falco")
+    assert old is not None and loader.spec is not None
+    engine.images[loader.spec.image] = "sha256:falco-0.40"
+    change = plan.Change(plan.ChangeKind.CONTAINER, plan.Op.REPLACE, "falco",
+                         plan.Reason.SPEC_CHANGED, spec=loader.spec, replaces=old.id,
+                         artifact=loader.artifact)
+    return change, want, old.id
+
+
+def test_a_module_held_by_the_old_falco_is_loaded_again_once_it_stopped(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """The kernel cannot remove a module in use: the loader's first run, with the old
+    Falco up, could not swap it, so it runs again between the stop and the new start."""
+    change, want, old_id = kmod_replace(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=0, log="* Success\n")
+    engine.calls.clear()
+    Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    aside = container.aside_name("falco", old_id)
+    assert engine.calls == [
+        ("stop", "falco"), ("rename", f"falco->{aside}"),
+        ("create", "falco-driver-loader"), ("start", "falco-driver-loader"),
+        ("remove", "falco-driver-loader"),
+        ("create", "falco"), ("start", "falco"), ("remove", aside),
+    ]
+
+
+def test_a_second_loader_run_that_fails_puts_the_old_falco_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want, old_id = kmod_replace(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=1, log="Error: unable to insmod\n")
+    with pytest.raises(DeployError) as caught:
+        Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    assert str(caught.value) == (
+        f"driver loader {LOADER} exited with code 1 once the old Falco stopped; the previous "
+        "container was put back. Last log lines:\nError: unable to insmod")
+    back = engine.container("falco")
+    assert back is not None and back.id == old_id and back.running

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
-from reconciler.errors import BuildError, DockerError
+from reconciler.errors import BuildError, DeployError, DockerError
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.reconcile import executor, plan
@@ -122,3 +122,24 @@ def test_each_run_reports_only_its_own_outcomes(tmp_path: Path) -> None:
     second = run.run(plan.diff(desired, ObservedState()), desired)
     assert len(first) == len(second) == 3
     assert [o.change for o in first] == [o.change for o in second]
+
+
+def test_a_failed_loader_run_leaves_the_running_falco_as_it_is(tmp_path: Path) -> None:
+    spec = container_spec(FalcoSpec(version="0.40.0"), drivers_url="http://x",
+                          driver_relpath=GOOD.relpath)
+    desired = DesiredState("r" * 40, "web-1", "web", (DesiredArtifact(GOOD, ("a",)),),
+                           DesiredContainer(spec, "web", "0.40.0", DriverMode.KMOD, GOOD,
+                                            "http://x"))
+    applied: list[str] = []
+
+    def apply(change: plan.Change, _d: DesiredState) -> str:
+        applied.append(change.name)
+        if change.reason is plan.Reason.LOADER_RUN:
+            raise DeployError("driver loader exited with code 1; Falco left as is.")
+        return "started"
+
+    outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), apply, no_module).run(
+        plan.diff(desired, ObservedState(present=frozenset({GOOD}))), desired)
+    assert [(o.change.name, o.result.value) for o in outcomes] == [
+        ("falco-driver-loader", "failed"), ("falco", "skipped")]
+    assert applied == ["falco-driver-loader"]

@@ -177,3 +177,18 @@ def test_moved_tag_replaces_falco_only_with_pull_always() -> None:
     assert plan.diff(always, replace(state, image=same)).empty
     unknown = replace(moved, remote_digest=None)  # registry unreachable: keep what runs
     assert plan.diff(always, replace(state, image=unknown)).empty
+
+
+def test_falco_040_gets_its_driver_loader_run_as_its_own_step_before_it_starts() -> None:
+    spec = container_spec(FalcoSpec(version="0.40.0"), drivers_url="http://127.0.0.1:8000",
+                          driver_relpath=KEY.relpath)
+    want = DesiredState("r" * 40, "web-1", "web", (DesiredArtifact(KEY, ("Host/web",)),),
+                        DesiredContainer(spec, "web", "0.40.0", DriverMode.KMOD, KEY,
+                                         "http://127.0.0.1:8000"))
+    made = plan.diff(want, ObservedState(present=frozenset({KEY})))
+    assert [(c.op.value, c.name) for c in made.changes] == [
+        ("create", "falco-driver-loader"), ("create", "falco")]
+    assert made.changes[0].to_json()["reason"] == (
+        "the driver loader runs to completion before Falco (re)starts: "
+        "docker.io/falcosecurity/falco-driver-loader:0.40.0 kmod --download loads "
+        f"{KEY.relpath} from our server")

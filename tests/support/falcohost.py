@@ -7,6 +7,7 @@ what stands in for what on these machines.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from reconciler.model.versions import FalcoVersion, driver_version
 from tests.conftest import GitRepo
 from tests.support import standin
 
-NAME = "falco-apply-test"
+# Unique to this test process: the engine is shared with other runs of the suite.
+NAME = f"falco-apply-{uuid.uuid4().hex[:8]}"
 
 
 def host_yaml(version: str = "0.32.2", driver: str = "kmod",
               env: dict[str, str] | None = None, *, name: str = NAME,
-              image: str = standin.REPOSITORY) -> str:
+              image: str = "falco-reconciler/falco-standin",
+              loader_image: str | None = None) -> str:
     """A Host manifest for web-* hosts running Falco as container ``name``."""
     env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
     return (
@@ -33,6 +36,7 @@ def host_yaml(version: str = "0.32.2", driver: str = "kmod",
         "  match: {hostnames: [web-*]}\n  falco:\n"
         f"    version: {version}\n    driver: {driver}\n    containerName: {name}\n"
         f"    image: {image}\n"
+        + (f"    driverLoaderImage: {loader_image}\n" if loader_image else "")
         + (f"    env:\n{env_lines}" if env_lines else "")
     )
 
@@ -40,9 +44,22 @@ def host_yaml(version: str = "0.32.2", driver: str = "kmod",
 class Host:
     """The machine itself (host root /) acting as host web-1, unless given a host root."""
 
-    def __init__(self, repo: GitRepo, tmp: Path, port: int, host_root: Path = Path("/")) -> None:
+    def __init__(self, repo: GitRepo, tmp: Path, port: int, standins: standin.Standins,
+                 host_root: Path = Path("/")) -> None:
         self.repo, self.tmp, self.port, self.host_root = repo, tmp, port, host_root
+        self.standins = standins
         self.store = store.Store(tmp / "store")
+
+    def yaml(self, version: str = "0.32.2", driver: str = "kmod",
+             env: dict[str, str] | None = None, *, name: str = NAME) -> str:
+        """A Host manifest for this session's stand-in images of ``version``."""
+        self.standins.falco(version)
+        loader = None
+        if FalcoVersion.parse(version) >= FalcoVersion(0, 40, 0):
+            self.standins.loader(version)
+            loader = self.standins.loader_repository
+        return host_yaml(version, driver, env, name=name,
+                         image=self.standins.falco_repository, loader_image=loader)
 
     def args(self, command: str, *extra: str) -> list[str]:
         return [command, "--repo", str(self.repo.path), "--host-root", str(self.host_root),
@@ -50,21 +67,27 @@ class Host:
                 "web-1", "--store", str(self.store.root), "--state-dir", str(self.tmp / "state"),
                 "--listen", f"127.0.0.1:{self.port}", "--privileged", "false", *extra]
 
-    def publish_driver(self, version: str, kind: DriverKind) -> ArtifactKey:
-        return publish_standin_driver(self.store, self.host_root, version, kind)
+    def publish_driver(self, version: str, kind: DriverKind,
+                       identity: tuple[str, str] | None = None) -> ArtifactKey:
+        return publish_standin_driver(self.store, self.host_root, version, kind, identity)
 
 
 def publish_standin_driver(
-    drivers: store.Store, host_root: Path, version: str, kind: DriverKind
+    drivers: store.Store, host_root: Path, version: str, kind: DriverKind,
+    identity: tuple[str, str] | None = None,
 ) -> ArtifactKey:
     """Put a stand-in driver where the real build would have published it, named as
-    host web-1's Falco ``version`` will request it."""
+    host web-1's Falco ``version`` will request it: built for the host's kernel release
+    and carrying the API and schema versions of its driver version (or ``identity``), as
+    the stand-in kernel and Falco read them (tests/support/standin.driver_file)."""
     host = hostfacts.read(host_root, "web-1")
     kernel = kernelnames.kernel_id(host, FalcoVersion.parse(version))
     key = ArtifactKey.for_kernel(kernel, driver_version(version), kind)
     drivers.root.mkdir(parents=True, exist_ok=True)
     staging = drivers.root.parent / f".standin-{key.filename}"
-    staging.write_bytes(b"\x7fELF stand-in driver for " + key.relpath.encode())
+    staging.write_bytes(standin.driver_file(
+        "kmod" if kind is DriverKind.KMOD else "ebpf", key.driver_version,
+        host.kernel_release, identity))
     try:
         drivers.publish(key, staging)
     finally:
