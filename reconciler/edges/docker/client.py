@@ -259,9 +259,13 @@ class Docker:
               lambda: self._api.rename(ident, name))
 
     def remove(self, ident: str) -> None:
-        """Force-remove; a container already gone is fine."""
-        _call(f"cannot remove container {ident}",
-              lambda: self._api.remove_container(ident, force=True), missing=None)
+        """Force-remove; a container already gone, or going, is fine."""
+        try:
+            _call(f"cannot remove container {ident}",
+                  lambda: self._api.remove_container(ident, force=True), missing=None)
+        except DockerError as exc:
+            if "already in progress" not in str(exc):
+                raise
 
     def logs(self, ident: str, tail: int | None = None) -> str:
         data = _call(f"cannot read the logs of {ident}",
