@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = ArtifactKey("8.0.0+driver", "x86_64", "debian", "5.10.113-1-cloud-amd64", "1",
                    DriverKind.KMOD)
 NAME = "falco-plan-test"
+LOADER = f"{NAME}-driver-loader"
 # Falco's image cannot be pulled here: the base image, tagged under this name, stands in.
 STANDIN = "falco-reconciler/falco-plan-standin"
 
@@ -80,7 +81,9 @@ def test_fresh_host_plan_and_nothing_changed(
     assert doc["host"] == "web-1"
     assert doc["revision"] == fleet.git("rev-parse", "HEAD")
     assert [(c["kind"], c["op"], c["name"]) for c in doc["changes"]] == [
-        ("driver", "build", SEED.relpath), ("container", "create", NAME),
+        ("driver", "build", SEED.relpath),
+        # Falco 0.40's driver-loader image runs first, as its own step.
+        ("container", "create", LOADER), ("container", "create", NAME),
     ]
     # A plan touches nothing: no store, no container.
     assert not (tmp_path / "store").exists()
@@ -92,16 +95,18 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     docker_client: Any, base_image: str, clean_containers: list[str],
 ) -> None:
     clean_containers.append(NAME)
+    root = make_host_root()  # one host: its /root/.falco is part of the loader's spec
     drivers = store.Store(tmp_path / "store")
     blob = tmp_path / "module.ko"
     blob.write_bytes(b"\x7fELF not really a module")
     drivers.publish(SEED, blob)
     # Compute the spec the reconciler wants and run a container that carries it.
-    code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
-    assert [c["op"] for c in doc["changes"]] == ["create"]
+    code, doc = run_plan(capsys, fleet, root, tmp_path)
+    assert [(c["op"], c["name"]) for c in doc["changes"]] == [("create", LOADER),
+                                                              ("create", NAME)]
     # The same computation the CLI made, to learn the spec a matching container must carry.
     conf = settings.Settings(repo=str(fleet.path), path="manifests",
-                             host_root=make_host_root(), store=tmp_path / "store",
+                             host_root=root, store=tmp_path / "store",
                              state_dir=tmp_path / "state", privileged=False)
     with runtime.open_runtime(conf) as rt:
         planned = rt.planner().plan()
@@ -109,17 +114,18 @@ def test_labelled_running_container_and_built_artifacts_mean_no_changes(
     assert spec is not None
     made = start(docker_client, base_image, NAME,
                  labels=spec.labels(revision="old", host="web"), env=spec.env)
-    code, doc = run_plan(capsys, fleet, make_host_root(), tmp_path, "--detailed-exitcode")
+    code, doc = run_plan(capsys, fleet, root, tmp_path, "--detailed-exitcode")
     assert (code, doc["changes"]) == (0, [])
 
     made.stop(timeout=1)
-    _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
-    assert [(c["op"], c["name"]) for c in doc["changes"]] == [("replace", NAME)]
-    assert "not running: exited" in doc["changes"][0]["reason"]
+    _, doc = run_plan(capsys, fleet, root, tmp_path)
+    assert [(c["op"], c["name"]) for c in doc["changes"]] == [("create", LOADER),
+                                                              ("replace", NAME)]
+    assert "not running: exited" in doc["changes"][1]["reason"]
 
     # Corrupt an artifact behind our back: it must be rebuilt.
     drivers.path_of(SEED).write_bytes(b"tampered")
-    _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
+    _, doc = run_plan(capsys, fleet, root, tmp_path)
     assert ("build", SEED.relpath) in [(c["op"], c["name"]) for c in doc["changes"]]
     assert "checksum" in doc["changes"][0]["reason"]
 
@@ -131,13 +137,12 @@ def test_foreign_container_with_the_name_is_shown_not_silently_replaced(
     clean_containers.append(NAME)
     start(docker_client, base_image, NAME)
     _, doc = run_plan(capsys, fleet, make_host_root(), tmp_path)
-    change = next(c for c in doc["changes"] if c["kind"] == "container")
+    change = next(c for c in doc["changes"] if c["name"] == NAME)
     assert (change["op"], change["name"]) == ("replace", NAME)
     assert "not created by falco-reconciler" in change["reason"]
     assert "--adopt" in change["reason"]
     _, adopted = run_plan(capsys, fleet, make_host_root(), tmp_path, "--adopt")
-    assert "adopting it" in next(c for c in adopted["changes"] if c["kind"] == "container")[
-        "reason"]
+    assert "adopting it" in next(c for c in adopted["changes"] if c["name"] == NAME)["reason"]
 
 
 def test_host_that_no_manifest_matches_gets_its_managed_container_removed(
