@@ -53,20 +53,27 @@ rm -rf "$HOSTROOT/sys/module/$1"
 """
 
 
-@pytest.fixture
-def preloaded(host: Host, make_host_root: Any, tmp_path: Path, clean_containers: list[str],
-              monkeypatch: pytest.MonkeyPatch, kernel: Any) -> tuple[Host, Path, list[str]]:
-    clean_containers.append(NAME)
+def preloaded_host(make_host_root: Any, tmp: Path) -> tuple[Path, list[str]]:
+    """A host root with this machine's kernel and os-release and a proc/modules, and the
+    stand-in insmod and rmmod scripts that change it as the kernel would."""
     uname = os.uname()
     root = make_host_root(hostname="web-1", release=uname.release, version=uname.version,
                           os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
     (root / "proc/modules").write_text("ext4 1028096 1 - Live 0x0\n")
     scripts = []
     for name, body in (("insmod", INSMOD), ("rmmod", RMMOD)):
-        script = tmp_path / f"fake-{name}"
+        script = tmp / f"fake-{name}"
         script.write_text(body)
         script.chmod(0o755)
         scripts.append(str(script))
+    return root, scripts
+
+
+@pytest.fixture
+def preloaded(host: Host, make_host_root: Any, tmp_path: Path, clean_containers: list[str],
+              monkeypatch: pytest.MonkeyPatch, kernel: Any) -> tuple[Host, Path, list[str]]:
+    clean_containers.append(NAME)
+    root, scripts = preloaded_host(make_host_root, tmp_path)
     monkeypatch.setenv("HOSTROOT", str(root))
     monkeypatch.setenv("STANDIN_KERNEL_PORT", str(kernel.address[1]))
     host.host_root = root

@@ -12,14 +12,13 @@ git push, the engine and the driver server are real.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler.model.artifacts import DriverKind
-from tests.commands.test_apply_kmod_preloaded import INSMOD, RMMOD
+from tests.commands.test_apply_kmod_preloaded import preloaded_host
 from tests.daemon.conftest import Site
 from tests.support import falcohost
 
@@ -38,16 +37,7 @@ def test_kmod_preloaded_starts_falco_under_the_daemon_and_swaps_the_module(
     site: Site, make_host_root: Any, tmp_path: Path, standins: Any, kernel: Any,
 ) -> None:
     standins.falco("0.33.0")  # the image the upgrade runs
-    uname = os.uname()
-    root = make_host_root(hostname="web-1", release=uname.release, version=uname.version,
-                          os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
-    (root / "proc/modules").write_text("ext4 1028096 1 - Live 0x0\n")
-    scripts = []
-    for name, body in (("insmod", INSMOD), ("rmmod", RMMOD)):
-        script = tmp_path / f"fake-{name}"
-        script.write_text(body)
-        script.chmod(0o755)
-        scripts.append(str(script))
+    root, scripts = preloaded_host(make_host_root, tmp_path)
     first = falcohost.publish_standin_driver(site.store, root, "0.32.2",
                                              DriverKind.KMOD)
     revision = site.push({"web.yaml": preloaded_yaml(site, "0.32.2")})
