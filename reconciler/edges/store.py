@@ -423,6 +423,9 @@ class Observation:
     present: frozenset[ArtifactKey]
     corrupt: frozenset[ArtifactKey]  # a file is there, but it does not verify
     unsafe: tuple[tuple[ArtifactKey, str], ...]  # wanted, behind a symlinked folder
+    # Wanted, verifying, but carrying an identity its driver version refuses (why): corrupt
+    # to the plan all the same, with its own reason.
+    misfits: tuple[tuple[ArtifactKey, str], ...] = ()
 
 
 def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
@@ -431,6 +434,7 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
     header reads), never re-hashed, so a plan stays fast on a large store."""
     present: set[ArtifactKey] = set()
     corrupt: set[ArtifactKey] = set()
+    misfits: list[tuple[ArtifactKey, str]] = []
     unsafe: list[tuple[ArtifactKey, str]] = []
     wanted_set = set(wanted)
     root = os.fspath(store.root)
@@ -456,10 +460,14 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
             continue
         if key.filename not in names:
             continue
-        if store.usable(key) is not None:
+        found = store.lookup(key)
+        why = found.misfit if found is not None else None
+        if found is not None and why is None:
             present.add(key)
         else:
             corrupt.add(key)
+            if why is not None:
+                misfits.append((key, why))
     # By path, not by key: a file name does not always parse back into the key that named
     # it (a kernel version with "_", such as minikube's 1_1.26.0, splits differently).
     wanted_paths = {key.relpath for key in wanted_set}
@@ -468,7 +476,8 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
                 not path.is_file() or _sidecar_digest(path) is None
                 or store.misfit(key, path) is not None):
             corrupt.add(key)
-    return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)))
+    return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)),
+                       tuple(sorted(misfits)))
 
 
 def _sidecar_digest(path: Path) -> str | None:

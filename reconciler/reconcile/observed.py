@@ -23,6 +23,7 @@ class ObservedState:
     present: frozenset[ArtifactKey] = frozenset()
     corrupt: frozenset[ArtifactKey] = frozenset()
     unsafe: tuple[tuple[ArtifactKey, str], ...] = ()  # (wanted key, the offending folder)
+    misfits: tuple[tuple[ArtifactKey, str], ...] = ()  # (corrupt key, why its identity fails)
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
@@ -54,11 +55,13 @@ def from_parts(
     *,
     module: LoadedModule | None = None,
     unsafe: Iterable[tuple[ArtifactKey, str]] = (),
+    misfits: Iterable[tuple[ArtifactKey, str]] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
         corrupt=frozenset(corrupt),
         unsafe=tuple(sorted(unsafe)),
+        misfits=tuple(sorted(misfits)),
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,

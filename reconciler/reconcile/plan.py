@@ -46,6 +46,7 @@ class Op(enum.StrEnum):
 class Reason(enum.StrEnum):
     MISSING = "missing from the store"
     CORRUPT = "checksum does not verify; rebuild"
+    MISFIT = "its driver identity does not fit its driver version; rebuild"
     UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     ABSENT = "container does not exist"
@@ -231,6 +232,7 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
     """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
     builds = []
     unsafe = dict(observed.unsafe)
+    misfits = dict(observed.misfits)
     for artifact in desired.artifacts:
         if artifact.key in observed.present:
             continue
@@ -241,8 +243,11 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
                                  artifact=artifact.key))
             continue
         reason = Reason.CORRUPT if artifact.key in observed.corrupt else Reason.MISSING
+        detail = ", ".join(artifact.wanted_by)
+        if artifact.key in misfits:
+            reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
         builds.append(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
-                             detail=", ".join(artifact.wanted_by), artifact=artifact.key))
+                             detail=detail, artifact=artifact.key))
     wanted = {a.key for a in desired.artifacts}
     deletes = [
         Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)

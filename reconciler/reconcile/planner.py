@@ -146,7 +146,7 @@ class Planner:
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
-                                   unsafe=held.unsafe)
+                                   unsafe=held.unsafe, misfits=held.misfits)
 
     def _containers(self, want: desired.DesiredState) -> tuple[ObservedContainer, ...]:
         """Our labelled containers (of this host name) plus any container holding the

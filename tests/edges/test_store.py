@@ -214,3 +214,22 @@ def test_a_misfit_is_not_usable_so_a_build_replaces_it(tmp_path: Path) -> None:
     assert store.usable(wrong) is None
     publish(store, wrong, elf.module_bytes(RELEASE, "8.0.4", "4.1.0"))
     assert store.usable(wrong) is not None
+
+
+def test_the_plan_says_a_misfit_is_rebuilt_for_its_identity_not_its_checksum(
+    tmp_path: Path,
+) -> None:
+    store = stores.Store(tmp_path / "store")
+    wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
+    publish(store, wrong, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
+    held = stores.observe(store, [wrong])
+    assert held.misfits == ((wrong, store.misfit(wrong)),)
+    want = DesiredState("r" * 40, "web-1", None, (DesiredArtifact(wrong, ("Host/web",)),),
+                        None)
+    (change,) = plan.diff(want, from_parts(held.present, held.corrupt, (),
+                                           misfits=held.misfits)).changes
+    assert (change.op, change.reason) == (plan.Op.BUILD, plan.Reason.MISFIT)
+    assert change.reason_text == (
+        "its driver identity does not fit its driver version; rebuild: driver version "
+        "9.1.0+driver requires API 8.0.4 / schema 4.1.0 (the same majors, minor.patch at least "
+        "these), but the driver has API 8.0.3 / schema 3.5.0; Host/web")
