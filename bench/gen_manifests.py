@@ -18,7 +18,7 @@ documents and 20,000 driver builds, all valid. The content is shaped like a real
 
 The output is deterministic (a fixed seed), so runs compare like with like.
 
-``--measure`` then times ``reconciler.loading.load`` against a bare
+``--measure`` then times ``reconciler.manifests.loading.load`` against a bare
 ``yaml.load_all(..., Loader=yaml.CSafeLoader)`` of the same files (interleaved, best of 5
 each) and
 prints both and the ratio; ``bench/plan_speed.py`` measures the whole ``plan``.

@@ -1,6 +1,6 @@
 """The daemon's status file, ``<state_dir>/status.json``: what ``reconciler status`` shows.
 
-Written whole and atomically (``reconciler.atomic``) at every change of phase, so a reader
+Written whole and atomically (``edges.atomic``) at every change of phase, so a reader
 never sees half a file and a daemon restarted after a crash reads back where it stopped:
 the applied revision, the rejected one, the last pass and its outcomes.
 """

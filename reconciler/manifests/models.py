@@ -195,7 +195,7 @@ class Host(_Document):
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class DriverBuildSpec(_Document):
-    """An explicit build request; driverkit's validation rules apply (see reconciler.driverkit)."""
+    """An explicit build request; driverkit's validation rules apply (see manifests.driverkit)."""
 
     match: Match | None = None
     target: Annotated[str, AfterValidator(check(driverkit.target_problem))]

@@ -2,7 +2,7 @@
 
 A plan is data: it can be printed, serialised (``to_json``, the README's JSON contract) and
 applied. Applying every change of a plan to the state it was made from leaves a state
-whose plan is empty (tests/unit/test_plan_property.py checks that with hypothesis).
+whose plan is empty (tests/reconcile/test_plan_property.py checks that with hypothesis).
 
 Ordering matters to the executor: builds come first (Falco must never start before its
 driver exists), then the kernel module (kmod-preloaded), then container changes, then

@@ -134,7 +134,7 @@ def test_no_manifest_that_loads_names_a_path_outside_the_store(
     for key, kernel in keys:
         assert_inside(store, key.relpath, 3)
         assert_inside(store, key.url_path().lstrip("/"), 3)
-        # the kernel headers' cache folder (reconciler.build.headers.cache_dir)
+        # the kernel headers' cache folder (reconciler.builder.headers.cache_dir)
         assert_inside(store, f"{kernel.arch}/{kernel.target}/{kernel.kernel_release}", 3)
 
 
