@@ -182,14 +182,15 @@ class Planner:
                            if b.value.spec.newest_kernel is not None})
         newest = {p: apt.newest_release(self.settings.host_root, p) for p in patterns}
         falco_home = str(self.settings.host_root / "root/.falco")
+        docker_socket = socket_path()
         key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
-               socket_path(), falco_home, tuple(newest.values()))
+               docker_socket, falco_home, tuple(newest.values()))
         cached = self.manifests.desired
         if cached is not None and cached[0] == key:
             return cached[1]
         want = desired.compute(
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
-            privileged=self.settings.privileged, docker_socket=socket_path(),
+            privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
         )
         self.manifests.forget_builds_but(inputs.manifests)
