@@ -6,7 +6,29 @@ Reading them from a host root is ``edges.hostfacts``' job; naming drivers from t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, replace
+
+
+class VersionSource(enum.StrEnum):
+    """Where an installed kernel's ``uname -v`` was read from, best first."""
+
+    RUNNING = "running"  # it is the running kernel: proc/sys/kernel/version
+    SETUP_HEADER = "setup-header"  # the x86 boot protocol's kernel_version string
+    DPKG = "dpkg"  # var/lib/dpkg/status: the linux-image-<release> package's version
+    DEFAULT = "default"  # nothing said: ``#1``, as a fresh kernel build reports
+
+
+@dataclass(frozen=True, order=True)
+class InstalledKernel:
+    """A kernel installed under the host root: the ``uname -r`` and ``uname -v`` it will
+    report once booted, and where each was found (``facts`` says so)."""
+
+    release: str  # lib/modules/<release>
+    version: str  # the whole uname -v it will report
+    source: VersionSource
+    image: str = ""  # its kernel image, relative to the host root (boot/vmlinuz-<release>)
+    detail: str = ""  # the evidence in words: the file or package the version came from
 
 
 @dataclass(frozen=True)
@@ -29,6 +51,13 @@ class HostFacts:
     # Which of the legacy release files exist (etc/debian_version, etc/centos-release,
     # etc/redhat-release), in that order.
     legacy_release_files: tuple[str, ...] = ()
+    # Every kernel installed under the host root (the running one included when its
+    # modules are there), sorted by release.
+    installed_kernels: tuple[InstalledKernel, ...] = ()
+
+    def booted(self, kernel: InstalledKernel) -> HostFacts:
+        """These facts as they will be once ``kernel`` runs: what its loader will read."""
+        return replace(self, kernel_release=kernel.release, kernel_version=kernel.version)
 
     def os_field(self, key: str) -> str:
         """One os-release value, ``''`` when absent."""
