@@ -81,6 +81,7 @@ class Runtime:
 
     def deployer(self) -> deploy.FalcoDeployer:
         return deploy.FalcoDeployer(self.engine, self.store, settle_seconds=self.settings.settle,
+                                    ready_timeout=self.settings.ready_timeout,
                                     stop_timeout=self.settings.stop_timeout,
                                     pull_progress=self.progress.pull)
 

@@ -42,6 +42,7 @@ class Settings:
     rmmod_command: str = "rmmod"
     adopt: bool = False
     settle: float = 10.0
+    ready_timeout: float = 60.0
     stop_timeout: int = 10
     # The daemon's own.
     poll_interval: float = 60.0
@@ -84,7 +85,10 @@ _HELP = {
     "rmmod_command": "kmod-preloaded: command that removes the module, given its name "
     "(default: rmmod)",
     "adopt": "replace a same-named container we did not create",
-    "settle": "seconds a new Falco container must stay up (default: 10)",
+    "settle": "seconds a new Falco container must stay up when it has no web server to "
+    "ask (default: 10)",
+    "ready_timeout": "seconds a new Falco container gets to answer /healthz on its web "
+    "server (default: 60)",
     "stop_timeout": "seconds Falco gets to stop before it is killed (default: 10)",
     "poll_interval": "seconds between fetches, jittered by 10%% (default: 60)",
     "debounce": "seconds to gather a burst of triggers into one pass (default: 0.2)",
@@ -101,7 +105,7 @@ _HELP = {
 _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
           "verify_ssh_allowed_signers"}
 _INTS = {"jobs", "stop_timeout"}
-_FLOATS = {"build_timeout", "settle", "poll_interval", "debounce", "backoff_max"}
+_FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max"}
 _BOOLS = {"privileged", "adopt", "docker_events"}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
 _SWITCHES = {"adopt"}

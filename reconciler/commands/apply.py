@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    settings.add_flags(p, "adopt", "settle", "stop_timeout", config=False)
+    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", config=False)
     p.set_defaults(handler=run)
 
 

@@ -31,6 +31,21 @@ def head_status(url: str, timeout: float = 5.0) -> int:
         raise HttpError(f"HEAD {url} failed: {reason}") from exc
 
 
+def get_status(url: str, timeout: float = 2.0) -> int:
+    """The status a ``GET`` of ``url`` answers, its body read and dropped (at most 64 KiB):
+    a readiness probe such as Falco's ``/healthz``."""
+    _check_scheme(url, ("http", "https"))
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - checked
+            answer.read(1 << 16)
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HttpError(f"GET {url} failed: {reason}") from exc
+
+
 def download(url: str, target: Path, *, timeout: float | None = None,
              schemes: tuple[str, ...] = ("http", "https")) -> None:
     """Fetch ``url`` into ``target``; only the given schemes."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from reconciler.manifests import driverkit
 from reconciler.model import generations, versions
@@ -262,6 +262,8 @@ KernelTarget = Annotated[
 DriverVersion = Annotated[str, AfterValidator(check(driverkit.driver_version_problem))]
 # The version is also the image's default tag; the pattern runs first, so the release
 # rule's cache only ever keeps short strings.
+# A TCP port (Falco's web server's, for readiness).
+Port = Annotated[int, Field(ge=1, le=65535, strict=True)]
 FalcoRelease = Annotated[
     str, StringConstraints(pattern=_TAG, max_length=MAX_TAG),
     AfterValidator(check(_falco_version_rule))]

@@ -50,6 +50,7 @@ from reconciler.manifests.grammar import (
     Name,
     NetworkName,
     NewestKernel,
+    Port,
     check,
     falco_version,
     kernel_arch,
@@ -62,6 +63,7 @@ from reconciler.model.modes import DriverMode as DriverMode  # noqa: PLC0414 - r
 from reconciler.model.modes import PullPolicy as PullPolicy  # noqa: PLC0414 - re-export
 
 API_VERSION = "falco-reconciler/v1"
+DEFAULT_WEBSERVER_PORT = 8765  # Falco's own default, in every release
 _STORE_ARCH = {arch: store_arch(arch) for arch in ("amd64", "arm64")}
 
 # Unknown keys are errors; code may use the Python names, manifests must use the YAML ones
@@ -142,6 +144,10 @@ class FalcoSpec(_Document):
     # tag or digest it gets Falco's.
     driver_loader_image: ImageRef = Field(default=generations.DEFAULT_LOADER_IMAGE,
                                           alias="driverLoaderImage")
+    # Where this image's Falco web server listens (falco.yaml's webserver.listen_port, on
+    # in every release): a (re)start waits for its /healthz. None: the image has it off,
+    # and readiness is the settle time alone.
+    webserver_port: Port | None = Field(default=DEFAULT_WEBSERVER_PORT, alias="webserverPort")
 
     def resolved_driver_version(self) -> str:
         """The driver version this Falco loads (raises ``UnknownDriverVersion``)."""

@@ -27,6 +27,11 @@ class ObservedContainer:
     restarting: bool = False
     health: str | None = None  # starting, healthy, unhealthy; None without a health check
     created: str = ""  # the engine's creation time (ISO 8601), for ordering
+    addresses: tuple[tuple[str, str], ...] = ()  # (network, IP address) where it has one
+
+    def address_on(self, network: str) -> str | None:
+        """Its IP address on ``network``, None when it has none there."""
+        return dict(self.addresses).get(network)
 
     @property
     def label_map(self) -> Mapping[str, str]:

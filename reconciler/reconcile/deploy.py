@@ -8,8 +8,13 @@ replace:
    the exact URL the container's loader will request;
 3. the old container (if any) is stopped and renamed aside (``model.container.aside_name``);
    the new one is created and started;
-4. it must stay up for the settle period; if it exits, its last log lines are kept, it is
-   removed, and the old container is renamed back and started again.
+4. it must be ready: where Falco's web server is on (``falco.webserverPort``, 8765 by
+   default) its ``/healthz`` must answer 200 within the ready timeout, and the container
+   must then stay up a short confirm window (Falco starts its web server just before it
+   opens the driver, so a driver it refuses ends it within that window); without a web
+   server it must stay up for the settle period. If it exits or never gets ready, its
+   last log lines are kept, it is removed, and the old container is renamed back and
+   started again.
 
 Only then is the old container removed. A remove just stops and removes our container.
 
@@ -57,6 +62,9 @@ class FalcoDeployer:
     stop_timeout: int = 10
     pull_progress: PullProgress | None = None
     loader_timeout: float = 300.0
+    ready_timeout: float = 60.0
+    # After /healthz answered: how long Falco must stay up still (at most the settle time).
+    confirm_seconds: float = 2.0
 
     # -- checks -------------------------------------------------------------------------
 
@@ -103,9 +111,16 @@ class FalcoDeployer:
 
     # -- container operations -------------------------------------------------------------
 
-    def _settle(self, ident: str) -> str | None:
-        """None if the container stayed up (and healthy, if it has a check), else why not."""
-        deadline = time.monotonic() + self.settle_seconds
+    def _settle(self, ident: str, healthz: Callable[[], str | None] | None = None) -> str | None:
+        """None if the container got ready, else why not.
+
+        Ready: up for the settle period; or, with ``healthz`` (the URL of Falco's
+        ``/healthz`` once the container has an address), answering 200 within the ready
+        timeout and still up a confirm window later. A health check the image declares
+        must also end healthy."""
+        started = time.monotonic()
+        settle_until = started + self.settle_seconds
+        ready_at: float | None = None
         while True:
             found = self.engine.container(ident)
             if found is None:
@@ -114,11 +129,41 @@ class FalcoDeployer:
                 return f"exited with code {found.exit_code}"
             if found.health == "unhealthy":
                 return "health check failed"
-            if time.monotonic() >= deadline and found.health in (None, "healthy"):
+            now = time.monotonic()
+            if healthz is not None and ready_at is None:
+                url = healthz()
+                if url is not None and _answers(url):
+                    ready_at = now
+                    log.info("falco.ready", container=ident[:12], url=url,
+                             seconds=round(now - started, 1))
+                elif now >= started + self.ready_timeout:
+                    return (f"did not answer {url or 'its /healthz'} within "
+                            f"{self.ready_timeout:g} s")
+            if ready_at is not None:
+                done = now >= ready_at + min(self.confirm_seconds, self.settle_seconds)
+            else:
+                done = healthz is None and now >= settle_until
+            if done and found.health in (None, "healthy"):
                 return None
-            if time.monotonic() >= deadline + 60:
+            if done and now >= (ready_at or settle_until) + 60:
                 return f"health check still {found.health} after the settle period"
             time.sleep(0.2)
+
+    def _healthz(self, ident: str, network: str,
+                 port: int | None) -> Callable[[], str | None] | None:
+        """Where the new container's ``/healthz`` answers: the loopback on the host network,
+        else its address on its network; None when its web server is off."""
+        if port is None:
+            return None
+
+        def url() -> str | None:
+            if network == "host":
+                return f"http://127.0.0.1:{port}/healthz"
+            found = self.engine.container(ident)
+            address = found.address_on(network) if found is not None else None
+            return f"http://{address}:{port}/healthz" if address else None
+
+        return url
 
     def replace(self, change: Change, desired: DesiredState) -> str:
         spec = change.spec
@@ -140,7 +185,7 @@ class FalcoDeployer:
                     self._reload_module(spec, old)
             made = create_falco(self.engine, spec, labels)
             self.engine.start(made)
-            problem = self._settle(made)
+            problem = self._settle(made, self._healthz(made, spec.network, want.healthz_port))
             if problem is not None:
                 tail = self._tail(made)
                 with contextlib.suppress(DockerError):
@@ -251,6 +296,13 @@ class FalcoDeployer:
         if change.reason is Reason.LOADER_RUN:
             return self.run_loader(change, desired)
         return self.replace(change, desired)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpclient.get_status(url, timeout=1.0) == 200
+    except httpclient.HttpError:
+        return False
 
 
 def _loads_module(change: Change) -> bool:

@@ -48,6 +48,8 @@ class DesiredContainer:
     # Why this Falco is left as it is: its loader names no driver on this host, so there
     # is nothing to build and starting it could only fail.
     blocked: str | None = None
+    # Falco's web server port: a (re)start is ready when its /healthz answers.
+    healthz_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def compute(
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
-            drivers_url=drivers_url, blocked=blocked,
+            drivers_url=drivers_url, blocked=blocked, healthz_port=falco.webserver_port,
         )
     for build in manifests.builds_for(facts.hostname):
         pattern = build.value.spec.newest_kernel

@@ -45,15 +45,6 @@ LOADER = f"{NAME}-driver-loader"
 KMOD, EBPF = DriverKind.KMOD, DriverKind.EBPF
 
 
-@pytest.fixture
-def gen_host(host: Host, make_host_root: Any) -> Host:
-    uname = os.uname()
-    host.host_root = make_host_root(
-        hostname="web-1", release=uname.release, version=uname.version,
-        os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
-    return host
-
-
 def has_loader_image(version: str) -> bool:
     return tuple(int(n) for n in version.split(".")[:2]) >= (0, 40)
 

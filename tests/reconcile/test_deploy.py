@@ -3,6 +3,8 @@ create, start, settle, then remove the old one; or roll back and say why."""
 
 from __future__ import annotations
 
+import http.server
+import threading
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,93 @@ def test_a_second_loader_run_that_fails_puts_the_old_falco_back(
         "container was put back. Last log lines:\nError: unable to insmod")
     back = engine.container("falco")
     assert back is not None and back.id == old_id and back.running
+
+
+class _Healthz:
+    """A loopback HTTP server standing in for Falco's web server: ``/healthz`` answers
+    ``status`` (200 once Falco is ready); it records the paths it was asked for."""
+
+    def __init__(self, status: int) -> None:
+        outer = self
+        self.status, self.asked = status, list[str]()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.asked.append(self.path)
+                body = b'{"status": "ok"}' if outer.status == 200 else b"starting"
+                self.send_response(outer.status if self.path == "/healthz" else 404)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def healthz_change(engine: FakeEngine, port: int) -> tuple[plan.Change, DesiredState]:
+    """A replace onto a bridge network, where Falco's /healthz is at its own address."""
+    spec = container_spec(FalcoSpec(version="0.36.2", driver=DriverMode.MODERN_EBPF,
+                                    network="falco-net"), drivers_url="http://x")
+    old = engine.container("falco")
+    assert old is not None
+    change = plan.Change(plan.ChangeKind.CONTAINER, plan.Op.REPLACE, "falco",
+                         plan.Reason.SPEC_CHANGED, spec=spec, replaces=old.id)
+    want = DesiredContainer(spec, "web", "0.36.2", DriverMode.MODERN_EBPF, None, "http://x",
+                            healthz_port=port)
+    return change, DesiredState("r" * 40, "web-1", "web", (), want)
+
+
+def test_a_restart_is_ready_when_falco_answers_healthz_at_its_address(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """With a web server, /healthz decides, not the settle time: an hour of settling is
+    not waited for once Falco answers at its address on its network."""
+    falco = _Healthz(200)
+    try:
+        engine.behaviours[NEW] = Behaviour(address="127.0.0.1")
+        change, want = healthz_change(engine, falco.port)
+        said = deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=3600,
+                                    confirm_seconds=0).apply(change, want)
+    finally:
+        falco.close()
+    assert said.startswith("started ")
+    assert falco.asked == ["/healthz"]
+
+
+def test_a_falco_that_never_gets_ready_is_rolled_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    old = engine.container("falco")
+    assert old is not None
+    falco = _Healthz(503)
+    try:
+        engine.behaviours[NEW] = Behaviour(address="127.0.0.1", log="loading rules\n")
+        change, want = healthz_change(engine, falco.port)
+        with pytest.raises(FalcoStartError) as caught:
+            deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
+                                 ready_timeout=0.5).apply(change, want)
+    finally:
+        falco.close()
+    assert str(caught.value) == (
+        f"new Falco container falco did not answer http://127.0.0.1:{falco.port}/healthz "
+        "within 0.5 s; the previous container was put back. Last log lines:\nloading rules")
+    assert falco.asked and set(falco.asked) == {"/healthz"}
+    back = engine.container("falco")
+    assert back is not None and back.id == old.id and back.running
+
+
+def test_a_falco_with_no_address_yet_is_not_asked_and_times_out(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want = healthz_change(engine, 1)  # no address on falco-net: nothing to ask
+    with pytest.raises(FalcoStartError, match=r"did not answer its /healthz within 0\.3 s"):
+        deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
+                             ready_timeout=0.3).apply(change, want)

@@ -28,8 +28,9 @@ NAME = f"falco-apply-{uuid.uuid4().hex[:8]}"
 def host_yaml(version: str = "0.32.2", driver: str = "kmod",
               env: dict[str, str] | None = None, *, name: str = NAME,
               image: str = "falco-reconciler/falco-standin",
-              loader_image: str | None = None) -> str:
-    """A Host manifest for web-* hosts running Falco as container ``name``."""
+              loader_image: str | None = None, extra: str = "") -> str:
+    """A Host manifest for web-* hosts running Falco as container ``name``; ``extra``:
+    more lines of its ``falco`` section."""
     env_lines = "".join(f"      {k}: \"{v}\"\n" for k, v in (env or {}).items())
     return (
         "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec:\n"
@@ -37,7 +38,7 @@ def host_yaml(version: str = "0.32.2", driver: str = "kmod",
         f"    version: {version}\n    driver: {driver}\n    containerName: {name}\n"
         f"    image: {image}\n"
         + (f"    driverLoaderImage: {loader_image}\n" if loader_image else "")
-        + (f"    env:\n{env_lines}" if env_lines else "")
+        + (f"    env:\n{env_lines}" if env_lines else "") + extra
     )
 
 
@@ -51,7 +52,7 @@ class Host:
         self.store = store.Store(tmp / "store")
 
     def yaml(self, version: str = "0.32.2", driver: str = "kmod",
-             env: dict[str, str] | None = None, *, name: str = NAME) -> str:
+             env: dict[str, str] | None = None, *, name: str = NAME, extra: str = "") -> str:
         """A Host manifest for this session's stand-in images of ``version``."""
         self.standins.falco(version)
         loader = None
@@ -59,7 +60,7 @@ class Host:
             self.standins.loader(version)
             loader = self.standins.loader_repository
         return host_yaml(version, driver, env, name=name,
-                         image=self.standins.falco_repository, loader_image=loader)
+                         image=self.standins.falco_repository, loader_image=loader, extra=extra)
 
     def args(self, command: str, *extra: str) -> list[str]:
         return [command, "--repo", str(self.repo.path), "--host-root", str(self.host_root),

@@ -31,7 +31,9 @@ import docker.errors
 
 from tests.support.standin_kernel import StandinKernel
 
-_CURL = "falco-reconciler/standin-curl:1"  # the Debian base image plus curl; cached
+# The Debian base image plus curl (falcoctl's downloads) and busybox (Falco's web server);
+# cached.
+_CURL = "falco-reconciler/standin-curl:2"
 _SCRIPTS = Path(__file__).with_name("standin")
 
 # Falco release -> (driver version, falcoctl version it ships or "" before falcoctl).
@@ -68,7 +70,7 @@ def _with_curl(client: Any, base_image: str) -> str:
     box = client.containers.run(
         base_image,
         ["bash", "-c", "apt-get update -q && apt-get install -y -q --no-install-recommends "
-         "curl ca-certificates >/dev/null && rm -rf /var/lib/apt/lists/*"],
+         "curl ca-certificates busybox >/dev/null && rm -rf /var/lib/apt/lists/*"],
         network_mode="host", detach=True,
     )
     try:
@@ -152,14 +154,19 @@ class Standins:
         tar.folder(f"/usr/src/falco-{driver}")  # where the real images keep driver sources
         tar.folder("/root/.falco")
         tar.script("/usr/bin/falco", "falco.sh")
-        if generation >= (0, 37):
+        # Every release's falco.yaml has its web server on, on 8765.
+        webserver = ("webserver:\n  enabled: true\n  listen_port: 8765\n"
+                     "  k8s_healthz_endpoint: /healthz\n")
+        if generation < (0, 37):
+            tar.file("/etc/falco/falco.yaml", webserver)
+        else:
             tar.script("/usr/bin/falcoctl", "falcoctl.sh")
             default = "modern_ebpf" if generation >= (0, 38) else "kmod"
             config_files = "config_files:\n  - /etc/falco/config.d\n" if generation >= (0, 38) \
                 else ""
             tar.file("/etc/falco/falco.yaml", (
                 f"{config_files}engine:\n  kind: {default}\n  kmod:\n    buf_size_preset: 4\n"
-                "  ebpf:\n    probe: ${HOME}/.falco/falco-bpf.o\n"))
+                "  ebpf:\n    probe: ${HOME}/.falco/falco-bpf.o\n" + webserver))
             if generation >= (0, 38):
                 tar.folder("/etc/falco/config.d")
         changes = ["ENV HOST_ROOT=/host", "ENV HOME=/root", 'CMD ["/usr/bin/falco"]']

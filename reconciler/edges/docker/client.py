@@ -111,6 +111,10 @@ def _observed(attrs: Mapping[str, Any]) -> ObservedContainer:
         restarting=bool(state.get("Restarting")),
         health=(state.get("Health") or {}).get("Status"),
         created=str(attrs.get("Created", "")),
+        addresses=tuple(sorted(
+            (name, str(net["IPAddress"]))
+            for name, net in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).items()
+            if net and net.get("IPAddress"))),
     )
 
 

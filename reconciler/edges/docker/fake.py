@@ -24,6 +24,7 @@ class Behaviour:
 
     exit_code: int | None = None  # None: stays up
     log: str = ""
+    address: str = ""  # its IP address on its network once started ("" on none or host)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FakeEngine:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (operation, target)
     fail: Callable[[str, str], DockerError | None] = lambda _op, _target: None
     _boxes: dict[str, _Box] = field(default_factory=dict)
+    _networks: dict[str, str] = field(default_factory=dict)  # id -> the network it is on
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # -- helpers ----------------------------------------------------------------------
@@ -129,6 +131,7 @@ class FakeEngine:
             privileged=privileged, image_id=self.images[image], restart_policy=restart_policy,
             created=f"{ident}",
         ), tuple(mounts), tuple(command))
+        self._networks[ident] = network
         return ident
 
 
@@ -137,6 +140,8 @@ class FakeEngine:
         self._record("start", box.observed.name)
         behaviour = self.behaviours.get(box.observed.image, Behaviour())
         box.log += behaviour.log
+        if behaviour.address:
+            self._set(box, addresses=((self._networks[ident], behaviour.address),))
         if behaviour.exit_code is None:
             self._set(box, status="running", exit_code=0)
         else:

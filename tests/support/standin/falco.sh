@@ -7,7 +7,12 @@
 #     probe path), else kmod;
 #   engine, 0.37+: engine.kind from -o (last wins) > /etc/falco/config.d/*.yaml (0.38+,
 #     in name order) > /etc/falco/falco.yaml; the probe from engine.ebpf.probe likewise.
+#   web server: webserver.enabled/listen_port from falco.yaml (> config.d, 0.38+) > -o, as
+#     the engine; started after the rules load and before the driver opens, as Falco
+#     does; it answers GET /healthz with {"status": "ok"}, and Falco exits when it cannot
+#     listen.
 #   STANDIN_CRASH=1: exit with an error once running (a test's rollback knob).
+#   STANDIN_RULES_SECONDS=N: loading the rules takes N seconds (a slow start's knob).
 set -u
 . /usr/local/lib/falco-standin/lib.sh
 say() { echo "falco-standin: $*"; }
@@ -25,6 +30,15 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+# yaml_get FILE SECTION KEY: SECTION.KEY of a Falco config file (two levels).
+yaml_get() {
+  awk -v section="$2" -v want="$3" '
+    /^[^ #]/ { top = $1; sub(":.*", "", top) }
+    top == section && /^  [a-z_]+:/ { key = $1; sub(":.*", "", key)
+      if (key == want && $2 != "") { print $2; exit } }
+  ' "$1" 2>/dev/null
+}
 
 # yaml_engine FILE KEY: engine.KEY (kind, or ebpf.probe) of a Falco config file.
 yaml_engine() {
@@ -60,6 +74,33 @@ else
   [ -n "$modern_flag" ] && engine=modern_ebpf  # 0.37 still takes the deprecated flag
   probe="${probe//\$\{HOME\}/$HOME}"
 fi
+web_on="$(yaml_get /etc/falco/falco.yaml webserver enabled)"
+web_port="$(yaml_get /etc/falco/falco.yaml webserver listen_port)"
+if falco_ge 0.38.0; then
+  for file in /etc/falco/config.d/*.yaml; do
+    [ -f "$file" ] || continue
+    found="$(yaml_get "$file" webserver enabled)"; [ -n "$found" ] && web_on=$found
+    found="$(yaml_get "$file" webserver listen_port)"; [ -n "$found" ] && web_port=$found
+  done
+fi
+for item in "${overrides[@]}"; do
+  case "$item" in
+    webserver.enabled=*) web_on="${item#webserver.enabled=}" ;;
+    webserver.listen_port=*) web_port="${item#webserver.listen_port=}" ;;
+  esac
+done
+
+say "Falco $FALCO_VERSION: loading rules"
+sleep "${STANDIN_RULES_SECONDS:-0}"
+if [ "$web_on" = true ]; then
+  www=/run/falco-standin-www
+  mkdir -p "$www" && printf '{"status": "ok"}' > "$www/healthz"
+  busybox httpd -f -p "0.0.0.0:${web_port:-8765}" -h "$www" 3<&- &
+  web=$!
+  sleep 0.2
+  kill -0 "$web" 2>/dev/null || fail "an error occurred while starting webserver (port ${web_port:-8765})"
+  say "web server listening on ${web_port:-8765}"
+fi
 say "Falco $FALCO_VERSION (driver $DRIVER_VERSION, needs API $NEED_API, schema $NEED_SCHEMA): opening engine $engine"
 
 case "$engine" in
@@ -89,6 +130,6 @@ esac
 say "running with $opened"
 if [ -n "${STANDIN_CRASH:-}" ]; then say "crashing as asked"; exit 3; fi
 # Like Falco, stop promptly on SIGTERM (as PID 1, a bare `sleep` would ignore it).
-trap 'say "SIGTERM: stopping"; exit 0' TERM
+trap 'say "SIGTERM: stopping"; [ -n "${web:-}" ] && kill "$web"; exit 0' TERM
 sleep infinity 3<&- &
 wait
