@@ -94,6 +94,7 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         if repo_dir is not None:
             watches.git_refs(repo_dir)
         watches.store(conf.store)
+        watches.kernels(conf.host_root)
         watches.start()
         stack.callback(watches.stop)
         if conf.docker_events:

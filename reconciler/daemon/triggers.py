@@ -5,6 +5,11 @@
 - ``StoreWatch``: an artifact deleted, overwritten or moved away in the store (drift).
   Reads (the server sending files) and our own atomic publishes (a rename of a
   ``.partial-`` temp) are not drift and are ignored.
+- ``KernelWatch`` (in ``FileWatches``): a kernel installed or removed under the host root
+  (``boot/``, ``lib/modules/``, ``usr/lib/modules/``), so the driver for a kernel that
+  ``apt upgrade`` just installed is built before anyone reboots into it. The package
+  manager's own temp names (``*.dpkg-new``, ``*.dpkg-tmp``, rpm's ``;<hex>``) are ignored:
+  the rename to the real name is what counts.
 - ``DockerEvents``: our Falco container died, was removed, renamed or ``docker update``d.
   The stream is reopened after the engine went away (a restarted dockerd), and the
   reconnection itself wakes the loop, since events may have been missed meanwhile.
@@ -74,6 +79,34 @@ class _StoreChanges(events.FileSystemEventHandler):
         self.wakeup.wake("store", at=time.time())
 
 
+# The package managers' temp names while they unpack a file in place.
+_PACKAGE_TEMP = (".dpkg-new", ".dpkg-tmp", ".dpkg-old", ".rpmnew", ".rpmsave")
+
+
+class _KernelChanges(events.FileSystemEventHandler):
+    """``boot/`` (images and configs) and the modules folders (one folder per release)."""
+
+    def __init__(self, wakeup: Wakeup) -> None:
+        self.wakeup = wakeup
+
+    def on_any_event(self, event: events.FileSystemEvent) -> None:
+        if not isinstance(event, (*_CHANGES, events.DirCreatedEvent)) or isinstance(
+                event, events.FileModifiedEvent):
+            return
+        where = _text(event.dest_path if isinstance(event, events.FileSystemMovedEvent)
+                      else event.src_path)
+        name = Path(where).name
+        if name.endswith(_PACKAGE_TEMP) or ";" in name or atomic.is_partial(name):
+            return
+        # Not ``at=``: our own passes write nothing there, so an install during a pass
+        # must still wake the next one.
+        self.wakeup.wake("kernel")
+
+
+# Where installed kernels live under a host root (edges.kernels reads them).
+KERNEL_FOLDERS = ("boot", "lib/modules", "usr/lib/modules")
+
+
 class FileWatches:
     """One inotify thread for the git refs (local repositories only) and the store."""
 
@@ -93,6 +126,16 @@ class FileWatches:
         root.mkdir(parents=True, exist_ok=True)
         self._observer.schedule(_StoreChanges(self.wakeup), str(root), recursive=True)
         self.watching.append(str(root))
+
+    def kernels(self, host_root: Path) -> None:
+        """The host root's kernel folders that exist (a folder made later is not seen: a
+        host without ``boot/`` now installs no kernel there without a reboot of ours)."""
+        handler = _KernelChanges(self.wakeup)
+        for rel in KERNEL_FOLDERS:
+            folder = host_root / rel
+            if folder.is_dir() and not folder.is_symlink():
+                self._observer.schedule(handler, str(folder), recursive=False)
+                self.watching.append(str(folder))
 
     def start(self) -> None:
         self._observer.start()
