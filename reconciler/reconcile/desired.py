@@ -66,6 +66,9 @@ class DesiredState:
     artifacts: tuple[DesiredArtifact, ...]
     container: DesiredContainer | None
     notes: tuple[str, ...] = ()  # what is wanted but cannot be named now, and why
+    # The host's own kernels (``uname -r``) and the artifact the Host wants for each: the
+    # running one and the installed ones (retention keeps the previous kernel's).
+    host_kernels: tuple[tuple[str, ArtifactKey], ...] = ()
     # Indexed once: the executor looks up every change's artifact (tens of thousands).
     _by_key: Mapping[ArtifactKey, DesiredArtifact] = field(
         init=False, repr=False, compare=False)
@@ -135,6 +138,18 @@ def installed_artifacts(
     return found, notes
 
 
+def listed_artifacts(host: Host) -> tuple[ArtifactKey, ...]:
+    """The artifacts a Host names itself: its listed ``kernels``, of its driver version and
+    kind (none for a driverless mode)."""
+    falco = host.spec.falco
+    kind = _MODE_KINDS.get(falco.driver)
+    if kind is None or not host.spec.listed_kernels:
+        return ()
+    version = falco.resolved_driver_version()
+    return tuple(ArtifactKey.for_kernel(k.kernel_id(), version, kind)
+                 for k in host.spec.listed_kernels)
+
+
 def _other_release(key: ArtifactKey, release: str) -> str:
     return "" if key.kernel_release == release else release
 
@@ -158,6 +173,7 @@ def compute(
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
+    host_kernels: list[tuple[str, ArtifactKey]] = []
 
     def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (), release: str = "") -> None:
         if release:
@@ -186,6 +202,7 @@ def compute(
         if key is not None:
             want(key, f"Host/{name} ({RUNNING})",
                  release=_other_release(key, facts.kernel_release))
+            host_kernels.append((facts.kernel_release, key))
             for extra in host.spec.listed_kernels:
                 want(ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
                      f"Host/{name} ({LISTED})")
@@ -194,6 +211,7 @@ def compute(
         for other, kernel in installed:
             want(other, f"Host/{name} ({INSTALLED})",
                  release=_other_release(other, kernel.release))
+            host_kernels.append((kernel.release, other))
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
                               docker_socket=docker_socket, falco_home=falco_home)
@@ -229,4 +247,5 @@ def compute(
         artifacts=artifacts,
         container=desired_container,
         notes=tuple(notes),
+        host_kernels=tuple(host_kernels),
     )
