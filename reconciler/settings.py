@@ -44,6 +44,8 @@ class Settings:
     settle: float = 10.0
     ready_timeout: float = 60.0
     stop_timeout: int = 10
+    # Seconds an artifact nothing wants any more stays in the store (reconcile.retention).
+    retention: float = 7 * 86400.0
     # The daemon's own.
     poll_interval: float = 60.0
     debounce: float = 0.2
@@ -90,6 +92,8 @@ _HELP = {
     "ready_timeout": "seconds a new Falco container gets to answer /healthz on its web "
     "server (default: 60)",
     "stop_timeout": "seconds Falco gets to stop before it is killed (default: 10)",
+    "retention": "how long an artifact nothing wants any more is kept before it is deleted: "
+    "seconds, or a number with s, m, h or d (default: 7d)",
     "poll_interval": "seconds between fetches, jittered by 10%% (default: 60)",
     "debounce": "seconds to gather a burst of triggers into one pass (default: 0.2)",
     "backoff_max": "longest wait between retries of a transient failure (default: 300)",
@@ -107,6 +111,8 @@ _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_
 _INTS = {"jobs", "stop_timeout"}
 _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max"}
 _BOOLS = {"privileged", "adopt", "docker_events"}
+_DURATIONS = {"retention"}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
 _SWITCHES = {"adopt"}
 
@@ -140,10 +146,26 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
             return float(value)
         if name in _BOOLS:
             return _boolean(value)
+        if name in _DURATIONS:
+            return duration(value)
     except (TypeError, ValueError) as exc:
         kind = {f.name: f.type for f in fields(Settings)}[name]
+        if name in _DURATIONS:
+            kind = "duration such as 7d, 36h or 3600"
         raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
     return str(value)
+
+
+def duration(value: Any) -> float:
+    """``7d``, ``36h``, ``90m``, ``45s`` or plain seconds, as seconds (never negative)."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    text = str(value).strip().lower()
+    scale = _UNITS.get(text[-1:], 0)
+    seconds = float(text[:-1] if scale else text) * (scale or 1)
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(value)
+    return seconds
 
 
 def _boolean(value: Any) -> bool:

@@ -68,3 +68,19 @@ def test_a_bad_variable_and_a_bad_listen_address_name_their_origin() -> None:
         settings.resolve(parsed(), {"RECONCILER_JOBS": "x"})
     with pytest.raises(ConfigError, match="must be HOST:PORT"):
         settings.resolve(parsed("--listen", "nowhere"), {})
+
+
+def test_retention_is_a_duration_from_flag_variable_or_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("retention: 36h\n")
+    env = {"RECONCILER_CONFIG": str(config)}
+    assert settings.Settings().retention == 7 * 86400
+    assert settings.resolve(parsed(names=("retention",)), env).retention == 36 * 3600
+    assert settings.resolve(parsed(names=("retention",)),
+                            {**env, "RECONCILER_RETENTION": "90m"}).retention == 5400
+    assert settings.resolve(parsed("--retention", "3600", names=("retention",)),
+                            env).retention == 3600
+    with pytest.raises(ConfigError, match="--retention: retention must be a duration such as"):
+        settings.resolve(parsed("--retention", "a week", names=("retention",)), {})
+    with pytest.raises(ConfigError):
+        settings.resolve(parsed("--retention=-1d", names=("retention",)), {})

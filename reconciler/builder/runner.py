@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import enum
 import os
 import re
@@ -61,6 +62,19 @@ class BuildRequest:
     driver_version: str
     kinds: tuple[DriverKind, ...]
     kernel_urls: tuple[str, ...] = ()
+    # The kernel's own ``uname -r`` when the artifact's name uses another (Falco 0.35+ on
+    # Debian names ``6.1.0-57-cloud-amd64`` as ``6.1.192-3-cloud-amd64``): its headers are
+    # those of this release and the module's vermagic must start with it; "" when the name
+    # is the release.
+    uname_release: str = ""
+
+    @property
+    def built_kernel(self) -> KernelId:
+        """The kernel as it runs, for its headers and vermagic (the artifact's name is
+        ``kernel``'s)."""
+        if not self.uname_release or self.uname_release == self.kernel.kernel_release:
+            return self.kernel
+        return dataclasses.replace(self.kernel, kernel_release=self.uname_release)
 
     def artifact_keys(self) -> tuple[ArtifactKey, ...]:
         return tuple(ArtifactKey.for_kernel(self.kernel, self.driver_version, k)
@@ -275,7 +289,7 @@ class _Build:
             )
             with self.stage(Step.KERNEL_HEADERS):
                 hdrs = headers.ensure(
-                    self.eng, image.reference, request.kernel,
+                    self.eng, image.reference, request.built_kernel,
                     kernel_urls=request.kernel_urls, cache_root=cache / "headers",
                     log=build_log, timeout=self.remaining(),
                 )
@@ -298,7 +312,7 @@ class _Build:
             for kind, path in outputs.files:
                 try:
                     build_log.note(verify.check(
-                        path, kind, request.kernel.kernel_release, request.kernel.arch,
+                        path, kind, request.built_kernel.kernel_release, request.kernel.arch,
                         config.module_name, expected=expected,
                     ))
                 except verify.InvalidDriver as exc:

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", config=False)
+    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
+                       config=False)
     p.set_defaults(handler=run)
 
 
@@ -54,11 +55,13 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
     if planned.plan.empty:
+        planned.remember(conf.state_dir)
         return 0
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
+    planned.remember(conf.state_dir)
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]

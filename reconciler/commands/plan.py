@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 with no changes, 2 with changes, 1 on error")
-    settings.add_flags(p, "adopt", config=False)
+    settings.add_flags(p, "adopt", "retention", config=False)
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     p.set_defaults(handler=run)

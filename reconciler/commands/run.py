@@ -37,11 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
                        "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
                        "insmod_command", "rmmod_command")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "poll_interval",
-                       "debounce",
-                       "backoff_max", "metrics_listen", "webhook_listen", "webhook_secret_file",
-                       "verify_gpg_home", "verify_ssh_allowed_signers", "docker_events",
-                       config=False)
+    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
+                       "poll_interval", "debounce", "backoff_max", "metrics_listen",
+                       "webhook_listen", "webhook_secret_file", "verify_gpg_home",
+                       "verify_ssh_allowed_signers", "docker_events", config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")

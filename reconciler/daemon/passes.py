@@ -126,6 +126,7 @@ class Reconciler:
                               "waiting for a revision that validates", rejection=rejection)
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
+        planned.remember(self.settings.state_dir)
         name = planned.desired.container.spec.name if planned.desired.container else container
         failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
         transient = any(o.transient for o in failed)

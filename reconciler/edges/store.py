@@ -426,6 +426,8 @@ class Observation:
     # Wanted, verifying, but carrying an identity its driver version refuses (why): corrupt
     # to the plan all the same, with its own reason.
     misfits: tuple[tuple[ArtifactKey, str], ...] = ()
+    # Every file named like an artifact, verified or not (what retention looks at).
+    stored: frozenset[ArtifactKey] = frozenset()
 
 
 def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
@@ -471,13 +473,15 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
     # By path, not by key: a file name does not always parse back into the key that named
     # it (a kernel version with "_", such as minikube's 1_1.26.0, splits differently).
     wanted_paths = {key.relpath for key in wanted_set}
+    stored: set[ArtifactKey] = set()
     for key, path in store.artifact_paths():
+        stored.add(key)
         if key.relpath not in wanted_paths and (
                 not path.is_file() or _sidecar_digest(path) is None
                 or store.misfit(key, path) is not None):
             corrupt.add(key)
     return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)),
-                       tuple(sorted(misfits)))
+                       tuple(sorted(misfits)), frozenset(stored))
 
 
 def _sidecar_digest(path: Path) -> str | None:

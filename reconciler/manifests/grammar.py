@@ -44,6 +44,16 @@ def check(rule: Callable[[str], str | None]) -> Callable[[str], str]:
     return validate
 
 
+def union_tag(name: str) -> str:
+    """The tag of one member of a tagged union (``Discriminator``): pydantic puts it in an
+    error's location, where it is no manifest key, so ``manifests.problems`` drops it."""
+    return f"<{name}>"
+
+
+def is_union_tag(part: object) -> bool:
+    return isinstance(part, str) and part.startswith("<") and part.endswith(">")
+
+
 # -- the grammar of each place a value goes -------------------------------------------------
 
 # utsname's fields are 65 bytes with their NUL (__NEW_UTS_LEN): no kernel has a longer

@@ -24,13 +24,17 @@ Every string is held to the grammar of the place it goes: ``manifests.grammar``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 from typing import Annotated, Any, ClassVar, Generic, Literal, NamedTuple, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     model_validator,
 )
 from pydantic.dataclasses import dataclass
@@ -54,6 +58,7 @@ from reconciler.manifests.grammar import (
     check,
     falco_version,
     kernel_arch,
+    union_tag,
 )
 from reconciler.model import generations, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
@@ -179,11 +184,56 @@ class KernelSpec(_Document):
         )
 
 
+class KernelSelection(enum.StrEnum):
+    """The kernels a Host's driver is built for, when ``kernels`` names none itself."""
+
+    INSTALLED = "installed"  # every kernel installed on the host, the running one first
+    RUNNING = "running"  # the running kernel only
+
+
+def _kernel_selection(value: Any) -> Any:
+    choices = [s.value for s in KernelSelection]
+    if value in choices:
+        return value
+    hint = driverkit.did_you_mean(value, choices) if isinstance(value, str) else ""
+    raise ValueError(
+        f"expected installed, running or a list of kernels, got {driverkit.quoted(value)}{hint}")
+
+
+def _kernels_form(value: Any) -> str:
+    return union_tag("list") if isinstance(value, list | tuple) else union_tag("word")
+
+
+# ``installed`` | ``running`` | a list of kernels, each form validated on its own (a
+# tagged union: a mistake in one list item is reported as that item's, not as "not a word
+# either").
+Kernels = Annotated[
+    Annotated[KernelSelection, BeforeValidator(_kernel_selection), Tag(union_tag("word"))]
+    | Annotated[tuple[KernelSpec, ...], Tag(union_tag("list"))],
+    Discriminator(_kernels_form),
+]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class HostSpec(_Document):
     match: Match = Match()
     falco: FalcoSpec
-    kernels: tuple[KernelSpec, ...] = ()
+    # A list means the running kernel and those listed (the kernels the host's facts
+    # cannot tell, such as one a rollout will install).
+    kernels: Kernels = Field(
+        default=KernelSelection.INSTALLED,
+        description="installed: every installed kernel; running: the running one only; a "
+                    "list: the running kernel and those listed")
+
+    @property
+    def listed_kernels(self) -> tuple[KernelSpec, ...]:
+        """The kernels written out in the manifest (none for ``installed``/``running``)."""
+        return () if isinstance(self.kernels, KernelSelection) else self.kernels
+
+    @property
+    def wants_installed(self) -> bool:
+        """Whether every installed kernel gets the driver, not only the running one."""
+        return self.kernels is KernelSelection.INSTALLED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)

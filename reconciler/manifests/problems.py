@@ -30,7 +30,7 @@ def explain(
     model: type[Any], error: Any, rename: Callable[[KeyPath], KeyPath] | None
 ) -> tuple[KeyPath, str]:
     """A pydantic error as (key path, message naming what is wrong and what is expected)."""
-    loc: KeyPath = tuple(error["loc"])
+    loc: KeyPath = tuple(part for part in error["loc"] if not grammar.is_union_tag(part))
     kind: str = error["type"]
     keyed = (error.get("ctx") or {}).get("error")
     if isinstance(keyed, grammar.KeyedError):

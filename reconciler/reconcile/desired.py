@@ -1,9 +1,15 @@
 """Desired state: what this host must have, from the manifests at one revision and its facts.
 
 Pure: no I/O. The host's Falco needs the artifact its loader will ask for (named by the
-rules of that Falco version, ``model.kernelnames``), plus the same kind for every extra
-kernel the Host lists; every DriverBuild that matches the host adds its artifacts. The
-same artifact wanted twice is built once, remembering everyone who wants it.
+rules of that Falco version, ``model.kernelnames``), and, so that a reboot into another
+kernel never finds Falco without its driver, the same kind for the Host's other kernels:
+every installed one as it will be once booted (``kernels: installed``, the default), none
+(``running``), or those the Host lists. Every DriverBuild that matches the host adds its
+artifacts. The same artifact wanted twice is built once, remembering everyone who wants it.
+
+A loader may name a kernel otherwise than ``uname -r`` does (Falco 0.35+ on Debian rebuilds
+the release from ``uname -v``); the artifact then carries the real release too, which the
+builder needs for the kernel's headers and to check the module's vermagic.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from reconciler.edges.apt import Newest
 from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, InstalledKernel
 from reconciler.model.modes import DriverMode, PullPolicy
 
 _MODE_KINDS = {
@@ -33,6 +39,8 @@ class DesiredArtifact(NamedTuple):
     key: ArtifactKey
     wanted_by: tuple[str, ...]
     kernel_urls: tuple[str, ...] = ()
+    # The kernel's own ``uname -r`` where the key names it otherwise; "" when they agree.
+    uname_release: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class DesiredState:
     artifacts: tuple[DesiredArtifact, ...]
     container: DesiredContainer | None
     notes: tuple[str, ...] = ()  # what is wanted but cannot be named now, and why
+    # The host's own kernels (``uname -r``) and the artifact the Host wants for each: the
+    # running one and the installed ones (retention keeps the previous kernel's).
+    host_kernels: tuple[tuple[str, ArtifactKey], ...] = ()
     # Indexed once: the executor looks up every change's artifact (tens of thousands).
     _by_key: Mapping[ArtifactKey, DesiredArtifact] = field(
         init=False, repr=False, compare=False)
@@ -98,6 +109,53 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unn
     return ArtifactKey.for_kernel(kernel, falco.resolved_driver_version(), kind)
 
 
+# How the wanted_by of each of a Host's kernels reads, after ``Host/<name>``.
+RUNNING = "running kernel"
+INSTALLED = "installed, not running: needed at next boot"
+LISTED = "kernels"
+
+
+def installed_artifacts(
+    host: Host, facts: HostFacts,
+) -> tuple[list[tuple[ArtifactKey, InstalledKernel]], list[str]]:
+    """The artifacts this host's Falco will request once each installed kernel other than
+    the running one is booted, and a note for each kernel its loader names no driver for."""
+    falco = host.spec.falco
+    kind = _MODE_KINDS.get(falco.driver)
+    if kind is None or not host.spec.wants_installed:
+        return [], []
+    found: list[tuple[ArtifactKey, InstalledKernel]] = []
+    notes: list[str] = []
+    for kernel in facts.installed_kernels:
+        if kernel.release == facts.kernel_release:
+            continue  # the running kernel: named from the running facts
+        named = kernelnames.name(facts.booted(kernel), falco.falco_version)
+        if isinstance(named, kernelnames.Unnamed):
+            notes.append(f"Host/{host.metadata.name}: installed kernel {kernel.release} "
+                         f"(not running): Falco {falco.version}'s loader names no driver for "
+                         f"it ({named.reason}); nothing is built for it")
+            continue
+        found.append((ArtifactKey.for_kernel(named, falco.resolved_driver_version(), kind),
+                      kernel))
+    return found, notes
+
+
+def listed_artifacts(host: Host) -> tuple[ArtifactKey, ...]:
+    """The artifacts a Host names itself: its listed ``kernels``, of its driver version and
+    kind (none for a driverless mode)."""
+    falco = host.spec.falco
+    kind = _MODE_KINDS.get(falco.driver)
+    if kind is None or not host.spec.listed_kernels:
+        return ()
+    version = falco.resolved_driver_version()
+    return tuple(ArtifactKey.for_kernel(k.kernel_id(), version, kind)
+                 for k in host.spec.listed_kernels)
+
+
+def _other_release(key: ArtifactKey, release: str) -> str:
+    return "" if key.kernel_release == release else release
+
+
 KeysOf = Callable[[DriverBuild], tuple[ArtifactKey, ...]]
 
 
@@ -116,8 +174,12 @@ def compute(
     ``newestKernel`` pattern resolved to on this host."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
+    releases: dict[ArtifactKey, str] = {}
+    host_kernels: list[tuple[str, ArtifactKey]] = []
 
-    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
+    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (), release: str = "") -> None:
+        if release:
+            releases.setdefault(key, release)
         entry = wanted.get(key)
         if entry is None:
             wanted[key] = ([by], list(dict.fromkeys(urls)))
@@ -138,13 +200,20 @@ def compute(
         if isinstance(found, kernelnames.Unnamed):
             blocked = (f"Falco {falco.version}'s loader names no driver on this host "
                        f"({found.reason}): nothing is built for it, and Falco is left as it is")
+        name = host.metadata.name
         if key is not None:
-            want(key, f"Host/{host.metadata.name} (running kernel)")
-            for extra in host.spec.kernels:
-                want(
-                    ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
-                    f"Host/{host.metadata.name} (kernels)",
-                )
+            want(key, f"Host/{name} ({RUNNING})",
+                 release=_other_release(key, facts.kernel_release))
+            host_kernels.append((facts.kernel_release, key))
+            for extra in host.spec.listed_kernels:
+                want(ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
+                     f"Host/{name} ({LISTED})")
+        installed, unnamed = installed_artifacts(host, facts)
+        notes += unnamed
+        for other, kernel in installed:
+            want(other, f"Host/{name} ({INSTALLED})",
+                 release=_other_release(other, kernel.release))
+            host_kernels.append((kernel.release, other))
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
                               docker_socket=docker_socket, falco_home=falco_home)
@@ -169,7 +238,7 @@ def compute(
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
 
     artifacts = tuple(
-        DesiredArtifact(key, tuple(who), tuple(urls))
+        DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""))
         # Keys are unique and order by driver version, arch, kernel, kind.
         for key, (who, urls) in sorted(wanted.items())
     )
@@ -180,4 +249,5 @@ def compute(
         artifacts=artifacts,
         container=desired_container,
         notes=tuple(notes),
+        host_kernels=tuple(host_kernels),
     )

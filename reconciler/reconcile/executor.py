@@ -109,13 +109,16 @@ class Executor:
         requests = []
         for (kernel, driver_version), group in by_request.items():
             urls: list[str] = []
+            release = ""
             for change in group:
                 wanted = desired.artifact(change.artifact) if change.artifact else None
                 urls += [u for u in (wanted.kernel_urls if wanted else ()) if u not in urls]
+                # One kernel, one real release: every kind of it carries the same.
+                release = release or (wanted.uname_release if wanted else "")
             requests.append(BuildRequest(
                 kernel=kernel, driver_version=driver_version,
                 kinds=tuple(c.artifact.kind for c in group if c.artifact is not None),
-                kernel_urls=tuple(urls),
+                kernel_urls=tuple(urls), uname_release=release,
             ))
         start = time.monotonic()
         results = self.build(requests) if requests else ()

@@ -27,6 +27,8 @@ class ObservedState:
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
+    # Every file in the store named like an artifact, wanted or not (retention's input).
+    stored: frozenset[ArtifactKey] = frozenset()
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -37,6 +39,7 @@ class ObservedState:
             "present": sorted(k.relpath for k in self.present),
             "corrupt": sorted(k.relpath for k in self.corrupt),
             "unsafe": sorted(k.relpath for k, _folder in self.unsafe),
+            "stored": sorted(k.relpath for k in self.stored),
             "containers": sorted(
                 [c.id, c.name, c.image, c.status, c.spec_hash or "", c.managed, sorted(c.env)]
                 for c in self.containers
@@ -56,6 +59,7 @@ def from_parts(
     module: LoadedModule | None = None,
     unsafe: Iterable[tuple[ArtifactKey, str]] = (),
     misfits: Iterable[tuple[ArtifactKey, str]] = (),
+    stored: Iterable[ArtifactKey] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -65,4 +69,5 @@ def from_parts(
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,
+        stored=frozenset(stored),
     )

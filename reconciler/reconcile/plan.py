@@ -6,7 +6,8 @@ whose plan is empty (tests/reconcile/test_plan_property.py checks that with hypo
 
 Ordering matters to the executor: builds come first (Falco must never start before its
 driver exists), then the kernel module (kmod-preloaded), then container changes, then
-deletions.
+deletions: corrupt artifacts no one wants, and those past their retention
+(``reconcile.retention``, whose kept artifacts the notes list with their date).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
 from reconciler.reconcile.desired import DesiredContainer, DesiredState
 from reconciler.reconcile.observed import ObservedState
+from reconciler.reconcile.retention import Review, span, when
 
 
 class ChangeKind(enum.StrEnum):
@@ -49,6 +51,7 @@ class Reason(enum.StrEnum):
     MISFIT = "its driver identity does not fit its driver version; rebuild"
     UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
+    EXPIRED = "no Host, DriverBuild or installed kernel wants it any more, past its retention"
     ABSENT = "container does not exist"
     NOT_RUNNING = "container is not running"
     SPEC_CHANGED = "container spec changed"
@@ -212,7 +215,18 @@ def _with_loader_runs(changes: list[Change]) -> list[Change]:
     return out
 
 
-def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
+def _retention_notes(retained: Review | None) -> list[str]:
+    if retained is None:
+        return []
+    found = [f"{key.relpath}: kept, the drivers of the previous kernel {release}"
+             for key, release in retained.previous]
+    found += [f"{key.relpath}: no longer wanted; kept until {when(until)} "
+              f"(retention {span(retained.grace)})" for key, until in retained.kept]
+    return found
+
+
+def notes(desired: DesiredState, observed: ObservedState,
+          retained: Review | None = None) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
     found: list[str] = list(desired.notes)
     want = desired.container
@@ -225,11 +239,13 @@ def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
-    return tuple(found)
+    return (*found, *_retention_notes(retained))
 
 
-def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False) -> Plan:
-    """Every change that turns ``observed`` into ``desired``: builds, containers, deletions."""
+def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
+         retained: Review | None = None) -> Plan:
+    """Every change that turns ``observed`` into ``desired``: builds, containers, deletions
+    (with ``retained``, also of what is past its retention)."""
     builds = []
     unsafe = dict(observed.unsafe)
     misfits = dict(observed.misfits)
@@ -253,6 +269,14 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
         Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
         for key in sorted(observed.corrupt - wanted)
     ]
+    if retained is not None:
+        corrupt = {key.relpath for key in observed.corrupt}
+        deletes += [
+            Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.EXPIRED,
+                   detail=f"unwanted since {when(since)}, retention {span(retained.grace)}",
+                   artifact=key)
+            for key, since in retained.expired if key.relpath not in corrupt
+        ]
     modules = _module_changes(desired.container, observed)
     containers = _with_loader_runs(_container_changes(desired.container, observed, adopt=adopt))
     return Plan(
@@ -260,5 +284,5 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False)
         host=desired.hostname,
         changes=(*builds, *modules, *containers, *deletes),
         manifest_host=desired.host,
-        notes=notes(desired, observed),
+        notes=notes(desired, observed, retained),
     )

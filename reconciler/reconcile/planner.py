@@ -7,7 +7,10 @@ from (``ManifestCache``), so a daemon pass on an unchanged revision parses nothi
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from reconciler.edges import apt, gitrepo, hostfacts, kmod
 from reconciler.edges import store as stores
@@ -21,8 +24,14 @@ from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
-from reconciler.reconcile import desired, observed, plan
+from reconciler.reconcile import desired, ledger, observed, plan, retention
 from reconciler.settings import Settings
+
+Clock = Callable[[], dt.datetime]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,12 @@ class Planned:
     desired: desired.DesiredState
     observed: observed.ObservedState
     plan: plan.Plan
+    retention: retention.Review | None = None
+
+    def remember(self, state_dir: Path) -> None:
+        """Write what retention saw in this pass: call once the plan was applied."""
+        if self.retention is not None:
+            ledger.write(state_dir, self.retention.ledger)
 
 
 @dataclass
@@ -112,6 +127,7 @@ class Planner:
     engine: ContainerEngine
     store: stores.Store
     manifests: ManifestCache = field(default_factory=ManifestCache)
+    clock: Clock = _now
 
     def read_inputs(self) -> Inputs:
         """Read git, the manifests (unless their tree is known) and the host's facts."""
@@ -146,7 +162,18 @@ class Planner:
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
-                                   unsafe=held.unsafe, misfits=held.misfits)
+                                   unsafe=held.unsafe, misfits=held.misfits, stored=held.stored)
+
+    def review(self, inputs: Inputs, want: desired.DesiredState,
+               actual: observed.ObservedState) -> retention.Review:
+        """Retention's verdict on the store, against the ledger of earlier passes."""
+        return retention.review(
+            stored=actual.stored - actual.corrupt,
+            wanted={a.key.relpath for a in want.artifacts},
+            named=retention.named(inputs.manifests, self.manifests.keys_of),
+            kernels=retention.host_kernels(want), ledger=ledger.read(self.settings.state_dir),
+            now=self.clock(), grace=dt.timedelta(seconds=self.settings.retention),
+        )
 
     def _containers(self, want: desired.DesiredState) -> tuple[ObservedContainer, ...]:
         """Our labelled containers (of this host name) plus any container holding the
@@ -201,4 +228,6 @@ class Planner:
         inputs = self.read_inputs()
         want = self.desire(inputs)
         actual = self.observe(want)
-        return Planned(inputs, want, actual, plan.diff(want, actual, adopt=adopt))
+        retained = self.review(inputs, want, actual)
+        return Planned(inputs, want, actual,
+                       plan.diff(want, actual, adopt=adopt, retained=retained), retained)

@@ -231,6 +231,24 @@ CASES = {
          "    - target: debian\n      kernelRelease: 6.1.0-13-amd64\n"},
         ["a.yaml:7: missing required key 'kernelVersion' in spec.kernels[0]"],
     ),
+    "kernels is installed, running or a list": (
+        {"a.yaml": H + "metadata: {name: a}\nspec:\n  falco: {version: 0.37.1}\n"
+         "  kernels: instaled\n"},
+        ["a.yaml:6: spec.kernels: expected installed, running or a list of kernels, got "
+         "'instaled'; did you mean 'installed'?"],
+    ),
+    "kernels as a mapping": (
+        {"a.yaml": H + "metadata: {name: a}\nspec:\n  falco: {version: 0.37.1}\n"
+         "  kernels: {target: debian}\n"},
+        ["a.yaml:6: spec.kernels: expected installed, running or a list of kernels, got "
+         "a mapping"],
+    ),
+    "an unknown key of a kernel item is that item's": (
+        {"a.yaml": H + "metadata: {name: a}\nspec:\n  falco: {version: 0.37.1}\n  kernels:\n"
+         "    - target: debian\n      kernelRelease: 6.1.0-13-amd64\n      kernelVersion: 1\n"
+         "      relase: x\n"},
+        ["a.yaml:10: unknown key 'relase' in spec.kernels[0]; did you mean 'kernelRelease'?"],
+    ),
     "missing metadata and spec point at the document": (
         {"a.yaml": "# hosts\n---\n" + H},
         ["a.yaml:3: missing required key 'metadata' in the document",

@@ -143,3 +143,28 @@ def test_a_failed_loader_run_leaves_the_running_falco_as_it_is(tmp_path: Path) -
     assert [(o.change.name, o.result.value) for o in outcomes] == [
         ("falco-driver-loader", "failed"), ("falco", "skipped")]
     assert applied == ["falco-driver-loader"]
+
+
+def test_a_kernel_named_otherwise_than_uname_r_is_built_for_its_real_release(
+    tmp_path: Path,
+) -> None:
+    """Falco 0.40 on Debian asks for ``6.1.192-3-cloud-amd64``; the kernel is
+    ``6.1.0-57-cloud-amd64``: the request carries both, once per kernel."""
+    named = ArtifactKey("8.0.0+driver", "x86_64", "debian", "6.1.192-3-cloud-amd64", "1",
+                        DriverKind.KMOD)
+    probe = ArtifactKey("8.0.0+driver", "x86_64", "debian", "6.1.192-3-cloud-amd64", "1",
+                        DriverKind.EBPF)
+    desired = DesiredState(
+        revision="r" * 40, hostname="web-1", host="web", container=None,
+        artifacts=(DesiredArtifact(named, ("a",), (), "6.1.0-57-cloud-amd64"),
+                   DesiredArtifact(probe, ("b",), (), "6.1.0-57-cloud-amd64"),
+                   DesiredArtifact(GOOD, ("c",))),
+    )
+    builder = FakeBuilder()
+    executor.Executor(Store(tmp_path), builder, no_module, no_module).run(
+        plan.diff(desired, ObservedState()), desired)
+    by_name = {r.kernel.kernel_release: r for r in builder.requests}
+    assert by_name["6.1.192-3-cloud-amd64"].uname_release == "6.1.0-57-cloud-amd64"
+    assert by_name["6.1.192-3-cloud-amd64"].kinds == (DriverKind.KMOD, DriverKind.EBPF)
+    assert by_name["6.1.192-3-cloud-amd64"].built_kernel.kernel_release == "6.1.0-57-cloud-amd64"
+    assert by_name[GOOD.kernel_release].uname_release == ""
