@@ -37,7 +37,8 @@ from reconciler.model.host import InstalledKernel, VersionSource
 
 log = logs.get(__name__)
 
-MODULES_DIRS = ("lib/modules", "usr/lib/modules")
+# usr/ first: with a merged /usr (lib a link to usr/lib) a kernel is named by its real path.
+MODULES_DIRS = ("usr/lib/modules", "lib/modules")
 DPKG_STATUS = "var/lib/dpkg/status"
 # A status file of many thousand packages is some tens of MiB; stop reading beyond this.
 MAX_STATUS_BYTES = 256 * 1024 * 1024
@@ -76,7 +77,7 @@ def _modules_folders(root: Path) -> dict[str, list[str]]:
                 real = entry.resolve()
             except OSError:
                 continue
-            if real in seen:  # merged /usr: lib/modules is usr/lib/modules
+            if real in seen:  # merged /usr: lib/modules/<release> is the usr/ one
                 continue
             seen.add(real)
             found.setdefault(entry.name, []).append(f"{parent}/{entry.name}")

@@ -232,15 +232,18 @@ def test_an_unsigned_package_gives_the_version_too(
     assert got.detail.startswith(f"var/lib/dpkg/status: {newest.deb.package}-unsigned ")
 
 
+@pytest.mark.parametrize("merged_usr", [False, True])
 def test_the_ostree_layout_keeps_the_image_beside_the_modules(
-    tmp_path: Path, debian_kernels: list[Unpacked]
+    tmp_path: Path, debian_kernels: list[Unpacked], merged_usr: bool
 ) -> None:
-    """Fedora/ostree: usr/lib/modules/<release>/vmlinuz and no boot/. The real Debian
-    bzImage stands in for Fedora's (both are x86 bzImages)."""
+    """Fedora/ostree: usr/lib/modules/<release>/vmlinuz and no boot/ (Fedora links lib to
+    usr/lib). The real Debian bzImage stands in for Fedora's (both are x86 bzImages)."""
     newest = debian_kernels[0]
     root = host(tmp_path)
     modules = root / "usr/lib/modules" / newest.release
     modules.mkdir(parents=True)
+    if merged_usr:
+        (root / "lib").symlink_to("usr/lib")
     shutil.copyfile(newest.tree / newest.image, modules / "vmlinuz")
     got = found(root)[newest.release]
     assert (got.source, got.image) == (
