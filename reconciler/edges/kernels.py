@@ -151,24 +151,31 @@ def _uts_flags(root: Path, release: str, notes: list[str]) -> str:
 def _dpkg(root: Path, wanted: frozenset[str]) -> tuple[dict[str, kernelpackages.Package], str]:
     """The installed ``wanted`` packages, and a note when the status file could not be read."""
     path = root / DPKG_STATUS
+    cut: list[int] = []
     try:
         with path.open(encoding="utf-8", errors="replace") as f:
-            return kernelpackages.status_entries(_bounded_lines(f), wanted), ""
+            found = kernelpackages.status_entries(_bounded_lines(f, cut), wanted)
     except FileNotFoundError:
         return {}, f"{DPKG_STATUS}: none"
     except OSError as exc:
         return {}, f"{DPKG_STATUS}: cannot read it: {exc.strerror or exc}"
+    if cut:
+        return found, (f"{DPKG_STATUS}: no such package in its first {cut[0] // 2**20} MiB "
+                       "(read no further)")
+    return found, ""
 
 
-def _bounded_lines(f: TextIO) -> Iterator[str]:
-    """Lines of an open text file, each cut at MAX_LINE, at most MAX_STATUS_BYTES in all."""
+def _bounded_lines(f: TextIO, cut: list[int]) -> Iterator[str]:
+    """Lines of an open text file, each cut at MAX_LINE, at most MAX_STATUS_BYTES in all;
+    stopping short appends the count read to ``cut``."""
     total = 0
     while True:
         line = f.readline(MAX_LINE)
         if not line:
             return
         if total >= MAX_STATUS_BYTES:
-            log.warning("facts.dpkg_status_cut", path=f.name, read_bytes=total)
+            log.warning("facts.dpkg_status_cut", path=f.name, read_chars=total)
+            cut.append(total)
             return
         total += len(line)
         if not line.endswith("\n") and len(line) == MAX_LINE:

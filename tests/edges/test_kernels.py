@@ -278,4 +278,7 @@ def test_a_large_status_file_is_read_to_the_kernel_but_not_without_bound(
     (root / "var/lib/dpkg/status").write_text(filler + newest.deb.status_stanza())
     assert found(root)[newest.release].source is VersionSource.DPKG
     monkeypatch.setattr(kernels, "MAX_STATUS_BYTES", 1024 * 1024)
-    assert found(root)[newest.release].source is VersionSource.DEFAULT
+    got = found(root)[newest.release]
+    assert got.source is VersionSource.DEFAULT
+    assert got.detail.endswith("var/lib/dpkg/status: no such package in its first 1 MiB "
+                               "(read no further)")
