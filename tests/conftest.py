@@ -24,6 +24,7 @@ import pytest
 from reconciler.edges.docker import client as docker_edge
 from reconciler.edges.docker.client import Docker
 from reconciler.errors import DockerUnavailable
+from tests.support import kernelpkg
 from tests.support.standin import Standins
 from tests.support.standin_kernel import StandinKernel
 
@@ -92,6 +93,14 @@ def make_host_root(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+@pytest.fixture(scope="session")
+def debian_kernels(tmp_path_factory: pytest.TempPathFactory) -> list[kernelpkg.Unpacked]:
+    """The two newest real Debian cloud-amd64 kernel packages, newest first, each unpacked
+    once (``kernelpkg.Unpacked.install`` lays one out under a host root)."""
+    return [kernelpkg.unpack(deb, tmp_path_factory.mktemp(deb.release))
+            for deb in kernelpkg.require(2)]
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,18 @@
 
 Without ``--falco-version`` it shows the latest release of every known Falco minor plus
 each release where a naming rule changes, grouped by the kernel name they share, so one
-look tells which artifact a Falco upgrade will request.
+look tells which artifact a Falco upgrade will request. The same names follow for every
+other kernel installed on the host (named as its loader will once that kernel runs), so
+one look also tells what a reboot into it will request.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ from reconciler.edges import hostfacts
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.model import kernelnames, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
 from reconciler.model.versions import FalcoVersion
 
 # Probe this far when listing the known releases of the version table.
@@ -89,14 +92,20 @@ def name_for(host: HostFacts, falco: FalcoVersion) -> Naming:
     return Naming(falco, driver, kernel)
 
 
+def others(host: HostFacts) -> tuple[InstalledKernel, ...]:
+    """The installed kernels that are not running: the ones a reboot may boot into."""
+    return tuple(k for k in host.installed_kernels if k.source is not VersionSource.RUNNING)
+
+
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     host = hostfacts.read(conf.host_root, hostname=conf.hostname)
     wanted = _parse_versions(args.falco_versions) if args.falco_versions else default_versions()
     namings = [name_for(host, v) for v in wanted]
-    out = as_json(host, namings) if args.json else as_text(host, namings)
+    booted = {k: [name_for(host.booted(k), v) for v in wanted] for k in others(host)}
+    out = as_json(host, namings, booted) if args.json else as_text(host, namings, booted)
     sys.stdout.write(out)
-    failed = any(n.error or n.unnamed for n in namings)
+    failed = any(n.error or n.unnamed for n in [*namings, *itertools.chain(*booted.values())])
     return 1 if failed and args.falco_versions else 0
 
 
@@ -112,7 +121,7 @@ def _artifact(naming: Naming, kind: DriverKind) -> dict[str, str]:
     return {"filename": key.filename, "relpath": key.relpath, "urlPath": naming.url_path(kind)}
 
 
-def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
+def _json_entries(namings: Iterable[Naming]) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for n in namings:
         entry: dict[str, Any] = {
@@ -134,6 +143,31 @@ def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
             }
             entry["artifacts"] = {kind.value: _artifact(n, kind) for kind in DriverKind}
         entries.append(entry)
+    return entries
+
+
+def _json_kernel(kernel: InstalledKernel) -> dict[str, Any]:
+    return {
+        "kernelRelease": kernel.release,
+        "kernelVersion": kernel.version,
+        "source": str(kernel.source),
+        "running": kernel.source is VersionSource.RUNNING,
+        "image": kernel.image or None,
+        "detail": kernel.detail,
+    }
+
+
+def as_json(host: HostFacts, namings: Iterable[Naming],
+            booted: Mapping[InstalledKernel, Sequence[Naming]] | None = None) -> str:
+    """One object: the host, the names for the running kernel (``falco``) and, under
+    ``installedKernels``, each installed kernel with the names it needs once booted."""
+    booted = booted or {}
+    kernels = []
+    for k in host.installed_kernels:
+        item = _json_kernel(k)
+        if k in booted:
+            item["falco"] = _json_entries(booted[k])
+        kernels.append(item)
     document = {
         "host": {
             "hostname": host.hostname,
@@ -147,12 +181,17 @@ def as_json(host: HostFacts, namings: Iterable[Naming]) -> str:
             "minikubeVersion": host.minikube_version,
             "legacyReleaseFiles": list(host.legacy_release_files),
         },
-        "falco": entries,
+        "falco": _json_entries(namings),
+        "installedKernels": kernels,
     }
     return json.dumps(document, indent=2) + "\n"
 
 
-def as_text(host: HostFacts, namings: Sequence[Naming]) -> str:
+def as_text(host: HostFacts, namings: Sequence[Naming],
+            booted: Mapping[InstalledKernel, Sequence[Naming]] | None = None) -> str:
+    """The host, the names for its running kernel, then those of each other installed
+    kernel under a heading of its own."""
+    booted = booted or {}
     lines = [
         f"host {host.hostname}",
         f"  kernel release  {host.kernel_release}",
@@ -162,6 +201,33 @@ def as_text(host: HostFacts, namings: Sequence[Naming]) -> str:
     ]
     if host.minikube_version is not None:
         lines.append(f"  etc/VERSION     {host.minikube_version.strip()}")
+    lines.extend(_installed_lines(host.installed_kernels))
+    if booted:
+        lines.extend(["", f"== now, {host.kernel_release} running"])
+    lines.extend(_naming_lines(namings))
+    for kernel, kernel_namings in booted.items():
+        lines.extend(["", f"== once {kernel.release} runs (uname -v from {kernel.source})"])
+        lines.extend(_naming_lines(kernel_namings))
+    return "\n".join(lines) + "\n"
+
+
+def _installed_lines(kernels: Sequence[InstalledKernel]) -> list[str]:
+    if not kernels:
+        return ["  installed       - (no kernel image with its modules under the host root)"]
+    lines = ["  installed kernels"]
+    width = max(len(k.release) for k in kernels)
+    source_width = max(len(str(k.source)) for k in kernels)
+    for k in kernels:
+        lines.append(f"    {k.release:<{width}}  {k.source!s:<{source_width}}  {k.version}")
+        if k.source in (VersionSource.DPKG, VersionSource.DEFAULT):
+            # a fallback: say why the image did not tell, one reason a line
+            lines.extend(f"    {'':<{width}}  {'':<{source_width}}  {note}"
+                         for note in k.detail.split("; ") if note)
+    return lines
+
+
+def _naming_lines(namings: Sequence[Naming]) -> list[str]:
+    lines: list[str] = []
     for group in _groups(namings):
         first = group[0]
         span = ", ".join(str(n.falco) for n in group)
@@ -184,7 +250,7 @@ def as_text(host: HostFacts, namings: Sequence[Naming]) -> str:
             url = n.url_path(DriverKind.KMOD).removesuffix(DriverKind.KMOD.suffix)
             lines.append(f"  {n.falco!s:<{width}}  store {store_dir}/  "
                          f"GET {url}{DriverKind.KMOD.suffix}|{DriverKind.EBPF.suffix}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _groups(namings: Sequence[Naming]) -> list[list[Naming]]:

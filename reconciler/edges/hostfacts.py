@@ -12,8 +12,9 @@ the same facts as the host itself::
 
 plus the few files a loader rule looks at: ``etc/VERSION`` (minikube) and the legacy
 release files (``etc/debian_version``, ``etc/centos-release``, ``etc/redhat-release``) the
-loaders fall back on when there is no os-release. Turning facts into artifact names is
-``kernelnames``' job, not this module's.
+loaders fall back on when there is no os-release; and ``installed_kernels``, every kernel
+installed under the root with the ``uname -v`` it will report (``edges.kernels`` finds
+them). Turning facts into artifact names is ``kernelnames``' job, not this module's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import socket
 from pathlib import Path
 
 from reconciler import logs
+from reconciler.edges import kernels
 from reconciler.errors import FactsError
 from reconciler.model.host import HostFacts
 
@@ -42,10 +44,12 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     root = Path(host_root)
     os_release_file, pairs = _read_os_release(root)
     fields = dict(pairs)
+    release = _kernel_line(root, "proc/sys/kernel/osrelease", "kernel release")
+    version = _kernel_line(root, "proc/sys/kernel/version", "kernel version")
     found = HostFacts(
         hostname=hostname or _hostname(root),
-        kernel_release=_kernel_line(root, "proc/sys/kernel/osrelease", "kernel release"),
-        kernel_version=_kernel_line(root, "proc/sys/kernel/version", "kernel version"),
+        kernel_release=release,
+        kernel_version=version,
         machine=_machine(root),
         os_id=fields.get("ID", ""),
         os_version_id=fields.get("VERSION_ID", ""),
@@ -53,9 +57,11 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         os_release_file=os_release_file,
         minikube_version=_optional_text(root, MINIKUBE_VERSION_FILE),
         legacy_release_files=tuple(f for f in LEGACY_RELEASE_FILES if (root / f).is_file()),
+        installed_kernels=kernels.find(root, release, version),
     )
     log.debug("facts.read", host_root=str(root), hostname=found.hostname,
-              kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id)
+              kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id,
+              installed_kernels=[k.release for k in found.installed_kernels])
     return found
 
 
