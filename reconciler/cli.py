@@ -23,8 +23,8 @@ from types import ModuleType
 from reconciler import __version__, logs
 from reconciler.errors import ReconcilerError
 
-COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "serve", "run", "status",
-            "suspend", "resume", "reconcile")
+COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "prebuild", "serve", "run",
+            "status", "suspend", "resume", "reconcile")
 
 
 def _module(name: str) -> ModuleType:

@@ -4,7 +4,9 @@ Only plain file reads, no subprocess, so a container that mounts the host at ``/
 the same facts as the host itself::
 
     etc/hostname                 -> hostname (else this machine's name)
-    proc/sys/kernel/osrelease    -> kernel_release   (uname -r)
+    proc/sys/kernel/osrelease    -> kernel_release   (uname -r; a root without it that has
+                                                     kernels installed is an image: the
+                                                     newest one is what it will boot)
     proc/sys/kernel/version      -> kernel_version   (uname -v, the whole string)
     proc/sys/kernel/arch         -> machine          (uname -m; else os.uname())
     etc/os-release               -> os_id, os_version_id, os_release (else usr/lib/os-release)
@@ -20,16 +22,18 @@ them). Turning facts into artifact names is ``kernelnames``' job, not this modul
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
 from reconciler import logs
 from reconciler.edges import kernels
 from reconciler.errors import FactsError
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, InstalledKernel
 
 log = logs.get(__name__)
 
+RUNNING_RELEASE = "proc/sys/kernel/osrelease"
 OS_RELEASE_FILES = ("etc/os-release", "usr/lib/os-release")
 LEGACY_RELEASE_FILES = ("etc/debian_version", "etc/centos-release", "etc/redhat-release")
 MINIKUBE_VERSION_FILE = "etc/VERSION"
@@ -44,8 +48,14 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     root = Path(host_root)
     os_release_file, pairs = _read_os_release(root)
     fields = dict(pairs)
-    release = _kernel_line(root, "proc/sys/kernel/osrelease", "kernel release")
-    version = _kernel_line(root, "proc/sys/kernel/version", "kernel version")
+    if not (root / RUNNING_RELEASE).exists() and (booted := _image_boots(root)) is not None:
+        # A root that runs nothing (a golden image mounted for a bake): it will boot its
+        # newest kernel, as GRUB's default entry does.
+        release, version = booted.release, booted.version
+        log.info("facts.image_root", host_root=str(root), boots=release)
+    else:
+        release = _kernel_line(root, RUNNING_RELEASE, "kernel release")
+        version = _kernel_line(root, "proc/sys/kernel/version", "kernel version")
     found = HostFacts(
         hostname=hostname or _hostname(root),
         kernel_release=release,
@@ -63,6 +73,18 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
               kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id,
               installed_kernels=[k.release for k in found.installed_kernels])
     return found
+
+
+def _image_boots(root: Path) -> InstalledKernel | None:
+    """The kernel an image root without a running one will boot: its newest, by version."""
+    found = kernels.find(root, "", "")
+    return max(found, key=lambda k: release_order(k.release)) if found else None
+
+
+def release_order(release: str) -> tuple[tuple[int, str], ...]:
+    """A sort key that orders releases as versions: ``6.1.0-100`` after ``6.1.0-57``."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part)
+                 for part in re.findall(r"\d+|[^\d.\-+~_]+", release))
 
 
 def _text(path: Path) -> str:
