@@ -72,6 +72,15 @@ class Signer:
         return f"{self.name!r} (serial {self.serial})"
 
 
+@dataclass(frozen=True, order=True)
+class Signing:
+    """Sign kernel modules with this key and certificate: absolute paths on the build host
+    (an enrolled MOK, say); the key is read by the signing container only."""
+
+    key: str
+    certificate: str
+
+
 @dataclass(frozen=True)
 class ModuleSignature:
     """What the appended signature says, and where the unsigned module ends."""
@@ -171,8 +180,8 @@ def _signer_info(der: bytes) -> tuple[Signer | None, str, str]:
     alg_fields = _children(alg)
     if not alg_fields or alg_fields[0][0] != 0x06:
         raise InvalidSignature("the digest algorithm has no OID")
-    oid = _oid(alg_fields[0][1])
-    hash_algo = _DIGESTS.get(oid, oid)
+    digest_oid = _oid(alg_fields[0][1])
+    hash_algo = _DIGESTS.get(digest_oid, digest_oid)
     if sid_tag == 0x30:  # IssuerAndSerialNumber
         sid_fields = _children(sid)
         if len(sid_fields) != 2 or sid_fields[0][0] != 0x30 or sid_fields[1][0] != 0x02:
@@ -242,9 +251,9 @@ def _name(data: bytes) -> str:
         _expect(set_tag, 0x31, "name component")
         for seq_tag, attr in _children(rdn):
             _expect(seq_tag, 0x30, "name attribute")
-            (oid_tag, oid), (_value_tag, value) = (_children(attr) + [(0, b"")] * 2)[:2]
+            (oid_tag, raw_oid), (_value_tag, value) = (_children(attr) + [(0, b"")] * 2)[:2]
             _expect(oid_tag, 0x06, "name attribute type")
-            dotted = _oid(oid)
+            dotted = _oid(raw_oid)
             parts.append(f"{_NAME_ATTRS.get(dotted, dotted)}="
                          f"{value.decode('utf-8', 'replace')}")
     return ",".join(reversed(parts))

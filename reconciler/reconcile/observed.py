@@ -24,6 +24,7 @@ class ObservedState:
     corrupt: frozenset[ArtifactKey] = frozenset()
     unsafe: tuple[tuple[ArtifactKey, str], ...] = ()  # (wanted key, the offending folder)
     misfits: tuple[tuple[ArtifactKey, str], ...] = ()  # (corrupt key, why its identity fails)
+    unsigned: tuple[tuple[ArtifactKey, str], ...] = ()  # (corrupt key, why not signed as wanted)
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
@@ -56,12 +57,14 @@ def from_parts(
     module: LoadedModule | None = None,
     unsafe: Iterable[tuple[ArtifactKey, str]] = (),
     misfits: Iterable[tuple[ArtifactKey, str]] = (),
+    unsigned: Iterable[tuple[ArtifactKey, str]] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
         corrupt=frozenset(corrupt),
         unsafe=tuple(sorted(unsafe)),
         misfits=tuple(sorted(misfits)),
+        unsigned=tuple(sorted(unsigned)),
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,
