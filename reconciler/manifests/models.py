@@ -42,6 +42,7 @@ from reconciler.manifests.grammar import (
     Env,
     FalcoRelease,
     Glob,
+    HostPath,
     ImageRef,
     KernelRelease,
     KernelTarget,
@@ -54,7 +55,7 @@ from reconciler.manifests.grammar import (
     falco_version,
     kernel_arch,
 )
-from reconciler.model import generations, versions
+from reconciler.model import generations, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
@@ -174,10 +175,23 @@ class KernelSpec(_Document):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class SigningSpec(_Document):
+    """Sign the kernel modules with this key and certificate, files on the build host (an
+    enrolled MOK, say): for hosts that refuse unsigned modules. Probes are not signed."""
+
+    key: HostPath
+    certificate: HostPath
+
+    def signing(self) -> modsig.Signing:
+        return modsig.Signing(self.key, self.certificate)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class HostSpec(_Document):
     match: Match = Match()
     falco: FalcoSpec
     kernels: tuple[KernelSpec, ...] = ()
+    signing: SigningSpec | None = None  # for its modules: the running kernel's and kernels'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
@@ -214,6 +228,7 @@ class DriverBuildSpec(_Document):
     kernel_urls: tuple[KernelUrl, ...] = Field(default=(), alias="kernelUrls")
     # Needed by driverkit's vanilla, minikube and flatcar targets (base64 kernel .config).
     kernel_config_data: str | None = Field(default=None, alias="kernelConfigData")
+    signing: SigningSpec | None = None  # sign its module (kmod) with this key
 
     @model_validator(mode="after")
     def _driverkit_rules(self) -> Self:

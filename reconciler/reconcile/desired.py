@@ -3,7 +3,9 @@
 Pure: no I/O. The host's Falco needs the artifact its loader will ask for (named by the
 rules of that Falco version, ``model.kernelnames``), plus the same kind for every extra
 kernel the Host lists; every DriverBuild that matches the host adds its artifacts. The
-same artifact wanted twice is built once, remembering everyone who wants it.
+same artifact wanted twice is built once, remembering everyone who wants it. A module
+wanted signed (a Host's or DriverBuild's ``signing``) carries that key and certificate;
+wanted with two, the first in manifest order is used and a note says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
+from reconciler.model.modsig import Signing
 
 _MODE_KINDS = {
     DriverMode.KMOD: DriverKind.KMOD,
@@ -33,6 +36,7 @@ class DesiredArtifact(NamedTuple):
     key: ArtifactKey
     wanted_by: tuple[str, ...]
     kernel_urls: tuple[str, ...] = ()
+    signing: Signing | None = None  # a module to sign with this key and certificate
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,15 @@ def compute(
     ``newestKernel`` pattern resolved to on this host."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
+    signings: dict[ArtifactKey, Signing] = {}
 
-    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = ()) -> None:
+    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (),
+             signing: Signing | None = None) -> None:
+        if signing is not None and key.kind is DriverKind.KMOD:
+            first = signings.setdefault(key, signing)
+            if first != signing:
+                notes.append(f"{by}: {key.relpath} is already wanted signed with "
+                             f"{first.certificate}; {signing.certificate} is not used for it")
         entry = wanted.get(key)
         if entry is None:
             wanted[key] = ([by], list(dict.fromkeys(urls)))
@@ -137,11 +148,12 @@ def compute(
             blocked = (f"Falco {falco.version}'s loader names no driver on this host "
                        f"({found.reason}): nothing is built for it, and Falco is left as it is")
         if key is not None:
-            want(key, f"Host/{host.metadata.name} (running kernel)")
+            signing = host.spec.signing.signing() if host.spec.signing else None
+            want(key, f"Host/{host.metadata.name} (running kernel)", signing=signing)
             for extra in host.spec.kernels:
                 want(
                     ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
-                    f"Host/{host.metadata.name} (kernels)",
+                    f"Host/{host.metadata.name} (kernels)", signing=signing,
                 )
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
@@ -163,11 +175,13 @@ def compute(
             keys = build.value.spec.artifact_keys(resolved.release)
         else:
             keys = keys_of(build.value)
+        build_signing = build.value.spec.signing.signing() if build.value.spec.signing else None
         for key in keys:
-            want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
+            want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
+                 build_signing)
 
     artifacts = tuple(
-        DesiredArtifact(key, tuple(who), tuple(urls))
+        DesiredArtifact(key, tuple(who), tuple(urls), signings.get(key))
         # Keys are unique and order by driver version, arch, kernel, kind.
         for key, (who, urls) in sorted(wanted.items())
     )

@@ -112,10 +112,12 @@ class Executor:
             for change in group:
                 wanted = desired.artifact(change.artifact) if change.artifact else None
                 urls += [u for u in (wanted.kernel_urls if wanted else ()) if u not in urls]
+            signing = next((w.signing for w in (desired.artifact(c.artifact) for c in group
+                                                if c.artifact) if w and w.signing), None)
             requests.append(BuildRequest(
                 kernel=kernel, driver_version=driver_version,
                 kinds=tuple(c.artifact.kind for c in group if c.artifact is not None),
-                kernel_urls=tuple(urls),
+                kernel_urls=tuple(urls), signing=signing,
             ))
         start = time.monotonic()
         results = self.build(requests) if requests else ()
