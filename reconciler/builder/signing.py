@@ -91,6 +91,12 @@ def sign(
         raise steps.StepFailed(str(exc)) from exc
     if not key.is_file():
         raise steps.StepFailed(f"the signing key {key} is not a file on this build host")
+    if ":" in f"{key}{certificate}":
+        # Docker's bind syntax is source:target:mode; the manifests refuse these already.
+        raise steps.StepFailed("a signing key or certificate path with ':' cannot be mounted")
+    mounts = [BindMount(str(key), KEY_MOUNT, read_only=True)]
+    if certificate != key:  # one PEM may hold both, and is mounted once
+        mounts.append(BindMount(str(certificate), CERTIFICATE_MOUNT, read_only=True))
     hash_algo = kernel_sig_hash(hdrs)
     tool = sign_file(hdrs)
     log.note(f"signing {module.name} with {tool} ({hash_algo}) for {cert.signer}, "
@@ -98,9 +104,9 @@ def sign(
     result = eng.run(
         builder_image, steps.script("sign.sh"),
         mounts=[*hdrs.mounts, BindMount(str(module.parent), "/build/out", read_only=False),
-                BindMount(str(key), KEY_MOUNT, read_only=True),
-                BindMount(str(certificate), CERTIFICATE_MOUNT, read_only=True)],
-        environment={"SIGN_FILE": tool, "HASH": hash_algo, "MODULE": module.name},
+                *mounts],
+        environment={"SIGN_FILE": tool, "HASH": hash_algo, "MODULE": module.name,
+                     "KEY_FILE": KEY_MOUNT, "CERT_FILE": mounts[-1].target},
         timeout=timeout,
         labels={jobs.LABEL_STEP: steps.Step.SIGN, jobs.LABEL_ARTIFACT: artifact},
     )

@@ -97,8 +97,9 @@ _URL = (r"^[hH][tT][tT][pP][sS]?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|
         r"(?::[0-9]{1,5})?(?:[/?#][\x21-\x7e]*)?$")
 _NAME = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
 # A file on the build host: absolute, printable, no empty, "." or ".." component.
-_PATH_CHAR = r"[^/\x00-\x1f\x7f]"
-_PATH_START = r"(?:[^/\x00-\x1f\x7f.]|\.[^/\x00-\x1f\x7f.]|\.\.[^/\x00-\x1f\x7f])"
+# No ":" either: Docker's bind syntax (source:target:mode) could not mount it.
+_PATH_CHAR = r"[^/:\x00-\x1f\x7f]"
+_PATH_START = r"(?:[^/:\x00-\x1f\x7f.]|\.[^/:\x00-\x1f\x7f.]|\.\.[^/:\x00-\x1f\x7f])"
 _HOST_PATH = rf"^(?:/{_PATH_START}{_PATH_CHAR}*)+$"
 
 # Checked in pydantic-core (Rust), not in Python: these run once per document.
@@ -152,12 +153,12 @@ PATTERN_MEANING = {
     "hostnames": f"must be a non-blank host name glob of at most {MAX_GLOB} characters",
     "key": (
         "must be the absolute path of the signing key on the build host (/ first, no "
-        f"control characters, no empty, . or .. component, at most {MAX_HOST_PATH} "
-        "characters)"),
+        "control characters or ':', no empty, . or .. component, at most "
+        f"{MAX_HOST_PATH} characters)"),
     "certificate": (
         "must be the absolute path of the signing certificate on the build host (/ first, "
-        f"no control characters, no empty, . or .. component, at most {MAX_HOST_PATH} "
-        "characters)"),
+        "no control characters or ':', no empty, . or .. component, at most "
+        f"{MAX_HOST_PATH} characters)"),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s")

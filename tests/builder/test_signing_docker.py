@@ -170,3 +170,21 @@ def test_a_key_that_is_not_the_certificates_publishes_nothing(
     assert not config.store.exists() or not [p for p in config.store.rglob("*") if p.is_file()]
     assert outcome.log_path is not None
     assert files_holding(key_lines(pair), outcome.log_path, config.state_dir / "logs") == []
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_one_pem_holding_key_and_certificate_is_mounted_once_and_signs(
+    docker_client: Any, kernel_release: str, make_config: Any, tmp_path: Path,
+) -> None:
+    pair = make_signing_pair(tmp_path, "combined")
+    both = tmp_path / "both.pem"
+    both.write_text(Path(pair.key).read_text() + Path(pair.certificate).read_text())
+    config = make_config()
+    wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"),
+                                 signing=modsig.Signing(str(both), str(both)))
+    (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+
+    assert outcome.error is None, str(outcome.error)
+    found = modsig.signature_of(outcome.artifacts[0].path.read_bytes())
+    assert found is not None
+    assert found.signer == modsign.read_certificate(both).signer

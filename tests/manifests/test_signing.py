@@ -51,12 +51,17 @@ def _problems(text: str) -> list[str]:
 
 def test_relative_or_unclean_paths_are_located_errors() -> None:
     must = ("must be the absolute path of the signing {} on the build host (/ first, no "
-            "control characters, no empty, . or .. component, at most 4095 characters)")
+            "control characters or ':', no empty, . or .. component, at most 4095 "
+            "characters)")
     assert sorted(_problems(HOST % ("MOK.priv", "/etc/mok/../MOK.der"))) == [
         f"m.yaml:8: spec.signing.key: {must.format('key')}, got 'MOK.priv'",
         f"m.yaml:9: spec.signing.certificate: {must.format('certificate')}, "
         "got '/etc/mok/../MOK.der'",
     ]
+    for bad in ("/etc/mok/", "/etc//mok", "/etc/./mok", "/etc/a:b", "/"):
+        assert _problems(HOST % ("/etc/mok/k", bad)) == [
+            f"m.yaml:9: spec.signing.certificate: {must.format('certificate')}, got '{bad}'"]
+    assert _problems(HOST % ("/etc/mok/.k", "/etc/mok/..c...")) == []
     assert _problems(BUILD.replace("certificate: /srv/other.crt", "cert: /srv/other.crt")) == [
         "m.yaml:9: missing required key 'certificate' in spec.signing",
         "m.yaml:9: unknown key 'cert' in spec.signing; expected one of key, certificate",
