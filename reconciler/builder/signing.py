@@ -6,7 +6,14 @@ The module is signed with the kernel's own ``scripts/sign-file`` (Debian ships i
 tree's ``scripts`` links to it) and the hash the kernel was configured with
 (``CONFIG_MODULE_SIG_HASH`` of the headers' ``.config``), in a container without network
 that alone sees the key, mounted read-only from the build host for that container only:
-the key is never copied into the build folder, a cache, an image or the log.
+the key is never copied into the build folder, a cache, an image or the log. The built
+module is mounted read-only too, and the signed one written to a folder of its own, so
+what the check below compares with is the module as compiled.
+
+``sign-file`` is the headers' own, so whoever supplies the headers (the apt sources, or
+the ``kernelUrls`` of a manifest) is trusted with running code that sees the key; the
+container has no network, and what leaves it is checked: the signed file must be the
+compiled module byte for byte plus one PKCS#7 signature that verifies.
 
 Then, on this side: the appended signature must name the certificate's issuer and serial
 and the kernel's hash (``model.modsig``), the signed file must be the unsigned one plus
@@ -84,7 +91,7 @@ def sign(
     key: Path, certificate: Path, artifact: str, log: steps.BuildLog,
     timeout: float | None = None,
 ) -> Signed:
-    """Sign ``module`` in place (its folder is the build's ``out``) and check the result."""
+    """Sign ``module`` (replacing it once the signed file passes the check)."""
     try:
         cert = modsign.read_certificate(certificate)
     except modsign.CertificateUnreadable as exc:
@@ -101,30 +108,34 @@ def sign(
     tool = sign_file(hdrs)
     log.note(f"signing {module.name} with {tool} ({hash_algo}) for {cert.signer}, "
              f"certificate sha256 {cert.sha256}")
+    built = module.read_bytes()
+    out = module.parent.parent / "signed"
+    out.mkdir(exist_ok=True)
     result = eng.run(
         builder_image, steps.script("sign.sh"),
-        mounts=[*hdrs.mounts, BindMount(str(module.parent), "/build/out", read_only=False),
-                *mounts],
+        mounts=[*hdrs.mounts, BindMount(str(module), f"/build/in/{module.name}", read_only=True),
+                BindMount(str(out), "/build/signed", read_only=False), *mounts],
         environment={"SIGN_FILE": tool, "HASH": hash_algo, "MODULE": module.name,
                      "KEY_FILE": KEY_MOUNT, "CERT_FILE": mounts[-1].target},
         timeout=timeout,
         labels={jobs.LABEL_STEP: steps.Step.SIGN, jobs.LABEL_ARTIFACT: artifact},
     )
     steps.check(result, f"signing {module.name}", log)
-    signed = module.with_name(module.name + ".signed")
-    if not signed.is_file():
+    signed = out / module.name
+    if not signed.is_file() or signed.is_symlink():
         raise steps.StepFailed("sign-file reported success but left no signed module")
-    check(signed, module, cert, hash_algo, certificate)
+    check(signed, built, module, cert, hash_algo=hash_algo, certificate=certificate)
     signed.replace(module)
     log.note(f"signature checked: {cert.signer}, {hash_algo}, genuine for the certificate")
     return Signed(module, cert.signer, hash_algo, cert.sha256)
 
 
 def check(
-    signed: Path, unsigned: Path, cert: modsig.Certificate, hash_algo: str, certificate: Path,
+    signed: Path, built: bytes, unsigned: Path, cert: modsig.Certificate, *, hash_algo: str,
+    certificate: Path,
 ) -> None:
-    """Raise ``StepFailed`` unless ``signed`` is ``unsigned`` signed by ``cert``'s key with
-    ``hash_algo``."""
+    """Raise ``StepFailed`` unless ``signed`` is ``built`` (the bytes of ``unsigned``, read
+    before signing) signed by ``cert``'s key with ``hash_algo``."""
     data = signed.read_bytes()
     try:
         found = modsig.signature_of(data)
@@ -139,7 +150,7 @@ def check(
     if found.hash_algo != hash_algo:
         raise steps.StepFailed(f"the module is signed with {found.hash_algo}, but its kernel "
                                f"checks {hash_algo}")
-    if data[:found.unsigned_size] != unsigned.read_bytes():
+    if data[:found.unsigned_size] != built or unsigned.read_bytes() != built:
         raise steps.StepFailed("the signed module is not the built module plus a signature")
     verdict = modsign.verify(found.signature, unsigned, certificate)
     if not verdict.ok:

@@ -130,12 +130,18 @@ def test_a_certificate_of_another_key_fails_the_check(tmp_path: Path) -> None:
     signed = tmp_path / "falco.ko.signed"
     _sign_like_sign_file(pair, module, signed)
     cert = modsign.read_certificate(Path(pair.certificate))
-    signing.check(signed, module, cert, "sha256", Path(pair.certificate))  # the real one
+    built = module.read_bytes()
+    signing.check(signed, built, module, cert, hash_algo="sha256",
+                  certificate=Path(pair.certificate))  # the genuine pair
 
     forged_cert = modsign.read_certificate(Path(forged.certificate))
     assert forged_cert.signer == cert.signer
     with pytest.raises(steps.StepFailed, match="does not verify against the certificate"):
-        signing.check(signed, module, forged_cert, "sha256", Path(forged.certificate))
+        signing.check(signed, built, module, forged_cert, hash_algo="sha256",
+                      certificate=Path(forged.certificate))
+    with pytest.raises(steps.StepFailed, match="not the built module plus a signature"):
+        signing.check(signed, built + b"x", module, cert, hash_algo="sha256",
+                      certificate=Path(pair.certificate))
 
 
 def _sign_like_sign_file(pair: modsig.Signing, module: Path, out: Path) -> None:
