@@ -40,16 +40,19 @@ from reconciler.builder import (
     identity,
     images,
     locks,
+    signing,
     sources,
     steps,
     verify,
 )
 from reconciler.builder.steps import Step
+from reconciler.edges import modsign
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store import Store, StoredArtifact
 from reconciler.errors import BuildError, BuildTimeout, Cancelled, DockerError, StoreError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.modsig import Signer, Signing
 
 log = logs.get(__name__)
 
@@ -67,6 +70,7 @@ class BuildRequest:
     # those of this release and the module's vermagic must start with it; "" when the name
     # is the release.
     uname_release: str = ""
+    signing: Signing | None = None  # sign the module (not a probe) with this key
 
     @property
     def built_kernel(self) -> KernelId:
@@ -142,7 +146,8 @@ def build_all(
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
-        present = tuple(store.usable(key) for key in request.artifact_keys())
+        signer = wanted_signer(request)
+        present = tuple(store.usable(key, signer) for key in request.artifact_keys())
         if all(a is not None for a in present):
             outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
         else:
@@ -166,6 +171,18 @@ def build_all(
                     future.cancel()
                 raise
     return tuple(outcomes[i] for i in range(len(requests)))
+
+
+def wanted_signer(request: BuildRequest) -> Signer | str | None:
+    """Who the request's module must be signed by (its certificate's issuer and serial),
+    why that cannot be known (an unreadable certificate: nothing in the store is taken
+    for it, and the sign step says why), or None when no signing is asked for."""
+    if request.signing is None:
+        return None
+    try:
+        return modsign.read_certificate(Path(request.signing.certificate)).signer
+    except modsign.CertificateUnreadable as exc:
+        return str(exc)
 
 
 def _clean_leftovers(eng: jobs.Jobs, state_dir: Path) -> None:
@@ -229,9 +246,10 @@ class _Build:
 
     def run(self) -> BuildOutcome:
         request, config = self.request, self.config
+        signer = wanted_signer(request)
         missing = tuple(k for k in request.kinds
                         if self.store.usable(ArtifactKey.for_kernel(
-                            request.kernel, request.driver_version, k)) is None)
+                            request.kernel, request.driver_version, k), signer) is None)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
         build_log = steps.BuildLog(
@@ -256,7 +274,8 @@ class _Build:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         present = tuple(
-            a for a in (self.store.usable(k) for k in request.artifact_keys()) if a is not None
+            a for a in (self.store.usable(k, signer) for k in request.artifact_keys())
+            if a is not None
         )
         seconds = round(self.elapsed(), 1)
         log.info("driver.built", artifact=self.name, seconds=seconds,
@@ -308,6 +327,13 @@ class _Build:
                 driver_version=request.driver_version, artifact=self.name, log=build_log,
                 timeout=self.remaining(),
             )
+        module = dict(outputs.files).get(DriverKind.KMOD)
+        if request.signing is not None and module is not None:
+            with self.stage(Step.SIGN):
+                signing.sign(self.eng, image.reference, module=module, hdrs=hdrs,
+                             key=Path(request.signing.key),
+                             certificate=Path(request.signing.certificate),
+                             artifact=self.name, log=build_log, timeout=self.remaining())
         with self.stage(Step.VERIFY):
             for kind, path in outputs.files:
                 try:

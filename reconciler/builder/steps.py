@@ -32,6 +32,7 @@ class Step(enum.StrEnum):
     KERNEL_HEADERS = "kernel-headers"
     DRIVER_SOURCE = "driver-source"
     COMPILE = "compile"
+    SIGN = "sign"  # only for a request that names a signing key
     VERIFY = "verify"
     PUBLISH = "publish"
 

@@ -16,6 +16,11 @@ the file it describes. An artifact whose identity its driver version does not ac
 corrupt to the plan, as a failed checksum is; a file that carries no readable identity
 cannot be judged by it and is left to the checksum alone.
 
+Who signed a module is read from the file too: the signature appended to it
+(``model.modsig``), cached the same way. A module wanted signed by a certificate is
+usable only when its signature names that certificate's issuer and serial; any module
+is usable where no signature is wanted (a signed module loads on every kernel).
+
 Publishing is atomic (``edges.atomic``): the sidecar goes in first, then the artifact, each
 by rename, so a reader never sees an artifact without the checksum that proves it. Every
 key's path is checked to lie strictly inside the store before anything is read or
@@ -31,13 +36,13 @@ import os
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.edges import atomic
 from reconciler.errors import StoreError
-from reconciler.model import driverfile, versions
+from reconciler.model import driverfile, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
 
@@ -48,6 +53,10 @@ _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 Identity = tuple[int, int, int, int, int]
+# What a module's appended signature says; a str when it is there but cannot be read.
+Signature = modsig.ModuleSignature | str | None
+# The signer a module must carry; a str says why the wanted one cannot be known.
+WantedSigner = modsig.Signer | str
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,12 @@ class StoredArtifact:
     sha256: str
     mtime: float
     identity: DriverIdentity | None = None  # None: the file carries none we can read
+    signature: Signature = None  # a module's appended signature; None: unsigned
+
+    def signing_problem(self, wanted: WantedSigner | None) -> str | None:
+        """Why this artifact is not signed as ``wanted``, or None (see ``Store.usable``)."""
+        return signing_problem(self.signature, wanted) if self.key.kind is DriverKind.KMOD \
+            else None
 
     @property
     def misfit(self) -> str | None:
@@ -79,6 +94,23 @@ class OpenFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def signing_problem(found: Signature, wanted: WantedSigner | None) -> str | None:
+    """Why a module whose signature is ``found`` is not signed by ``wanted``, or None."""
+    if wanted is None:
+        return None
+    if isinstance(wanted, str):
+        return wanted
+    if found is None:
+        return f"signed by {wanted} wanted, the store has an unsigned build"
+    if isinstance(found, str):
+        return f"signed by {wanted} wanted, the store's build has a signature that cannot " \
+            f"be read ({found})"
+    if found.signer != wanted:
+        other = found.signer or f"subject key id {found.key_id}"
+        return f"signed by {wanted} wanted, the store has a build signed by {other}"
+    return None
 
 
 def sha256_file(path: Path) -> str:
@@ -138,8 +170,31 @@ class Verifier:
         self._verdicts: OrderedDict[tuple[Identity, Identity], str | None] = OrderedDict()
         self._identities: OrderedDict[tuple[Identity, DriverKind], DriverIdentity | None] = (
             OrderedDict())
+        self._signatures: OrderedDict[Identity, Signature] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
+
+    def module_signature(self, fd: int, st: os.stat_result) -> Signature:
+        """The appended signature of the open module (None if unsigned), read once."""
+        key = identity(st)
+        with self._lock:
+            if key in self._signatures:
+                self._signatures.move_to_end(key)
+                return self._signatures[key]
+        length = min(st.st_size, modsig.MAX_SIGNATURE + 64)
+        found: Signature
+        try:
+            found = modsig.read_signature(os.pread(fd, length, st.st_size - length),
+                                          st.st_size)
+        except modsig.InvalidSignature as exc:
+            found = str(exc)
+        except OSError:
+            found = None
+        with self._lock:
+            self._signatures[key] = found
+            while len(self._signatures) > self._max:
+                self._signatures.popitem(last=False)
+        return found
 
     def driver_identity(self, fd: int, st: os.stat_result, kind: DriverKind) -> (
             DriverIdentity | None):
@@ -311,13 +366,28 @@ class Store:
             return None
         with contextlib.closing(opened):
             return StoredArtifact(key, path, opened.size, opened.sha256, opened.mtime,
-                                  self.identity_of(opened, key.kind))
+                                  self.identity_of(opened, key.kind),
+                                  self.signature_of(opened, key.kind))
 
-    def usable(self, key: ArtifactKey) -> StoredArtifact | None:
-        """The artifact if it verifies and its identity (when it carries one) fits its
-        driver version: what the plan counts as present and a build need not redo."""
+    def usable(self, key: ArtifactKey, signer: WantedSigner | None = None) -> (
+            StoredArtifact | None):
+        """The artifact if it verifies, its identity (when it carries one) fits its
+        driver version and, for a module wanted signed by ``signer``, it is: what the plan
+        counts as present and a build need not redo."""
         found = self.lookup(key)
-        return found if found is not None and found.misfit is None else None
+        if found is None or found.misfit is not None or found.signing_problem(signer):
+            return None
+        return found
+
+    def signature_of(self, opened: OpenFile, kind: DriverKind) -> Signature:
+        """A module's appended signature (None for a probe or an unsigned module)."""
+        if kind is not DriverKind.KMOD:
+            return None
+        try:
+            st = os.fstat(opened.fd)
+        except OSError:
+            return None
+        return self.verifier.module_signature(opened.fd, st)
 
     def identity_of(self, opened: OpenFile, kind: DriverKind) -> DriverIdentity | None:
         """The identity an opened artifact carries (cached by the file's identity)."""
@@ -342,6 +412,20 @@ class Store:
             return None
         try:
             return self.verifier.driver_identity(fd, os.fstat(fd), kind)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _signature_at(self, path: Path, kind: DriverKind) -> Signature:
+        if kind is not DriverKind.KMOD:
+            return None
+        try:
+            fd = os.open(path, _OPEN_FILE)
+        except OSError:
+            return None
+        try:
+            return self.verifier.module_signature(fd, os.fstat(fd))
         except OSError:
             return None
         finally:
@@ -391,7 +475,8 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot publish {key.relpath}: {exc}") from exc
         return StoredArtifact(key, target, st.st_size, digest, st.st_mtime,
-                              self._identity_at(target, key.kind))
+                              self._identity_at(target, key.kind),
+                              self._signature_at(target, key.kind))
 
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
@@ -428,15 +513,23 @@ class Observation:
     misfits: tuple[tuple[ArtifactKey, str], ...] = ()
     # Every file named like an artifact, verified or not (what retention looks at).
     stored: frozenset[ArtifactKey] = frozenset()
+    # Wanted signed by a certificate, verifying, but unsigned or signed by another (why).
+    unsigned: tuple[tuple[ArtifactKey, str], ...] = ()
 
 
-def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
-    """Wanted artifacts are fully verified; the rest of the store is checked cheaply (a
-    missing or malformed checksum file, an identity its driver version refuses: a few
-    header reads), never re-hashed, so a plan stays fast on a large store."""
+def observe(
+    store: Store, wanted: Iterable[ArtifactKey],
+    signers: Mapping[ArtifactKey, WantedSigner] | None = None,
+) -> Observation:
+    """Wanted artifacts are fully verified (and, in ``signers``, held to their signer);
+    the rest of the store is checked cheaply (a missing or malformed checksum file, an
+    identity its driver version refuses: a few header reads), never re-hashed, so a plan
+    stays fast on a large store."""
     present: set[ArtifactKey] = set()
     corrupt: set[ArtifactKey] = set()
     misfits: list[tuple[ArtifactKey, str]] = []
+    unsigned: list[tuple[ArtifactKey, str]] = []
+    signers = signers or {}
     unsafe: list[tuple[ArtifactKey, str]] = []
     wanted_set = set(wanted)
     root = os.fspath(store.root)
@@ -464,12 +557,12 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
             continue
         found = store.lookup(key)
         why = found.misfit if found is not None else None
-        if found is not None and why is None:
-            present.add(key)
-        else:
-            corrupt.add(key)
-            if why is not None:
-                misfits.append((key, why))
+        unsigned_why = found.signing_problem(signers.get(key)) if found is not None and (
+            why is None) else None
+        (present if found is not None and why is None and unsigned_why is None
+         else corrupt).add(key)
+        misfits.extend((key, w) for w in (why,) if w is not None)
+        unsigned.extend((key, w) for w in (unsigned_why,) if w is not None)
     # By path, not by key: a file name does not always parse back into the key that named
     # it (a kernel version with "_", such as minikube's 1_1.26.0, splits differently).
     wanted_paths = {key.relpath for key in wanted_set}
@@ -481,7 +574,7 @@ def observe(store: Store, wanted: Iterable[ArtifactKey]) -> Observation:
                 or store.misfit(key, path) is not None):
             corrupt.add(key)
     return Observation(frozenset(present), frozenset(corrupt), tuple(sorted(unsafe)),
-                       tuple(sorted(misfits)), frozenset(stored))
+                       tuple(sorted(misfits)), frozenset(stored), tuple(sorted(unsigned)))
 
 
 def _sidecar_digest(path: Path) -> str | None:

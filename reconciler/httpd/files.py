@@ -14,6 +14,7 @@ import datetime as dt
 import json
 
 from reconciler.edges.store import OpenFile, Store
+from reconciler.model import modsig
 
 __all__ = ["OpenFile", "StoreFiles"]
 
@@ -35,7 +36,7 @@ class StoreFiles:
 
     def index(self) -> list[dict[str, object]]:
         """Every artifact that verifies: store path, URL path, size, sha256, build time,
-        and the identity it carries (null where it carries none)."""
+        and the identity and module signer it carries (null where it carries none)."""
         entries: list[dict[str, object]] = []
         for key, _path in self.store.artifact_paths():
             opened = self.store.open_artifact(key.relpath)
@@ -44,6 +45,9 @@ class StoreFiles:
             with contextlib.closing(opened):
                 built = dt.datetime.fromtimestamp(opened.mtime, dt.UTC)
                 found = self.store.identity_of(opened, key.kind)
+                signed = self.store.signature_of(opened, key.kind)
+                signature = signed if isinstance(signed, modsig.ModuleSignature) else None
+                signer = signature.signer if signature else None
                 entries.append({
                     "path": key.relpath,
                     "url": key.url_path(),
@@ -55,6 +59,11 @@ class StoreFiles:
                     "buildTime": built.isoformat(timespec="seconds").replace("+00:00", "Z"),
                     "apiVersion": str(found.api) if found else None,
                     "schemaVersion": str(found.schema) if found else None,
+                    "signer": signer.name if signer else None,
+                    "signerIssuer": signer.issuer if signer else None,
+                    "sigKey": (signer.serial if signer else signature.key_id) if signature
+                    else None,
+                    "sigHashAlgo": signature.hash_algo if signature else None,
                 })
         return entries
 

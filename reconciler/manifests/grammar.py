@@ -74,6 +74,7 @@ MAX_URL = 2048  # what browsers and proxies reliably pass; a package URL is far 
 MAX_ENV_STRING = 131072
 MAX_NAME = 253
 MAX_GLOB = 253  # a glob on host names: a DNS name is at most 253 characters
+MAX_HOST_PATH = 4095  # Linux's PATH_MAX, without its NUL
 
 # A store name part: a single folder or file name component. Letters, digits and what
 # kernel releases use (``.``, ``_``, ``+``, ``~``, ``-``), a letter or digit first, never
@@ -105,6 +106,11 @@ _ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _URL = (r"^[hH][tT][tT][pP][sS]?://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
         r"(?::[0-9]{1,5})?(?:[/?#][\x21-\x7e]*)?$")
 _NAME = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+# A file on the build host: absolute, printable, no empty, "." or ".." component.
+# No ":" either: Docker's bind syntax (source:target:mode) could not mount it.
+_PATH_CHAR = r"[^/:\x00-\x1f\x7f]"
+_PATH_START = r"(?:[^/:\x00-\x1f\x7f.]|\.[^/:\x00-\x1f\x7f.]|\.\.[^/:\x00-\x1f\x7f])"
+_HOST_PATH = rf"^(?:/{_PATH_START}{_PATH_CHAR}*)+$"
 
 # Checked in pydantic-core (Rust), not in Python: these run once per document.
 Glob = Annotated[str, StringConstraints(pattern=r"\S", max_length=MAX_GLOB)]
@@ -119,6 +125,7 @@ KernelUrl = Annotated[str, StringConstraints(pattern=_URL, max_length=MAX_URL)]
 ContainerName = Annotated[
     str, StringConstraints(pattern=_CONTAINER_NAME, max_length=MAX_CONTAINER_NAME)]
 EnvKey = Annotated[str, StringConstraints(pattern=_ENV_KEY)]
+HostPath = Annotated[str, StringConstraints(pattern=_HOST_PATH, max_length=MAX_HOST_PATH)]
 
 # What a failed pattern or length means, by key, for loading's messages: what is expected.
 PATTERN_MEANING = {
@@ -154,6 +161,14 @@ PATTERN_MEANING = {
         "must be an http:// or https:// URL with a host, without spaces or control "
         f"characters, at most {MAX_URL} characters"),
     "hostnames": f"must be a non-blank host name glob of at most {MAX_GLOB} characters",
+    "key": (
+        "must be the absolute path of the signing key on the build host (/ first, no "
+        "control characters or ':', no empty, . or .. component, at most "
+        f"{MAX_HOST_PATH} characters)"),
+    "certificate": (
+        "must be the absolute path of the signing certificate on the build host (/ first, "
+        "no control characters or ':', no empty, . or .. component, at most "
+        f"{MAX_HOST_PATH} characters)"),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s")

@@ -46,6 +46,7 @@ from reconciler.manifests.grammar import (
     Env,
     FalcoRelease,
     Glob,
+    HostPath,
     ImageRef,
     KernelRelease,
     KernelTarget,
@@ -60,7 +61,7 @@ from reconciler.manifests.grammar import (
     kernel_arch,
     union_tag,
 )
-from reconciler.model import generations, versions
+from reconciler.model import generations, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
@@ -215,6 +216,18 @@ Kernels = Annotated[
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
+class SigningSpec(_Document):
+    """Sign the kernel modules with this key and certificate, files on the build host (an
+    enrolled MOK, say): for hosts that refuse unsigned modules. Probes are not signed."""
+
+    key: HostPath
+    certificate: HostPath
+
+    def signing(self) -> modsig.Signing:
+        return modsig.Signing(self.key, self.certificate)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class HostSpec(_Document):
     match: Match = Match()
     falco: FalcoSpec
@@ -224,6 +237,7 @@ class HostSpec(_Document):
         default=KernelSelection.INSTALLED,
         description="installed: every installed kernel; running: the running one only; a "
                     "list: the running kernel and those listed")
+    signing: SigningSpec | None = None  # for its modules: every kernel's
 
     @property
     def listed_kernels(self) -> tuple[KernelSpec, ...]:
@@ -270,6 +284,7 @@ class DriverBuildSpec(_Document):
     kernel_urls: tuple[KernelUrl, ...] = Field(default=(), alias="kernelUrls")
     # Needed by driverkit's vanilla, minikube and flatcar targets (base64 kernel .config).
     kernel_config_data: str | None = Field(default=None, alias="kernelConfigData")
+    signing: SigningSpec | None = None  # sign its module (kmod) with this key
 
     @model_validator(mode="after")
     def _driverkit_rules(self) -> Self:

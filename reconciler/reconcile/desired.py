@@ -10,6 +10,8 @@ artifacts. The same artifact wanted twice is built once, remembering everyone wh
 A loader may name a kernel otherwise than ``uname -r`` does (Falco 0.35+ on Debian rebuilds
 the release from ``uname -v``); the artifact then carries the real release too, which the
 builder needs for the kernel's headers and to check the module's vermagic.
+A module wanted signed (a Host's or DriverBuild's ``signing``) carries that key and
+certificate; wanted with two, the first in manifest order is used and a note says so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.host import HostFacts, InstalledKernel
 from reconciler.model.modes import DriverMode, PullPolicy
+from reconciler.model.modsig import Signing
 
 _MODE_KINDS = {
     DriverMode.KMOD: DriverKind.KMOD,
@@ -41,6 +44,7 @@ class DesiredArtifact(NamedTuple):
     kernel_urls: tuple[str, ...] = ()
     # The kernel's own ``uname -r`` where the key names it otherwise; "" when they agree.
     uname_release: str = ""
+    signing: Signing | None = None  # a module to sign with this key and certificate
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,20 @@ def _keys_of(build: DriverBuild) -> tuple[ArtifactKey, ...]:
     return build.spec.artifact_keys()
 
 
+def _build_keys(build: DriverBuild, keys_of: KeysOf,
+                newest: Mapping[str, Newest] | None) -> tuple[ArtifactKey, ...] | str:
+    """A DriverBuild's keys on this host, or the note saying why it names none now."""
+    pattern = build.spec.newest_kernel
+    if pattern is None:
+        return keys_of(build)
+    resolved = (newest or {}).get(pattern)
+    if resolved is None or resolved.release is None:
+        why = resolved.reason if resolved is not None else "not resolved"
+        return (f"DriverBuild/{build.metadata.name}: newestKernel {pattern}: {why}; "
+                "nothing is built for it")
+    return build.spec.artifact_keys(resolved.release)
+
+
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
@@ -176,10 +194,17 @@ def compute(
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
     host_kernels: list[tuple[str, ArtifactKey]] = []
+    signings: dict[ArtifactKey, Signing] = {}
 
-    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (), release: str = "") -> None:
+    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (), release: str = "",
+             signing: Signing | None = None) -> None:
         if release:
             releases.setdefault(key, release)
+        if signing is not None and key.kind is DriverKind.KMOD:
+            first = signings.setdefault(key, signing)
+            if first != signing:
+                notes.append(f"{by}: {key.relpath} is already wanted signed with "
+                             f"{first.certificate}; {signing.certificate} is not used for it")
         entry = wanted.get(key)
         if entry is None:
             wanted[key] = ([by], list(dict.fromkeys(urls)))
@@ -201,18 +226,19 @@ def compute(
             blocked = (f"Falco {falco.version}'s loader names no driver on this host "
                        f"({found.reason}): nothing is built for it, and Falco is left as it is")
         name = host.metadata.name
+        signing = host.spec.signing.signing() if host.spec.signing else None
         if key is not None:
             want(key, f"Host/{name} ({RUNNING})",
-                 release=_other_release(key, facts.kernel_release))
+                 release=_other_release(key, facts.kernel_release), signing=signing)
             host_kernels.append((facts.kernel_release, key))
             for extra in host.spec.listed_kernels:
                 want(ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
-                     f"Host/{name} ({LISTED})")
+                     f"Host/{name} ({LISTED})", signing=signing)
         installed, unnamed = installed_artifacts(host, facts)
         notes += unnamed
         for other, kernel in installed:
             want(other, f"Host/{name} ({INSTALLED})",
-                 release=_other_release(other, kernel.release))
+                 release=_other_release(other, kernel.release), signing=signing)
             host_kernels.append((kernel.release, other))
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
@@ -223,22 +249,17 @@ def compute(
             drivers_url=drivers_url, blocked=blocked, healthz_port=falco.webserver_port,
         )
     for build in manifests.builds_for(facts.hostname):
-        pattern = build.value.spec.newest_kernel
-        if pattern is not None:
-            resolved = (newest or {}).get(pattern)
-            if resolved is None or resolved.release is None:
-                why = resolved.reason if resolved is not None else "not resolved"
-                notes.append(f"DriverBuild/{build.value.metadata.name}: newestKernel {pattern}: "
-                             f"{why}; nothing is built for it")
-                continue
-            keys = build.value.spec.artifact_keys(resolved.release)
-        else:
-            keys = keys_of(build.value)
+        keys = _build_keys(build.value, keys_of, newest)
+        if isinstance(keys, str):
+            notes.append(keys)
+            continue
+        build_signing = build.value.spec.signing.signing() if build.value.spec.signing else None
         for key in keys:
-            want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls)
+            want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
+                 signing=build_signing)
 
     artifacts = tuple(
-        DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""))
+        DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""), signings.get(key))
         # Keys are unique and order by driver version, arch, kernel, kind.
         for key, (who, urls) in sorted(wanted.items())
     )

@@ -115,10 +115,12 @@ class Executor:
                 urls += [u for u in (wanted.kernel_urls if wanted else ()) if u not in urls]
                 # One kernel, one real release: every kind of it carries the same.
                 release = release or (wanted.uname_release if wanted else "")
+            signing = next((w.signing for w in (desired.artifact(c.artifact) for c in group
+                                                if c.artifact) if w and w.signing), None)
             requests.append(BuildRequest(
                 kernel=kernel, driver_version=driver_version,
                 kinds=tuple(c.artifact.kind for c in group if c.artifact is not None),
-                kernel_urls=tuple(urls), uname_release=release,
+                kernel_urls=tuple(urls), uname_release=release, signing=signing,
             ))
         start = time.monotonic()
         results = self.build(requests) if requests else ()

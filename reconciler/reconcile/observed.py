@@ -24,6 +24,7 @@ class ObservedState:
     corrupt: frozenset[ArtifactKey] = frozenset()
     unsafe: tuple[tuple[ArtifactKey, str], ...] = ()  # (wanted key, the offending folder)
     misfits: tuple[tuple[ArtifactKey, str], ...] = ()  # (corrupt key, why its identity fails)
+    unsigned: tuple[tuple[ArtifactKey, str], ...] = ()  # (corrupt key, why not signed as wanted)
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
@@ -60,12 +61,14 @@ def from_parts(
     unsafe: Iterable[tuple[ArtifactKey, str]] = (),
     misfits: Iterable[tuple[ArtifactKey, str]] = (),
     stored: Iterable[ArtifactKey] = (),
+    unsigned: Iterable[tuple[ArtifactKey, str]] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
         corrupt=frozenset(corrupt),
         unsafe=tuple(sorted(unsafe)),
         misfits=tuple(sorted(misfits)),
+        unsigned=tuple(sorted(unsigned)),
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,

@@ -49,6 +49,7 @@ class Reason(enum.StrEnum):
     MISSING = "missing from the store"
     CORRUPT = "checksum does not verify; rebuild"
     MISFIT = "its driver identity does not fit its driver version; rebuild"
+    UNSIGNED = "not signed as wanted; rebuild"
     UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     EXPIRED = "no Host, DriverBuild or installed kernel wants it any more, past its retention"
@@ -249,6 +250,7 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
     builds = []
     unsafe = dict(observed.unsafe)
     misfits = dict(observed.misfits)
+    unsigned = dict(observed.unsigned)
     for artifact in desired.artifacts:
         if artifact.key in observed.present:
             continue
@@ -262,6 +264,8 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
         detail = ", ".join(artifact.wanted_by)
         if artifact.key in misfits:
             reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
+        elif artifact.key in unsigned:
+            reason, detail = Reason.UNSIGNED, f"{unsigned[artifact.key]}; {detail}"
         builds.append(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
                              detail=detail, artifact=artifact.key))
     wanted = {a.key for a in desired.artifacts}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.edges import apt, gitrepo, hostfacts, kmod
+from reconciler.edges import apt, gitrepo, hostfacts, kmod, modsign
 from reconciler.edges import store as stores
 from reconciler.edges.docker.client import socket_path
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -121,6 +121,24 @@ def drivers_url(settings: Settings, gateway: str | None = None) -> str:
     return f"http://{host}:{port}"
 
 
+def wanted_signers(want: desired.DesiredState) -> dict[ArtifactKey, stores.WantedSigner]:
+    """The signer each module wanted signed must carry, by its certificate (read once per
+    certificate here); an unreadable certificate leaves why, and no module passes it."""
+    by_path: dict[str, stores.WantedSigner] = {}
+    signers: dict[ArtifactKey, stores.WantedSigner] = {}
+    for artifact in want.artifacts:
+        if artifact.signing is None:
+            continue
+        path = artifact.signing.certificate
+        if path not in by_path:
+            try:
+                by_path[path] = modsign.read_certificate(Path(path)).signer
+            except modsign.CertificateUnreadable as exc:
+                by_path[path] = str(exc)
+        signers[artifact.key] = by_path[path]
+    return signers
+
+
 @dataclass
 class Planner:
     settings: Settings
@@ -152,7 +170,8 @@ class Planner:
         return drivers_url(self.settings, self.engine.network_gateway(network))
 
     def observe(self, want: desired.DesiredState) -> observed.ObservedState:
-        held = stores.observe(self.store, (a.key for a in want.artifacts))
+        held = stores.observe(self.store, (a.key for a in want.artifacts),
+                              signers=wanted_signers(want))
         containers = self._containers(want)
         image = None
         module = None
@@ -162,7 +181,8 @@ class Planner:
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
-                                   unsafe=held.unsafe, misfits=held.misfits, stored=held.stored)
+                                   unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
+                                   unsigned=held.unsigned)
 
     def review(self, inputs: Inputs, want: desired.DesiredState,
                actual: observed.ObservedState) -> retention.Review:

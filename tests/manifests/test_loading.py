@@ -177,7 +177,7 @@ CASES = {
     ),
     "unknown key with no near name lists the known ones": (
         {"a.yaml": H + "metadata: {name: a}\nspec:\n  falco: {version: 0.37.1}\n  zzz: 1\n"},
-        ["a.yaml:6: unknown key 'zzz' in spec; expected one of match, falco, kernels"],
+        ["a.yaml:6: unknown key 'zzz' in spec; expected one of match, falco, kernels, signing"],
     ),
     "snake_case python name is not a manifest key": (
         {"a.yaml": H + "metadata: {name: a}\nspec:\n  falco:\n    version: 0.99.1\n"
