@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ConfigError
+from reconciler.model import upstreams as fleet
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
 DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
@@ -56,6 +58,16 @@ class Settings:
     verify_gpg_home: Path | None = None
     verify_ssh_allowed_signers: Path | None = None
     docker_events: bool = True
+    # A fleet's (model.upstreams): where drivers are fetched from, whether we build,
+    # build requests we take, alerts we send.
+    upstreams: tuple[fleet.Upstream, ...] = ()
+    build: fleet.BuildPolicy = fleet.BuildPolicy.MISSING
+    falco_upstreams: bool = False  # give Falco the upstreams after our server
+    accept_build_requests: bool = False
+    build_request_secret_file: Path | None = None
+    build_request_rate: float = 6.0  # requests per client per minute
+    build_request_queue: int = 64  # artifacts waiting to be built, at most
+    alerts: tuple[fleet.AlertTarget, ...] = ()
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -104,13 +116,26 @@ _HELP = {
     "verify_ssh_allowed_signers": "apply only commits signed by an SSH key of this "
     "allowed_signers file",
     "docker_events": "follow Docker events to see drift at once: true (default) or false",
+    "upstreams": "driver repositories to fetch from, in order (comma-separated URLs; the "
+    "config file takes per-upstream options)",
+    "build": "build what no upstream has: missing (default), never (fetch only), always "
+    "(never fetch)",
+    "falco_upstreams": "give Falco our server first and the upstreams after it: true or "
+    "false (default)",
+    "accept_build_requests": "take build requests from other hosts: true or false (default)",
+    "build_request_secret_file": "file holding the build requests' shared secret",
+    "build_request_rate": "build requests per client per minute (default: 6)",
+    "build_request_queue": "artifacts waiting to be built on request, at most (default: 64)",
+    "alerts": "URLs that get a JSON event when something needs a person (comma-separated; "
+    "the config file takes {url, format: generic|slack})",
 }
 # How a value from a flag, a variable or the config file becomes the setting's type.
 _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
-          "verify_ssh_allowed_signers"}
-_INTS = {"jobs", "stop_timeout"}
-_FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max"}
-_BOOLS = {"privileged", "adopt", "docker_events"}
+          "verify_ssh_allowed_signers", "build_request_secret_file"}
+_INTS = {"jobs", "stop_timeout", "build_request_queue"}
+_FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max",
+           "build_request_rate"}
+_BOOLS = {"privileged", "adopt", "docker_events", "falco_upstreams", "accept_build_requests"}
 _DURATIONS = {"retention"}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
@@ -137,23 +162,16 @@ def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True)
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
     """Flags, variables and the config file all give text (or YAML scalars): type them."""
+    parse = _PARSERS.get(name)
+    if parse is None:
+        return str(value)
     try:
-        if name in _PATHS:
-            return Path(str(value))
-        if name in _INTS:
-            return int(value)
-        if name in _FLOATS:
-            return float(value)
-        if name in _BOOLS:
-            return _boolean(value)
-        if name in _DURATIONS:
-            return duration(value)
+        return parse(value, origin)
+    except fleet.FleetSettingError as exc:
+        raise ConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
-        kind = {f.name: f.type for f in fields(Settings)}[name]
-        if name in _DURATIONS:
-            kind = "duration such as 7d, 36h or 3600"
+        kind = _KINDS.get(name) or {f.name: f.type for f in fields(Settings)}[name]
         raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
-    return str(value)
 
 
 def duration(value: Any) -> float:
@@ -225,3 +243,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"listen address {text!r} must be HOST:PORT, e.g. 127.0.0.1:8000")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - only when the user says ":PORT"
+
+
+# How each typed setting's text becomes its value (a setting not named here is text).
+_PARSERS: dict[str, Callable[[Any, str], Any]] = {
+    **{name: lambda v, _o: Path(str(v)) for name in _PATHS},
+    **{name: lambda v, _o: int(v) for name in _INTS},
+    **{name: lambda v, _o: float(v) for name in _FLOATS},
+    **{name: lambda v, _o: _boolean(v) for name in _BOOLS},
+    **{name: lambda v, _o: duration(v) for name in _DURATIONS},
+    # The fleet's, with parsers of their own (model.upstreams).
+    "upstreams": fleet.parse_upstreams,
+    "alerts": fleet.parse_alerts,
+    "build": lambda v, _o: fleet.BuildPolicy(str(v)),
+}
+_KINDS = {**{name: "duration such as 7d, 36h or 3600" for name in _DURATIONS},
+          "build": "build policy (missing, never or always)"}
