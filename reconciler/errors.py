@@ -23,6 +23,8 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── DeployError              Falco could not be (re)started
     │   ├── DriverNotServed      its driver is not served at the URL it will use        (t)
     │   └── FalcoStartError      the new container did not stay up; the old one is back
+    ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
+    │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
     └── ServerError              the driver server cannot bind or serve
 
 ``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
@@ -146,6 +148,19 @@ class DriverNotServed(DeployError):
 
 class FalcoStartError(DeployError):
     """The new Falco container did not stay up; the previous one was put back."""
+
+
+class UpstreamError(ReconcilerError):
+    """An upstream driver repository cannot be reached, times out or answers wrong."""
+
+    transient = True
+
+
+class ArtifactRejected(UpstreamError):
+    """What an upstream sent is not the artifact asked for (checksum, size, vermagic,
+    identity); it was discarded and never published."""
+
+    transient = False
 
 
 class ServerError(ReconcilerError):

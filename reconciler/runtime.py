@@ -18,7 +18,8 @@ from reconciler.edges import kmod
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store import Store
-from reconciler.reconcile import deploy, executor, modules, planner
+from reconciler.model.upstreams import BuildPolicy
+from reconciler.reconcile import deploy, executor, fetcher, modules, planner, survey
 from reconciler.settings import Settings
 
 
@@ -32,10 +33,12 @@ class Progress:
 
 @dataclass
 class Shared:
-    """What outlives one pass: verdicts of store files, manifests by tree."""
+    """What outlives one pass: verdicts of store files, manifests by tree, the upstream
+    reconcilers' indexes (with their ETags)."""
 
     store: Store
     manifests: planner.ManifestCache = field(default_factory=planner.ManifestCache)
+    indexes: survey.IndexCache = field(default_factory=survey.IndexCache)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Shared:
@@ -58,7 +61,8 @@ class Runtime:
         conf = self.settings
         if repo is not None or ref is not None:
             conf = replace(conf, repo=repo or conf.repo, ref=ref or conf.ref)
-        return planner.Planner(conf, self.engine, self.store, self.shared.manifests)
+        return planner.Planner(conf, self.engine, self.store, self.shared.manifests,
+                               indexes=self.shared.indexes)
 
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
@@ -92,8 +96,10 @@ class Runtime:
                                     stop_timeout=self.settings.stop_timeout)
 
     def executor(self) -> executor.Executor:
-        return executor.Executor(self.store, self.build, self.deployer().apply,
-                                 self.module_loader().apply)
+        return executor.Executor(
+            self.store, self.build, self.deployer().apply, self.module_loader().apply,
+            fetch=fetcher.Fetcher(self.store, self.settings.upstreams).fetch,
+            build_fallback=self.settings.build is BuildPolicy.MISSING)
 
 
 Connect = Callable[[float], ContainerEngine]

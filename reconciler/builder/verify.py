@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.model import driverfile
+from reconciler.model import driverfile, versions
 from reconciler.model.artifacts import DriverKind, store_arch
 from reconciler.model.driverfile import (
     EM_AARCH64,
@@ -28,7 +28,7 @@ from reconciler.model.versions import DriverIdentity
 
 __all__ = [
     "EM_AARCH64", "EM_BPF", "EM_X86_64", "ET_REL", "ElfInfo", "InvalidDriver", "check",
-    "check_module", "check_probe", "modinfo", "read_elf",
+    "check_fetched", "check_module", "check_probe", "modinfo", "read_elf",
 ]
 
 _MACHINES = {"x86_64": EM_X86_64, "aarch64": EM_AARCH64}
@@ -93,3 +93,32 @@ def check(
         check_identity(read_elf(data), kind, expected)
         described += f", {expected}"
     return described
+
+
+def check_fetched(
+    data: bytes, kind: DriverKind, kernel_release: str, arch: str, module_name: str, *,
+    driver_version: str, stated: DriverIdentity | None = None,
+) -> str:
+    """Check a file an upstream sent, as ``check`` does a build, except that no source
+    declares its identity here: it must carry one its driver version accepts (when the
+    version is known) and, if the upstream stated one, exactly that. Returns a
+    description."""
+    if kind is DriverKind.KMOD:
+        vermagic = check_module(data, kernel_release, arch, module_name)
+        described = f"kernel module, vermagic {vermagic.strip()!r}"
+    else:
+        check_probe(data)
+        described = f"eBPF object ({len(data)} bytes)"
+    found = driverfile.identity(read_elf(data), kind)
+    required = versions.required_identity(driver_version)
+    if found is None:
+        if required is not None:
+            raise InvalidDriver(f"carries no API/schema version: {driver_version} needs "
+                                f"{required}")
+        return described
+    problem = versions.identity_problem(driver_version, found)
+    if problem is not None:
+        raise InvalidDriver(problem)
+    if stated is not None and found != stated:
+        raise InvalidDriver(f"carries {found}, but its upstream states {stated}")
+    return f"{described}, {found}"

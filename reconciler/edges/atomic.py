@@ -60,3 +60,18 @@ def write_bytes(target: Path, data: bytes, mode: int = 0o644) -> None:
 def copy_file(source: Path, target: Path, mode: int = 0o644) -> None:
     with source.open("rb") as src, atomic_writer(target, mode) as dst:
         shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def move_into_place(temp: Path, target: Path, mode: int = 0o644) -> None:
+    """Make ``temp`` (written beside ``target`` under a temp name) ``target``: synced,
+    given ``mode``, renamed, the folder synced."""
+    if temp.parent != target.parent:
+        raise ValueError(f"{temp} is not beside {target}: a rename would not be atomic")
+    fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    temp.chmod(mode)
+    temp.replace(target)
+    _fsync_dir(target.parent)

@@ -457,8 +457,10 @@ class Store:
 
     # -- changes ----------------------------------------------------------------------
 
-    def publish(self, key: ArtifactKey, source: Path) -> StoredArtifact:
-        """Copy ``source`` into the store as ``key``, atomically, with its checksum."""
+    def publish(self, key: ArtifactKey, source: Path, *, move: bool = False) -> StoredArtifact:
+        """Copy ``source`` into the store as ``key``, atomically, with its checksum. With
+        ``move``, ``source`` is a temp file in ``key``'s own folder (a download,
+        ``atomic.temp_name_for``): it is synced and renamed into place instead of copied."""
         target = self.path_of(key)
         folder = self.unsafe_folder(key)
         if folder is not None:
@@ -470,7 +472,10 @@ class Store:
                 target.with_name(target.name + SHA_SUFFIX),
                 sha256sum_line(digest, target.name).encode("ascii"),
             )
-            atomic.copy_file(source, target)
+            if move:
+                atomic.move_into_place(source, target)
+            else:
+                atomic.copy_file(source, target)
             st = target.stat()
         except OSError as exc:
             raise StoreError(f"cannot publish {key.relpath}: {exc}") from exc

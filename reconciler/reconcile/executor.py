@@ -1,8 +1,10 @@
 """Apply a plan: run every change, record an outcome per change, never stop at the first.
 
-Order is the plan's: builds first, then the kernel module, then container changes, then
-deletions. A container change whose driver did not build is skipped (the old Falco keeps
-running), as is one that would replace a container we did not create without adoption.
+Order is the plan's: fetches first, then builds, then the kernel module, then container
+changes, then deletions. A fetch that no upstream could serve verified falls back to a
+build when the host builds what upstreams lack (``build: missing``; its outcome says so).
+A container change whose driver is not ready is skipped (the old Falco keeps running), as
+is one that would replace a container we did not create without adoption.
 What builds, deploys and loads modules is given (``runtime`` wires the real ones); each
 ``run`` starts a fresh list of outcomes.
 """
@@ -11,13 +13,13 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler import logs
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, UpstreamError
 from reconciler.model.artifacts import ArtifactKey, KernelId
 from reconciler.reconcile.desired import DesiredState
 from reconciler.reconcile.plan import Change, ChangeKind, Op, Plan, Reason
@@ -48,18 +50,29 @@ Builder = Callable[[Sequence[BuildRequest]], Sequence[BuildOutcome]]
 ChangeApplier = Callable[[Change, DesiredState], str]
 
 
+def _no_fetch(change: Change, _desired: DesiredState) -> str:
+    raise UpstreamError(f"{change.name}: no upstreams are configured to fetch from")
+
+
 @dataclass(frozen=True)
 class Executor:
     store: Store
     build: Builder
     apply_container: ChangeApplier
     load_module: ChangeApplier
+    fetch: ChangeApplier = _no_fetch
+    build_fallback: bool = True  # build what every upstream failed to give (build: missing)
 
     def run(self, plan: Plan, desired: DesiredState, *, adopt: bool = False) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        failed = self._builds([c for c in plan.changes if c.op is Op.BUILD], desired, outcomes)
+        fallback, failed = self._fetches([c for c in plan.changes if c.op is Op.FETCH],
+                                         desired, outcomes)
+        failed |= self._builds([*(c for c, _why in fallback),
+                                *(c for c in plan.changes if c.op is Op.BUILD)],
+                               desired, outcomes,
+                               {c.artifact: why for c, why in fallback if c.artifact})
         for change in plan.changes:
-            if change.op is Op.BUILD:
+            if change.op in (Op.BUILD, Op.FETCH):
                 continue
             start = time.monotonic()
             if change.op is not Op.DELETE and change.artifact in failed:
@@ -92,14 +105,41 @@ class Executor:
                                       time.monotonic() - start))
         return outcomes
 
+    def _fetches(self, changes: Sequence[Change], desired: DesiredState,
+                 outcomes: list[Outcome]) -> tuple[list[tuple[Change, str]], set[ArtifactKey]]:
+        """Fetch every artifact; returns the changes to build instead, with why (each
+        upstream failed and this host builds), and the artifacts that are not ready."""
+        fallback: list[tuple[Change, str]] = []
+        failed: set[ArtifactKey] = set()
+        for change in changes:
+            assert change.artifact is not None
+            start = time.monotonic()
+            try:
+                message = self.fetch(change, desired)
+            except ReconcilerError as exc:
+                if self.build_fallback:
+                    log.info("fetch.fallback", name=change.name, error=str(exc))
+                    fallback.append((change, str(exc)))
+                    continue
+                failed.add(change.artifact)
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                          f"{exc}; this host does not build (build: never)",
+                                          time.monotonic() - start, transient=exc.transient))
+                continue
+            _record(outcomes, Outcome(change, OutcomeResult.OK, message,
+                                      time.monotonic() - start))
+        return fallback, failed
+
     def _builds(self, changes: Sequence[Change], desired: DesiredState,
-                outcomes: list[Outcome]) -> set[ArtifactKey]:
-        """Build every artifact; returns the ones that failed."""
+                outcomes: list[Outcome],
+                fetch_failed: Mapping[ArtifactKey, str] | None = None) -> set[ArtifactKey]:
+        """Build every artifact (``fetch_failed``: those no upstream gave, and why);
+        returns the ones that failed."""
         failed: set[ArtifactKey] = set()
         by_request: dict[tuple[KernelId, str], list[Change]] = {}
         for change in changes:
             assert change.artifact is not None
-            if change.reason is Reason.UNSAFE_PATH:
+            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE):
                 # Building it would publish where nothing is ever served: say so, once.
                 failed.add(change.artifact)
                 _record(outcomes, Outcome(change, OutcomeResult.FAILED, change.reason_text))
@@ -126,13 +166,17 @@ class Executor:
         results = self.build(requests) if requests else ()
         for request, result in zip(requests, results, strict=True):
             for change in by_request[(request.kernel, request.driver_version)]:
+                assert change.artifact is not None
+                gave_none = (fetch_failed or {}).get(change.artifact)
+                why = f"fetch failed ({gave_none}), built instead: " if gave_none else ""
                 if result.error is None:
-                    _record(outcomes, Outcome(change, OutcomeResult.OK, "built and published",
+                    _record(outcomes, Outcome(change, OutcomeResult.OK,
+                                              f"{why}built and published",
                                               time.monotonic() - start))
                 else:
-                    assert change.artifact is not None
                     failed.add(change.artifact)
-                    _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(result.error),
+                    _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                              f"{why}{result.error}",
                                               time.monotonic() - start,
                                               transient=result.error.transient))
         return failed

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.observations import LoadedModule, ObservedContainer, ObservedImage
+from reconciler.model.offers import Offer
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class ObservedState:
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
     # Every file in the store named like an artifact, wanted or not (retention's input).
     stored: frozenset[ArtifactKey] = frozenset()
+    # Missing artifacts an upstream has (``reconcile.survey``), and what the survey noted.
+    offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
+    upstream_notes: tuple[str, ...] = ()
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -47,6 +51,8 @@ class ObservedState:
             ),
             "image": [self.image.local_id, self.image.remote_digest] if self.image else None,
             "module": [self.module.name, self.module.version] if self.module else None,
+            "offers": [[k.relpath, [[o.upstream, o.url, o.sha256] for o in found]]
+                       for k, found in self.offers],
         }, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -62,6 +68,8 @@ def from_parts(
     misfits: Iterable[tuple[ArtifactKey, str]] = (),
     stored: Iterable[ArtifactKey] = (),
     unsigned: Iterable[tuple[ArtifactKey, str]] = (),
+    offers: Iterable[tuple[ArtifactKey, tuple[Offer, ...]]] = (),
+    upstream_notes: Iterable[str] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -73,4 +81,6 @@ def from_parts(
         image=image,
         module=module,
         stored=frozenset(stored),
+        offers=tuple(sorted(offers)),
+        upstream_notes=tuple(upstream_notes),
     )

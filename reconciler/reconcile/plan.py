@@ -4,7 +4,13 @@ A plan is data: it can be printed, serialised (``to_json``, the README's JSON co
 applied. Applying every change of a plan to the state it was made from leaves a state
 whose plan is empty (tests/reconcile/test_plan_property.py checks that with hypothesis).
 
-Ordering matters to the executor: builds come first (Falco must never start before its
+A wanted artifact the store lacks is fetched when an upstream has it (``+ fetch <path>
+from <upstream>``, the observed offers in upstream order), else built; with ``build:
+never`` one that no upstream has is reported blocked instead, and with ``build: always``
+upstreams are never asked (``model.upstreams.BuildPolicy``). A module wanted signed is
+always built: no upstream signs with our key.
+
+Ordering matters to the executor: fetches and builds come first (Falco must never start before its
 driver exists), then the kernel module (kmod-preloaded), then container changes, then
 deletions: corrupt artifacts no one wants, and those past their retention
 (``reconcile.retention``, whose kept artifacts the notes list with their date).
@@ -21,6 +27,8 @@ from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.container import ContainerSpec
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
+from reconciler.model.offers import Offer
+from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile.desired import DesiredContainer, DesiredState
 from reconciler.reconcile.observed import ObservedState
 from reconciler.reconcile.retention import Review, span, when
@@ -32,6 +40,7 @@ class ChangeKind(enum.StrEnum):
 
 
 class Op(enum.StrEnum):
+    FETCH = "fetch"
     BUILD = "build"
     DELETE = "delete"
     CREATE = "create"
@@ -40,9 +49,8 @@ class Op(enum.StrEnum):
 
     @property
     def symbol(self) -> str:
-        return {"build": "+", "create": "+", "replace": "~", "delete": "-", "remove": "-"}[
-            self.value
-        ]
+        return {"fetch": "+", "build": "+", "create": "+", "replace": "~", "delete": "-",
+                "remove": "-"}[self.value]
 
 
 class Reason(enum.StrEnum):
@@ -51,6 +59,7 @@ class Reason(enum.StrEnum):
     MISFIT = "its driver identity does not fit its driver version; rebuild"
     UNSIGNED = "not signed as wanted; rebuild"
     UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
+    UNAVAILABLE = "blocked: no upstream has it and this host does not build"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     EXPIRED = "no Host, DriverBuild or installed kernel wants it any more, past its retention"
     ABSENT = "container does not exist"
@@ -79,16 +88,25 @@ class Change(NamedTuple):
     spec: ContainerSpec | None = None  # the container to run after the change
     replaces: str | None = None  # id of the container that goes away
     needs_adopt: bool = False  # replaces a container we did not create
+    offers: tuple[Offer, ...] = ()  # a fetch: the upstreams that have it, in order
+
+    @property
+    def source(self) -> str | None:
+        """The upstream a fetch asks first."""
+        return self.offers[0].upstream if self.offers else None
 
     @property
     def reason_text(self) -> str:
         return f"{self.reason.value}: {self.detail}" if self.detail else self.reason.value
 
     def to_json(self) -> dict[str, str]:
-        return {
+        found = {
             "kind": self.kind.value, "op": self.op.value, "name": self.name,
             "reason": self.reason_text,
         }
+        if self.offers:
+            found["from"] = self.offers[0].upstream
+        return found
 
 
 @dataclass(frozen=True)
@@ -237,17 +255,30 @@ def notes(desired: DesiredState, observed: ObservedState,
             versions.FalcoVersion.parse(want.falco_version)):
         found.append(f"warning: the legacy eBPF probe is deprecated in Falco "
                      f"{want.falco_version} and removed in 0.44: move to modern_ebpf or kmod")
+    found += observed.upstream_notes
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
     return (*found, *_retention_notes(retained))
 
 
+def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Change:
+    """A missing artifact's change: fetched from its offers, built, or blocked."""
+    if offers and build is not BuildPolicy.ALWAYS:
+        later = ", ".join(o.upstream for o in offers[1:])
+        detail = f"{change.detail}; then {later}" if later else change.detail
+        return change._replace(op=Op.FETCH, detail=detail, offers=offers)
+    if build is BuildPolicy.NEVER:
+        return change._replace(reason=Reason.UNAVAILABLE)
+    return change
+
+
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
-         retained: Review | None = None) -> Plan:
-    """Every change that turns ``observed`` into ``desired``: builds, containers, deletions
-    (with ``retained``, also of what is past its retention)."""
+         retained: Review | None = None, build: BuildPolicy = BuildPolicy.MISSING) -> Plan:
+    """Every change that turns ``observed`` into ``desired``: fetches and builds,
+    containers, deletions (with ``retained``, also of what is past its retention)."""
     builds = []
+    offered = dict(observed.offers)
     unsafe = dict(observed.unsafe)
     misfits = dict(observed.misfits)
     unsigned = dict(observed.unsigned)
@@ -266,8 +297,9 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
             reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
         elif artifact.key in unsigned:
             reason, detail = Reason.UNSIGNED, f"{unsigned[artifact.key]}; {detail}"
-        builds.append(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
-                             detail=detail, artifact=artifact.key))
+        change = Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
+                        detail=detail, artifact=artifact.key)
+        builds.append(_source(change, offered.get(artifact.key, ()), build))
     wanted = {a.key for a in desired.artifacts}
     deletes = [
         Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)

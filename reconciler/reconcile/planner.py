@@ -1,8 +1,9 @@
 """Up to the plan: manifests -> facts -> desired -> observed -> plan, reading every edge once.
 
-The edges (git, the host's files, the store, Docker) are read here and nowhere else in a
-pass; everything between is the pure core. Manifests are remembered by the tree they came
-from (``ManifestCache``), so a daemon pass on an unchanged revision parses nothing.
+The edges (git, the host's files, the store, Docker, the upstreams) are read here and
+nowhere else in a pass; everything between is the pure core. Manifests are remembered by
+the tree they came from (``ManifestCache``), so a daemon pass on an unchanged revision
+parses nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
-from reconciler.reconcile import desired, ledger, observed, plan, retention
+from reconciler.model.upstreams import BuildPolicy
+from reconciler.reconcile import desired, ledger, observed, plan, retention, survey
 from reconciler.settings import Settings
 
 Clock = Callable[[], dt.datetime]
@@ -146,6 +148,8 @@ class Planner:
     store: stores.Store
     manifests: ManifestCache = field(default_factory=ManifestCache)
     clock: Clock = _now
+    indexes: survey.IndexCache = field(default_factory=survey.IndexCache)
+    connect: survey.Connect | None = None  # how upstreams are reached (None: edges.upstream)
 
     def read_inputs(self) -> Inputs:
         """Read git, the manifests (unless their tree is known) and the host's facts."""
@@ -180,9 +184,24 @@ class Planner:
             image = self._image(want.container, running)
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
+        found = self._survey(want, held)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
                                    unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
-                                   unsigned=held.unsigned)
+                                   unsigned=held.unsigned, offers=found.offers,
+                                   upstream_notes=found.notes)
+
+    def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
+        """Which upstream has each artifact the store lacks, unless this host always
+        builds; modules wanted signed are always built (no upstream signs with our key)."""
+        conf = self.settings
+        if conf.build is BuildPolicy.ALWAYS or not conf.upstreams:
+            return survey.Survey()
+        unsafe = {key for key, _folder in held.unsafe}
+        missing = [a.key for a in want.artifacts if a.signing is None
+                   and a.key not in held.present and a.key not in unsafe]
+        if self.connect is None:
+            return survey.survey(conf.upstreams, missing, self.indexes)
+        return survey.survey(conf.upstreams, missing, self.indexes, connect=self.connect)
 
     def review(self, inputs: Inputs, want: desired.DesiredState,
                actual: observed.ObservedState) -> retention.Review:
@@ -250,4 +269,5 @@ class Planner:
         actual = self.observe(want)
         retained = self.review(inputs, want, actual)
         return Planned(inputs, want, actual,
-                       plan.diff(want, actual, adopt=adopt, retained=retained), retained)
+                       plan.diff(want, actual, adopt=adopt, retained=retained,
+                                 build=self.settings.build), retained)

@@ -36,6 +36,8 @@ def as_text(plan: Plan) -> str:
     width = max(len(c.op.value) for c in plan.changes)
     for change in plan.changes:
         what = "container " + change.name if change.kind is ChangeKind.CONTAINER else change.name
+        if change.source is not None:
+            what += f" from {change.source}"
         lines.append(f"  {change.op.symbol} {change.op.value:<{width}}  {what}")
         lines.append(f"      {change.reason_text}")
         if change.needs_adopt:
