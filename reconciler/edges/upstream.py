@@ -73,7 +73,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
                          msg: str, headers: Any, newurl: str) -> urllib.request.Request | None:
         target = urllib.parse.urlsplit(newurl)
         if target.scheme not in ("http", "https"):
-            raise urllib.error.HTTPError(newurl, code, f"redirect to {target.scheme}: refused",
+            raise urllib.error.HTTPError(newurl, code, f"to {target.scheme}: only http(s)",
                                          headers, fp)
         follow = super().redirect_request(req, fp, code, msg, headers, newurl)
         if follow is not None and _origin(newurl) != _origin(req.full_url):
@@ -159,6 +159,9 @@ class Client:
         try:
             response = self._opener.open(request, timeout=self.upstream.timeout)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400 and exc.code != 304:
+                exc.close()
+                raise UpstreamError(f"{method} {url}: redirect not followed: {exc.msg}") from exc
             response = exc
         except _WIRE_ERRORS as exc:
             raise UpstreamError(f"{method} {url}: "
@@ -205,7 +208,7 @@ class Client:
                 have = handle.tell()
                 if total is None or have == total:
                     return have
-                why = f"the connection closed after {have} of {total} bytes"
+                why = f"GET {url}: the connection closed after {have} of {total} bytes"
             except UpstreamError as exc:
                 have = handle.tell()
                 if isinstance(exc, ArtifactRejected) or not isinstance(
@@ -213,7 +216,7 @@ class Client:
                     raise
                 why = str(exc)
             if have == before or tried >= attempts:
-                raise UpstreamError(f"GET {url}: {why} (after {tried} attempts)")
+                raise UpstreamError(f"{why} ({tried} attempt{'s' if tried > 1 else ''})")
             time.sleep(0.05 * tried)
 
     def _attempt(  # noqa: PLR0917 - one resumed request's whole state

@@ -1,0 +1,239 @@
+"""Upstreams for tests, all real sockets: a small file server that can misbehave on
+purpose (corrupt bytes, a body cut short, ranges ignored or answered wrong, redirects,
+an https listener), a port that accepts and never answers, Debian's nginx with basic auth,
+and driver files that pass the checks a fetched file is held to."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.server
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.model import versions
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.driverfile import EM_BPF
+from tests.support.elf import make_elf, module_bytes, probe_identity_sections
+
+PAD = 200_000  # big enough that a body cut at its middle is a real partial download
+
+
+def driver_bytes(key: ArtifactKey, *, release: str | None = None,
+                 identity: tuple[str, str] | None = None, pad: int = PAD) -> bytes:
+    """A real ELF object that verifies as ``key`` (a module with vermagic ``release`` or
+    the key's, or a probe), carrying its driver version's identity unless given."""
+    required = versions.required_identity(key.driver_version)
+    assert required is not None or identity is not None
+    api, schema = identity or (str(required.api), str(required.schema))  # type: ignore[union-attr]
+    filler = hashlib.sha256(key.relpath.encode()).digest() * (pad // 32)
+    if key.kind is DriverKind.KMOD:
+        base = module_bytes(release or key.kernel_release, api, schema)
+        return base + filler  # trailing bytes: the ELF still parses, the file grows
+    return make_elf(EM_BPF, {"prog": filler, **probe_identity_sections(api, schema)})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Behaviour:
+    """How the file server answers; tests change it while it runs."""
+
+    files: dict[str, bytes] = field(default_factory=dict)  # URL path (encoded) -> body
+    corrupt: bool = False  # flip a byte in every body
+    cut_first: int | None = None  # the first GET of each path stops after this many bytes
+    cut_every: int | None = None  # every answer's body stops after this many bytes
+    ignore_range: bool = False  # answer every range request with the whole file (200)
+    wrong_range_start: bool = False  # answer a range with one that starts elsewhere
+    redirects: dict[str, str] = field(default_factory=dict)  # URL path -> Location
+    status: int | None = None  # answer every request with this status
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    _cut: set[str] = field(default_factory=set)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._answer(head=True)
+
+    def do_GET(self) -> None:
+        self._answer(head=False)
+
+    def _answer(self, *, head: bool) -> None:
+        how = self.server.behaviour
+        how.requests.append((self.command, self.path, {k.lower(): v for k, v in
+                                                      self.headers.items()}))
+        if how.status is not None:
+            self._send(how.status, b"", head=head)
+            return
+        if self.path in how.redirects:
+            self._send(302, b"", head=head, extra={"Location": how.redirects[self.path]})
+            return
+        body = how.files.get(self.path)
+        if body is None:
+            self._send(404, b"not found\n", head=head)
+            return
+        if how.corrupt:
+            body = body[:-1] + bytes([body[-1] ^ 0xFF])
+        etag = '"' + hashlib.sha256(body).hexdigest() + '"'
+        wanted = self.headers.get("Range")
+        if wanted and not how.ignore_range and self.headers.get("If-Range") in (None, etag):
+            start = int(wanted.removeprefix("bytes=").split("-")[0])
+            shown = start + 7 if how.wrong_range_start else start
+            self._send(206, body[start:], head=head, extra={
+                "ETag": etag, "Content-Range": f"bytes {shown}-{len(body) - 1}/{len(body)}"},
+                cut=how.cut_every)
+            return
+        cut = how.cut_every
+        if self.command == "GET" and how.cut_first is not None and self.path not in how._cut:
+            how._cut.add(self.path)
+            cut = how.cut_first
+        self._send(200, body, head=head, extra={"ETag": etag}, cut=cut)
+
+    def _send(self, status: int, body: bytes, *, head: bool,
+              extra: dict[str, str] | None = None, cut: int | None = None) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **(extra or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if head:
+            return
+        self.wfile.write(body if cut is None else body[:cut])
+        if cut is not None:
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    behaviour: Behaviour
+
+
+@contextlib.contextmanager
+def file_server(behaviour: Behaviour | None = None, *,
+                tls: tuple[Path, Path] | None = None) -> Iterator[tuple[str, Behaviour]]:
+    """A file server on 127.0.0.1 (https with ``tls`` = (cert, key)): its URL and how it
+    behaves."""
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.behaviour = behaviour or Behaviour()
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    scheme = "https" if tls else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", server.behaviour
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def layout(keys: dict[ArtifactKey, bytes]) -> dict[str, bytes]:
+    """The files of a repository in the store layout (URL-encoded paths, no sidecars)."""
+    return {key.url_path(): data for key, data in keys.items()}
+
+
+@contextlib.contextmanager
+def hanging() -> Iterator[str]:
+    """The URL of a port that accepts connections (the kernel's backlog) and never
+    answers a byte."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def refused() -> str:
+    """The URL of a port nothing listens on."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl binary."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True)
+    return cert, key
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """One line of an nginx user file, in its ``{SHA}`` scheme (no apache2-utils needed)."""
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()
+    return f"{user}:{{SHA}}{digest}\n"
+
+
+@contextlib.contextmanager
+def nginx(root: Path, work: Path, users: Path) -> Iterator[str]:
+    """Debian's nginx serving ``root`` behind basic auth (``users``): a corporate mirror."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        raise RuntimeError("nginx is needed: apt-get install -y nginx-light (.ci/setup)")
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    conf = work / "nginx.conf"
+    user = "user root;" if os.geteuid() == 0 else ""
+    temps = "\n".join(f"    {name}_temp_path {work}/{name};"
+                      for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(f"""{user}
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {work}/access.log;
+{temps}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        auth_basic "drivers";
+        auth_basic_user_file {users};
+    }}
+}}
+""")
+    with (work / "nginx.out").open("wb") as out:
+        proc = subprocess.Popen([binary, "-e", "stderr", "-p", str(work), "-c", str(conf)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(url + "/", timeout=1).close()
+            except urllib.error.HTTPError:
+                break  # 401: it is up
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError((work / "nginx.out").read_text()) from None
+                time.sleep(0.05)
+            else:
+                break
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
