@@ -237,3 +237,7 @@ http {{
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
