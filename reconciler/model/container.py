@@ -154,6 +154,7 @@ def spec_for(
     env: Mapping[str, str], network: str, drivers_url: str, driver_relpath: str = "",
     privileged: bool = True, docker_socket: str = DOCKER_SOCKET,
     loader_image: str = generations.DEFAULT_LOADER_IMAGE, falco_home: str = "/root/.falco",
+    mirrors: tuple[str, ...] = (),
 ) -> ContainerSpec:
     """The container spec of a Host's Falco (pure); ``image`` is already tagged, and a
     loader image without a tag or digest gets Falco's tag.
@@ -161,7 +162,7 @@ def spec_for(
     ``privileged`` is False only on engines that cannot grant every capability (such as
     the CI machines, whose bounding set lacks CAP_SYS_RESOURCE); Falco itself needs it.
     """
-    setup = generations.driver_setup(mode, version, drivers_url)
+    setup = generations.driver_setup(mode, version, drivers_url, mirrors)
     mounts = base_mounts(docker_socket)
     if setup.falco_home:
         mounts = (*mounts, BindMount(falco_home, generations.FALCO_HOME, read_only=False))

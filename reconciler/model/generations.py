@@ -19,6 +19,11 @@ Falco's images changed three times in how they get a driver (docs/falco-versions
   is written inside its own container, so Falco is told the engine with ``-o``.
 
 We always ask for ``--download`` only: we built the driver, nothing is compiled on the host.
+
+With ``mirrors`` (the ``falco_upstreams`` setting) Falco gets our server first and those
+after it, so its loader still finds a driver while our server is down: the bash loader
+reads ``DRIVERS_REPO`` as a list split on comma and space from 0.33 (0.32's takes one
+URL, and gets ours alone), falcoctl reads ``FALCOCTL_DRIVER_REPOS`` split on comma.
 """
 
 from __future__ import annotations
@@ -69,8 +74,22 @@ def _engine_command(kind: str, *extra: str) -> tuple[str, ...]:
     return (FALCO, "-o", f"engine.kind={kind}", *extra)
 
 
-def driver_setup(mode: DriverMode, version: FalcoVersion, drivers_url: str) -> DriverSetup:
-    """The setup that makes Falco ``version`` run ``mode`` from ``drivers_url`` (pure)."""
+FIRST_REPO_LIST = FalcoVersion(0, 33, 0)  # falco-driver-loader splits DRIVERS_REPO from here
+
+
+def repos(version: FalcoVersion, drivers_url: str, mirrors: tuple[str, ...] = ()) -> str:
+    """What Falco ``version``'s loader is given to download from: our server, then the
+    mirrors where its loader takes a list."""
+    if not mirrors or version < FIRST_REPO_LIST:
+        return drivers_url
+    return ",".join((drivers_url, *(m for m in mirrors if m != drivers_url)))
+
+
+def driver_setup(mode: DriverMode, version: FalcoVersion, drivers_url: str,
+                 mirrors: tuple[str, ...] = ()) -> DriverSetup:
+    """The setup that makes Falco ``version`` run ``mode`` from ``drivers_url`` (pure),
+    falling back on ``mirrors`` where its loader can."""
+    drivers_url = repos(version, drivers_url, mirrors)
     generation = image_generation(version)
     if mode is DriverMode.NONE:
         skip = () if generation is ImageGeneration.LOADER_IMAGE else (

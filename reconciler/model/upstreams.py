@@ -130,6 +130,18 @@ def _upstream(entry: Any, where: str) -> Upstream:
     )
 
 
+def falco_mirrors(upstreams: tuple[Upstream, ...]) -> tuple[str, ...]:
+    """The upstreams Falco's own loader can download from after our server
+    (``falco_upstreams``): repositories it reaches as they are. Falco's loaders send no
+    headers or basic auth of ours and trust only the image's CAs, and they split the list
+    on commas (the bash loader on spaces too), so an upstream that needs any of that, or
+    whose URL holds such a character, is ours to fetch from, never Falco's."""
+    return tuple(
+        u.url for u in upstreams
+        if u.kind is UpstreamKind.REPOSITORY and not u.headers and u.basic_auth_file is None
+        and u.ca_bundle is None and not any(c in u.url for c in ", \t"))
+
+
 def parse_upstreams(value: Any, origin: str) -> tuple[Upstream, ...]:
     """A list of URLs or mappings (the config file), or comma-separated URLs (a flag or a
     variable); raises ValueError naming ``origin`` and the entry."""

@@ -89,6 +89,7 @@ class DesiredState:
 def container_spec(
     falco: FalcoSpec, *, drivers_url: str, driver_relpath: str = "", privileged: bool = True,
     docker_socket: str = container.DOCKER_SOCKET, falco_home: str = "/root/.falco",
+    mirrors: tuple[str, ...] = (),
 ) -> container.ContainerSpec:
     """The container a Host's ``falco`` section asks for (the manifest meets the model)."""
     return container.spec_for(
@@ -96,7 +97,7 @@ def container_spec(
         version=falco.falco_version, mode=falco.driver, env=falco.env, network=falco.network,
         drivers_url=drivers_url, driver_relpath=driver_relpath, privileged=privileged,
         docker_socket=docker_socket, loader_image=falco.driver_loader_image,
-        falco_home=falco_home,
+        falco_home=falco_home, mirrors=mirrors,
     )
 
 
@@ -185,11 +186,12 @@ def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
     keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
-    falco_home: str = "/root/.falco",
+    falco_home: str = "/root/.falco", mirrors: tuple[str, ...] = (),
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
     daemon remembers them per document across passes); ``newest`` what each
-    ``newestKernel`` pattern resolved to on this host."""
+    ``newestKernel`` pattern resolved to on this host; ``mirrors`` the upstreams Falco's
+    loader may fall back on after our server."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
@@ -242,7 +244,8 @@ def compute(
             host_kernels.append((kernel.release, other))
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
-                              docker_socket=docker_socket, falco_home=falco_home)
+                              docker_socket=docker_socket, falco_home=falco_home,
+                              mirrors=mirrors)
         desired_container = DesiredContainer(
             spec=spec, host=host.metadata.name, falco_version=falco.version,
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,

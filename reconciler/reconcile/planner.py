@@ -21,6 +21,7 @@ from reconciler.errors import ConfigError
 from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
+from reconciler.model import upstreams as fleet
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
@@ -249,8 +250,10 @@ class Planner:
         newest = {p: apt.newest_release(self.settings.host_root, p) for p in patterns}
         falco_home = str(self.settings.host_root / "root/.falco")
         docker_socket = socket_path()
+        mirrors = fleet.falco_mirrors(self.settings.upstreams) \
+            if self.settings.falco_upstreams else ()
         key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
-               docker_socket, falco_home, tuple(newest.values()))
+               docker_socket, falco_home, tuple(newest.values()), mirrors)
         cached = self.manifests.desired
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -258,6 +261,7 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
+            mirrors=mirrors,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)
