@@ -5,7 +5,9 @@ host root) and the drivers for each kernel installed in it are built, verified a
 published to the store before a machine boots from it. The host root's Host manifest
 (by ``--hostname``, else its ``etc/hostname``) and its DriverBuilds decide what is wanted,
 as for ``plan``; a root that runs no kernel (no ``proc/``) counts as booting its newest.
-No container is touched and nothing is deleted; exit 1 if any build failed.
+Drivers an upstream has are fetched instead, as ``apply`` would (``upstreams``, ``build``
+from the config file or variables). No container is touched and nothing is deleted; exit 1
+if any build or fetch failed.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             conf, timeout=conf.build_timeout, progress=shown) as rt:
         planned = rt.planner().plan()
         builds = tuple(c for c in planned.plan.changes
-                       if c.kind is ChangeKind.DRIVER and c.op is Op.BUILD)
+                       if c.kind is ChangeKind.DRIVER and c.op in (Op.BUILD, Op.FETCH))
         only = dataclasses.replace(planned.plan, changes=builds)
         sys.stdout.write(render.as_text(only))
         wanted = len(planned.desired.artifacts)
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]
         print(f"  {mark} {outcome.change.op.value} {outcome.change.name}: {outcome.message}")
     failed = sum(1 for o in outcomes if o.result is executor.OutcomeResult.FAILED)
-    print(f"\nBuilt {len(outcomes) - failed} of {len(outcomes)} drivers; "
+    verb = "Built or fetched" if any(c.op is Op.FETCH for c in builds) else "Built"
+    print(f"\n{verb} {len(outcomes) - failed} of {len(outcomes)} drivers; "
           f"{wanted - len(outcomes)} were in the store already.")
     return 1 if failed else 0
