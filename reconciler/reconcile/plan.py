@@ -269,7 +269,8 @@ def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Ch
         detail = f"{change.detail}; then {later}" if later else change.detail
         return change._replace(op=Op.FETCH, detail=detail, offers=offers)
     if build is BuildPolicy.NEVER:
-        return change._replace(reason=Reason.UNAVAILABLE)
+        was = "" if change.reason is Reason.MISSING else f"{change.reason.value}; "
+        return change._replace(reason=Reason.UNAVAILABLE, detail=was + change.detail)
     return change
 
 

@@ -25,9 +25,10 @@ from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.store import Store, sha256_file
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.modsig import Signing
 from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
 from reconciler.reconcile import executor, fetcher, planner, render
-from reconciler.reconcile.desired import DesiredState
+from reconciler.reconcile.desired import DesiredArtifact, DesiredState
 from reconciler.reconcile.plan import Change, Op, Reason
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
@@ -306,3 +307,13 @@ def test_an_index_that_states_a_misfit_is_not_offered(host: Host, tmp_path: Path
     assert drivers(planned)[KMOD.relpath][0] is Op.BUILD
     assert any("its index says driver version 2.0.0+driver requires" in n
                for n in planned.plan.notes)
+
+
+def test_a_module_wanted_signed_is_never_fetched(host: Host) -> None:
+    signed = DesiredArtifact(KMOD, ("Host/web",), signing=Signing("/k.pem", "/c.pem"))
+    want = DesiredState(revision="r" * 40, hostname="web-1", host="web",
+                        artifacts=(signed, DesiredArtifact(EBPF, ("probe",))), container=None)
+    with ups.file_server(ups.Behaviour(files=ups.layout(GOOD))) as (url, seen):
+        found = host.make([Upstream(url)]).planner().observe(want)
+    assert [k for k, _offers in found.offers] == [EBPF]
+    assert [(m, p) for m, p, _h in seen.requests] == [("HEAD", EBPF.url_path())]

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.observations import ObservedContainer
+from reconciler.model.offers import Offer
+from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile import plan
 from reconciler.reconcile.desired import (
     DesiredArtifact,
@@ -69,7 +71,9 @@ def apply_fake(p: plan.Plan, state: ObservedState) -> ObservedState:
     present, corrupt = set(state.present), set(state.corrupt)
     containers = {c.id: c for c in state.containers}
     for n, change in enumerate(p.changes):
-        if change.op is plan.Op.BUILD:
+        if change.reason is plan.Reason.UNAVAILABLE:
+            continue  # blocked: nothing is built or fetched
+        if change.op in (plan.Op.BUILD, plan.Op.FETCH):
             assert change.artifact is not None
             present.add(change.artifact)
             corrupt.discard(change.artifact)
@@ -99,6 +103,28 @@ def test_applied_plan_converges(
     state = ObservedState(present=present, corrupt=corrupt - present, containers=found)
     first = plan.diff(want, state, adopt=True)
     assert plan.diff(want, apply_fake(first, state), adopt=True).empty
+
+
+@settings(max_examples=300, deadline=None)
+@given(desired_states(), keys, keys, keys, st.sampled_from(BuildPolicy))
+def test_fetches_and_builds_converge_under_every_build_policy(
+    want: DesiredState, present: frozenset[ArtifactKey], corrupt: frozenset[ArtifactKey],
+    offered: frozenset[ArtifactKey], build: BuildPolicy,
+) -> None:
+    offers = tuple((k, (Offer("up", f"http://up/{k.relpath}"),)) for k in sorted(offered))
+    state = ObservedState(present=present, corrupt=corrupt - present, offers=offers)
+    first = plan.diff(want, state, adopt=True, build=build)
+    for change in first.changes:
+        if change.op is plan.Op.FETCH:
+            assert build is not BuildPolicy.ALWAYS and change.artifact in offered
+            assert change.to_json()["from"] == "up"
+    left = plan.diff(want, apply_fake(first, state), adopt=True, build=build)
+    wanted = {a.key for a in want.artifacts}
+    if build is BuildPolicy.NEVER:
+        assert {c.artifact for c in left.changes} == wanted - present - offered
+        assert {c.reason for c in left.changes} <= {plan.Reason.UNAVAILABLE}
+    else:
+        assert left.empty
 
 
 @settings(max_examples=200, deadline=None)
