@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
                        config=False)
+    # Where missing drivers come from (docs/fleet.md).
+    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
     p.set_defaults(handler=run)
 
 

@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
+    # Where missing drivers come from (docs/fleet.md).
+    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
     p.set_defaults(handler=run)
 
 

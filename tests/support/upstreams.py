@@ -23,8 +23,8 @@ from pathlib import Path
 
 from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.driverfile import EM_BPF
-from tests.support.elf import make_elf, module_bytes, probe_identity_sections
+from reconciler.model.driverfile import EM_BPF, EM_X86_64
+from tests.support.elf import make_elf, probe_identity_sections
 
 PAD = 200_000  # big enough that a body cut at its middle is a real partial download
 
@@ -32,14 +32,17 @@ PAD = 200_000  # big enough that a body cut at its middle is a real partial down
 def driver_bytes(key: ArtifactKey, *, release: str | None = None,
                  identity: tuple[str, str] | None = None, pad: int = PAD) -> bytes:
     """A real ELF object that verifies as ``key`` (a module with vermagic ``release`` or
-    the key's, or a probe), carrying its driver version's identity unless given."""
+    the key's, or a probe), carrying its driver version's identity unless given. A
+    module's .modinfo also holds what the stand-in kernel reads (``version=``)."""
     required = versions.required_identity(key.driver_version)
     assert required is not None or identity is not None
     api, schema = identity or (str(required.api), str(required.schema))  # type: ignore[union-attr]
     filler = hashlib.sha256(key.relpath.encode()).digest() * (pad // 32)
     if key.kind is DriverKind.KMOD:
-        base = module_bytes(release or key.kernel_release, api, schema)
-        return base + filler  # trailing bytes: the ELF still parses, the file grows
+        fields = (f"license=GPL\0version={key.driver_version}\0name=falco\0"
+                  f"vermagic={release or key.kernel_release} SMP mod_unload \0"
+                  f"api_version={api}\0schema_version={schema}\0")
+        return make_elf(EM_X86_64, {".text": filler, ".modinfo": fields.encode()})
     return make_elf(EM_BPF, {"prog": filler, **probe_identity_sections(api, schema)})
 
 
