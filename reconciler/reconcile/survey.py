@@ -59,24 +59,25 @@ def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: In
     found: dict[ArtifactKey, list[Offer]] = {}
     notes: list[str] = []
     for source in upstreams:
+        # Filled as answers come: what an upstream said before it went down still counts.
+        offers: list[tuple[ArtifactKey, Offer]] = []
         try:
             client = connect(source)
-            offers = (_from_index(client, wanted, cache, notes)
-                      if source.kind is UpstreamKind.RECONCILER
-                      else _from_heads(client, wanted, notes))
+            if source.kind is UpstreamKind.RECONCILER:
+                offers = _from_index(client, wanted, cache, notes)
+            else:
+                _from_heads(client, wanted, notes, offers)
         except (_Down, UpstreamError, ConfigError) as exc:
             notes.append(f"upstream {source.name} not asked further: {exc}")
             log.warning("upstream.down", upstream=source.name, error=str(exc))
-            continue
         for key, offer in offers:
             found.setdefault(key, []).append(offer)
     return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes))
 
 
-def _from_heads(client: http.Client, keys: Sequence[ArtifactKey],
-                notes: list[str]) -> list[tuple[ArtifactKey, Offer]]:
+def _from_heads(client: http.Client, keys: Sequence[ArtifactKey], notes: list[str],
+                offers: list[tuple[ArtifactKey, Offer]]) -> None:
     name = client.upstream.name
-    offers = []
     for key in keys:
         url = client.url(key.url_path())
         answer = client.head(url)
@@ -90,7 +91,6 @@ def _from_heads(client: http.Client, keys: Sequence[ArtifactKey],
                          f"{http.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
             continue
         offers.append((key, Offer(name, url, size=size)))
-    return offers
 
 
 def _from_index(client: http.Client, keys: Sequence[ArtifactKey], cache: IndexCache,

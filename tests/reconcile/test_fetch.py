@@ -317,3 +317,13 @@ def test_a_module_wanted_signed_is_never_fetched(host: Host) -> None:
         found = host.make([Upstream(url)]).planner().observe(want)
     assert [k for k, _offers in found.offers] == [EBPF]
     assert [(m, p) for m, p, _h in seen.requests] == [("HEAD", EBPF.url_path())]
+
+
+def test_what_an_upstream_said_before_it_failed_still_counts(host: Host) -> None:
+    behaviour = ups.Behaviour(files=ups.layout(GOOD), failing={KMOD.url_path(): 503})
+    with ups.file_server(behaviour) as (url, seen):
+        planned = host.make([Upstream(url)]).planner().plan()
+    assert [p for _m, p, _h in seen.requests] == [EBPF.url_path(), KMOD.url_path()]
+    assert drivers(planned)[EBPF.relpath][0] is Op.FETCH
+    assert drivers(planned)[KMOD.relpath][0] is Op.BUILD
+    assert any(n.endswith(f"HEAD {url}{KMOD.url_path()} answered 503") for n in planned.plan.notes)

@@ -64,6 +64,7 @@ class Behaviour:
     wrong_range_start: bool = False  # answer a range with one that starts elsewhere
     redirects: dict[str, str] = field(default_factory=dict)  # URL path -> Location
     status: int | None = None  # answer every request with this status
+    failing: dict[str, int] = field(default_factory=dict)  # URL path -> status to answer
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     _cut: set[str] = field(default_factory=set)
 
@@ -85,8 +86,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         how = self.server.behaviour
         how.requests.append((self.command, self.path, {k.lower(): v for k, v in
                                                       self.headers.items()}))
-        if how.status is not None:
-            self._send(how.status, b"", head=head)
+        status = how.failing.get(self.path, how.status)
+        if status is not None:
+            self._send(status, b"", head=head)
             return
         if self.path in how.redirects:
             self._send(302, b"", head=head, extra={"Location": how.redirects[self.path]})
