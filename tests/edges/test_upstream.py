@@ -170,3 +170,24 @@ def test_small_documents_are_conditional_and_bounded() -> None:
         assert seen.requests[1][2]["if-none-match"] == etag
         with pytest.raises(UpstreamError, match="larger than 1 bytes"):
             client.get_small(url + "/index.json", limit=1)
+
+
+def test_https_through_a_tunnelling_proxy_still_checks_the_origin_and_sends_our_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cert, key = ups.self_signed(tmp_path)
+    auth = tmp_path / "auth"
+    auth.write_text("u:p")
+    with (ups.file_server(ups.Behaviour(files={"/f": BODY}), tls=(cert, key)) as (url, seen),
+          ups.connect_proxy() as (proxy, asked)):
+        monkeypatch.setenv("https_proxy", proxy)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        with pytest.raises(UpstreamError, match="TLS failed"):
+            http.Client(Upstream(url)).head(url + "/f")  # the origin's CA is not the system's
+        handle = io.BytesIO()
+        http.Client(Upstream(url, ca_bundle=cert, basic_auth_file=auth)).download(
+            url + "/f", handle)
+    assert handle.getvalue() == BODY
+    assert asked == [url.removeprefix("https://")] * 2
+    assert seen.requests[-1][2]["authorization"] == "Basic dTpw"

@@ -23,12 +23,15 @@ from reconciler.edges import atomic
 from reconciler.edges import upstream as http
 from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.store import Store, sha256_file
+from reconciler.errors import ArtifactRejected
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modsig import Signing
+from reconciler.model.offers import Offer
 from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
-from reconciler.reconcile import executor, fetcher, planner, render
+from reconciler.reconcile import executor, fetcher, plan, planner, render
 from reconciler.reconcile.desired import DesiredArtifact, DesiredState
+from reconciler.reconcile.observed import ObservedState
 from reconciler.reconcile.plan import Change, Op, Reason
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
@@ -327,3 +330,31 @@ def test_what_an_upstream_said_before_it_failed_still_counts(host: Host) -> None
     assert drivers(planned)[EBPF.relpath][0] is Op.FETCH
     assert drivers(planned)[KMOD.relpath][0] is Op.BUILD
     assert any(n.endswith(f"HEAD {url}{KMOD.url_path()} answered 503") for n in planned.plan.notes)
+
+
+@pytest.mark.parametrize(("vermagic", "accepted"), [
+    ("5.10.0-14-cloud-amd64", True),  # the kernel's own uname -r
+    ("5.10.113-1-cloud-amd64", False),  # the name Falco 0.35+ gives it is not its vermagic
+])
+def test_a_fetched_module_is_held_to_the_kernels_real_release(
+        tmp_path: Path, vermagic: str, accepted: bool) -> None:
+    key = ArtifactKey("5.0.1+driver", "x86_64", "debian", "5.10.113-1-cloud-amd64", "1",
+                      DriverKind.KMOD)
+    want = DesiredState(revision="r" * 40, hostname="web-1", host="web", container=None,
+                        artifacts=(DesiredArtifact(key, ("Host/web",),
+                                                   uname_release="5.10.0-14-cloud-amd64"),))
+    store = Store(tmp_path / "store")
+    with ups.file_server(ups.Behaviour(files=ups.layout(
+            {key: ups.driver_bytes(key, release=vermagic)}))) as (url, _seen):
+        source = Upstream(url)
+        offers = ((key, (Offer(source.name, url + key.url_path()),)),)
+        change, = plan.diff(want, ObservedState(offers=offers)).changes
+        fetch = fetcher.Fetcher(store, (source,)).fetch
+        if accepted:
+            assert "vermagic '5.10.0-14-cloud-amd64 " in fetch(change, want)
+        else:
+            refused = re.escape("does not start with the kernel release 5.10.0-14-cloud-amd64")
+            with pytest.raises(ArtifactRejected, match=refused):
+                fetch(change, want)
+    assert (store.lookup(key) is not None) is accepted
+    assert partials(tmp_path / "store") == []
