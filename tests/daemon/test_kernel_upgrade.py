@@ -72,6 +72,11 @@ def builders_started(client: Any, since: float, pid: int) -> int:
             f"{jobs.LABEL_OWNER}={socket.gethostname()}:{pid}"]}))
 
 
+def kernels(status: dict[str, Any]) -> list[tuple[str, bool, bool]]:
+    """What ``reconciler status`` says of each kernel: (release, running, driver ready)."""
+    return [(k["release"], k["running"], k["ready"]) for k in status["kernels"]]
+
+
 def vermagic(path: Path) -> str:
     found = re.search(rb"\x00vermagic=([^\x00]*)", path.read_bytes())
     return found[1].decode() if found else ""
@@ -98,7 +103,7 @@ def test_a_kernel_upgrade_is_prebuilt_and_the_reboot_needs_no_build(
     build = ["--host-root", str(root), "--source", SOURCE, "--base-image", BASE_IMAGE]
 
     daemon = site.daemon(*build)
-    daemon.applied(revision)
+    assert kernels(daemon.applied(revision)) == [(running.release, True, True)]
     falco_id = site.falco().id
 
     upgraded = time.time()
@@ -112,6 +117,7 @@ def test_a_kernel_upgrade_is_prebuilt_and_the_reboot_needs_no_build(
     builds = [(o["name"], o["result"]) for o in status["lastPass"]["outcomes"]
               if o["op"] == "build"]
     assert builds == [(relpath, "ok")], status["lastPass"]
+    assert kernels(status) == [(running.release, True, True), (newest.release, False, True)]
     assert vermagic(site.store.root / relpath).startswith(f"{newest.release} SMP ")
     assert (site.falco().id, site.falco().status) == (falco_id, "running")  # not touched
     assert daemon.proc is not None
@@ -129,6 +135,7 @@ def test_a_kernel_upgrade_is_prebuilt_and_the_reboot_needs_no_build(
         lambda s: s["pid"] == pid and s["phase"] == "idle" and s["passes"] > before,
         timeout=120, why="the first pass after the reboot")
     assert status["lastPass"]["result"] == "ok", status["lastPass"]
+    assert kernels(status) == [(newest.release, True, True), (running.release, False, True)]
     assert [o["op"] for o in status["lastPass"]["outcomes"]
             if o["op"] == "build"] == [], status["lastPass"]
     assert builders_started(docker_client, since, pid) == 0
