@@ -195,7 +195,9 @@ class Daemon:
                            transient=report.transient, outcomes=outcomes)
         status = replace(self.status, passes=record.number, last_pass=finished, current=None,
                          phase="idle", head_revision=report.head or self.status.head_revision,
-                         container=report.container or self.status.container)
+                         container=report.container or self.status.container,
+                         kernels=self.status.kernels if report.kernels is None
+                         else report.kernels)
         if report.result is PassResult.OK and report.head:
             if status.applied_revision != report.head:
                 log.info("revision.applied", revision=report.head)
