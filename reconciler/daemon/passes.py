@@ -21,7 +21,8 @@ from typing import Protocol
 from reconciler import logs, runtime
 from reconciler.edges import gitrepo, gitsign
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
-from reconciler.reconcile import executor, planner, recovery
+from reconciler.reconcile import desired, executor, observed, planner, recovery
+from reconciler.reconcile.plan import Op
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
@@ -43,6 +44,15 @@ class GitHead:
 
 
 @dataclass(frozen=True)
+class Unready:
+    """An installed kernel (not the running one) whose driver is not in the store after
+    the pass: a reboot into it would start Falco without its driver."""
+
+    kernel: str  # its ``uname -r``
+    artifact: str  # the artifact's store relpath
+
+
+@dataclass(frozen=True)
 class Report:
     result: PassResult
     head: str | None = None
@@ -52,6 +62,7 @@ class Report:
     transient: bool = False
     rejection: str | None = None  # why the head revision is refused
     container: str | None = None
+    unready: tuple[Unready, ...] = ()  # installed kernels without their driver yet
 
 
 class PassRunner(Protocol):
@@ -130,20 +141,22 @@ class Reconciler:
         name = planned.desired.container.spec.name if planned.desired.container else container
         failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
         transient = any(o.transient for o in failed)
+        unready = unready_installed(planned.desired, planned.observed, outcomes)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "
-                          f"kept {planned.plan.revision[:12]}", transient, rejection, name)
+                          f"kept {planned.plan.revision[:12]}", transient, rejection, name,
+                          unready)
         if failed:
             first = failed[0]
             text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
                     f"{first.change.op.value} {first.change.name}: "
                     f"{_first_line(first.message)}")
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
-                          text, transient, None, name)
+                          text, transient, None, name, unready)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
-                      False, None, name)
+                      False, None, name, unready)
 
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
@@ -153,6 +166,27 @@ class Reconciler:
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
                  seconds=round(time.monotonic() - started, 3))
         return outcomes
+
+
+# The ops that put an artifact into the store (a fetch, once upstreams exist, is one too).
+_ACQUIRING = frozenset({Op.BUILD.value, "fetch"})
+
+
+def unready_installed(wanted: desired.DesiredState, seen: observed.ObservedState,
+                      outcomes: tuple[executor.Outcome, ...]) -> tuple[Unready, ...]:
+    """The installed, not running kernels whose artifact was neither in the store when the
+    pass looked nor put there by it (a build or fetch that did not succeed, or none)."""
+    gotten = {o.change.artifact for o in outcomes
+              if o.result is executor.OutcomeResult.OK and o.change.op.value in _ACQUIRING}
+    installed = f"({desired.INSTALLED})"
+    found = []
+    for release, key in wanted.host_kernels:
+        entry = wanted.artifact(key)
+        if entry is None or not any(by.endswith(installed) for by in entry.wanted_by):
+            continue
+        if key not in seen.present and key not in gotten:
+            found.append(Unready(release, key.relpath))
+    return tuple(dict.fromkeys(found))
 
 
 def _first_line(text: str) -> str:
