@@ -22,7 +22,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler import logs
@@ -65,6 +65,7 @@ def slack_text(event: Event, host: str) -> str:
 class _Delivery:
     event: Event
     target: AlertTarget
+    order: int  # when it was queued: a retry keeps it, so the oldest is dropped first
     attempt: int = 1
 
 
@@ -111,11 +112,11 @@ class Alerts:
             if self._closing_at is not None:
                 return
             for target in self.targets:
-                self._push(time.monotonic(), _Delivery(event, target))
+                self._push(time.monotonic(), _Delivery(event, target, next(self._order)))
             self._wake.notify()
 
     def _push(self, due: float, delivery: _Delivery) -> None:
-        heapq.heappush(self._due, (due, next(self._order), delivery))
+        heapq.heappush(self._due, (due, delivery.order, delivery))
         while len(self._due) > self.bound:
             # The oldest is the one queued first: the smallest order, wherever it is due.
             oldest = min(range(len(self._due)), key=lambda i: self._due[i][1])
@@ -179,8 +180,8 @@ class Alerts:
                 delay = self.backoff.delay(delivery.attempt, self.rng)
                 log.info("alert.retry", kind=event.kind.value, url=where(target.url),
                          attempt=delivery.attempt, seconds=round(delay, 1), error=error)
-                self._push(time.monotonic() + delay, _Delivery(event, target,
-                                                               delivery.attempt + 1))
+                self._push(time.monotonic() + delay,
+                           replace(delivery, attempt=delivery.attempt + 1))
             return
         with self._wake:
             self._counts = _add(self._counts, sent=1)
