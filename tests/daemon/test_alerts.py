@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.commands.status import as_text
 from reconciler.daemon import events, state
 from reconciler.daemon.alerts import Alerts, body
 from reconciler.daemon.backoff import Backoff
@@ -233,6 +234,8 @@ def test_the_loop_runs_on_while_an_alert_target_hangs(receiver: Any, tmp_path: P
         wakeup.wake("sighup")  # one more pass: the counts reach the status file
         _until(lambda: (state.read(tmp_path) or state.Status()).alerts
                == state.AlertCounts(sent=2))
+        shown = as_text((state.read(tmp_path) or state.Status()).to_json())
+        assert "alerts:    2 sent, 0 failed, 0 dropped" in shown.splitlines()
     finally:
         daemon.request_stop()
         thread.join(10)
