@@ -88,6 +88,14 @@ def as_text(doc: dict[str, object]) -> str:
         for outcome in last.get("outcomes") or []:
             lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
                          f" {_line(outcome.get('message'), 100)}")
+    kernels = doc.get("kernels")
+    if isinstance(kernels, list) and kernels:
+        lines.append("kernels:   (drivers for the next boot too; as of the last pass that planned)")
+        for kernel in kernels:
+            lines.append(f"  {kernel.get('release'):28} "
+                         f"{'running' if kernel.get('running') else 'installed':9} "
+                         f"{'ready' if kernel.get('ready') else 'NOT READY':9} "
+                         f"{kernel.get('artifact')}")
     if doc.get("nextRetryAt"):
         lines.append(f"retry:     attempt {doc.get('retryAttempt')} at {doc.get('nextRetryAt')}")
     alerts = doc.get("alerts")

@@ -106,12 +106,12 @@ def detect(report: Report, seen: Seen, *, applied: str | None,
     events += [event for key, event in failures if key not in seen.failures]
     revision = report.planned or report.head
     kernels = seen.kernels if revision == seen.revision else frozenset()
-    for missing in report.unready:
-        if missing.artifact in kernels:
+    for missing in report.kernels or ():
+        if missing.running or missing.ready or missing.artifact in kernels:
             continue
         events.append(Event(
-            Kind.KERNEL_WITHOUT_DRIVER, f"installed kernel {missing.kernel} has no driver "
+            Kind.KERNEL_WITHOUT_DRIVER, f"installed kernel {missing.release} has no driver "
             f"yet ({missing.artifact}): Falco would start without it after a reboot", at,
-            revision, {"kernel": missing.kernel, "artifact": missing.artifact}))
+            revision, {"kernel": missing.release, "artifact": missing.artifact}))
         kernels |= {missing.artifact}
     return events, Seen(frozenset(key for key, _ in failures), revision, kernels)

@@ -214,7 +214,8 @@ class Daemon:
         status = replace(self.status, passes=record.number, last_pass=finished, current=None,
                          phase="idle", head_revision=report.head or self.status.head_revision,
                          container=report.container or self.status.container,
-                         alerts=counts or self.status.alerts)
+                         kernels=self.status.kernels if report.kernels is None
+                         else report.kernels, alerts=counts or self.status.alerts)
         if report.result is PassResult.OK and report.head:
             if status.applied_revision != report.head:
                 log.info("revision.applied", revision=report.head)

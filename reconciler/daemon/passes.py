@@ -5,7 +5,8 @@ planner) and the difference applied by its executor, one outcome per change: the
 parts ``apply`` uses. A revision that does not validate (bad manifests, a Falco version
 without a known driver version, or a signature that does not verify) is refused: the pass
 plans the last good revision instead, so drift is still mended with what ran before, and
-reports the refusal. This module only decides.
+reports the refusal. Each pass that planned also reports, per kernel of the host, whether
+its driver is ready in the store once the plan was applied. This module only decides.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import logs, runtime
+from reconciler.daemon import state
 from reconciler.edges import gitrepo, gitsign
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
-from reconciler.reconcile import desired, executor, observed, planner, recovery
-from reconciler.reconcile.plan import Op
+from reconciler.model.artifacts import ArtifactKey
+from reconciler.reconcile import executor, planner, recovery
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
@@ -44,15 +46,6 @@ class GitHead:
 
 
 @dataclass(frozen=True)
-class Unready:
-    """An installed kernel (not the running one) whose driver is not in the store after
-    the pass: a reboot into it would start Falco without its driver."""
-
-    kernel: str  # its ``uname -r``
-    artifact: str  # the artifact's store relpath
-
-
-@dataclass(frozen=True)
 class Report:
     result: PassResult
     head: str | None = None
@@ -62,7 +55,8 @@ class Report:
     transient: bool = False
     rejection: str | None = None  # why the head revision is refused
     container: str | None = None
-    unready: tuple[Unready, ...] = ()  # installed kernels without their driver yet
+    # Whether each of the host's kernels has its driver ready; None: this pass did not plan.
+    kernels: tuple[state.KernelDriver, ...] | None = None
 
 
 class PassRunner(Protocol):
@@ -138,25 +132,25 @@ class Reconciler:
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
         planned.remember(self.settings.state_dir)
+        kernels = kernel_drivers(planned, rt.store.usable)
         name = planned.desired.container.spec.name if planned.desired.container else container
         failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
         transient = any(o.transient for o in failed)
-        unready = unready_installed(planned.desired, planned.observed, outcomes)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name,
-                          unready)
+                          kernels)
         if failed:
             first = failed[0]
             text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
                     f"{first.change.op.value} {first.change.name}: "
                     f"{_first_line(first.message)}")
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
-                          text, transient, None, name, unready)
+                          text, transient, None, name, kernels)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
-                      False, None, name, unready)
+                      False, None, name, kernels)
 
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
@@ -168,25 +162,15 @@ class Reconciler:
         return outcomes
 
 
-# The ops that put an artifact into the store (a fetch, once upstreams exist, is one too).
-_ACQUIRING = frozenset({Op.BUILD.value, "fetch"})
-
-
-def unready_installed(wanted: desired.DesiredState, seen: observed.ObservedState,
-                      outcomes: tuple[executor.Outcome, ...]) -> tuple[Unready, ...]:
-    """The installed, not running kernels whose artifact was neither in the store when the
-    pass looked nor put there by it (a build or fetch that did not succeed, or none)."""
-    gotten = {o.change.artifact for o in outcomes
-              if o.result is executor.OutcomeResult.OK and o.change.op.value in _ACQUIRING}
-    installed = f"({desired.INSTALLED})"
-    found = []
-    for release, key in wanted.host_kernels:
-        entry = wanted.artifact(key)
-        if entry is None or not any(by.endswith(installed) for by in entry.wanted_by):
-            continue
-        if key not in seen.present and key not in gotten:
-            found.append(Unready(release, key.relpath))
-    return tuple(dict.fromkeys(found))
+def kernel_drivers(
+    planned: planner.Planned, usable: Callable[[ArtifactKey], object | None],
+) -> tuple[state.KernelDriver, ...]:
+    """Per kernel of the host its Falco wants a driver for, whether ``usable`` (the store's:
+    present, verified, of an identity its driver version accepts) finds it."""
+    running = planned.inputs.facts.kernel_release
+    return tuple(state.KernelDriver(release, release == running, key.relpath,
+                                    usable(key) is not None)
+                 for release, key in planned.desired.host_kernels)
 
 
 def _first_line(text: str) -> str:

@@ -28,6 +28,8 @@ class ObservedState:
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
+    # The version the stored module to insert declares (kmod-preloaded), when known.
+    module_file_version: str | None = None
     # Every file in the store named like an artifact, wanted or not (retention's input).
     stored: frozenset[ArtifactKey] = frozenset()
 
@@ -62,6 +64,7 @@ def from_parts(
     misfits: Iterable[tuple[ArtifactKey, str]] = (),
     stored: Iterable[ArtifactKey] = (),
     unsigned: Iterable[tuple[ArtifactKey, str]] = (),
+    module_file_version: str | None = None,
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -72,5 +75,6 @@ def from_parts(
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,
+        module_file_version=module_file_version,
         stored=frozenset(stored),
     )

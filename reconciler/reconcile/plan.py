@@ -193,10 +193,13 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
     if loaded is None:
         return [Change(ChangeKind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
                        detail="insert it", artifact=key)]
-    if loaded.version != key.driver_version:
+    # The version the module itself declares: a Debian package's build says its libs
+    # release, not the driver version its folder is named by.
+    wanted = observed.module_file_version or key.driver_version
+    if loaded.version != wanted:
         return [Change(ChangeKind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
                        detail=f"{loaded.name} {loaded.version or '(no version)'} is loaded, "
-                       f"want {key.driver_version}", artifact=key)]
+                       f"want {wanted}", artifact=key)]
     return []
 
 

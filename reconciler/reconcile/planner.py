@@ -175,14 +175,17 @@ class Planner:
         containers = self._containers(want)
         image = None
         module = None
+        module_file_version = None
         if want.container is not None:
             running = next((c for c in containers if c.name == want.container.spec.name), None)
             image = self._image(want.container, running)
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
+                if want.container.artifact is not None:
+                    module_file_version = self.store.module_version(want.container.artifact)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
                                    unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
-                                   unsigned=held.unsigned)
+                                   unsigned=held.unsigned, module_file_version=module_file_version)
 
     def review(self, inputs: Inputs, want: desired.DesiredState,
                actual: observed.ObservedState) -> retention.Review:

@@ -1,15 +1,14 @@
 """Which alert events a pass report means (pure): each kind, a lasting failure alerting
-once, an installed kernel without its driver once per revision; and which installed
-kernels a pass leaves without their driver."""
+once, an installed kernel without its driver once per revision."""
 
 from __future__ import annotations
 
 from reconciler.daemon import events
 from reconciler.daemon.events import Kind, Seen
-from reconciler.daemon.passes import PassResult, Report, Unready, unready_installed
+from reconciler.daemon.passes import PassResult, Report
+from reconciler.daemon.state import KernelDriver
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.reconcile import desired, executor
-from reconciler.reconcile.observed import ObservedState
+from reconciler.reconcile import executor
 from reconciler.reconcile.plan import Change, ChangeKind, Op, Reason
 
 AT = "2026-01-02T03:04:05.000Z"
@@ -75,10 +74,12 @@ def test_a_failure_that_lasts_alerts_once_and_again_after_it_cleared() -> None:
 
 
 def test_an_installed_kernel_without_its_driver_alerts_once_per_revision() -> None:
-    missing = (Unready("6.1.0-2-amd64", NEXT.relpath),)
+    kernels = (KernelDriver("6.1.0-1-amd64", True, RUNNING.relpath, False),  # a build failed
+               KernelDriver("6.1.0-2-amd64", False, NEXT.relpath, False),
+               KernelDriver("6.1.0-3-amd64", False, OTHER.relpath, True))
     seen, sent = Seen(), []
     for revision in ("r1", "r1", "r1", "r2", "r2"):
-        report = Report(PassResult.OK, revision, revision, unready=missing)
+        report = Report(PassResult.OK, revision, revision, kernels=kernels)
         found, seen = events.detect(report, seen, applied=revision, at=AT)
         sent += [(e.revision, e.details["kernel"]) for e in found]
     assert sent == [("r1", "6.1.0-2-amd64"), ("r2", "6.1.0-2-amd64")]
@@ -97,22 +98,3 @@ def test_a_fetch_that_fails_is_its_own_kind() -> None:
     assert [(e.kind, e.message) for e in found] == [
         (Kind.FETCH_FAILED, f"fetch of {NEXT.relpath} failed: 404 from mirror")]
 
-
-def _wanted() -> desired.DesiredState:
-    return desired.DesiredState(
-        "r1", "web-1", "web",
-        (desired.DesiredArtifact(RUNNING, (f"Host/web ({desired.RUNNING})",)),
-         desired.DesiredArtifact(NEXT, (f"Host/web ({desired.INSTALLED})",)),
-         desired.DesiredArtifact(OTHER, (f"Host/web ({desired.INSTALLED})",))),
-        None, host_kernels=(("6.1.0-1-amd64", RUNNING), ("6.1.0-2-amd64", NEXT),
-                            ("6.1.0-3-amd64", OTHER)))
-
-
-def test_installed_kernels_are_unready_unless_stored_before_or_during_the_pass() -> None:
-    seen = ObservedState(present=frozenset({OTHER}))
-    failed = (build(RUNNING, executor.OutcomeResult.FAILED, "x"),
-              build(NEXT, executor.OutcomeResult.FAILED, "no headers"))
-    assert unready_installed(_wanted(), seen, failed) == (
-        Unready("6.1.0-2-amd64", NEXT.relpath),)  # the running kernel is not "installed"
-    built = (build(NEXT, executor.OutcomeResult.OK),)
-    assert unready_installed(_wanted(), seen, built) == ()
