@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from types import FrameType
 
 from reconciler import logs, runtime, settings
 from reconciler.daemon import lock, loop, notify, passes, triggers
+from reconciler.daemon.alerts import Alerts
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
                        "poll_interval", "debounce", "backoff_max", "metrics_listen",
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
-                       "verify_ssh_allowed_signers", "docker_events", config=False)
+                       "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
@@ -104,8 +106,10 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         reconciler = passes.Reconciler(
             final, lambda: runtime.open_runtime(final, timeout=final.build_timeout,
                                                 shared=shared))
+        alerts = Alerts(conf.alerts, host=conf.hostname or socket.gethostname()).start()
+        stack.callback(alerts.close)
         daemon = loop.Daemon(final, reconciler, wakeup=wakeup, notifier=notifier,
-                             metrics=metrics)
+                             metrics=metrics, alerts=alerts)
         stack.callback(notifier.close)
         stack.callback(notifier.stopping)
         _signals(daemon, wakeup, stack)

@@ -98,6 +98,10 @@ def as_text(doc: dict[str, object]) -> str:
                          f"{kernel.get('artifact')}")
     if doc.get("nextRetryAt"):
         lines.append(f"retry:     attempt {doc.get('retryAttempt')} at {doc.get('nextRetryAt')}")
+    alerts = doc.get("alerts")
+    if isinstance(alerts, dict):
+        lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
+                     f"failed, {alerts.get('dropped', 0)} dropped")
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")

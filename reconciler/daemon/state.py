@@ -111,6 +111,23 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class AlertCounts:
+    """The alert sender's deliveries (an event to one target) so far, as of the last pass."""
+
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlertCounts:
+        return cls(int(data.get("sent", 0)), int(data.get("failed", 0)),
+                   int(data.get("dropped", 0)))
+
+
+@dataclass(frozen=True)
 class Status:
     pid: int | None = None
     started_at: str | None = None
@@ -129,6 +146,7 @@ class Status:
     passes: int = 0
     container: str | None = None  # the Falco container's name, for recovery after a crash
     kernels: tuple[KernelDriver, ...] = ()
+    alerts: AlertCounts | None = None  # None: no alert targets configured
 
     def with_error(self, error: ErrorRecord) -> Status:
         return replace(self, errors=(*self.errors, error)[-KEEP_ERRORS:])
@@ -146,6 +164,7 @@ class Status:
             "nextRetryAt": self.next_retry_at, "retryAttempt": self.retry_attempt,
             "passes": self.passes, "container": self.container,
             "kernels": [k.to_json() for k in self.kernels],
+            "alerts": self.alerts.to_json() if self.alerts else None,
         }
 
     @classmethod
@@ -166,6 +185,7 @@ class Status:
             next_retry_at=data.get("nextRetryAt"), retry_attempt=int(data.get("retryAttempt", 0)),
             passes=int(data.get("passes", 0)), container=data.get("container"),
             kernels=tuple(KernelDriver.from_json(k) for k in data.get("kernels", ())),
+            alerts=AlertCounts.from_json(data["alerts"]) if data.get("alerts") else None,
         )
 
 

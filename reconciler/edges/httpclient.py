@@ -1,4 +1,5 @@
-"""HTTP as a client: the one place urllib meets the network (a HEAD probe, a download).
+"""HTTP as a client: the one place urllib meets the network (a HEAD probe, a download,
+an alert POSTed).
 
 Errors become ``OSError`` subclasses with one readable sentence (``HttpError``), so
 callers translate them into their own errors once.
@@ -58,6 +59,27 @@ def download(url: str, target: Path, *, timeout: float | None = None,
             shutil.copyfileobj(response, handle, 1 << 20)
     except urllib.error.URLError as exc:
         raise HttpError(str(exc.reason)) from exc
+
+
+def post_json(url: str, body: bytes, timeout: float = 5.0) -> int:
+    """POST ``body`` (JSON) to ``url``; the status it answered, if 2xx. Anything else (no
+    connection, a timeout, a redirect or an error status) is an ``HttpError``."""
+    _check_scheme(url, ("http", "https"))
+    request = urllib.request.Request(  # noqa: S310 - scheme checked above
+        url, data=body, method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "falco-reconciler"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
+            answer.read(1 << 16)
+            status = int(answer.status)
+    except urllib.error.HTTPError as exc:
+        raise HttpError(f"POST {url} answered {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HttpError(f"POST {url} failed: {reason}") from exc
+    if not 200 <= status < 300:
+        raise HttpError(f"POST {url} answered {status}")
+    return status
 
 
 def _check_scheme(url: str, schemes: tuple[str, ...]) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from reconciler import logs
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
-from reconciler.errors import ReconcilerError
+from reconciler.errors import DeployError, ReconcilerError
 from reconciler.model.artifacts import ArtifactKey, KernelId
 from reconciler.reconcile.desired import DesiredState
 from reconciler.reconcile.plan import Change, ChangeKind, Op, Plan, Reason
@@ -38,6 +38,7 @@ class Outcome:
     message: str = ""
     seconds: float = 0.0
     transient: bool = False
+    rolled_back: bool = False  # a Falco that did not start; the previous one was put back
 
     def to_json(self) -> dict[str, object]:
         return {**self.change.to_json(), "result": self.result.value, "message": self.message,
@@ -81,8 +82,10 @@ class Executor:
                 else:
                     message = self.apply_container(change, desired)
             except ReconcilerError as exc:
-                _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(exc),
-                                          time.monotonic() - start, transient=exc.transient))
+                _record(outcomes, Outcome(
+                    change, OutcomeResult.FAILED, str(exc), time.monotonic() - start,
+                    transient=exc.transient,
+                    rolled_back=isinstance(exc, DeployError) and exc.restored))
                 if change.artifact is not None and (
                         change.kind is ChangeKind.DRIVER or change.reason is Reason.LOADER_RUN):
                     # A module not inserted, a loader run that failed: Falco must wait.
