@@ -24,7 +24,7 @@ from reconciler.edges.apt import Newest
 from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.host import HostFacts, InstalledKernel
+from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.modsig import Signing
 
@@ -115,6 +115,7 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unn
 
 # How the wanted_by of each of a Host's kernels reads, after ``Host/<name>``.
 RUNNING = "running kernel"
+BOOTS = "the kernel this image boots"  # a root that runs none (prebuild of a golden image)
 INSTALLED = "installed, not running: needed at next boot"
 LISTED = "kernels"
 
@@ -165,6 +166,12 @@ KeysOf = Callable[[DriverBuild], tuple[ArtifactKey, ...]]
 
 def _keys_of(build: DriverBuild) -> tuple[ArtifactKey, ...]:
     return build.spec.artifact_keys()
+
+
+def _image_root(facts: HostFacts) -> bool:
+    """Whether the facts' kernel is one an image root will boot, not one that runs."""
+    return any(k.release == facts.kernel_release and k.source is not VersionSource.RUNNING
+               for k in facts.installed_kernels)
 
 
 def _build_keys(build: DriverBuild, keys_of: KeysOf,
@@ -228,7 +235,7 @@ def compute(
         name = host.metadata.name
         signing = host.spec.signing.signing() if host.spec.signing else None
         if key is not None:
-            want(key, f"Host/{name} ({RUNNING})",
+            want(key, f"Host/{name} ({BOOTS if _image_root(facts) else RUNNING})",
                  release=_other_release(key, facts.kernel_release), signing=signing)
             host_kernels.append((facts.kernel_release, key))
             for extra in host.spec.listed_kernels:
