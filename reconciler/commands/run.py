@@ -23,9 +23,13 @@ from reconciler.daemon.alerts import Alerts
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
+from reconciler.edges.buildqueue import BuildQueue
 from reconciler.edges.docker import client as docker_client
+from reconciler.edges.store import Store
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.httpd.server import DriverServer
+from reconciler.httpd.intake import Intake
+from reconciler.httpd.ratelimit import RateLimiter
+from reconciler.httpd.server import DriverServer, host_store_arch
 
 log = logs.get("reconciler.run")
 
@@ -43,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "poll_interval", "debounce", "backoff_max", "metrics_listen",
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
+    settings.add_flags(p, "upstreams", "build", "accept_build_requests",
+                       "build_request_secret_file", "build_request_rate", "build_request_queue",
+                       config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
@@ -56,6 +63,27 @@ def _secret(path: Path | None) -> bytes:
         return path.read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the webhook secret {path}: {exc.strerror}") from exc
+
+
+def _build_requests(conf: settings.Settings, store: Store,
+                    wakeup: Wakeup) -> tuple[BuildQueue, Intake] | None:
+    """A build host's queue and the server's intake for it (``accept_build_requests``)."""
+    if not conf.accept_build_requests:
+        return None
+    if conf.build_request_secret_file is None:
+        raise ConfigError("accept_build_requests needs build_request_secret_file (the "
+                          "shared secret build requests are signed with)")
+    try:
+        secret = conf.build_request_secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the build request secret "
+                          f"{conf.build_request_secret_file}: {exc.strerror}") from exc
+    if not secret:
+        raise ConfigError(f"the build request secret {conf.build_request_secret_file} is empty")
+    queue = BuildQueue(conf.state_dir, conf.build_request_queue)
+    intake = Intake(secret, queue, store, host_arch=host_store_arch(),
+                    limiter=RateLimiter(conf.build_request_rate), wake=wakeup.wake)
+    return queue, intake
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,9 +103,11 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     if cleaned:
         log.info("store.partials_removed", count=cleaned)
     metrics = Metrics(store)
+    requests = _build_requests(conf, store, wakeup)
     stack = contextlib.ExitStack()
     with stack:
-        server = DriverServer(store, conf.listen_address)
+        server = DriverServer(store, conf.listen_address,
+                              intake=requests[1] if requests else None)
         server.start()
         stack.callback(server.stop)
         host, port = server.address
@@ -105,7 +135,8 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         final = conf  # the real listen address, for Falco's DRIVERS_REPO
         reconciler = passes.Reconciler(
             final, lambda: runtime.open_runtime(final, timeout=final.build_timeout,
-                                                shared=shared))
+                                                shared=shared),
+            queue=requests[0] if requests else None)
         alerts = Alerts(conf.alerts, host=conf.hostname or socket.gethostname()).start()
         stack.callback(alerts.close)
         daemon = loop.Daemon(final, reconciler, wakeup=wakeup, notifier=notifier,

@@ -6,7 +6,9 @@ parts ``apply`` uses. A revision that does not validate (bad manifests, a Falco 
 without a known driver version, or a signature that does not verify) is refused: the pass
 plans the last good revision instead, so drift is still mended with what ran before, and
 reports the refusal. Each pass that planned also reports, per kernel of the host, whether
-its driver is ready in the store once the plan was applied. This module only decides.
+its driver is ready in the store once the plan was applied. On a build host, the pass then
+settles its build queue: what other hosts asked for leaves it once in the store, or once
+its build failed for good. This module only decides.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from typing import Protocol
 
 from reconciler import logs, runtime
 from reconciler.daemon import state
-from reconciler.edges import gitrepo, gitsign
+from reconciler.edges import buildrequests, gitrepo, gitsign
+from reconciler.edges.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile import executor, planner, recovery
+from reconciler.reconcile.plan import Op
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
@@ -92,9 +97,11 @@ OpenRuntime = Callable[[], AbstractContextManager[runtime.Runtime]]
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, open_runtime: OpenRuntime) -> None:
+    def __init__(self, settings: Settings, open_runtime: OpenRuntime, *,
+                 queue: BuildQueue | None = None) -> None:
         self.settings = settings
         self.open_runtime = open_runtime
+        self.queue = queue  # a build host's build queue, shared with the server
         self.keys = gitsign.Keys(settings.verify_gpg_home, settings.verify_ssh_allowed_signers)
 
     def run(
@@ -133,8 +140,16 @@ class Reconciler:
         outcomes = tuple(self._apply(rt, planned))
         planned.remember(self.settings.state_dir)
         kernels = kernel_drivers(planned, rt.store.usable)
+        if self.queue is not None:
+            settle_requests(self.queue, planned, outcomes)
+        if self.settings.build is BuildPolicy.NEVER:
+            buildrequests.keep_only(self.settings.state_dir, [
+                c.artifact for c in planned.plan.changes
+                if c.op is Op.REQUEST and c.artifact is not None])
         name = planned.desired.container.spec.name if planned.desired.container else container
-        failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
+        # A pending request is not done: the pass is retried soon, like a transient failure.
+        failed = [o for o in outcomes if o.result in (
+            executor.OutcomeResult.FAILED, executor.OutcomeResult.PENDING)]
         transient = any(o.transient for o in failed)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
@@ -171,6 +186,26 @@ def kernel_drivers(
     return tuple(state.KernelDriver(release, release == running, key.relpath,
                                     usable(key) is not None)
                  for release, key in planned.desired.host_kernels)
+
+
+def settle_requests(queue: BuildQueue, planned: planner.Planned,
+                    outcomes: tuple[executor.Outcome, ...]) -> None:
+    """Take off the build queue what is now in the store (present before the pass, or
+    built by it) and what failed for good (with why); a transient failure stays queued."""
+    present = {key.relpath for key in planned.observed.present}
+    builds = {o.change.name: o for o in outcomes if o.change.op is Op.BUILD}
+    done: dict[str, str | None] = {}
+    for entry in queue.read().pending:
+        outcome = builds.get(entry.path)
+        if entry.path in present or (
+                outcome is not None and outcome.result is executor.OutcomeResult.OK):
+            done[entry.path] = None
+        elif outcome is not None and outcome.result is executor.OutcomeResult.FAILED and (
+                not outcome.transient):
+            done[entry.path] = _first_line(outcome.message) or "the build failed"
+    for finished in queue.settle(done):
+        log.info("build_request.settled", path=finished.path, hosts=list(finished.hosts),
+                 result=finished.result, why=finished.why)
 
 
 def _first_line(text: str) -> str:

@@ -12,11 +12,13 @@ the release from ``uname -v``); the artifact then carries the real release too, 
 builder needs for the kernel's headers and to check the module's vermagic.
 A module wanted signed (a Host's or DriverBuild's ``signing``) carries that key and
 certificate; wanted with two, the first in manifest order is used and a note says so.
+On a build host, the artifacts other hosts asked for (``requested``, its build queue) are
+wanted by ``BuildRequest/<host>``, built and served like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -24,6 +26,7 @@ from reconciler.edges.apt import Newest
 from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.buildrequests import Requested
 from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.modsig import Signing
@@ -193,10 +196,12 @@ def compute(
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
     keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
     falco_home: str = "/root/.falco",
+    requested: Sequence[tuple[Requested, tuple[str, ...]]] = (),
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
     daemon remembers them per document across passes); ``newest`` what each
-    ``newestKernel`` pattern resolved to on this host."""
+    ``newestKernel`` pattern resolved to on this host; ``requested`` what other hosts
+    asked this build host for, with their names."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
@@ -264,6 +269,9 @@ def compute(
         for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
                  signing=build_signing)
+    for item, hosts in requested:
+        for asking in hosts:
+            want(item.key, f"BuildRequest/{asking}", release=item.uname_release)
 
     artifacts = tuple(
         DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""), signings.get(key))

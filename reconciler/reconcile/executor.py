@@ -3,6 +3,8 @@
 Order is the plan's: builds first, then the kernel module, then container changes, then
 deletions. A container change whose driver did not build is skipped (the old Falco keeps
 running), as is one that would replace a container we did not create without adoption.
+A request (``build: never``) asks the build hosts (``request``) and is pending until the
+artifact arrives: Falco waits for it as for a build.
 What builds, deploys and loads modules is given (``runtime`` wires the real ones); each
 ``run`` starts a fresh list of outcomes.
 """
@@ -19,6 +21,7 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
 from reconciler.errors import DeployError, ReconcilerError
 from reconciler.model.artifacts import ArtifactKey, KernelId
+from reconciler.model.buildrequests import Requested, RequestOutcome, Standing
 from reconciler.reconcile.desired import DesiredState
 from reconciler.reconcile.plan import Change, ChangeKind, Op, Plan, Reason
 
@@ -29,6 +32,7 @@ class OutcomeResult(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"
+    PENDING = "pending"  # asked for; not here yet
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ class Outcome:
 
 Builder = Callable[[Sequence[BuildRequest]], Sequence[BuildOutcome]]
 ChangeApplier = Callable[[Change, DesiredState], str]
+# Ask the build hosts for artifacts, as this host (edges.buildrequests.request_builds).
+Requester = Callable[[Sequence[Requested], str], RequestOutcome]
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,15 @@ class Executor:
     build: Builder
     apply_container: ChangeApplier
     load_module: ChangeApplier
+    request: Requester | None = None
 
     def run(self, plan: Plan, desired: DesiredState, *, adopt: bool = False) -> list[Outcome]:
         outcomes: list[Outcome] = []
         failed = self._builds([c for c in plan.changes if c.op is Op.BUILD], desired, outcomes)
+        failed |= self._requests([c for c in plan.changes if c.op is Op.REQUEST], desired,
+                                 outcomes)
         for change in plan.changes:
-            if change.op is Op.BUILD:
+            if change.op in (Op.BUILD, Op.REQUEST):
                 continue
             start = time.monotonic()
             if change.op is not Op.DELETE and change.artifact in failed:
@@ -139,6 +148,40 @@ class Executor:
                                               time.monotonic() - start,
                                               transient=result.error.transient))
         return failed
+
+
+    def _requests(self, changes: Sequence[Change], desired: DesiredState,
+                  outcomes: list[Outcome]) -> set[ArtifactKey]:
+        """Ask for every artifact at once; all of them are not ready in this pass."""
+        keys = [c.artifact for c in changes if c.artifact is not None]
+        if not keys:
+            return set()
+        if self.request is None:
+            for change in changes:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                          "this host does not build, and nothing asks"))
+            return set(keys)
+        wanted = []
+        for key in keys:
+            found = desired.artifact(key)
+            wanted.append(Requested(key, found.uname_release if found else ""))
+        answer = self.request(wanted, desired.hostname)
+        for change in changes:
+            assert change.artifact is not None
+            standing = answer.standing(change.artifact)
+            if standing is None:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED, "not asked for"))
+            elif standing.standing is Standing.PENDING:
+                asked = "asked" if standing.posted else "asked earlier"
+                _record(outcomes, Outcome(
+                    change, OutcomeResult.PENDING,
+                    f"{asked}: {standing.upstream} says {standing.detail}; waiting for it",
+                    transient=True))
+            else:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                          f"{standing.standing.value}: {standing.detail}",
+                                          transient=standing.transient))
+        return set(keys)
 
 
 def _record(outcomes: list[Outcome], outcome: Outcome) -> None:

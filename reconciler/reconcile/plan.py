@@ -8,12 +8,14 @@ Ordering matters to the executor: builds come first (Falco must never start befo
 driver exists), then the kernel module (kmod-preloaded), then container changes, then
 deletions: corrupt artifacts no one wants, and those past their retention
 (``reconcile.retention``, whose kept artifacts the notes list with their date).
+A host that does not build (``build: never``) asks its build hosts instead: its builds
+become requests (``requests_instead``), in the same place of the order.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from reconciler.model import versions
@@ -33,6 +35,7 @@ class ChangeKind(enum.StrEnum):
 
 class Op(enum.StrEnum):
     BUILD = "build"
+    REQUEST = "request"  # ask a build host to build it (this host does not build)
     DELETE = "delete"
     CREATE = "create"
     REPLACE = "replace"
@@ -40,9 +43,8 @@ class Op(enum.StrEnum):
 
     @property
     def symbol(self) -> str:
-        return {"build": "+", "create": "+", "replace": "~", "delete": "-", "remove": "-"}[
-            self.value
-        ]
+        return {"build": "+", "request": "+", "create": "+", "replace": "~", "delete": "-",
+                "remove": "-"}[self.value]
 
 
 class Reason(enum.StrEnum):
@@ -244,6 +246,16 @@ def notes(desired: DesiredState, observed: ObservedState,
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
     return (*found, *_retention_notes(retained))
+
+
+def requests_instead(plan: Plan) -> Plan:
+    """The plan of a host that does not build: each build is a request to a build host
+    (one blocked by an unsafe store path stays a build, which reports it)."""
+    if not any(c.op is Op.BUILD for c in plan.changes):
+        return plan
+    return replace(plan, changes=tuple(
+        c._replace(op=Op.REQUEST) if c.op is Op.BUILD and c.reason is not Reason.UNSAFE_PATH
+        else c for c in plan.changes))
 
 
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.edges import apt, gitrepo, hostfacts, kmod, modsign
+from reconciler.edges import apt, buildqueue, gitrepo, hostfacts, kmod, modsign
 from reconciler.edges import store as stores
 from reconciler.edges.docker.client import socket_path
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -21,9 +21,11 @@ from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.buildrequests import Requested
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
+from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile import desired, ledger, observed, plan, retention
 from reconciler.settings import Settings
 
@@ -233,8 +235,9 @@ class Planner:
         newest = {p: apt.newest_release(self.settings.host_root, p) for p in patterns}
         falco_home = str(self.settings.host_root / "root/.falco")
         docker_socket = socket_path()
+        requested = self.requested()
         key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
-               docker_socket, falco_home, tuple(newest.values()))
+               docker_socket, falco_home, tuple(newest.values()), requested)
         cached = self.manifests.desired
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -242,15 +245,24 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
+            requested=requested,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)
         return want
+
+    def requested(self) -> tuple[tuple[Requested, tuple[str, ...]], ...]:
+        """On a build host, what other hosts asked it to build (its build queue)."""
+        if not self.settings.accept_build_requests:
+            return ()
+        return buildqueue.read(self.settings.state_dir).requested()
 
     def plan(self, *, adopt: bool = False) -> Planned:
         inputs = self.read_inputs()
         want = self.desire(inputs)
         actual = self.observe(want)
         retained = self.review(inputs, want, actual)
-        return Planned(inputs, want, actual,
-                       plan.diff(want, actual, adopt=adopt, retained=retained), retained)
+        made = plan.diff(want, actual, adopt=adopt, retained=retained)
+        if self.settings.build is BuildPolicy.NEVER:
+            made = plan.requests_instead(made)
+        return Planned(inputs, want, actual, made, retained)
