@@ -137,7 +137,12 @@ class ModuleError(ReconcilerError):
 
 
 class DeployError(ReconcilerError):
-    """Falco could not be (re)started."""
+    """Falco could not be (re)started; ``restored`` when the previous container was put
+    back (a rollback: alerts tell it from a plain failure by this, not by the text)."""
+
+    def __init__(self, message: str, *, restored: bool = False) -> None:
+        self.restored = restored
+        super().__init__(message)
 
 
 class DriverNotServed(DeployError):

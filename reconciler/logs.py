@@ -10,6 +10,7 @@ writes no log at all. ``configure`` only records the wanted setup; it is applied
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,14 +25,38 @@ _applied = False
 _live: frozenset[str] = frozenset()
 
 
-class _Stderr:
-    """A file that is always the current ``sys.stderr``."""
+class _StderrLogger:
+    """structlog's output: each event one line on the current ``sys.stderr``.
 
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+    A real stream gets the line in one ``os.write`` (whole: a line shorter than a pipe's
+    buffer is never split, and a file opened to append takes it in one piece), with no
+    lock of ours: the server's workers write an access line per request, and a lock
+    around a flushed ``print`` had them waiting on each other. A stream without a file
+    descriptor (a test's capture) is written to and flushed as a file."""
 
-    def flush(self) -> None:
-        sys.stderr.flush()
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        line = message + "\n"
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            stream.write(line)
+            stream.flush()
+            return
+        stream.flush()  # anything written to it before, first
+        data = line.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(fd, data):]
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _STDERR
+
+
+_STDERR = _StderrLogger()
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
@@ -95,7 +120,7 @@ def _apply() -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     _applied = True

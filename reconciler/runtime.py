@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler import builder
-from reconciler.edges import kmod
+from reconciler.edges import buildrequests, kmod
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store import Store
+from reconciler.model.buildrequests import Requested, RequestOutcome
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile import deploy, executor, fetcher, modules, planner, survey
 from reconciler.settings import Settings
@@ -95,9 +96,15 @@ class Runtime:
         return modules.ModuleLoader(self.engine, self.store, commands,
                                     stop_timeout=self.settings.stop_timeout)
 
+    def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
+        """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
+        return buildrequests.request_builds(self.settings.upstreams, keys,
+                                            self.settings.state_dir, hostname)
+
     def executor(self) -> executor.Executor:
         return executor.Executor(
             self.store, self.build, self.deployer().apply, self.module_loader().apply,
+            self.request_builds,
             fetch=fetcher.Fetcher(self.store, self.settings.upstreams).fetch,
             build_fallback=self.settings.build is BuildPolicy.MISSING)
 

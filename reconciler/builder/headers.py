@@ -34,6 +34,9 @@ MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
 LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
+# The targets whose headers come from apt, with no kernelUrls: what a build host can
+# build for a build request, which carries no URLs (it must not make us download any).
+APT_TARGETS = frozenset({"debian"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def ensure(
             if kernel_urls:
                 _fetch_urls(eng, builder_image, kernel, urls=kernel_urls, partial=partial,
                             log=log, timeout=timeout)
-            elif kernel.target == "debian":
+            elif kernel.target in APT_TARGETS:
                 _fetch_apt(eng, builder_image, kernel, partial=partial, log=log,
                            timeout=timeout)
             else:

@@ -22,6 +22,7 @@ from reconciler.edges import atomic
 from reconciler.errors import ConfigError, StoreError
 from reconciler.manifests import driverkit
 from reconciler.model.artifacts import SUPPORTED_ARCHES, DriverKind, KernelId, store_arch
+from reconciler.model.modsig import Signing
 
 ONE_SHOT = True
 
@@ -44,6 +45,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="kernel header package URL (repeatable, or comma-separated)")
     p.add_argument("--moduledrivername", help="kernel module name (default: falco)")
     p.add_argument("--moduledevicename", help="kernel module device name (default: falco)")
+    p.add_argument("--uname-release", help="the kernel's own `uname -r` when --kernelrelease "
+                   "is a loader's name for it (Falco 0.35+ on Debian): its headers and the "
+                   "module's vermagic are this release's")
+    p.add_argument("--signing-key", type=Path, help="sign the module with this private key "
+                   "(a MOK, for hosts that refuse unsigned modules); needs --signing-certificate")
+    p.add_argument("--signing-certificate", type=Path,
+                   help="the certificate of --signing-key (PEM)")
     # Our -c/--config is driverkit's file: no settings --config of its own.
     settings.add_flags(p, "store", "state_dir", "source", "base_image", "jobs",
                        "build_timeout", config=False)
@@ -77,6 +85,9 @@ def _merged(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, key)
         if value is not None:
             merged[key] = value
+    for key in ("uname_release", "signing_key", "signing_certificate"):
+        if getattr(args, key, None) is not None:
+            merged[key] = getattr(args, key)
     if args.kernelurls is not None:
         merged["kernelurls"] = [u.strip() for item in args.kernelurls for u in item.split(",")
                                 if u.strip()]
@@ -113,8 +124,22 @@ def _request(merged: dict[str, Any]) -> tuple[builder.BuildRequest, dict[DriverK
     if isinstance(urls, str):
         urls = [urls]
     kernel = KernelId(target, release, str(merged.get("kernelversion") or "1"), store_arch(arch))
-    request = builder.BuildRequest(kernel, version, kinds, tuple(str(u) for u in urls))
+    request = builder.BuildRequest(kernel, version, kinds, tuple(str(u) for u in urls),
+                                   uname_release=str(merged.get("uname_release") or ""),
+                                   signing=_signing(merged))
     return request, outputs
+
+
+def _signing(merged: dict[str, Any]) -> Signing | None:
+    key, certificate = merged.get("signing_key"), merged.get("signing_certificate")
+    if key is None and certificate is None:
+        return None
+    if key is None or certificate is None:
+        raise ConfigError("--signing-key and --signing-certificate go together")
+    for flag, path in (("--signing-key", key), ("--signing-certificate", certificate)):
+        if not Path(path).is_absolute() or not Path(path).is_file():
+            raise ConfigError(f"{flag} {path}: expected an absolute path to a file")
+    return Signing(str(key), str(certificate))
 
 
 def run(args: argparse.Namespace) -> int:

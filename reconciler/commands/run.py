@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -18,12 +19,17 @@ from types import FrameType
 
 from reconciler import logs, runtime, settings
 from reconciler.daemon import lock, loop, notify, passes, triggers
+from reconciler.daemon.alerts import Alerts
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
+from reconciler.edges.buildqueue import BuildQueue
 from reconciler.edges.docker import client as docker_client
+from reconciler.edges.store import Store
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.httpd.server import DriverServer
+from reconciler.httpd.intake import Intake
+from reconciler.httpd.ratelimit import RateLimiter
+from reconciler.httpd.server import DriverServer, host_store_arch
 
 log = logs.get("reconciler.run")
 
@@ -40,7 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
                        "poll_interval", "debounce", "backoff_max", "metrics_listen",
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
-                       "verify_ssh_allowed_signers", "docker_events", config=False)
+                       "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
+    settings.add_flags(p, "upstreams", "build", "accept_build_requests",
+                       "build_request_secret_file", "build_request_rate", "build_request_queue",
+                       config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
@@ -56,6 +65,27 @@ def _secret(path: Path | None) -> bytes:
         return path.read_bytes().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read the webhook secret {path}: {exc.strerror}") from exc
+
+
+def _build_requests(conf: settings.Settings, store: Store,
+                    wakeup: Wakeup) -> tuple[BuildQueue, Intake] | None:
+    """A build host's queue and the server's intake for it (``accept_build_requests``)."""
+    if not conf.accept_build_requests:
+        return None
+    if conf.build_request_secret_file is None:
+        raise ConfigError("accept_build_requests needs build_request_secret_file (the "
+                          "shared secret build requests are signed with)")
+    try:
+        secret = conf.build_request_secret_file.read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the build request secret "
+                          f"{conf.build_request_secret_file}: {exc.strerror}") from exc
+    if not secret:
+        raise ConfigError(f"the build request secret {conf.build_request_secret_file} is empty")
+    queue = BuildQueue(conf.state_dir, conf.build_request_queue)
+    intake = Intake(secret, queue, store, host_arch=host_store_arch(),
+                    limiter=RateLimiter(conf.build_request_rate), wake=wakeup.wake)
+    return queue, intake
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,9 +105,11 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
     if cleaned:
         log.info("store.partials_removed", count=cleaned)
     metrics = Metrics(store)
+    requests = _build_requests(conf, store, wakeup)
     stack = contextlib.ExitStack()
     with stack:
-        server = DriverServer(store, conf.listen_address)
+        server = DriverServer(store, conf.listen_address,
+                              intake=requests[1] if requests else None)
         server.start()
         stack.callback(server.stop)
         host, port = server.address
@@ -105,9 +137,12 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
         final = conf  # the real listen address, for Falco's DRIVERS_REPO
         reconciler = passes.Reconciler(
             final, lambda: runtime.open_runtime(final, timeout=final.build_timeout,
-                                                shared=shared))
+                                                shared=shared),
+            queue=requests[0] if requests else None)
+        alerts = Alerts(conf.alerts, host=conf.hostname or socket.gethostname()).start()
+        stack.callback(alerts.close)
         daemon = loop.Daemon(final, reconciler, wakeup=wakeup, notifier=notifier,
-                             metrics=metrics)
+                             metrics=metrics, alerts=alerts)
         stack.callback(notifier.close)
         stack.callback(notifier.stopping)
         _signals(daemon, wakeup, stack)

@@ -1,17 +1,22 @@
 """``reconciler status``: what the daemon of a state dir applied, is doing, and last failed.
 
 Reads ``<state_dir>/status.json`` (written atomically by the daemon); says whether that
-daemon still runs (it holds the state dir's lock).
+daemon still runs (it holds the state dir's lock). Build requests are in files of their
+own: on a build host, its queue (who asked for what); on a host that asks, what it asked
+for and is waiting for.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 from reconciler import settings
 from reconciler.daemon import control, lock, state
+from reconciler.edges import buildqueue, buildrequests
 from reconciler.errors import ConfigError
 
 ONE_SHOT = True
@@ -41,12 +46,60 @@ def run(args: argparse.Namespace) -> int:
     doc["suspended"] = wanted.suspended
     if pid is None:
         doc["phase"] = "stopped"
+    doc["buildRequests"] = build_requests(conf.state_dir)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(as_text(doc))
     return 0
+
+
+def build_requests(state_dir: Path) -> dict[str, object]:
+    """Both sides' build requests: queued here (a build host), sent from here (waiting)."""
+    try:
+        queue = buildqueue.read(state_dir)
+    except ConfigError as exc:
+        return {"error": str(exc), "queued": [], "finished": [],
+                "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+    return {"queued": [e.to_json() for e in queue.pending],
+            "finished": [f.to_json() for f in queue.finished],
+            "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+
+
+def _iso(epoch: object) -> str:
+    if not isinstance(epoch, int | float):
+        return "-"
+    at = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _request_lines(requests: object) -> list[str]:
+    if not isinstance(requests, dict):
+        return []
+    lines = []
+    if requests.get("error"):
+        lines.append(f"build queue: {_line(requests['error'])}")
+    queued = requests.get("queued") or []
+    if queued:
+        lines.append(f"build requests queued here: {len(queued)}")
+        for entry in queued:
+            lines.append(f"  {entry.get('path')} for {', '.join(entry.get('hosts') or [])} "
+                         f"({', '.join(entry.get('clients') or [])}) since "
+                         f"{entry.get('queuedAt')}")
+    for done in (requests.get("finished") or [])[-3:]:
+        why = f": {_line(done.get('why'), 100)}" if done.get("why") else ""
+        lines.append(f"  {done.get('result'):8} {done.get('path')} for "
+                     f"{', '.join(done.get('hosts') or [])} at {done.get('at')}{why}")
+    sent = requests.get("sent") or []
+    if sent:
+        lines.append(f"build requests sent: {len(sent)}")
+        for item in sent:
+            lines.append(f"  {item.get('standing'):8} {item.get('path')} "
+                         f"{('at ' + item['upstream']) if item.get('upstream') else ''}: "
+                         f"{_line(item.get('detail'), 100)} (asked {item.get('attempts')}x, "
+                         f"next {_iso(item.get('nextAt'))})")
+    return lines
 
 
 def _short(revision: object) -> str:
@@ -88,8 +141,21 @@ def as_text(doc: dict[str, object]) -> str:
         for outcome in last.get("outcomes") or []:
             lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
                          f" {_line(outcome.get('message'), 100)}")
+    kernels = doc.get("kernels")
+    if isinstance(kernels, list) and kernels:
+        lines.append("kernels:   (drivers for the next boot too; as of the last pass that planned)")
+        for kernel in kernels:
+            lines.append(f"  {kernel.get('release'):28} "
+                         f"{'running' if kernel.get('running') else 'installed':9} "
+                         f"{'ready' if kernel.get('ready') else 'NOT READY':9} "
+                         f"{kernel.get('artifact')}")
     if doc.get("nextRetryAt"):
         lines.append(f"retry:     attempt {doc.get('retryAttempt')} at {doc.get('nextRetryAt')}")
+    alerts = doc.get("alerts")
+    if isinstance(alerts, dict):
+        lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
+                     f"failed, {alerts.get('dropped', 0)} dropped")
+    lines += _request_lines(doc.get("buildRequests"))
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")

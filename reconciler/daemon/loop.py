@@ -10,6 +10,9 @@ trigger only says *when*. Scheduling rules:
   crashes) is not retried by the timer while the revision stays the same: only a new
   revision, a drift (Docker, store), SIGHUP or ``reconciler reconcile`` runs it again;
 - while suspended (``control.json``), no pass runs; the server keeps serving.
+
+Each finished pass is also read for what needs a person (``events``); those events are
+handed to the alert sender (``alerts``), which only queues them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from reconciler import logs
-from reconciler.daemon import control, state
+from reconciler.daemon import control, events, state
+from reconciler.daemon.alerts import Alerts
 from reconciler.daemon.backoff import Backoff, jittered
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
@@ -43,6 +47,7 @@ class Daemon:
         self, settings: Settings, reconciler: PassRunner, *,
         wakeup: Wakeup, notifier: Notifier, metrics: Metrics,
         find: Callable[[Settings], GitHead] = find_head, backoff: Backoff | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.settings = settings
         self.reconciler = reconciler
@@ -51,6 +56,8 @@ class Daemon:
         self.notifier = notifier
         self.metrics = metrics
         self.find = find
+        self.alerts = alerts
+        self._seen = events.Seen()
         self.state_dir: Path = settings.state_dir
         self._stopping = False
         self._attempt = 0
@@ -188,14 +195,27 @@ class Daemon:
             return Report(PassResult.ERROR, head.revision, message=f"internal error: {exc!r}",
                           transient=True)
 
+    def _alert(self, report: Report) -> state.AlertCounts | None:
+        """Queue what this pass means for people; the sender's counts so far."""
+        if self.alerts is None or not self.alerts.enabled:
+            return None
+        found, self._seen = events.detect(report, self._seen,
+                                          applied=self.status.applied_revision, at=state.now())
+        for event in found:
+            self.alerts.send(event)
+        return self.alerts.counts()
+
     def _record(self, record: state.PassRecord, report: Report, seconds: float) -> None:
+        counts = self._alert(report)
         outcomes = tuple(o.to_json() for o in report.outcomes)
         finished = replace(record, revision=report.head, finished_at=state.now(),
                            result=report.result.value, seconds=seconds, message=report.message,
                            transient=report.transient, outcomes=outcomes)
         status = replace(self.status, passes=record.number, last_pass=finished, current=None,
                          phase="idle", head_revision=report.head or self.status.head_revision,
-                         container=report.container or self.status.container)
+                         container=report.container or self.status.container,
+                         kernels=self.status.kernels if report.kernels is None
+                         else report.kernels, alerts=counts or self.status.alerts)
         if report.result is PassResult.OK and report.head:
             if status.applied_revision != report.head:
                 log.info("revision.applied", revision=report.head)

@@ -5,7 +5,10 @@ planner) and the difference applied by its executor, one outcome per change: the
 parts ``apply`` uses. A revision that does not validate (bad manifests, a Falco version
 without a known driver version, or a signature that does not verify) is refused: the pass
 plans the last good revision instead, so drift is still mended with what ran before, and
-reports the refusal. This module only decides.
+reports the refusal. Each pass that planned also reports, per kernel of the host, whether
+its driver is ready in the store once the plan was applied. On a build host, the pass then
+settles its build queue: what other hosts asked for leaves it once in the store, or once
+its build failed for good. This module only decides.
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import logs, runtime
-from reconciler.edges import gitrepo, gitsign
+from reconciler.daemon import state
+from reconciler.edges import buildrequests, gitrepo, gitsign
+from reconciler.edges.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
+from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.upstreams import BuildPolicy
 from reconciler.reconcile import executor, planner, recovery
+from reconciler.reconcile.plan import Op
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
@@ -52,6 +60,8 @@ class Report:
     transient: bool = False
     rejection: str | None = None  # why the head revision is refused
     container: str | None = None
+    # Whether each of the host's kernels has its driver ready; None: this pass did not plan.
+    kernels: tuple[state.KernelDriver, ...] | None = None
 
 
 class PassRunner(Protocol):
@@ -87,9 +97,11 @@ OpenRuntime = Callable[[], AbstractContextManager[runtime.Runtime]]
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, open_runtime: OpenRuntime) -> None:
+    def __init__(self, settings: Settings, open_runtime: OpenRuntime, *,
+                 queue: BuildQueue | None = None) -> None:
         self.settings = settings
         self.open_runtime = open_runtime
+        self.queue = queue  # a build host's build queue, shared with the server
         self.keys = gitsign.Keys(settings.verify_gpg_home, settings.verify_ssh_allowed_signers)
 
     def run(
@@ -127,23 +139,33 @@ class Reconciler:
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
         planned.remember(self.settings.state_dir)
+        kernels = kernel_drivers(planned, rt.store.usable)
+        if self.queue is not None:
+            settle_requests(self.queue, planned, outcomes)
+        if self.settings.build is BuildPolicy.NEVER:
+            buildrequests.keep_only(self.settings.state_dir, [
+                c.artifact for c in planned.plan.changes
+                if c.op is Op.REQUEST and c.artifact is not None])
         name = planned.desired.container.spec.name if planned.desired.container else container
-        failed = [o for o in outcomes if o.result is executor.OutcomeResult.FAILED]
+        # A pending request is not done: the pass is retried soon, like a transient failure.
+        failed = [o for o in outcomes if o.result in (
+            executor.OutcomeResult.FAILED, executor.OutcomeResult.PENDING)]
         transient = any(o.transient for o in failed)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "
-                          f"kept {planned.plan.revision[:12]}", transient, rejection, name)
+                          f"kept {planned.plan.revision[:12]}", transient, rejection, name,
+                          kernels)
         if failed:
             first = failed[0]
             text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
                     f"{first.change.op.value} {first.change.name}: "
                     f"{_first_line(first.message)}")
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
-                          text, transient, None, name)
+                          text, transient, None, name, kernels)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
-                      False, None, name)
+                      False, None, name, kernels)
 
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
@@ -153,6 +175,37 @@ class Reconciler:
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
                  seconds=round(time.monotonic() - started, 3))
         return outcomes
+
+
+def kernel_drivers(
+    planned: planner.Planned, usable: Callable[[ArtifactKey], object | None],
+) -> tuple[state.KernelDriver, ...]:
+    """Per kernel of the host its Falco wants a driver for, whether ``usable`` (the store's:
+    present, verified, of an identity its driver version accepts) finds it."""
+    running = planned.inputs.facts.kernel_release
+    return tuple(state.KernelDriver(release, release == running, key.relpath,
+                                    usable(key) is not None)
+                 for release, key in planned.desired.host_kernels)
+
+
+def settle_requests(queue: BuildQueue, planned: planner.Planned,
+                    outcomes: tuple[executor.Outcome, ...]) -> None:
+    """Take off the build queue what is now in the store (present before the pass, or
+    built by it) and what failed for good (with why); a transient failure stays queued."""
+    present = {key.relpath for key in planned.observed.present}
+    builds = {o.change.name: o for o in outcomes if o.change.op is Op.BUILD}
+    done: dict[str, str | None] = {}
+    for entry in queue.read().pending:
+        outcome = builds.get(entry.path)
+        if entry.path in present or (
+                outcome is not None and outcome.result is executor.OutcomeResult.OK):
+            done[entry.path] = None
+        elif outcome is not None and outcome.result is executor.OutcomeResult.FAILED and (
+                not outcome.transient):
+            done[entry.path] = _first_line(outcome.message) or "the build failed"
+    for finished in queue.settle(done):
+        log.info("build_request.settled", path=finished.path, hosts=list(finished.hosts),
+                 result=finished.result, why=finished.why)
 
 
 def _first_line(text: str) -> str:

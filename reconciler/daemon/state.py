@@ -2,7 +2,8 @@
 
 Written whole and atomically (``edges.atomic``) at every change of phase, so a reader
 never sees half a file and a daemon restarted after a crash reads back where it stopped:
-the applied revision, the rejected one, the last pass and its outcomes.
+the applied revision, the rejected one, the last pass and its outcomes, and whether each
+of the host's kernels (running and installed) has its driver ready for Falco.
 """
 
 from __future__ import annotations
@@ -78,6 +79,26 @@ class PassRecord:
 
 
 @dataclass(frozen=True)
+class KernelDriver:
+    """One of the host's kernels (``uname -r``) as the last pass that planned saw it: the
+    driver its Falco will ask for, and whether that is in the store, verified and fitting."""
+
+    release: str
+    running: bool
+    artifact: str  # the store path
+    ready: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"release": self.release, "running": self.running, "artifact": self.artifact,
+                "ready": self.ready}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KernelDriver:
+        return cls(str(data.get("release", "")), bool(data.get("running")),
+                   str(data.get("artifact", "")), bool(data.get("ready")))
+
+
+@dataclass(frozen=True)
 class Rejection:
     """A revision that will not be applied until it changes (bad manifests, bad signature)."""
 
@@ -87,6 +108,23 @@ class Rejection:
 
     def to_json(self) -> dict[str, Any]:
         return {"revision": self.revision, "reason": self.reason, "at": self.at}
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """The alert sender's deliveries (an event to one target) so far, as of the last pass."""
+
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AlertCounts:
+        return cls(int(data.get("sent", 0)), int(data.get("failed", 0)),
+                   int(data.get("dropped", 0)))
 
 
 @dataclass(frozen=True)
@@ -107,6 +145,8 @@ class Status:
     retry_attempt: int = 0
     passes: int = 0
     container: str | None = None  # the Falco container's name, for recovery after a crash
+    kernels: tuple[KernelDriver, ...] = ()
+    alerts: AlertCounts | None = None  # None: no alert targets configured
 
     def with_error(self, error: ErrorRecord) -> Status:
         return replace(self, errors=(*self.errors, error)[-KEEP_ERRORS:])
@@ -123,6 +163,8 @@ class Status:
             "errors": [e.to_json() for e in self.errors],
             "nextRetryAt": self.next_retry_at, "retryAttempt": self.retry_attempt,
             "passes": self.passes, "container": self.container,
+            "kernels": [k.to_json() for k in self.kernels],
+            "alerts": self.alerts.to_json() if self.alerts else None,
         }
 
     @classmethod
@@ -142,6 +184,8 @@ class Status:
             errors=tuple(ErrorRecord.from_json(e) for e in data.get("errors", ())),
             next_retry_at=data.get("nextRetryAt"), retry_attempt=int(data.get("retryAttempt", 0)),
             passes=int(data.get("passes", 0)), container=data.get("container"),
+            kernels=tuple(KernelDriver.from_json(k) for k in data.get("kernels", ())),
+            alerts=AlertCounts.from_json(data["alerts"]) if data.get("alerts") else None,
         )
 
 

@@ -10,7 +10,6 @@ fetches and reads the repository as always.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import http.server
 import threading
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from reconciler import logs
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.errors import ServerError
+from reconciler.model import hmacsig
 
 log = logs.get(__name__)
 MAX_BODY = 1 << 20
@@ -27,12 +27,9 @@ MAX_BODY = 1 << 20
 def authentic(secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:
     """Whether the request carries proof of the shared secret, in any forge's scheme."""
     lowered = {k.lower(): v.strip() for k, v in headers.items()}
-    digest = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    hub = lowered.get("x-hub-signature-256", "")
-    if hub.startswith("sha256=") and hmac.compare_digest(hub[len("sha256="):].lower(), digest):
+    if hmacsig.matches(secret, body, lowered.get("x-hub-signature-256")):
         return True
-    gitea = lowered.get("x-gitea-signature", "")
-    if gitea and hmac.compare_digest(gitea.lower(), digest):
+    if hmacsig.matches_hex(secret, body, lowered.get("x-gitea-signature", "")):
         return True
     token = lowered.get("x-gitlab-token", "")
     return bool(token) and hmac.compare_digest(token.encode(), secret)

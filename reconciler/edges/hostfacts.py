@@ -48,10 +48,12 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     root = Path(host_root)
     os_release_file, pairs = _read_os_release(root)
     fields = dict(pairs)
+    installed: tuple[InstalledKernel, ...] | None = None
     if not (root / RUNNING_RELEASE).exists() and (booted := _image_boots(root)) is not None:
         # A root that runs nothing (a golden image mounted for a bake): it will boot its
         # newest kernel, as GRUB's default entry does.
         release, version = booted.release, booted.version
+        installed = kernels.find(root, "", "")  # none runs: each says where its uname -v is from
         log.info("facts.image_root", host_root=str(root), boots=release)
     else:
         release = _kernel_line(root, RUNNING_RELEASE, "kernel release")
@@ -67,7 +69,8 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         os_release_file=os_release_file,
         minikube_version=_optional_text(root, MINIKUBE_VERSION_FILE),
         legacy_release_files=tuple(f for f in LEGACY_RELEASE_FILES if (root / f).is_file()),
-        installed_kernels=kernels.find(root, release, version),
+        installed_kernels=installed if installed is not None else kernels.find(root, release,
+                                                                               version),
     )
     log.debug("facts.read", host_root=str(root), hostname=found.hostname,
               kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id,

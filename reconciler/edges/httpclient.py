@@ -1,4 +1,5 @@
-"""HTTP as a client: the one place urllib meets the network (a HEAD probe, a download).
+"""HTTP as a client: the one place urllib meets the network (a HEAD probe, a download,
+an alert POSTed, a build request).
 
 Errors become ``OSError`` subclasses with one readable sentence (``HttpError``), so
 callers translate them into their own errors once.
@@ -7,6 +8,7 @@ callers translate them into their own errors once.
 from __future__ import annotations
 
 import shutil
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,6 +60,37 @@ def download(url: str, target: Path, *, timeout: float | None = None,
             shutil.copyfileobj(response, handle, 1 << 20)
     except urllib.error.URLError as exc:
         raise HttpError(str(exc.reason)) from exc
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 10.0,
+         ca_bundle: Path | None = None, limit: int = 1 << 20) -> tuple[int, dict[str, str], bytes]:
+    """POST ``body``; the status, headers and (at most ``limit`` bytes of) body of the
+    answer, error statuses included."""
+    _check_scheme(url, ("http", "https"))
+    request = urllib.request.Request(url, data=body, headers=headers,  # noqa: S310 - checked
+                                     method="POST")
+    context = ssl.create_default_context(cafile=str(ca_bundle)) if ca_bundle else None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout,  # noqa: S310 - checked
+                                    context=context) as answer:
+            return int(answer.status), dict(answer.headers.items()), answer.read(limit)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return int(exc.code), dict(exc.headers.items()), exc.read(limit)
+    except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise HttpError(f"POST {url} failed: {reason}") from exc
+
+
+def post_json(url: str, body: bytes, timeout: float = 5.0) -> int:
+    """POST ``body`` (JSON) to ``url``; the status it answered, if 2xx. Anything else (no
+    connection, a timeout, a redirect or an error status) is an ``HttpError``."""
+    status, _headers, _body = post(
+        url, body, {"Content-Type": "application/json", "User-Agent": "falco-reconciler"},
+        timeout=timeout, limit=1 << 16)
+    if not 200 <= status < 300:
+        raise HttpError(f"POST {url} answered {status}")
+    return status
 
 
 def _check_scheme(url: str, schemes: tuple[str, ...]) -> None:

@@ -397,6 +397,25 @@ class Store:
             return None
         return self.verifier.driver_identity(opened.fd, st, kind)
 
+    def module_version(self, key: ArtifactKey) -> str | None:
+        """The ``version`` a stored module declares in its ``.modinfo`` (what the kernel
+        shows in ``/sys/module/<name>/version`` once it is inserted); None if the artifact
+        is absent, not a module, or declares none. A Debian package's build says its libs
+        release there (``0.20.0``), a libs release tree's build the driver version."""
+        if key.kind is not DriverKind.KMOD:
+            return None
+        opened = self.open_artifact(key.relpath)
+        if opened is None:
+            return None
+        with contextlib.closing(opened):
+            try:
+                info = driverfile.read_elf_from(
+                    lambda offset, size: os.pread(opened.fd, size, offset), opened.size,
+                    only=(".modinfo",))
+            except (driverfile.InvalidDriver, OSError, OverflowError):
+                return None
+        return driverfile.modinfo(info).get("version") or None
+
     def misfit(self, key: ArtifactKey, path: Path | None = None) -> str | None:
         """Why the artifact at ``key`` cannot be its driver version by the identity it
         carries, or None (it fits, carries none, or the version is not in the table)."""

@@ -10,9 +10,11 @@ never a thread. The handler keeps its ``rfile`` across requests, so bytes read a
 (pipelining) are not lost (``next_request_ready``).
 
 Responses: ``GET``/``HEAD`` of store files (``paths`` decides which), ``/index.json`` and
-``/healthz``; every other method is 405 with ``Allow``. Files go out with ``os.sendfile``
-from the descriptor opened for the request. Access logs are structlog events
-(``http.access``); the stock stderr logging is switched off.
+``/healthz``; on a build host that takes them, ``POST /v1/build-requests`` (``intake``),
+whose body, and no other, is read: at most ``buildrequests.MAX_BODY`` bytes, announced by
+``Content-Length``, within ``header_timeout``. Every other method is 405 with ``Allow``.
+Files go out with ``os.sendfile`` from the descriptor opened for the request. Access logs
+are structlog events (``http.access``); the stock stderr logging is switched off.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler import __version__, logs
 from reconciler.httpd import conditions, paths
 from reconciler.httpd.files import OpenFile
+from reconciler.model import buildrequests
 
 if TYPE_CHECKING:
     from reconciler.httpd.server import DriverHTTPServer
@@ -61,8 +64,8 @@ class HeadState(enum.Enum):
 
 class _RequestReader(io.BufferedIOBase):
     """``rfile``: request heads, from one buffer that both the loop thread
-    (``fill_nowait``) and the worker (``readline``) fill. Nothing else is ever read: the
-    server takes no request bodies. Bytes read past a head (a pipelined request) stay
+    (``fill_nowait``) and the worker (``readline``, ``read_body``) fill. The only bodies
+    read are build requests'. Bytes read past a head or body (a pipelined request) stay
     here for the next one."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -102,6 +105,25 @@ class _RequestReader(io.BufferedIOBase):
         del pending[:count]
         return line
 
+    def read_body(self, size: int, deadline: float) -> bytes:
+        """Exactly ``size`` bytes (a bounded body), all before ``deadline`` (monotonic):
+        a client trickling its body in holds a worker no longer than that and one
+        ``io_timeout``."""
+        pending = self.pending
+        while len(pending) < size:
+            if time.monotonic() > deadline:
+                raise TimeoutError("request body not received in time")
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:  # SO_RCVTIMEO ran out
+                raise TimeoutError("no request data for io_timeout") from None
+            if not data:
+                raise ConnectionResetError("the client left before its body was sent")
+            pending += data
+        body = bytes(pending[:size])
+        del pending[:size]
+        return body
+
 
 class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
     server: DriverHTTPServer
@@ -135,6 +157,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.raw_requestline = b""
         self._status = 0
         self._sent = 0
+        self.in_epoll = False  # registered with the server's epoll (once parked)
 
     # -- driven by the server -------------------------------------------------------
 
@@ -221,6 +244,40 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self._drop_if_body()
         self._respond(head=True)
 
+    def do_POST(self) -> None:
+        route = _route(self.path, self.server.config.host_arch)
+        if route.kind is paths.RouteKind.BUILD_REQUESTS and self.server.intake is not None:
+            self._build_request()
+        else:
+            self._method_not_allowed()
+
+    def _build_request(self) -> None:
+        assert self.server.intake is not None
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding") or length is None:
+            self.close_connection = True
+            self._simple(411, b"Content-Length required\n")
+            return
+        if not length.isdigit():
+            self.close_connection = True
+            self._simple(400, b"bad Content-Length\n")
+            return
+        if int(length) > buildrequests.MAX_BODY:
+            self.close_connection = True  # the body stays unread
+            self._simple(413, b"payload too large\n")
+            return
+        try:
+            body = self._reader.read_body(
+                int(length), time.monotonic() + self.server.config.header_timeout)
+        except TimeoutError:
+            self.close_connection = True
+            self._simple(408, b"request body not received in time\n")
+            return
+        answer = self.server.intake.handle(
+            self._client(), body, self.headers.get(buildrequests.SIGNATURE_HEADER))
+        self._simple(answer.status, answer.body, content_type=answer.content_type,
+                     extra=answer.headers)
+
     def __getattr__(self, name: str) -> Callable[[], None]:
         # BaseHTTPRequestHandler looks up do_<METHOD>; any method but GET/HEAD is 405.
         if name.startswith("do_"):
@@ -258,6 +315,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
                 self._simple(200, b"ok\n", head=head)
             else:
                 self._simple(503, b"store not readable\n", head=head)
+        elif route.kind is paths.RouteKind.BUILD_REQUESTS and self.server.intake is not None:
+            self._simple(405, b"method not allowed\n", head=head, extra={"Allow": "POST"})
         elif route.kind is paths.RouteKind.BAD_REQUEST:
             _log.debug("http.refused", path=self.path[:200], reason=route.reason)
             self.close_connection = True

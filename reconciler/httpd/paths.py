@@ -42,6 +42,7 @@ class RouteKind(enum.Enum):
     FILE = "file"
     INDEX = "index"
     HEALTH = "health"
+    BUILD_REQUESTS = "build_requests"  # POST only, and only on a build host that takes them
     BAD_REQUEST = "bad_request"  # 400: the target itself is malformed
     NOT_FOUND = "not_found"  # 404: well-formed, but nothing we serve lives there
 
@@ -63,6 +64,7 @@ class Route:
 
 INDEX = Route(RouteKind.INDEX)
 HEALTH = Route(RouteKind.HEALTH)
+BUILD_REQUESTS = Route(RouteKind.BUILD_REQUESTS)
 
 
 def _bad(reason: str) -> Route:
@@ -122,6 +124,8 @@ def resolve(  # noqa: PLR0911 - one route per shape of path
         return INDEX
     if segments == ["healthz"]:
         return HEALTH
+    if segments == ["v1", "build-requests"]:
+        return BUILD_REQUESTS
     if len(segments) == 3:
         version, arch, name = segments
         return _file_route(version, (arch,), name)

@@ -44,6 +44,7 @@ from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.handler import DriverRequestHandler, HeadState
+from reconciler.httpd.intake import Intake
 from reconciler.model import artifacts
 
 _log = logs.get("reconciler.httpd")
@@ -84,9 +85,11 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], files: StoreFiles, config: ServerConfig) -> None:
+    def __init__(self, address: tuple[str, int], files: StoreFiles, config: ServerConfig,
+                 intake: Intake | None = None) -> None:
         self.files = files
         self.config = config
+        self.intake = intake
         self.request_queue_size = config.backlog
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -190,19 +193,26 @@ class DriverHTTPServer(http.server.HTTPServer):
                 continue
             with self._lock:
                 self._conns[sock.fileno()] = handler
+            # A client usually sends its request with the connection: when the head is
+            # already here, it goes to a worker at once, without a round through epoll.
+            if handler.gather_head() is HeadState.READY:
+                with self._lock:
+                    self._busy.add(handler)
+                self._queue.put(handler)
+                continue
             try:
-                self._park(handler, first=True)
+                self._park(handler)
             except OSError:
                 self._drop(handler)
 
-    def _park(self, handler: DriverRequestHandler, *, first: bool = False) -> None:
+    def _park(self, handler: DriverRequestHandler) -> None:
         """Wait in epoll for the next request (any thread may call this)."""
         wait = self.config.header_timeout if handler.has_partial_head else self.config.idle_timeout
         with self._lock:
             self._parked[handler] = time.monotonic() + wait
-        fd = handler.connection.fileno()
-        if first:
-            self._epoll.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
+        if not handler.in_epoll:
+            self._epoll.register(handler.connection.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
+            handler.in_epoll = True
         else:
             self._arm(handler)
 
@@ -307,12 +317,15 @@ class DriverServer:
     the calling thread until ``stop()`` (from another thread or a signal handler's flag).
     ``address`` is the bound address (port 0 picks a free one); ``url`` the base URL to
     hand to Falco as ``DRIVERS_REPO``. A context manager: ``with DriverServer(...) as s``.
+    With an ``intake`` it also takes build requests (``POST /v1/build-requests``).
     """
 
     def __init__(
         self, store: Store, address: tuple[str, int], *, config: ServerConfig | None = None,
+        intake: Intake | None = None,
     ) -> None:
         self.store = store
+        self.intake = intake
         self.store_root = store.root
         self.requested_address = address
         self.config = config or ServerConfig()
@@ -324,7 +337,7 @@ class DriverServer:
         if self._httpd is None:
             try:
                 self._httpd = DriverHTTPServer(
-                    self.requested_address, StoreFiles(self.store), self.config
+                    self.requested_address, StoreFiles(self.store), self.config, self.intake
                 )
             except OSError as exc:
                 host, port = self.requested_address

@@ -83,6 +83,7 @@ _PART = r"(?:\.?[A-Za-z0-9_+~-])*\.?"
 _RELEASE = rf"^[A-Za-z0-9]{_PART}$"
 # As the loaders reduce `uname -v`: 1, 26~22.04.1, 1_1.26.0, 1_1.11.1-aws, 1_v1.4.5, 1-photon.
 _KERNEL_VERSION = rf"^[0-9]{_PART}$"
+RELEASE_PATTERN, KERNEL_VERSION_PATTERN = _RELEASE, _KERNEL_VERSION  # for other checkers
 # A distro as Falco's loaders name it: os-release's ID (lower case, 0-9, a-z, ".", "_", "-")
 # or ubuntu-<flavor> (checked further by driverkit.ubuntu_target_problem).
 _TARGET = r"^[a-z0-9](?:\.?[a-z0-9_-])*$"

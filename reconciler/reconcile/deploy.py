@@ -52,6 +52,7 @@ log = logs.get(__name__)
 PullProgress = Callable[[str, Mapping[str, Any]], None]  # (image, the engine's event)
 LABEL_ROLE = "io.falco-reconciler.role"
 ROLE_LOADER = "driver-loader"
+PUT_BACK = "the previous container was put back"  # what a rollback's message says
 
 
 @dataclass
@@ -193,7 +194,7 @@ class FalcoDeployer:
                 restored = self._restore(old)
                 raise FalcoStartError(
                     f"new Falco container {spec.name} {problem}; "
-                    f"{restored}. Last log lines:\n{tail}"
+                    f"{restored}. Last log lines:\n{tail}", restored=restored == PUT_BACK,
                 )
             if old is not None:
                 self.engine.remove(old.id)
@@ -215,8 +216,9 @@ class FalcoDeployer:
         assert spec.loader is not None
         failed, tail = self._loader_container(spec.loader)
         if failed:
-            raise DeployError(f"{failed} once the old Falco stopped; {self._restore(old)}. "
-                              f"Last log lines:\n{tail}")
+            restored = self._restore(old)
+            raise DeployError(f"{failed} once the old Falco stopped; {restored}. "
+                              f"Last log lines:\n{tail}", restored=restored == PUT_BACK)
 
     def _restore(self, old: ObservedContainer | None) -> str:
         """Put the previous container back under its name, running if it was."""
@@ -235,7 +237,7 @@ class FalcoDeployer:
                 self.engine.start(old.id)
         except DockerError:
             return "the previous container could not be put back"
-        return "the previous container was put back"
+        return PUT_BACK
 
     def remove(self, change: Change) -> str:
         found = self.engine.container(change.replaces or change.name)

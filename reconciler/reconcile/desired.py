@@ -12,11 +12,13 @@ the release from ``uname -v``); the artifact then carries the real release too, 
 builder needs for the kernel's headers and to check the module's vermagic.
 A module wanted signed (a Host's or DriverBuild's ``signing``) carries that key and
 certificate; wanted with two, the first in manifest order is used and a note says so.
+On a build host, the artifacts other hosts asked for (``requested``, its build queue) are
+wanted by ``BuildRequest/<host>``, built and served like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -24,7 +26,8 @@ from reconciler.edges.apt import Newest
 from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.host import HostFacts, InstalledKernel
+from reconciler.model.buildrequests import Requested
+from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.modsig import Signing
 
@@ -116,6 +119,7 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unn
 
 # How the wanted_by of each of a Host's kernels reads, after ``Host/<name>``.
 RUNNING = "running kernel"
+BOOTS = "the kernel this image boots"  # a root that runs none (prebuild of a golden image)
 INSTALLED = "installed, not running: needed at next boot"
 LISTED = "kernels"
 
@@ -168,6 +172,12 @@ def _keys_of(build: DriverBuild) -> tuple[ArtifactKey, ...]:
     return build.spec.artifact_keys()
 
 
+def _image_root(facts: HostFacts) -> bool:
+    """Whether the facts' kernel is one an image root will boot, not one that runs."""
+    return any(k.release == facts.kernel_release and k.source is not VersionSource.RUNNING
+               for k in facts.installed_kernels)
+
+
 def _build_keys(build: DriverBuild, keys_of: KeysOf,
                 newest: Mapping[str, Newest] | None) -> tuple[ArtifactKey, ...] | str:
     """A DriverBuild's keys on this host, or the note saying why it names none now."""
@@ -187,11 +197,13 @@ def compute(
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
     keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
     falco_home: str = "/root/.falco", mirrors: tuple[str, ...] = (),
+    requested: Sequence[tuple[Requested, tuple[str, ...]]] = (),
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
     daemon remembers them per document across passes); ``newest`` what each
     ``newestKernel`` pattern resolved to on this host; ``mirrors`` the upstreams Falco's
-    loader may fall back on after our server."""
+    loader may fall back on after our server; ``requested`` what other hosts asked this
+    build host for, with their names."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
@@ -230,7 +242,7 @@ def compute(
         name = host.metadata.name
         signing = host.spec.signing.signing() if host.spec.signing else None
         if key is not None:
-            want(key, f"Host/{name} ({RUNNING})",
+            want(key, f"Host/{name} ({BOOTS if _image_root(facts) else RUNNING})",
                  release=_other_release(key, facts.kernel_release), signing=signing)
             host_kernels.append((facts.kernel_release, key))
             for extra in host.spec.listed_kernels:
@@ -260,6 +272,9 @@ def compute(
         for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
                  signing=build_signing)
+    for item, hosts in requested:
+        for asking in hosts:
+            want(item.key, f"BuildRequest/{asking}", release=item.uname_release)
 
     artifacts = tuple(
         DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""), signings.get(key))

@@ -5,6 +5,8 @@ changes, then deletions. A fetch that no upstream could serve verified falls bac
 build when the host builds what upstreams lack (``build: missing``; its outcome says so).
 A container change whose driver is not ready is skipped (the old Falco keeps running), as
 is one that would replace a container we did not create without adoption.
+A request (``build: never``) asks the build hosts (``request``) and is pending until the
+artifact arrives: Falco waits for it as for a build.
 What builds, deploys and loads modules is given (``runtime`` wires the real ones); each
 ``run`` starts a fresh list of outcomes.
 """
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from reconciler import logs
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
-from reconciler.errors import ReconcilerError, UpstreamError
+from reconciler.errors import DeployError, ReconcilerError, UpstreamError
 from reconciler.model.artifacts import ArtifactKey, KernelId
+from reconciler.model.buildrequests import Requested, RequestOutcome, Standing
 from reconciler.reconcile.desired import DesiredState
 from reconciler.reconcile.plan import Change, ChangeKind, Op, Plan, Reason
 
@@ -31,6 +34,7 @@ class OutcomeResult(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     SKIPPED = "skipped"
+    PENDING = "pending"  # asked for; not here yet
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class Outcome:
     message: str = ""
     seconds: float = 0.0
     transient: bool = False
+    rolled_back: bool = False  # a Falco that did not start; the previous one was put back
 
     def to_json(self) -> dict[str, object]:
         return {**self.change.to_json(), "result": self.result.value, "message": self.message,
@@ -48,6 +53,8 @@ class Outcome:
 
 Builder = Callable[[Sequence[BuildRequest]], Sequence[BuildOutcome]]
 ChangeApplier = Callable[[Change, DesiredState], str]
+# Ask the build hosts for artifacts, as this host (edges.buildrequests.request_builds).
+Requester = Callable[[Sequence[Requested], str], RequestOutcome]
 
 
 def _no_fetch(change: Change, _desired: DesiredState) -> str:
@@ -60,6 +67,7 @@ class Executor:
     build: Builder
     apply_container: ChangeApplier
     load_module: ChangeApplier
+    request: Requester | None = None
     fetch: ChangeApplier = _no_fetch
     build_fallback: bool = True  # build what every upstream failed to give (build: missing)
 
@@ -71,8 +79,10 @@ class Executor:
                                 *(c for c in plan.changes if c.op is Op.BUILD)],
                                desired, outcomes,
                                {c.artifact: why for c, why in fallback if c.artifact})
+        failed |= self._requests([c for c in plan.changes if c.op is Op.REQUEST], desired,
+                                 outcomes)
         for change in plan.changes:
-            if change.op in (Op.BUILD, Op.FETCH):
+            if change.op in (Op.BUILD, Op.FETCH, Op.REQUEST):
                 continue
             start = time.monotonic()
             if change.op is not Op.DELETE and change.artifact in failed:
@@ -94,8 +104,10 @@ class Executor:
                 else:
                     message = self.apply_container(change, desired)
             except ReconcilerError as exc:
-                _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(exc),
-                                          time.monotonic() - start, transient=exc.transient))
+                _record(outcomes, Outcome(
+                    change, OutcomeResult.FAILED, str(exc), time.monotonic() - start,
+                    transient=exc.transient,
+                    rolled_back=isinstance(exc, DeployError) and exc.restored))
                 if change.artifact is not None and (
                         change.kind is ChangeKind.DRIVER or change.reason is Reason.LOADER_RUN):
                     # A module not inserted, a loader run that failed: Falco must wait.
@@ -180,6 +192,40 @@ class Executor:
                                               time.monotonic() - start,
                                               transient=result.error.transient))
         return failed
+
+
+    def _requests(self, changes: Sequence[Change], desired: DesiredState,
+                  outcomes: list[Outcome]) -> set[ArtifactKey]:
+        """Ask for every artifact at once; all of them are not ready in this pass."""
+        keys = [c.artifact for c in changes if c.artifact is not None]
+        if not keys:
+            return set()
+        if self.request is None:
+            for change in changes:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                          "this host does not build, and nothing asks"))
+            return set(keys)
+        wanted = []
+        for key in keys:
+            found = desired.artifact(key)
+            wanted.append(Requested(key, found.uname_release if found else ""))
+        answer = self.request(wanted, desired.hostname)
+        for change in changes:
+            assert change.artifact is not None
+            standing = answer.standing(change.artifact)
+            if standing is None:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED, "not asked for"))
+            elif standing.standing is Standing.PENDING:
+                asked = "asked" if standing.posted else "asked earlier"
+                _record(outcomes, Outcome(
+                    change, OutcomeResult.PENDING,
+                    f"{asked}: {standing.upstream} says {standing.detail}; waiting for it",
+                    transient=True))
+            else:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED,
+                                          f"{standing.standing.value}: {standing.detail}",
+                                          transient=standing.transient))
+        return set(keys)
 
 
 def _record(outcomes: list[Outcome], outcome: Outcome) -> None:

@@ -29,6 +29,8 @@ class ObservedState:
     containers: tuple[ObservedContainer, ...] = field(default=())
     image: ObservedImage | None = None
     module: LoadedModule | None = None  # the loaded Falco kernel module, if any
+    # The version the stored module to insert declares (kmod-preloaded), when known.
+    module_file_version: str | None = None
     # Every file in the store named like an artifact, wanted or not (retention's input).
     stored: frozenset[ArtifactKey] = frozenset()
     # Missing artifacts an upstream has (``reconcile.survey``), and what the survey noted.
@@ -70,6 +72,7 @@ def from_parts(
     unsigned: Iterable[tuple[ArtifactKey, str]] = (),
     offers: Iterable[tuple[ArtifactKey, tuple[Offer, ...]]] = (),
     upstream_notes: Iterable[str] = (),
+    module_file_version: str | None = None,
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -80,6 +83,7 @@ def from_parts(
         containers=tuple(sorted(containers, key=lambda c: (c.name, c.id))),
         image=image,
         module=module,
+        module_file_version=module_file_version,
         stored=frozenset(stored),
         offers=tuple(sorted(offers)),
         upstream_notes=tuple(upstream_notes),

@@ -6,20 +6,22 @@ whose plan is empty (tests/reconcile/test_plan_property.py checks that with hypo
 
 A wanted artifact the store lacks is fetched when an upstream has it (``+ fetch <path>
 from <upstream>``, the observed offers in upstream order), else built; with ``build:
-never`` one that no upstream has is reported blocked instead, and with ``build: always``
-upstreams are never asked (``model.upstreams.BuildPolicy``). A module wanted signed is
-always built: no upstream signs with our key.
+always`` upstreams are never asked (``model.upstreams.BuildPolicy``). A module wanted
+signed is always built: no upstream signs with our key. A host that does not build
+(``build: never``) asks its build hosts for what no upstream has: those builds become
+requests (``requests_instead``), in the same place of the order, or, with no upstream
+that takes requests, are reported blocked.
 
-Ordering matters to the executor: fetches and builds come first (Falco must never start before its
-driver exists), then the kernel module (kmod-preloaded), then container changes, then
-deletions: corrupt artifacts no one wants, and those past their retention
-(``reconcile.retention``, whose kept artifacts the notes list with their date).
+Ordering matters to the executor: fetches, builds and requests come first (Falco must
+never start before its driver exists), then the kernel module (kmod-preloaded), then
+container changes, then deletions: corrupt artifacts no one wants, and those past their
+retention (``reconcile.retention``, whose kept artifacts the notes list with their date).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from reconciler.model import versions
@@ -42,6 +44,7 @@ class ChangeKind(enum.StrEnum):
 class Op(enum.StrEnum):
     FETCH = "fetch"
     BUILD = "build"
+    REQUEST = "request"  # ask a build host to build it (this host does not build)
     DELETE = "delete"
     CREATE = "create"
     REPLACE = "replace"
@@ -49,8 +52,8 @@ class Op(enum.StrEnum):
 
     @property
     def symbol(self) -> str:
-        return {"fetch": "+", "build": "+", "create": "+", "replace": "~", "delete": "-",
-                "remove": "-"}[self.value]
+        return {"fetch": "+", "build": "+", "request": "+", "create": "+", "replace": "~",
+                "delete": "-", "remove": "-"}[self.value]
 
 
 class Reason(enum.StrEnum):
@@ -211,10 +214,13 @@ def _module_changes(want: DesiredContainer | None, observed: ObservedState) -> l
     if loaded is None:
         return [Change(ChangeKind.DRIVER, Op.CREATE, key.relpath, Reason.MODULE_MISSING,
                        detail="insert it", artifact=key)]
-    if loaded.version != key.driver_version:
+    # The version the module itself declares: a Debian package's build says its libs
+    # release, not the driver version its folder is named by.
+    wanted = observed.module_file_version or key.driver_version
+    if loaded.version != wanted:
         return [Change(ChangeKind.DRIVER, Op.REPLACE, key.relpath, Reason.MODULE_MISMATCH,
                        detail=f"{loaded.name} {loaded.version or '(no version)'} is loaded, "
-                       f"want {key.driver_version}", artifact=key)]
+                       f"want {wanted}", artifact=key)]
     return []
 
 
@@ -263,15 +269,31 @@ def notes(desired: DesiredState, observed: ObservedState,
 
 
 def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Change:
-    """A missing artifact's change: fetched from its offers, built, or blocked."""
+    """A missing artifact's change: fetched from its offers, or built (a host that does
+    not build turns its builds into requests after: ``requests_instead``)."""
     if offers and build is not BuildPolicy.ALWAYS:
         later = ", ".join(o.upstream for o in offers[1:])
         detail = f"{change.detail}; then {later}" if later else change.detail
         return change._replace(op=Op.FETCH, detail=detail, offers=offers)
-    if build is BuildPolicy.NEVER:
+    return change
+
+
+def requests_instead(plan: Plan, *, build_hosts: bool = True) -> Plan:
+    """The plan of a host that does not build: each build is a request to a build host,
+    or, without ``build_hosts`` (no upstream takes requests), blocked: nothing can make
+    it here. One blocked by an unsafe store path stays a build, which reports it."""
+    if not any(c.op is Op.BUILD for c in plan.changes):
+        return plan
+
+    def instead(change: Change) -> Change:
+        if change.op is not Op.BUILD or change.reason is Reason.UNSAFE_PATH:
+            return change
+        if build_hosts:
+            return change._replace(op=Op.REQUEST)
         was = "" if change.reason is Reason.MISSING else f"{change.reason.value}; "
         return change._replace(reason=Reason.UNAVAILABLE, detail=was + change.detail)
-    return change
+
+    return replace(plan, changes=tuple(instead(c) for c in plan.changes))
 
 
 def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,

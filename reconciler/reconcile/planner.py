@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.edges import apt, gitrepo, hostfacts, kmod, modsign
+from reconciler.edges import apt, buildqueue, gitrepo, hostfacts, kmod, modsign
 from reconciler.edges import store as stores
 from reconciler.edges.docker.client import socket_path
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -23,6 +23,7 @@ from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
 from reconciler.model import upstreams as fleet
 from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.buildrequests import Requested
 from reconciler.model.host import HostFacts
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
@@ -180,16 +181,19 @@ class Planner:
         containers = self._containers(want)
         image = None
         module = None
+        module_file_version = None
         if want.container is not None:
             running = next((c for c in containers if c.name == want.container.spec.name), None)
             image = self._image(want.container, running)
             if want.container.mode is DriverMode.KMOD_PRELOADED:
                 module = kmod.observe(self.settings.host_root)
+                if want.container.artifact is not None:
+                    module_file_version = self.store.module_version(want.container.artifact)
         found = self._survey(want, held)
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
                                    unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
-                                   unsigned=held.unsigned, offers=found.offers,
-                                   upstream_notes=found.notes)
+                                   unsigned=held.unsigned, module_file_version=module_file_version,
+                                   offers=found.offers, upstream_notes=found.notes)
 
     def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
         """Which upstream has each artifact the store lacks, unless this host always
@@ -252,8 +256,9 @@ class Planner:
         docker_socket = socket_path()
         mirrors = fleet.falco_mirrors(self.settings.upstreams) \
             if self.settings.falco_upstreams else ()
+        requested = self.requested()
         key = (inputs.revision, inputs.facts, drivers_url, self.settings.privileged,
-               docker_socket, falco_home, tuple(newest.values()), mirrors)
+               docker_socket, falco_home, tuple(newest.values()), mirrors, requested)
         cached = self.manifests.desired
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -261,17 +266,26 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
-            mirrors=mirrors,
+            mirrors=mirrors, requested=requested,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)
         return want
+
+    def requested(self) -> tuple[tuple[Requested, tuple[str, ...]], ...]:
+        """On a build host, what other hosts asked it to build (its build queue)."""
+        if not self.settings.accept_build_requests:
+            return ()
+        return buildqueue.read(self.settings.state_dir).requested()
 
     def plan(self, *, adopt: bool = False) -> Planned:
         inputs = self.read_inputs()
         want = self.desire(inputs)
         actual = self.observe(want)
         retained = self.review(inputs, want, actual)
-        return Planned(inputs, want, actual,
-                       plan.diff(want, actual, adopt=adopt, retained=retained,
-                                 build=self.settings.build), retained)
+        made = plan.diff(want, actual, adopt=adopt, retained=retained,
+                         build=self.settings.build)
+        if self.settings.build is BuildPolicy.NEVER:
+            made = plan.requests_instead(
+                made, build_hosts=any(u.build_requests for u in self.settings.upstreams))
+        return Planned(inputs, want, actual, made, retained)

@@ -76,6 +76,7 @@ def test_prebuild_builds_what_a_golden_image_will_ask_for(
     upstream = newest.deb.version  # e.g. 6.1.192-3
     name = f"8.0.0+driver/x86_64/falco_debian_{upstream}-cloud-amd64_1.ko"
     assert f"+ build  {name}" in out, out
+    assert "Host/golden (the kernel this image boots)" in out, out
     assert "Built 1 of 1 drivers" in out, out
     found = [key for key, _ in drivers.artifact_paths() if key.relpath == name]
     assert len(found) == 1 and found[0].kind is DriverKind.KMOD

@@ -103,6 +103,26 @@ def test_status_round_trips_and_is_written_whole(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]  # no temp left
 
 
+def test_status_shows_whether_each_kernel_has_its_driver_ready(
+    tmp_path: Path, capsys: Any,
+) -> None:
+    folder = "8.0.0+driver/x86_64"
+    kernels = (state.KernelDriver("6.1.0-50-cloud-amd64", True,
+                                  f"{folder}/falco_debian_6.1.176-1-cloud-amd64_1.ko", True),
+               state.KernelDriver("6.1.0-57-cloud-amd64", False,
+                                  f"{folder}/falco_debian_6.1.192-3-cloud-amd64_1.ko", False))
+    state.write(tmp_path, state.Status(pid=1, kernels=kernels))
+    back = state.read(tmp_path)
+    assert back is not None and back.kernels == kernels
+    assert cli.main(["status", "--state-dir", str(tmp_path)]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    at = next(n for n, line in enumerate(shown) if line.startswith("kernels:"))
+    assert shown[at + 1].split() == ["6.1.0-50-cloud-amd64", "running", "ready",
+                                     kernels[0].artifact]
+    assert shown[at + 2].split() == ["6.1.0-57-cloud-amd64", "installed", "NOT", "READY",
+                                     kernels[1].artifact]
+
+
 def test_suspension_is_persisted(tmp_path: Path) -> None:
     assert control.read(tmp_path).suspended is False
     control.set_suspended(tmp_path, True)
@@ -126,7 +146,8 @@ class Scripted:
         self.calls.append({"head": head.revision, **kwargs})
         report = self.reports[min(len(self.calls), len(self.reports)) - 1]
         return Report(report.result, head.revision, head.revision, message=report.message,
-                      transient=report.transient, rejection=report.rejection)
+                      transient=report.transient, rejection=report.rejection,
+                      kernels=report.kernels)
 
 
 @pytest.fixture
@@ -196,6 +217,18 @@ def test_a_refused_revision_is_recorded_and_passed_back_as_refused(looping: Any)
     _until(lambda: len(scripted.calls) == 2)
     assert scripted.calls[1]["refused"] == "r1"
     assert len([e for e in daemon.status.errors if "refused" in e.message]) == 1
+
+
+def test_a_pass_that_could_not_plan_keeps_the_kernels_last_seen(looping: Any) -> None:
+    seen = (state.KernelDriver("6.1.0-57-cloud-amd64", False, "x.ko", True),)
+    daemon, _, _ = looping([Report(PassResult.OK, kernels=seen),
+                            Report(PassResult.ERROR, message="engine away")])
+    _until(lambda: daemon.status.passes == 1)
+    assert daemon.status.kernels == seen
+    daemon.wakeup.wake("kernel")
+    _until(lambda: daemon.status.passes == 2)
+    assert daemon.status.last_pass is not None and daemon.status.last_pass.result == "error"
+    assert daemon.status.kernels == seen
 
 
 def test_suspended_runs_no_pass_until_resumed(looping: Any, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.edges.store import Store
-from reconciler.errors import BuildError, DeployError, DockerError
+from reconciler.errors import BuildError, DeployError, DockerError, FalcoStartError
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.reconcile import executor, plan
@@ -86,6 +86,23 @@ def test_container_failure_is_recorded_with_its_transience(tmp_path: Path) -> No
         plan.diff(desired, ObservedState(present=frozenset({GOOD, BAD}))), desired)
     assert [(o.result.value, o.message, o.transient) for o in outcomes] == [
         ("failed", "engine went away", True)]
+
+
+def test_a_falco_rolled_back_is_an_outcome_that_says_so(tmp_path: Path) -> None:
+    desired = state(GOOD)
+
+    def rolled(_c: plan.Change, _d: DesiredState) -> str:
+        raise FalcoStartError("new Falco exited; the previous container was put back",
+                              restored=True)
+
+    def lost(_c: plan.Change, _d: DesiredState) -> str:
+        raise FalcoStartError("new Falco exited; the previous container could not be put back")
+
+    seen = ObservedState(present=frozenset({GOOD, BAD}))
+    for applier, back in ((rolled, True), (lost, False)):
+        outcomes = executor.Executor(Store(tmp_path), FakeBuilder(), applier, no_module).run(
+            plan.diff(desired, seen), desired)
+        assert [(o.result.value, o.rolled_back) for o in outcomes] == [("failed", back)]
 
 
 class CountingArtifacts(tuple[DesiredArtifact, ...]):

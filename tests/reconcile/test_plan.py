@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from reconciler.edges.store import Store
 from reconciler.manifests.models import DriverMode, FalcoSpec, PullPolicy
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.observations import ObservedContainer, ObservedImage
+from reconciler.model.observations import LoadedModule, ObservedContainer, ObservedImage
 from reconciler.reconcile import plan, render
 from reconciler.reconcile.desired import (
     DesiredArtifact,
@@ -19,6 +21,7 @@ from reconciler.reconcile.desired import (
     container_spec,
 )
 from reconciler.reconcile.observed import ObservedState
+from tests.support.elf import make_elf
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
                   DriverKind.KMOD)
@@ -192,3 +195,35 @@ def test_falco_040_gets_its_driver_loader_run_as_its_own_step_before_it_starts()
         "the driver loader runs to completion before Falco (re)starts: "
         "docker.io/falcosecurity/falco-driver-loader:0.40.0 kmod --download loads "
         f"{KEY.relpath} from our server")
+
+
+@pytest.mark.parametrize(("loaded", "in_file", "swap"), [
+    ("0.20.0", "0.20.0", False),  # a Debian package's build: its libs release, both sides
+    ("2.0.0+driver", "0.20.0", True),  # another module is loaded than the one we serve
+    ("2.0.0+driver", None, False),  # the file declares none: the folder's driver version
+    ("1.0.0+driver", None, True),
+])
+def test_a_preloaded_module_is_compared_with_what_the_stored_file_declares(
+    loaded: str, in_file: str | None, swap: bool,
+) -> None:
+    want = desired()
+    assert want.container is not None
+    preloaded = replace(want, container=replace(want.container, mode=DriverMode.KMOD_PRELOADED))
+    seen = ObservedState(present=frozenset({KEY}), module=LoadedModule("falco", loaded),
+                         module_file_version=in_file)
+    changes = [c for c in plan.diff(preloaded, seen).changes
+               if c.reason is plan.Reason.MODULE_MISMATCH]
+    assert bool(changes) is swap
+    if swap:
+        wanted = in_file or KEY.driver_version
+        assert changes[0].detail == f"falco {loaded} is loaded, want {wanted}"
+
+
+def test_the_store_reads_the_version_a_module_declares(tmp_path: Path) -> None:
+    drivers = Store(tmp_path / "store")
+    body = b"vermagic=5.10.0-14-cloud-amd64 SMP mod_unload \0name=falco\0version=0.20.0\0"
+    staged = tmp_path / "m.ko"
+    staged.write_bytes(make_elf(62, {".text": b"\x90", ".modinfo": body}))
+    drivers.publish(KEY, staged)
+    assert drivers.module_version(KEY) == "0.20.0"
+    assert drivers.module_version(OTHER) is None  # absent

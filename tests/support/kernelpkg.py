@@ -134,6 +134,17 @@ class Unpacked:
     def image(self) -> str:
         return f"boot/vmlinuz-{self.release}"
 
+    @property
+    def uname_version(self) -> str:
+        """What ``uname -v`` answers once this kernel runs: the part of its image's x86
+        setup header string (``kernel_version``, 0x20E: an offset from 0x200) from "#"."""
+        body = (self.tree / self.image).read_bytes()[:0x10000]
+        if body[0x202:0x206] != b"HdrS":
+            raise ValueError(f"{self.image} has no x86 setup header")
+        start = 0x200 + int.from_bytes(body[0x20E:0x210], "little")
+        text = body[start:body.index(b"\0", start)].decode()
+        return text[text.index("#"):]
+
     def install(self, root: Path, *, status: bool = True) -> Path:
         """Its files under ``root`` and (``status``) its stanza in var/lib/dpkg/status.
 

@@ -13,9 +13,15 @@ baked into the stand-in images). It keeps what a kernel would:
 - ``LSMOD``: what is loaded, one module a line, then ``.``;
 - ``OPEN <name>``: what libscap does when it opens the device: answers the module's
   identity and holds a reference for as long as the connection stays open (a Falco that
-  dies drops it, as its file descriptors close).
+  dies drops it, as its file descriptors close);
+- ``UNAME``: ``<release> <version>``, what ``uname -r`` and ``uname -v`` answer in a
+  container on this kernel. A real container shares the host's kernel, so its uname is
+  the host's; the stand-ins share this machine's instead, so they ask here (falling back
+  to their own uname if it is unreachable). Both default to this machine's; a test that
+  boots the host into another kernel sets ``release`` and ``version``.
 
-``reboot()`` forgets everything. The service knows nothing of the reconciler.
+``reboot()`` forgets every module (the running kernel is whatever ``release`` says). The
+service knows nothing of the reconciler.
 """
 
 from __future__ import annotations
@@ -51,8 +57,9 @@ def modinfo(body: bytes) -> dict[str, str]:
 
 
 class StandinKernel:
-    def __init__(self, release: str | None = None) -> None:
+    def __init__(self, release: str | None = None, version: str | None = None) -> None:
         self.release = release or os.uname().release
+        self.version = version or os.uname().version
         self._lock = threading.Lock()
         self._modules: dict[str, Module] = {}
         self._generation = 0
@@ -138,6 +145,8 @@ class StandinKernel:
             wfile.write("".join(f"{r}\n" for r in rows).encode() + b".\n")
         elif verb == "OPEN":
             self._hold(conn, rfile, wfile, arg)
+        elif verb == "UNAME":
+            wfile.write(f"{self.release} {self.version}\n".encode())
         else:
             wfile.write(b"ERR unknown command\n")
 

@@ -26,8 +26,8 @@ done
 [ -z "$has_opts" ] && ENABLE_DOWNLOAD=1 ENABLE_COMPILE=1
 
 ARCH="$(uname -m)"
-KERNEL_RELEASE="$(uname -r)"
-DRIVER_KERNEL_VERSION="$(uname -v)"
+KERNEL_RELEASE="$(kernel_uname -r)"
+DRIVER_KERNEL_VERSION="$(kernel_uname -v)"
 KERNEL_VERSION="$(echo "$DRIVER_KERNEL_VERSION" | sed 's/#\([[:digit:]]\+\).*/\1/')"
 TARGET_ID="$(os_release_id)"
 if [ "$TARGET_ID" = debian ] && falco_ge 0.35.0; then

@@ -97,8 +97,8 @@ install) ;;
 esac
 
 # -- driver install ----------------------------------------------------------------------
-release="${kr:-$(uname -r)}"
-kversion="${kv:-$(uname -v)}"
+release="${kr:-$(kernel_uname -r)}"
+kversion="${kv:-$(kernel_uname -v)}"
 arch="$(uname -m)"
 log INFO "Running falcoctl driver install (type $type from $source_of_type, driver version $version, kernel release $release)"
 if [ "$type" = modern_ebpf ]; then log INFO "No artifacts needed for the selected driver."; exit 0; fi

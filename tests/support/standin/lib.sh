@@ -31,6 +31,17 @@ kernel_call() {
   exec 9<&-
 }
 
+# kernel_uname -r|-v: what uname says in a container on the stand-in kernel (its UNAME),
+# this container's own uname if it does not answer.
+kernel_uname() {
+  local reply
+  reply="$(kernel_call UNAME)"
+  case "$reply" in
+    ERR*|'') uname "$1" ;;
+    *) if [ "$1" = -r ]; then echo "${reply%% *}"; else echo "${reply#* }"; fi ;;
+  esac
+}
+
 # kernel_insmod FILE: the kernel's answer ("OK" or "ERR <why>").
 kernel_insmod() {
   local reply
