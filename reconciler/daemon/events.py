@@ -73,7 +73,7 @@ def _failures(report: Report, at: str) -> list[tuple[tuple[str, ...], Event]]:
         change, said = outcome.change, _first_line(outcome.message)
         details = {"name": change.name, "op": change.op.value, "transient": outcome.transient,
                    "error": outcome.message}
-        if change.op is Op.BUILD or change.op.value == "fetch":
+        if change.op in (Op.BUILD, Op.FETCH):
             kind = Kind.BUILD_FAILED if change.op is Op.BUILD else Kind.FETCH_FAILED
             verb = "build" if change.op is Op.BUILD else "fetch"
             found.append(((kind.value, change.name), Event(

@@ -191,9 +191,10 @@ def kernel_drivers(
 def settle_requests(queue: BuildQueue, planned: planner.Planned,
                     outcomes: tuple[executor.Outcome, ...]) -> None:
     """Take off the build queue what is now in the store (present before the pass, or
-    built by it) and what failed for good (with why); a transient failure stays queued."""
+    built or fetched by it) and what failed for good (with why); a transient failure stays
+    queued."""
     present = {key.relpath for key in planned.observed.present}
-    builds = {o.change.name: o for o in outcomes if o.change.op is Op.BUILD}
+    builds = {o.change.name: o for o in outcomes if o.change.op in (Op.BUILD, Op.FETCH)}
     done: dict[str, str | None] = {}
     for entry in queue.read().pending:
         outcome = builds.get(entry.path)

@@ -30,6 +30,7 @@ from reconciler.reconcile import render
 from reconciler.reconcile.executor import OutcomeResult
 from reconciler.settings import Settings
 from tests.conftest import GitRepo
+from tests.support import upstreams as ups
 from tests.support.falcohost import host_yaml
 
 SECRET = b"fleet-secret"
@@ -202,3 +203,39 @@ def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
     doc = json.loads(capsys.readouterr().out)
     assert [s["path"] for s in doc["buildRequests"]["sent"]] == [GOOD]
     assert doc["buildRequests"]["queued"] == []
+
+
+def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
+        tmp_path: Path, git_repo: GitRepo, make_host_root: Any) -> None:
+    builder_store = Store(tmp_path / "builder-store")
+    intake = Intake(SECRET, BuildQueue(tmp_path / "builder-state", 8), builder_store,
+                    host_arch="x86_64", limiter=RateLimiter(60), wake=lambda _reason: None)
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET + b"\n")
+    git_repo.commit({"web.yaml": host_yaml("0.32.2", name="falco-fetches")})
+    with DriverServer(builder_store, ("127.0.0.1", 0), intake=intake,
+                      config=ServerConfig(workers=2, host_arch="x86_64")) as builder:
+        conf = Settings(
+            repo=str(git_repo.path), host_root=make_host_root(hostname="web-1"),
+            store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
+            build=BuildPolicy.NEVER, upstreams=(Upstream(
+                builder.url, UpstreamKind.RECONCILER, build_requests=True,
+                secret_file=secret),))
+        engine = FakeEngine()
+        reconciler = _reconciler(conf, engine)
+        [asked] = [o for o in _run(conf, reconciler).outcomes if o.change.name == GOOD]
+        assert asked.change.op.value == "request"
+        # The build host builds it (here: publishes a module that verifies as that build's).
+        key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
+        assert isinstance(key, wire.Requested)
+        built = tmp_path / "built.ko"
+        built.write_bytes(ups.driver_bytes(key.key))
+        builder_store.publish(key.key, built)
+        second = _run(conf, reconciler)
+        name = conf.upstreams[0].name
+    [fetched] = [o for o in second.outcomes if o.change.name == GOOD]
+    assert (fetched.change.op.value, fetched.result) == ("fetch", OutcomeResult.OK)
+    assert fetched.message.startswith(f"fetched from {name}, verified: "
+                                      "sha256 as stated, kernel module")
+    assert Store(conf.store).lookup(key.key) is not None
+    assert buildrequests.read_sent(conf.state_dir) == ()  # nothing is asked any more

@@ -86,12 +86,7 @@ def test_an_installed_kernel_without_its_driver_alerts_once_per_revision() -> No
 
 
 def test_a_fetch_that_fails_is_its_own_kind() -> None:
-    # Op has no fetch yet on this branch; the kind goes by the op's value.
-    class Fetch:
-        value = "fetch"
-
-    change = Change(ChangeKind.DRIVER, Op.BUILD, NEXT.relpath, Reason.MISSING, artifact=NEXT)
-    change = change._replace(op=Fetch())  # type: ignore[arg-type]  # stands in for Op.FETCH
+    change = Change(ChangeKind.DRIVER, Op.FETCH, NEXT.relpath, Reason.MISSING, artifact=NEXT)
     report = Report(PassResult.FAILED, "r1", "r1", (
         executor.Outcome(change, executor.OutcomeResult.FAILED, "404 from mirror"),))
     found, _ = events.detect(report, Seen(), applied="r1", at=AT)
