@@ -47,14 +47,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "poll_interval", "debounce", "backoff_max", "metrics_listen",
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
-    settings.add_flags(p, "upstreams", "build", "accept_build_requests",
+    # A fleet's: where missing drivers come from, and build requests (docs/fleet.md).
+    settings.add_flags(p, "upstreams", "build", "falco_upstreams", "accept_build_requests",
                        "build_request_secret_file", "build_request_rate", "build_request_queue",
                        config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
-    # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
     p.set_defaults(handler=run)
 
 
