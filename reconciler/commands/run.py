@@ -47,9 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "poll_interval", "debounce", "backoff_max", "metrics_listen",
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
-    settings.add_flags(p, "upstreams", "build", "accept_build_requests",
-                       "build_request_secret_file", "build_request_rate", "build_request_queue",
-                       config=False)
+    settings.add_flags(p, "accept_build_requests", "build_request_secret_file",
+                       "build_request_rate", "build_request_queue", config=False)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")
