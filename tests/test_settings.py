@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import settings
+from reconciler import cli, settings
 from reconciler.errors import ConfigError
 
 
@@ -84,3 +84,11 @@ def test_retention_is_a_duration_from_flag_variable_or_file(tmp_path: Path) -> N
         settings.resolve(parsed("--retention", "a week", names=("retention",)), {})
     with pytest.raises(ConfigError):
         settings.resolve(parsed("--retention=-1d", names=("retention",)), {})
+
+
+@pytest.mark.parametrize("command", cli.COMMANDS)
+def test_every_command_parses_its_own_flags_and_the_full_parser_builds(command: str) -> None:
+    """A setting registered twice on one command (argparse refuses the second) would
+    stop that command before it does anything; ``run`` once did for ``--upstreams``."""
+    cli.parser(command)
+    cli.parser()

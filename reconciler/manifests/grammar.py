@@ -135,6 +135,8 @@ PATTERN_MEANING = {
     "name": f"must be non-empty with no spaces, at most {MAX_NAME} characters",
     "kernelRelease": "expected the kernel's `uname -r` (ASCII, no spaces), "
     "e.g. 5.10.0-14-cloud-amd64",
+    "unameRelease": "expected the kernel's `uname -r` (ASCII, no spaces), "
+    "e.g. 6.1.0-57-cloud-amd64",
     "kernelVersion": (
         "expected a kernel version as Falco's loaders take it from `uname -v` (1, 26~22.04.1, "
         "1_1.26.0, 1_v1.4.5, 1-photon): a digit first, then letters, digits and . _ + ~ -, "

@@ -402,6 +402,11 @@ class _FileReader:
                 f"spec.newestKernel: read from apt's package lists, it takes target debian, "
                 f"got {spec.target!r}; give kernelRelease"))
             return False
+        if spec.uname_release and spec.newest_kernel is not None:
+            self.issue(origin, ("spec", "unameRelease"), (
+                "spec.unameRelease: newestKernel already resolves to the kernel's uname -r; "
+                "unameRelease goes with a kernelRelease that names it otherwise"))
+            return False
         if DriverKind.EBPF not in spec.outputs or versions.driver_has_probe(spec.driver_version):
             return True
         where: KeyPath = ("output", "probe") if config else ("spec", "outputs")

@@ -274,6 +274,10 @@ class DriverBuildSpec(_Document):
     # apt lists offer (resolved when planning: reconcile.planner).
     kernel_release: KernelRelease = Field(default="", alias="kernelRelease")
     newest_kernel: NewestKernel | None = Field(default=None, alias="newestKernel")
+    # The kernel's own ``uname -r`` where ``kernelRelease`` is the name a loader asks for
+    # (Falco 0.35+ on Debian: 6.1.192-3-cloud-amd64 for 6.1.0-57-cloud-amd64): the headers
+    # and the module's vermagic are the real release's.
+    uname_release: KernelRelease = Field(default="", alias="unameRelease")
     # Omitted, it is driverkit's "1", but ubuntu targets must say it: the rules below set
     # the "1" and must know it was omitted. An empty string is never valid input, so it
     # marks "not written".

@@ -271,6 +271,7 @@ def compute(
         build_signing = build.value.spec.signing.signing() if build.value.spec.signing else None
         for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
+                 release=_other_release(key, build.value.spec.uname_release),
                  signing=build_signing)
     for item, hosts in requested:
         for asking in hosts:

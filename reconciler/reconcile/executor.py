@@ -151,10 +151,12 @@ class Executor:
         by_request: dict[tuple[KernelId, str], list[Change]] = {}
         for change in changes:
             assert change.artifact is not None
-            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE):
+            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN):
                 # Building it would publish where nothing is ever served: say so, once.
+                # An upstream that did not answer may have it next time: retried, not held.
                 failed.add(change.artifact)
-                _record(outcomes, Outcome(change, OutcomeResult.FAILED, change.reason_text))
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED, change.reason_text,
+                                          transient=change.reason is Reason.UPSTREAM_DOWN))
                 continue
             by_request.setdefault(
                 (change.artifact.kernel, change.artifact.driver_version), []).append(change)

@@ -36,6 +36,7 @@ class ObservedState:
     # Missing artifacts an upstream has (``reconcile.survey``), and what the survey noted.
     offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
     upstream_notes: tuple[str, ...] = ()
+    upstreams_down: tuple[str, ...] = ()  # asked, but not to the end (``Survey.down``)
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -72,6 +73,7 @@ def from_parts(
     unsigned: Iterable[tuple[ArtifactKey, str]] = (),
     offers: Iterable[tuple[ArtifactKey, tuple[Offer, ...]]] = (),
     upstream_notes: Iterable[str] = (),
+    upstreams_down: Iterable[str] = (),
     module_file_version: str | None = None,
 ) -> ObservedState:
     return ObservedState(
@@ -87,4 +89,5 @@ def from_parts(
         stored=frozenset(stored),
         offers=tuple(sorted(offers)),
         upstream_notes=tuple(upstream_notes),
+        upstreams_down=tuple(upstreams_down),
     )

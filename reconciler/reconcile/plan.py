@@ -63,6 +63,8 @@ class Reason(enum.StrEnum):
     UNSIGNED = "not signed as wanted; rebuild"
     UNSAFE_PATH = "blocked: a store folder on its path is a symlink, never followed"
     UNAVAILABLE = "blocked: no upstream has it and this host does not build"
+    # As UNAVAILABLE, but an upstream could not be asked: it may have it once it answers.
+    UPSTREAM_DOWN = "blocked: no upstream that answered has it and this host does not build"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     EXPIRED = "no Host, DriverBuild or installed kernel wants it any more, past its retention"
     ABSENT = "container does not exist"
@@ -278,10 +280,12 @@ def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Ch
     return change
 
 
-def requests_instead(plan: Plan, *, build_hosts: bool = True) -> Plan:
+def requests_instead(plan: Plan, *, build_hosts: bool = True,
+                     down: tuple[str, ...] = ()) -> Plan:
     """The plan of a host that does not build: each build is a request to a build host,
     or, without ``build_hosts`` (no upstream takes requests), blocked: nothing can make
-    it here. One blocked by an unsafe store path stays a build, which reports it."""
+    it here; while upstreams are ``down``, blocked until they answer again. One blocked by
+    an unsafe store path stays a build, which reports it."""
     if not any(c.op is Op.BUILD for c in plan.changes):
         return plan
 
@@ -291,6 +295,9 @@ def requests_instead(plan: Plan, *, build_hosts: bool = True) -> Plan:
         if build_hosts:
             return change._replace(op=Op.REQUEST)
         was = "" if change.reason is Reason.MISSING else f"{change.reason.value}; "
+        if down:
+            return change._replace(reason=Reason.UPSTREAM_DOWN, detail=(
+                f"{', '.join(down)} not reachable; {was}{change.detail}"))
         return change._replace(reason=Reason.UNAVAILABLE, detail=was + change.detail)
 
     return replace(plan, changes=tuple(instead(c) for c in plan.changes))

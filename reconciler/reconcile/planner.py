@@ -193,7 +193,8 @@ class Planner:
         return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
                                    unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
                                    unsigned=held.unsigned, module_file_version=module_file_version,
-                                   offers=found.offers, upstream_notes=found.notes)
+                                   offers=found.offers, upstream_notes=found.notes,
+                                   upstreams_down=found.down)
 
     def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
         """Which upstream has each artifact the store lacks, unless this host always
@@ -287,5 +288,6 @@ class Planner:
                          build=self.settings.build)
         if self.settings.build is BuildPolicy.NEVER:
             made = plan.requests_instead(
-                made, build_hosts=any(u.build_requests for u in self.settings.upstreams))
+                made, build_hosts=any(u.build_requests for u in self.settings.upstreams),
+                down=actual.upstreams_down)
         return Planned(inputs, want, actual, made, retained)

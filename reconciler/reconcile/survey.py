@@ -45,6 +45,8 @@ class Survey:
     # Each missing artifact some upstream has, with its offers in upstream order.
     offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
     notes: tuple[str, ...] = ()
+    # The upstreams that could not be asked to the end: what they lack is not known.
+    down: tuple[str, ...] = ()
 
 
 class _Down(Exception):
@@ -58,6 +60,7 @@ def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: In
         return Survey()
     found: dict[ArtifactKey, list[Offer]] = {}
     notes: list[str] = []
+    down: list[str] = []
     for source in upstreams:
         # Filled as answers come: what an upstream said before it went down still counts.
         offers: list[tuple[ArtifactKey, Offer]] = []
@@ -69,10 +72,12 @@ def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: In
                 _from_heads(client, wanted, notes, offers)
         except (_Down, UpstreamError, ConfigError) as exc:
             notes.append(f"upstream {source.name} not asked further: {exc}")
+            down.append(source.name)
             log.warning("upstream.down", upstream=source.name, error=str(exc))
         for key, offer in offers:
             found.setdefault(key, []).append(offer)
-    return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes))
+    return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes),
+                  tuple(down))
 
 
 def _from_heads(client: http.Client, keys: Sequence[ArtifactKey], notes: list[str],

@@ -29,9 +29,12 @@ import docker.errors
 import pytest
 
 from reconciler.edges import store
+from reconciler.edges.docker import jobs
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo, _git
 from tests.support import falcohost
+from tests.support.kernelpkg import Unpacked
+from tests.support.standin_kernel import StandinKernel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -176,3 +179,30 @@ def site(tmp_path: Path, docker_client: Any, standins: Any, kernel: Any) -> Iter
         yield made
     finally:
         made.cleanup()
+
+
+@pytest.fixture
+def booted(kernel: StandinKernel) -> Iterator[StandinKernel]:
+    """The stand-in kernel, given back to the session as this machine's kernel after."""
+    saved = kernel.release, kernel.version
+    yield kernel
+    kernel.release, kernel.version = saved
+    kernel.reboot()
+
+
+def boot(root: Path, kernel: StandinKernel, into: Unpacked) -> None:
+    """The host root and the stand-in kernel as they are once ``into`` runs."""
+    (root / "proc/sys/kernel/osrelease").write_text(into.release + "\n")
+    (root / "proc/sys/kernel/version").write_text(into.uname_version + "\n")
+    kernel.release, kernel.version = into.release, into.uname_version
+    kernel.reboot()
+
+
+def builders_started(client: Any, since: float, pid: int) -> int:
+    """Builder containers the daemon of ``pid`` created since ``since`` (by our labels: the
+    engine is shared with other runs)."""
+    return sum(1 for _ in client.events(
+        since=f"{since:.9f}", until=f"{time.time() + 0.5:.9f}", decode=True,
+        filters={"type": "container", "event": "create", "label": [
+            f"{jobs.LABEL_ROLE}={jobs.ROLE_BUILDER}",
+            f"{jobs.LABEL_OWNER}={socket.gethostname()}:{pid}"]}))

@@ -22,19 +22,16 @@ What stands in for what:
 from __future__ import annotations
 
 import re
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler.edges.docker import jobs
 from reconciler.model.artifacts import DriverKind
 from tests.builder.helpers import CACHE_ROOT
 from tests.conftest import BASE_IMAGE
-from tests.daemon.conftest import Site
+from tests.daemon.conftest import Site, boot, builders_started
 from tests.support import falcohost, standin
 from tests.support.kernelpkg import Unpacked
 from tests.support.standin_kernel import StandinKernel
@@ -43,33 +40,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 FALCO = "0.40.0"
 SOURCE = "deb:falcosecurity-scap-dkms/trixie"
 DEBIAN_12 = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n'
-
-
-@pytest.fixture
-def booted(kernel: StandinKernel) -> Iterator[StandinKernel]:
-    """The stand-in kernel, given back to the session as this machine's kernel after."""
-    saved = kernel.release, kernel.version
-    yield kernel
-    kernel.release, kernel.version = saved
-    kernel.reboot()
-
-
-def boot(root: Path, kernel: StandinKernel, into: Unpacked) -> None:
-    """The host root and the stand-in kernel as they are once ``into`` runs."""
-    (root / "proc/sys/kernel/osrelease").write_text(into.release + "\n")
-    (root / "proc/sys/kernel/version").write_text(into.uname_version + "\n")
-    kernel.release, kernel.version = into.release, into.uname_version
-    kernel.reboot()
-
-
-def builders_started(client: Any, since: float, pid: int) -> int:
-    """Builder containers the daemon of ``pid`` created since ``since`` (by our labels: the
-    engine is shared with other runs)."""
-    return sum(1 for _ in client.events(
-        since=f"{since:.9f}", until=f"{time.time() + 0.5:.9f}", decode=True,
-        filters={"type": "container", "event": "create", "label": [
-            f"{jobs.LABEL_ROLE}={jobs.ROLE_BUILDER}",
-            f"{jobs.LABEL_OWNER}={socket.gethostname()}:{pid}"]}))
 
 
 def kernels(status: dict[str, Any]) -> list[tuple[str, bool, bool]]:

@@ -31,6 +31,12 @@ def test_newest_kernel_loads_and_has_no_keys_before_it_is_resolved() -> None:
     ("  newestKernel: 6.1.0-57-cloud-amd64\n",
      "b.yaml:7: spec.newestKernel: expected a Debian kernel ABI name with its number as *, "
      "e.g. 6.1.0-*-cloud-amd64, got '6.1.0-57-cloud-amd64'"),
+    ("  newestKernel: 6.1.0-*-cloud-amd64\n  unameRelease: 6.1.0-57-cloud-amd64\n",
+     "b.yaml:8: spec.unameRelease: newestKernel already resolves to the kernel's uname -r; "
+     "unameRelease goes with a kernelRelease that names it otherwise"),
+    ("  kernelRelease: 6.1.192-3-cloud-amd64\n  unameRelease: 6.1.0 57\n",
+     "b.yaml:8: spec.unameRelease: expected the kernel's `uname -r` (ASCII, no spaces), "
+     "e.g. 6.1.0-57-cloud-amd64, got '6.1.0 57'"),
     ("  newestKernel: ../*-x\n",
      "b.yaml:7: spec.newestKernel: expected a Debian kernel ABI name with its number as *, "
      "e.g. 6.1.0-*-cloud-amd64, got '../*-x'"),

@@ -117,3 +117,28 @@ def test_the_plan_says_why_an_installed_kernel_is_built() -> None:
     assert (f"  + build   {key('6.1.193-1-cloud-amd64').relpath}\n"
             "      missing from the store: Host/web (installed, not running: needed at next "
             "boot)\n") in text
+
+
+def test_a_driver_build_named_as_the_loader_asks_carries_the_real_release_and_merges(
+) -> None:
+    """A build host serving Falco 0.40 Debian hosts builds what their loader asks for
+    (6.1.192-3-cloud-amd64); the builder needs the real release for the headers."""
+    build = ("apiVersion: falco-reconciler/v1\nkind: DriverBuild\nmetadata: {name: b}\n"
+             "spec:\n  target: debian\n  driverVersion: 8.0.0+driver\n"
+             "  kernelRelease: 6.1.192-3-cloud-amd64\n  unameRelease: 6.1.0-57-cloud-amd64\n")
+    host = ("apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\n"
+            "spec:\n  falco: {version: 0.40.0}\n  kernels: running\n")
+    alone = loading.load([("b.yaml", build.encode())])
+    assert wanted(compute(alone, facts(RUNNING))) == {
+        key("6.1.192-3-cloud-amd64").relpath: (("DriverBuild/b",), "6.1.0-57-cloud-amd64")}
+    both = loading.load([("b.yaml", build.encode()), ("h.yaml", host.encode())])
+    assert wanted(compute(both, facts(RUNNING))) == {key("6.1.192-3-cloud-amd64").relpath: (
+        ("Host/web (running kernel)", "DriverBuild/b"), "6.1.0-57-cloud-amd64")}
+
+
+def test_a_driver_build_whose_release_is_the_real_one_carries_none() -> None:
+    build = ("apiVersion: falco-reconciler/v1\nkind: DriverBuild\nmetadata: {name: b}\n"
+             "spec:\n  target: debian\n  driverVersion: 8.0.0+driver\n"
+             "  kernelRelease: 6.1.0-57-cloud-amd64\n  unameRelease: 6.1.0-57-cloud-amd64\n")
+    state = compute(loading.load([("b.yaml", build.encode())]), facts(RUNNING))
+    assert wanted(state) == {key("6.1.0-57-cloud-amd64").relpath: (("DriverBuild/b",), "")}

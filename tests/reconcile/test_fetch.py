@@ -272,6 +272,22 @@ def test_build_never_reports_what_no_upstream_has_and_builds_nothing(host: Host)
     assert host.started == []
 
 
+def test_build_never_with_its_upstream_down_is_blocked_for_now_and_retried(
+        host: Host) -> None:
+    """What a down upstream lacks is not known: blocked, but a transient failure, so the
+    daemon retries it instead of waiting for a new revision."""
+    down = Upstream(ups.refused())
+    rt = host.make([down], BuildPolicy.NEVER)
+    planned = rt.planner().plan()
+    assert drivers(planned)[KMOD.relpath] == (Op.BUILD, Reason.UPSTREAM_DOWN, None)
+    assert f"{down.name} not reachable; " in render.as_text(planned.plan)
+    outcomes = {o.change.name: o for o in host.apply(rt, planned)}
+    assert host.builds.requests == []
+    assert (outcomes[KMOD.relpath].result.value, outcomes[KMOD.relpath].transient) == (
+        "failed", True)
+    assert outcomes[NAME].result.value == "skipped"
+
+
 def test_build_always_never_asks_an_upstream(host: Host) -> None:
     with ups.file_server(ups.Behaviour(files=ups.layout(GOOD))) as (url, seen):
         rt = host.make([Upstream(url)], BuildPolicy.ALWAYS)

@@ -111,9 +111,13 @@ class _Tar:
 class Standins:
     """The stand-in images of one test session, talking to its stand-in kernel."""
 
-    def __init__(self, client: Any, base_image: str, kernel: StandinKernel) -> None:
+    def __init__(self, client: Any, base_image: str, kernel: StandinKernel, *,
+                 web_port: int = 8765) -> None:
         self.client, self.base_image, self.kernel = client, base_image, kernel
-        token = f"k{kernel.address[1]}"
+        # Another port than every release's 8765: a second Falco on the host network of
+        # the same machine (a test's second host) would find it taken.
+        self.web_port = web_port
+        token = f"k{kernel.address[1]}" + ("" if web_port == 8765 else f"-w{web_port}")
         self.falco_repository = f"falco-reconciler/falco-standin-{token}"
         self.loader_repository = f"falco-reconciler/falco-driver-loader-standin-{token}"
         self._made: set[str] = set()
@@ -155,7 +159,7 @@ class Standins:
         tar.folder("/root/.falco")
         tar.script("/usr/bin/falco", "falco.sh")
         # Every release's falco.yaml has its web server on, on 8765.
-        webserver = ("webserver:\n  enabled: true\n  listen_port: 8765\n"
+        webserver = (f"webserver:\n  enabled: true\n  listen_port: {self.web_port}\n"
                      "  k8s_healthz_endpoint: /healthz\n")
         if generation < (0, 37):
             tar.file("/etc/falco/falco.yaml", webserver)
