@@ -157,7 +157,6 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.raw_requestline = b""
         self._status = 0
         self._sent = 0
-        self.in_epoll = False  # registered with the server's epoll (once parked)
 
     # -- driven by the server -------------------------------------------------------
 

@@ -193,26 +193,19 @@ class DriverHTTPServer(http.server.HTTPServer):
                 continue
             with self._lock:
                 self._conns[sock.fileno()] = handler
-            # A client usually sends its request with the connection: when the head is
-            # already here, it goes to a worker at once, without a round through epoll.
-            if handler.gather_head() is HeadState.READY:
-                with self._lock:
-                    self._busy.add(handler)
-                self._queue.put(handler)
-                continue
             try:
-                self._park(handler)
+                self._park(handler, first=True)
             except OSError:
                 self._drop(handler)
 
-    def _park(self, handler: DriverRequestHandler) -> None:
+    def _park(self, handler: DriverRequestHandler, *, first: bool = False) -> None:
         """Wait in epoll for the next request (any thread may call this)."""
         wait = self.config.header_timeout if handler.has_partial_head else self.config.idle_timeout
         with self._lock:
             self._parked[handler] = time.monotonic() + wait
-        if not handler.in_epoll:
-            self._epoll.register(handler.connection.fileno(), select.EPOLLIN | select.EPOLLONESHOT)
-            handler.in_epoll = True
+        fd = handler.connection.fileno()
+        if first:
+            self._epoll.register(fd, select.EPOLLIN | select.EPOLLONESHOT)
         else:
             self._arm(handler)
 
