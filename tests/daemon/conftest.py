@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def host_yaml(name: str, image: str, version: str = "0.32.2", driver: str = "kmod",
-              env: dict[str, str] | None = None) -> str:
-    return falcohost.host_yaml(version, driver, env, name=name, image=image)
+              env: dict[str, str] | None = None, extra: str = "") -> str:
+    return falcohost.host_yaml(version, driver, env, name=name, image=image, extra=extra)
 
 
 BROKEN_YAML = (

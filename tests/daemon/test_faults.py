@@ -180,14 +180,17 @@ def test_dockerd_restarted_during_a_pass_the_daemon_survives_and_converges(
     client = own_engine.client()
     image = "falco-reconciler/tiny-falco"
     _tiny_image(client, f"{image}:0.37.1")
-    first = site.push({"web.yaml": host_yaml(site.name, image, "0.37.1", "modern_ebpf")})
+    # The tiny image has no web server to ask: readiness is the settle time alone.
+    no_web = "    webserverPort: null\n"
+    first = site.push({"web.yaml": host_yaml(site.name, image, "0.37.1", "modern_ebpf",
+                                             extra=no_web)})
     # A long settle period keeps the pass under way while the engine goes down.
     daemon = site.daemon("--backoff-max", "2", "--stop-timeout", "5", "--settle", "4",
                          env={"DOCKER_HOST": own_engine.url})
     daemon.applied(first, timeout=90)
 
     second = site.push({"web.yaml": host_yaml(site.name, image, "0.37.1", "modern_ebpf",
-                                              env={"AFTER": "restart"})})
+                                              env={"AFTER": "restart"}, extra=no_web)})
     daemon.wait_for(lambda s: s["phase"] == "running" and bool(s.get("currentPass")), timeout=30,
                     why="the pass for the second revision under way")
     time.sleep(1.5)  # into the settle period of the new container
