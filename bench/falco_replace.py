@@ -6,13 +6,17 @@ pulled here; the stand-ins behave like the real ones of each generation, over a 
 kernel):
 
   Falco 0.32.2 (the image loads its own driver), target <= 1.3x:
-    bare  containers.remove(force) + containers.create(same spec, new env) + start
+    bare  containers.remove(force) + containers.create(same spec, new env) + start, then
+          GET /healthz until Falco's web server answers
     ours  the planned replace: image check, HEAD on the driver URL, stop, set aside,
-          create, start, settle check (settle 0), remove the old one
+          create, start, readiness (/healthz, settle 0), remove the old one
   Falco 0.40.0 kmod (the driver-loader image runs first), target <= 1.3x:
     bare  the loader container run to completion (create, start, wait, remove), then
-          remove + create + start Falco
+          remove + create + start Falco, then GET /healthz until it answers
     ours  the planned loader run (stale file cleared, HEAD check, run, wait) and replace
+
+Both Falcos run on the host network, side by side: the bare one's web server is moved to
+port 8766 (``-o webserver.listen_port``), so each side waits for its own.
 
 Usage: python bench/falco_replace.py [--rounds 20]
 Needs a Docker engine at DOCKER_HOST and the local base image (.ci/setup makes both).
@@ -27,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,22 @@ def manifest(version: str, image: str, loader: str, n: int) -> str:
             f"    env: {{ROUND: \"{n}\"}}\n")
 
 
+BARE_WEB_PORT = 8766
+
+
+def _wait_healthz(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as got:
+                if got.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"the bare Falco never answered /healthz on {port}")
+
+
 def bare_round(client: Any, image: str, env: list[str], volumes: dict[str, Any],
                loader: Any | None) -> float:
     """The same engine work done with the SDK alone."""
@@ -76,9 +97,12 @@ def bare_round(client: Any, image: str, env: list[str], volumes: dict[str, Any],
         run.remove(force=True)
     for old in client.containers.list(all=True, filters={"name": f"^{BARE}$"}):
         old.remove(force=True)
-    made = client.containers.create(image, name=BARE, environment=env, volumes=volumes,
-                                    network_mode="host", restart_policy={"Name": "always"})
+    made = client.containers.create(
+        image, ["/usr/bin/falco", "-o", f"webserver.listen_port={BARE_WEB_PORT}"], name=BARE,
+        environment=env, volumes=volumes, network_mode="host",
+        restart_policy={"Name": "always"})
     made.start()
+    _wait_healthz(BARE_WEB_PORT)
     return time.perf_counter() - start
 
 

@@ -148,7 +148,8 @@ class FalcoDeployer:
                 return None
             if done and now >= (ready_at or settle_until) + 60:
                 return f"health check still {found.health} after the settle period"
-            time.sleep(0.2)
+            # While /healthz is awaited, ask often: the wait is the restart's own latency.
+            time.sleep(0.05 if healthz is not None and ready_at is None else 0.2)
 
     def _healthz(self, ident: str, network: str,
                  port: int | None) -> Callable[[], str | None] | None:
