@@ -39,6 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from reconciler.edges import atomic
 from reconciler.errors import StoreError
@@ -163,59 +164,71 @@ def _safe_part(part: str) -> bool:
     return bool(part) and part not in (".", "..") and "/" not in part and "\0" not in part
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _Memo(Generic[_K, _V]):
+    """The ``size`` most recently used results of a computation, shared by threads; the
+    computation runs outside the lock (two threads may both compute a new key)."""
+
+    def __init__(self, size: int) -> None:
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: _K, compute: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
 class Verifier:
-    """Remembers which (artifact, sidecar) pairs verified, keyed by both files' identity."""
+    """Remembers which (artifact, sidecar) pairs verified, keyed by both files' identity,
+    and what each file carries (identity, signature), keyed by its own."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._verdicts: OrderedDict[tuple[Identity, Identity], str | None] = OrderedDict()
-        self._identities: OrderedDict[tuple[Identity, DriverKind], DriverIdentity | None] = (
-            OrderedDict())
-        self._signatures: OrderedDict[Identity, Signature] = OrderedDict()
-        self._lock = threading.Lock()
-        self._max = max_entries
+        self._verdicts: _Memo[tuple[Identity, Identity], str | None] = _Memo(max_entries)
+        self._identities: _Memo[tuple[Identity, DriverKind], DriverIdentity | None] = (
+            _Memo(max_entries))
+        self._signatures: _Memo[Identity, Signature] = _Memo(max_entries)
 
     def module_signature(self, fd: int, st: os.stat_result) -> Signature:
         """The appended signature of the open module (None if unsigned), read once."""
-        key = identity(st)
-        with self._lock:
-            if key in self._signatures:
-                self._signatures.move_to_end(key)
-                return self._signatures[key]
-        length = min(st.st_size, modsig.MAX_SIGNATURE + 64)
-        found: Signature
-        try:
-            found = modsig.read_signature(os.pread(fd, length, st.st_size - length),
-                                          st.st_size)
-        except modsig.InvalidSignature as exc:
-            found = str(exc)
-        except OSError:
-            found = None
-        with self._lock:
-            self._signatures[key] = found
-            while len(self._signatures) > self._max:
-                self._signatures.popitem(last=False)
-        return found
+
+        def read() -> Signature:
+            length = min(st.st_size, modsig.MAX_SIGNATURE + 64)
+            try:
+                return modsig.read_signature(os.pread(fd, length, st.st_size - length),
+                                             st.st_size)
+            except modsig.InvalidSignature as exc:
+                return str(exc)
+            except OSError:
+                return None
+
+        return self._signatures.get(identity(st), read)
 
     def driver_identity(self, fd: int, st: os.stat_result, kind: DriverKind) -> (
             DriverIdentity | None):
         """The identity the open file carries (None if none), read once per file."""
-        key = (identity(st), kind)
-        with self._lock:
-            if key in self._identities:
-                self._identities.move_to_end(key)
-                return self._identities[key]
-        try:
-            info = driverfile.read_elf_from(
-                lambda offset, size: os.pread(fd, size, offset), st.st_size,
-                only=driverfile.identity_sections(kind))
-            found = driverfile.identity(info, kind)
-        except (driverfile.InvalidDriver, OSError, OverflowError):
-            found = None
-        with self._lock:
-            self._identities[key] = found
-            while len(self._identities) > self._max:
-                self._identities.popitem(last=False)
-        return found
+
+        def read() -> DriverIdentity | None:
+            try:
+                info = driverfile.read_elf_from(
+                    lambda offset, size: os.pread(fd, size, offset), st.st_size,
+                    only=driverfile.identity_sections(kind))
+                return driverfile.identity(info, kind)
+            except (driverfile.InvalidDriver, OSError, OverflowError):
+                return None
+
+        return self._identities.get((identity(st), kind), read)
 
     def verified_digest(
         self, fd: int, st: os.stat_result, side_st: os.stat_result,
@@ -223,18 +236,12 @@ class Verifier:
     ) -> str | None:
         """The artifact's sha256 if its sidecar names exactly that digest, else None.
         Only a pair never seen before is read and hashed."""
-        key = (identity(st), identity(side_st))
-        with self._lock:
-            if key in self._verdicts:
-                self._verdicts.move_to_end(key)
-                return self._verdicts[key]
-        expected = digest_in(read_sidecar())
-        verdict = expected if expected and _sha256_fd(fd, st.st_size) == expected else None
-        with self._lock:
-            self._verdicts[key] = verdict
-            while len(self._verdicts) > self._max:
-                self._verdicts.popitem(last=False)
-        return verdict
+
+        def verdict() -> str | None:
+            expected = digest_in(read_sidecar())
+            return expected if expected and _sha256_fd(fd, st.st_size) == expected else None
+
+        return self._verdicts.get((identity(st), identity(side_st)), verdict)
 
 
 class Store:
