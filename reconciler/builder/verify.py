@@ -83,16 +83,21 @@ def check(
     """Check a compiled file (and its identity, when ``expected``); returns a one-line
     description for the log."""
     data = path.read_bytes()
-    if kind is DriverKind.KMOD:
-        vermagic = check_module(data, kernel_release, arch, module_name)
-        described = f"{path.name}: kernel module, vermagic {vermagic.strip()!r}"
-    else:
-        check_probe(data)
-        described = f"{path.name}: eBPF object ({len(data)} bytes)"
+    described = f"{path.name}: {check_kind(data, kind, kernel_release, arch, module_name)}"
     if expected is not None:
         check_identity(read_elf(data), kind, expected)
         described += f", {expected}"
     return described
+
+
+def check_kind(data: bytes, kind: DriverKind, kernel_release: str, arch: str,
+               module_name: str) -> str:
+    """The file is a module for this kernel (or an eBPF probe); says which, for the log."""
+    if kind is DriverKind.KMOD:
+        vermagic = check_module(data, kernel_release, arch, module_name)
+        return f"kernel module, vermagic {vermagic.strip()!r}"
+    check_probe(data)
+    return f"eBPF object ({len(data)} bytes)"
 
 
 def check_fetched(
@@ -103,12 +108,7 @@ def check_fetched(
     declares its identity here: it must carry one its driver version accepts (when the
     version is known) and, if the upstream stated one, exactly that. Returns a
     description."""
-    if kind is DriverKind.KMOD:
-        vermagic = check_module(data, kernel_release, arch, module_name)
-        described = f"kernel module, vermagic {vermagic.strip()!r}"
-    else:
-        check_probe(data)
-        described = f"eBPF object ({len(data)} bytes)"
+    described = check_kind(data, kind, kernel_release, arch, module_name)
     found = driverfile.identity(read_elf(data), kind)
     required = versions.required_identity(driver_version)
     if found is None:
