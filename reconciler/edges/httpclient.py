@@ -21,31 +21,27 @@ class HttpError(OSError):
 
 def head_status(url: str, timeout: float = 5.0) -> int:
     """The status a ``HEAD`` of ``url`` answers (http or https only)."""
-    _check_scheme(url, ("http", "https"))
-    request = urllib.request.Request(url, method="HEAD")  # noqa: S310 - scheme checked above
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise HttpError(f"HEAD {url} failed: {reason}") from exc
+    return _status("HEAD", url, timeout)
 
 
 def get_status(url: str, timeout: float = 2.0) -> int:
     """The status a ``GET`` of ``url`` answers, its body read and dropped (at most 64 KiB):
     a readiness probe such as Falco's ``/healthz``."""
+    return _status("GET", url, timeout)
+
+
+def _status(method: str, url: str, timeout: float) -> int:
     _check_scheme(url, ("http", "https"))
+    request = urllib.request.Request(url, method=method)  # noqa: S310 - scheme checked
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - checked
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
             answer.read(1 << 16)
             return int(answer.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise HttpError(f"GET {url} failed: {reason}") from exc
+        raise HttpError(f"{method} {url} failed: {reason}") from exc
 
 
 def download(url: str, target: Path, *, timeout: float | None = None,
