@@ -29,7 +29,7 @@ from pathlib import Path
 from reconciler import logs
 from reconciler.edges import kernels
 from reconciler.errors import FactsError
-from reconciler.model.host import HostFacts, InstalledKernel
+from reconciler.model.host import HostFacts
 
 log = logs.get(__name__)
 
@@ -48,12 +48,13 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
     root = Path(host_root)
     os_release_file, pairs = _read_os_release(root)
     fields = dict(pairs)
-    installed: tuple[InstalledKernel, ...] | None = None
-    if not (root / RUNNING_RELEASE).exists() and (booted := _image_boots(root)) is not None:
-        # A root that runs nothing (a golden image mounted for a bake): it will boot its
-        # newest kernel, as GRUB's default entry does.
+    # A root that runs nothing (a golden image mounted for a bake) will boot its newest
+    # kernel, as GRUB's default entry does; none of its kernels is the running one, so each
+    # says where its uname -v is from.
+    image = () if (root / RUNNING_RELEASE).exists() else kernels.find(root, "", "")
+    if image:
+        booted = max(image, key=lambda k: release_order(k.release))
         release, version = booted.release, booted.version
-        installed = kernels.find(root, "", "")  # none runs: each says where its uname -v is from
         log.info("facts.image_root", host_root=str(root), boots=release)
     else:
         release = _kernel_line(root, RUNNING_RELEASE, "kernel release")
@@ -69,19 +70,12 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         os_release_file=os_release_file,
         minikube_version=_optional_text(root, MINIKUBE_VERSION_FILE),
         legacy_release_files=tuple(f for f in LEGACY_RELEASE_FILES if (root / f).is_file()),
-        installed_kernels=installed if installed is not None else kernels.find(root, release,
-                                                                               version),
+        installed_kernels=image or kernels.find(root, release, version),
     )
     log.debug("facts.read", host_root=str(root), hostname=found.hostname,
               kernel_release=found.kernel_release, machine=found.machine, os_id=found.os_id,
               installed_kernels=[k.release for k in found.installed_kernels])
     return found
-
-
-def _image_boots(root: Path) -> InstalledKernel | None:
-    """The kernel an image root without a running one will boot: its newest, by version."""
-    found = kernels.find(root, "", "")
-    return max(found, key=lambda k: release_order(k.release)) if found else None
 
 
 def release_order(release: str) -> tuple[tuple[int, str], ...]:
