@@ -112,11 +112,12 @@ class FalcoDeployer:
 
     # -- container operations -------------------------------------------------------------
 
-    def _settle(self, ident: str, healthz: Callable[[], str | None] | None = None) -> str | None:
+    def _settle(self, ident: str,
+                healthz: Callable[[ObservedContainer], str | None] | None = None) -> str | None:
         """None if the container got ready, else why not.
 
         Ready: up for the settle period; or, with ``healthz`` (the URL of Falco's
-        ``/healthz`` once the container has an address), answering 200 within the ready
+        ``/healthz`` once the container as just seen has an address), answering 200 within the ready
         timeout and still up a confirm window later. A health check the image declares
         must also end healthy."""
         started = time.monotonic()
@@ -132,7 +133,7 @@ class FalcoDeployer:
                 return "health check failed"
             now = time.monotonic()
             if healthz is not None and ready_at is None:
-                url = healthz()
+                url = healthz(found)
                 if url is not None and _answers(url):
                     ready_at = now
                     log.info("falco.ready", container=ident[:12], url=url,
@@ -151,18 +152,18 @@ class FalcoDeployer:
             # While /healthz is awaited, ask often: the wait is the restart's own latency.
             time.sleep(0.05 if healthz is not None and ready_at is None else 0.2)
 
-    def _healthz(self, ident: str, network: str,
-                 port: int | None) -> Callable[[], str | None] | None:
-        """Where the new container's ``/healthz`` answers: the loopback on the host network,
+    @staticmethod
+    def _healthz(network: str,
+                 port: int | None) -> Callable[[ObservedContainer], str | None] | None:
+        """Where a new container's ``/healthz`` answers: the loopback on the host network,
         else its address on its network; None when its web server is off."""
         if port is None:
             return None
 
-        def url() -> str | None:
+        def url(found: ObservedContainer) -> str | None:
             if network == "host":
                 return f"http://127.0.0.1:{port}/healthz"
-            found = self.engine.container(ident)
-            address = found.address_on(network) if found is not None else None
+            address = found.address_on(network)
             return f"http://{address}:{port}/healthz" if address else None
 
         return url
@@ -187,7 +188,7 @@ class FalcoDeployer:
                     self._reload_module(spec, old)
             made = create_falco(self.engine, spec, labels)
             self.engine.start(made)
-            problem = self._settle(made, self._healthz(made, spec.network, want.healthz_port))
+            problem = self._settle(made, self._healthz(spec.network, want.healthz_port))
             if problem is not None:
                 tail = self._tail(made)
                 with contextlib.suppress(DockerError):
