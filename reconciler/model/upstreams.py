@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 class UpstreamKind(enum.StrEnum):
@@ -82,6 +82,19 @@ def _url(value: Any, where: str) -> str:
     return value.strip().rstrip("/")
 
 
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+def _choice(kind: type[_E], value: Any, where: str) -> _E:
+    """One of ``kind``'s values, or an error naming them (``where`` must be ...)."""
+    try:
+        return kind(value)
+    except ValueError:
+        names = [str(v) for v in kind]
+        raise FleetSettingError(f"{where} must be {', '.join(names[:-1])} or {names[-1]}, "
+                                f"got {value!r}") from None
+
+
 def _bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -96,14 +109,10 @@ def _upstream(entry: Any, where: str) -> Upstream:
     unknown = sorted(set(entry) - _UPSTREAM_KEYS)
     if unknown:
         raise FleetSettingError(f"{where}: unknown key {unknown[0]!r}; known: "
-                         f"{', '.join(sorted(_UPSTREAM_KEYS))}")
+                                f"{', '.join(sorted(_UPSTREAM_KEYS))}")
     if "url" not in entry:
         raise FleetSettingError(f"{where}: url is required")
-    try:
-        kind = UpstreamKind(entry.get("kind", UpstreamKind.REPOSITORY))
-    except ValueError:
-        raise FleetSettingError(f"{where}: kind must be reconciler or repository, "
-                         f"got {entry.get('kind')!r}") from None
+    kind = _choice(UpstreamKind, entry.get("kind", UpstreamKind.REPOSITORY), f"{where}: kind")
     headers = entry.get("headers") or {}
     if not isinstance(headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) and "\n" not in k + v and "\r" not in k + v
@@ -164,10 +173,7 @@ def parse_alerts(value: Any, origin: str) -> tuple[AlertTarget, ...]:
             continue
         if not isinstance(entry, Mapping) or "url" not in entry or set(entry) - {"url", "format"}:
             raise FleetSettingError(f"{where}: expected a URL or {{url, format}}, got {entry!r}")
-        try:
-            form = AlertFormat(entry.get("format", AlertFormat.GENERIC))
-        except ValueError:
-            raise FleetSettingError(f"{where}: format must be generic or slack, "
-                             f"got {entry.get('format')!r}") from None
+        form = _choice(AlertFormat, entry.get("format", AlertFormat.GENERIC),
+                       f"{where}: format")
         found.append(AlertTarget(_url(entry["url"], where), form))
     return tuple(found)
