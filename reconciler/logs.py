@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 _wanted = ("info", "auto")
 _applied = False
+_generation = 0  # bumped by each _apply: loggers made before it are made again
 # Events a live display (commands.progress) is showing right now: not written again.
 _live: frozenset[str] = frozenset()
 
@@ -95,7 +96,7 @@ def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventD
 
 def _apply() -> None:
     """Configure structlog as ``configure`` last asked, once per ``configure``."""
-    global _applied  # noqa: PLW0603 - logging is process-wide by nature
+    global _applied, _generation  # noqa: PLW0603 - logging is process-wide by nature
     if _applied:
         return
     import logging  # noqa: PLC0415 - deferred on purpose (module docstring)
@@ -124,6 +125,7 @@ def _apply() -> None:
         cache_logger_on_first_use=False,
     )
     _applied = True
+    _generation += 1
 
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40,
@@ -136,20 +138,29 @@ def _drop(*_args: Any, **_fields: Any) -> None:
 
 class _Logger:
     """Stands for ``structlog.get_logger(name)``; an event below the wanted level is
-    dropped here, without importing structlog."""
+    dropped here, without importing structlog.
 
-    __slots__ = ("_name",)
+    The structlog logger is made once per setup (``_generation``), not once per event:
+    the server writes an access line per request, and a fresh lazy proxy each time was
+    a tenth of a request's Python time."""
+
+    __slots__ = ("_bound", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._bound: tuple[int, Any] = (-1, None)
 
     def __getattr__(self, attribute: str) -> Any:
         if _LEVELS.get(attribute, 100) < _LEVELS[_wanted[0]]:
             return _drop
         _apply()
-        import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
+        generation, bound = self._bound
+        if generation != _generation:
+            import structlog  # noqa: PLC0415 - deferred on purpose (module docstring)
 
-        return getattr(structlog.get_logger(self._name), attribute)
+            bound = structlog.get_logger(self._name).bind()
+            self._bound = (_generation, bound)
+        return getattr(bound, attribute)
 
 
 def get(name: str) -> FilteringBoundLogger:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import functools
 from dataclasses import dataclass
 
 
@@ -104,4 +105,11 @@ def range_allowed(if_range: str | None, etag: str, last_modified: str) -> bool:
 
 
 def http_date(timestamp: float) -> str:
-    return email.utils.formatdate(timestamp, usegmt=True)
+    """IMF-fixdate of ``timestamp`` (whole seconds, as HTTP dates are)."""
+    return _http_date(int(timestamp))
+
+
+# Last-Modified of the same few files, over and over: formatting is most of its cost.
+@functools.lru_cache(maxsize=1024)
+def _http_date(second: int) -> str:
+    return email.utils.formatdate(second, usegmt=True)

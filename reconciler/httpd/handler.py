@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__, logs
-from reconciler.httpd import conditions, paths
+from reconciler.httpd import conditions, heads, paths
 from reconciler.httpd.files import OpenFile
 from reconciler.model import buildrequests
 
@@ -265,6 +265,10 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True  # the body stays unread
             self._simple(413, b"payload too large\n")
             return
+        if (self.headers.get("Expect") or "").lower() == "100-continue" \
+                and self.request_version != "HTTP/1.0":
+            self.send_response_only(100)  # the client waits for this before its body
+            self.end_headers()
         try:
             body = self._reader.read_body(
                 int(length), time.monotonic() + self.server.config.header_timeout)
@@ -427,6 +431,25 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Connection", "keep-alive")
 
     # -- BaseHTTPRequestHandler hooks -------------------------------------------------
+
+    def parse_request(self) -> bool:
+        """The request head, by ``heads`` (stricter and cheaper than the stock parser's
+        ``email`` one); False once an error was answered or for an empty request."""
+        self.close_connection = True
+        self.command = ""
+        self.request_version = self.default_request_version
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        try:
+            head = heads.parse(self.raw_requestline, self.rfile.readline)
+        except heads.HeadError as exc:
+            self.send_error(exc.status, exc.reason)
+            return False
+        if head is None:
+            return False
+        self.command, self.path, self.request_version = head.method, head.target, head.version
+        self.headers = head.headers
+        self.close_connection = not head.keep_alive
+        return True
 
     def version_string(self) -> str:
         return self.server_version
