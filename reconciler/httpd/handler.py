@@ -1,20 +1,26 @@
 """One HTTP/1.1 connection, on ``http.server.BaseHTTPRequestHandler``.
 
-The stock handler owns its connection for its whole life (``handle`` loops over requests).
-Here the server owns the loop: it creates one handler per connection, keeps it parked in
-epoll while the client is idle, and lends it to a worker thread for one request at a
-time (``serve_one``). A worker gets a connection only once the whole request head
-(request line and headers) has arrived: the loop thread gathers it without blocking
-(``gather_head``), so a client that trickles its request in (slowloris) holds a buffer,
-never a thread. The handler keeps its ``rfile`` across requests, so bytes read ahead
-(pipelining) are not lost (``next_request_ready``).
+The stock handler owns its connection for its whole life (``handle`` loops over requests)
+and writes to it as it goes. Here the server owns the loop: it creates one handler per
+connection, keeps it parked in epoll while the client is idle, and has it answer one
+request at a time (``serve_one``), on the loop thread or a worker (``quick`` says which).
+A request is served only once its whole head (request line and headers) has arrived: the
+loop thread gathers it without blocking (``gather_head``), so a client that trickles its
+request in (slowloris) holds a buffer, never a thread. The handler keeps its ``rfile``
+across requests, so bytes read ahead (pipelining) are not lost (``next_request_ready``).
+
+Heads are parsed by ``heads``. What the stock handler writes (status line, headers, a
+small body) goes into a buffer, not the socket; ``send_more`` sends it, then the file,
+with ``os.sendfile`` from the descriptor opened for the request, without blocking, and
+says ``Outcome.SENDING`` when the socket is full: the server calls it again once the
+socket is writable.
 
 Responses: ``GET``/``HEAD`` of store files (``paths`` decides which), ``/index.json`` and
 ``/healthz``; on a build host that takes them, ``POST /v1/build-requests`` (``intake``),
 whose body, and no other, is read: at most ``buildrequests.MAX_BODY`` bytes, announced by
 ``Content-Length``, within ``header_timeout``. Every other method is 405 with ``Allow``.
-Files go out with ``os.sendfile`` from the descriptor opened for the request. Access logs
-are structlog events (``http.access``); the stock stderr logging is switched off.
+Access logs are structlog events (``http.access``), written when the last byte is sent;
+the stock stderr logging is switched off.
 """
 
 from __future__ import annotations
@@ -60,6 +66,42 @@ class HeadState(enum.Enum):
 
     READY = "ready"  # a whole head (or EOF, an error, an oversize head): lend to a worker
     PARTIAL = "partial"  # part of a head: keep waiting, under the header deadline
+
+
+class Outcome(enum.Enum):
+    """Where a connection stands after ``serve_one`` or ``send_more``."""
+
+    KEEP = "keep"  # answered; the connection stays open for the next request
+    CLOSE = "close"  # answered, or failed: close it
+    SENDING = "sending"  # the file is still going out: call send_more when writable
+
+
+class _Body:
+    """The file of a response still being sent (mutable: its progress)."""
+
+    __slots__ = ("file", "offset", "remaining")
+
+    def __init__(self, file: OpenFile, offset: int, remaining: int) -> None:
+        self.file = file
+        self.offset = offset
+        self.remaining = remaining
+
+
+class _ResponseBuffer(io.BufferedIOBase):
+    """``wfile``: what the stock handler writes (status line, headers, small bodies) is
+    kept here and sent by ``send_more`` without blocking, so no thread ever waits on a
+    client that does not read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any, /) -> int:
+        self.pending += data
+        return len(data)
 
 
 class _RequestReader(io.BufferedIOBase):
@@ -131,7 +173,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
     server_version = f"falco-reconciler/{__version__}"
     sys_version = ""
     # TCP_NODELAY: a small answer must not wait for the client's delayed ACK (40 ms).
-    # Headers and file still share packets: see TCP_CORK in _send_file.
+    # Headers and file still share packets: see MSG_MORE in send_more.
     disable_nagle_algorithm = True
     # Nobody speaks HTTP/0.9 any more; answering a garbled request line in it would mean
     # a reply without a status line.
@@ -147,8 +189,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.server = server
         self._io_timeout = server.config.io_timeout
         self.setup()
-        # Blocking for life, with the kernel's own timeouts: no mode switches per request,
-        # and one sendfile call can move a whole file (_sendfile).
+        # Reads in a worker (a build request's body) block, with the kernel's timeout;
+        # responses are sent without blocking (send_more).
         self.connection.settimeout(None)
         seconds = int(self._io_timeout)
         timeval = struct.pack("ll", seconds, int((self._io_timeout - seconds) * 1_000_000))
@@ -157,12 +199,15 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         self.raw_requestline = b""
         self._status = 0
         self._sent = 0
+        self._started = 0.0
+        self._body: _Body | None = None
 
     # -- driven by the server -------------------------------------------------------
 
-    def serve_one(self) -> bool:
-        """Read and answer one request; True if the connection stays open."""
-        started = time.monotonic()
+    def serve_one(self) -> Outcome:
+        """Read and answer one request. A file goes out without blocking: what does not
+        fit the socket's buffer now is left for ``send_more`` (``Outcome.SENDING``)."""
+        self._started = time.monotonic()
         self.raw_requestline = b""
         self.command = ""
         self.path = ""
@@ -172,8 +217,46 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         try:
             self.handle_one_request()
         except OSError as exc:  # reset, broken pipe: the client left
-            self.close_connection = True
-            _log.debug("http.connection_error", client=self._client(), error=str(exc))
+            self._lost(exc)
+        return self.send_more()
+
+    def send_more(self) -> Outcome:
+        """Send what the socket takes now of the file being sent; the descriptor opened
+        for the request is used to the end, never the name."""
+        body = self._body
+        pending = self._out.pending
+        try:
+            if pending:
+                # MSG_MORE: a head waits for the file's first bytes, to leave in the same
+                # packets (nginx's tcp_nopush); the file's last bytes push it all out.
+                flags = socket.MSG_DONTWAIT | (socket.MSG_MORE if body else 0)
+                while pending:
+                    del pending[:self.connection.send(pending, flags)]
+            if body is not None:
+                self._send_body(body)
+        except BlockingIOError:
+            return Outcome.SENDING
+        except OSError as exc:
+            self._lost(exc)
+        self._end_body()
+        pending.clear()
+        if not self.close_connection:
+            self.connection.setblocking(True)  # the next request is read blocking
+        return self._answered()
+
+    def _send_body(self, body: _Body) -> None:
+        out = self.connection.fileno()
+        while body.remaining > 0:
+                sent = os.sendfile(out, body.file.fd, body.offset,
+                                   min(body.remaining, _SENDFILE_CHUNK))
+                if sent == 0:  # the file shrank under us (truncated in place)
+                    self.close_connection = True
+                    break
+                body.offset += sent
+                body.remaining -= sent
+                self._sent += sent
+
+    def _answered(self) -> Outcome:
         if self.raw_requestline:
             _log.info(
                 "http.access",
@@ -181,17 +264,48 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
                 path=self.path or self.requestline[:200],
                 status=self._status,
                 bytes=self._sent,
-                duration_ms=round((time.monotonic() - started) * 1000, 3),
+                duration_ms=round((time.monotonic() - self._started) * 1000, 3),
                 client=self._client(),
             )
-        return not self.close_connection
+        return Outcome.CLOSE if self.close_connection else Outcome.KEEP
+
+    def _lost(self, exc: OSError) -> None:
+        self.close_connection = True
+        _log.debug("http.connection_error", client=self._client(), error=str(exc))
+
+    def _end_body(self) -> None:
+        if self._body is not None:
+            self._body.file.close()
+            self._body = None
 
     def setup(self) -> None:
-        super().setup()
-        # Our own rfile: it must see what gather_head received before a worker runs.
-        self.rfile.close()
+        # Not the stock setup: its rfile and wfile are file objects over the socket; ours
+        # share a buffer with the loop thread (rfile) and never block (wfile).
+        self.connection = self.request
+        if self.disable_nagle_algorithm:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
         self._reader = _RequestReader(self.connection)
         self.rfile = self._reader
+        self._out = _ResponseBuffer()
+        self.wfile = self._out
+
+    def finish(self) -> None:
+        self._reader.pending.clear()
+        self._out.pending.clear()
+
+    def quick(self) -> bool:
+        """Whether the request waiting here can be answered without blocking, on the
+        loop thread: a whole head, for a ``GET`` or ``HEAD`` of a store file or of
+        ``/healthz``. Anything else (``/index.json``, a build request, a malformed or
+        partial head, EOF) goes to a worker."""
+        pending = self._reader.pending
+        if not _head_complete(pending):
+            return False
+        words = bytes(pending[:pending.find(b"\n")]).split()
+        if len(words) != 3 or words[0] not in (b"GET", b"HEAD"):
+            return False
+        kind = _route(words[1].decode("iso-8859-1"), self.server.config.host_arch).kind
+        return kind is paths.RouteKind.FILE or kind is paths.RouteKind.HEALTH
 
     def gather_head(self) -> HeadState:
         """Called by the loop thread when the socket is readable: take what has
@@ -220,6 +334,7 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         return _head_complete(pending) or len(pending) > _HEAD_LIMIT
 
     def close(self) -> None:
+        self._end_body()
         with contextlib.suppress(OSError):
             self.finish()
         with contextlib.suppress(OSError):
@@ -269,6 +384,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
                 and self.request_version != "HTTP/1.0":
             self.send_response_only(100)  # the client waits for this before its body
             self.end_headers()
+            self.connection.sendall(self._out.pending)
+            self._out.pending.clear()
         try:
             body = self._reader.read_body(
                 int(length), time.monotonic() + self.server.config.header_timeout)
@@ -309,7 +426,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
             try:
                 self._send_file(opened, route.sidecar, head=head)
             finally:
-                opened.close()
+                if self._body is None or self._body.file is not opened:
+                    opened.close()
         elif route.kind is paths.RouteKind.INDEX:
             body = self.server.files.index_json()
             self._bytes(body, "application/json", head=head)
@@ -371,34 +489,12 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         if head or count == 0:
             self.end_headers()
             return
-        # Cork: headers and the first file bytes leave in the same packets (nginx's
-        # tcp_nopush); uncorking pushes the tail out at once.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-        try:
-            self.end_headers()
-            self._sendfile(opened.fd, offset, count)
-        finally:
-            with contextlib.suppress(OSError):
-                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
-
-    def _sendfile(self, fd: int, offset: int, count: int) -> None:
-        """Copy file to socket in the kernel. The socket is blocking (``SO_SNDTIMEO``
-        bounds each wait), so one call usually moves the whole file without waking
-        Python; a non-blocking socket would return every few hundred kilobytes, each
-        return a trip through the GIL."""
-        out = self.connection.fileno()
-        while count > 0:
-            try:
-                sent = os.sendfile(out, fd, offset, min(count, _SENDFILE_CHUNK))
-            except BlockingIOError:  # SO_SNDTIMEO expired with no progress at all
-                raise TimeoutError("client did not read for io_timeout") from None
-            if sent == 0:  # the file shrank under us (truncated in place)
-                break
-            offset += sent
-            count -= sent
-            self._sent += sent
-        if count:
-            self.close_connection = True
+        self.end_headers()
+        self._body = _Body(opened, offset, count)
+        # Non-blocking from here: a worker thread sleeping in sendfile until a reader
+        # drains its socket cost a context switch per buffer-full; the server's loop
+        # sends the rest as the socket becomes writable.
+        self.connection.setblocking(False)
 
     def _bytes(self, body: bytes, content_type: str, *, head: bool) -> None:
         etag = '"' + hashlib.sha256(body).hexdigest() + '"'

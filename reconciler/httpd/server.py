@@ -2,25 +2,34 @@
 
 ``ThreadingHTTPServer`` gives every connection a thread for as long as it is open, so 500
 idle keep-alive clients cost 500 threads, and a few thousand take the process down. Here
-one thread (``serve_forever``) watches the listening socket and every idle connection with
-epoll; a connection that becomes readable is lent to a fixed pool of worker threads for
-one request, then goes back to epoll. Idle connections cost a file descriptor and a few
-hundred bytes; only requests in progress hold a worker (a slow reader holds one only
-while its file does not fit in the socket's send buffer).
+one thread (``serve_forever``) watches the listening socket and every connection with
+epoll. Idle connections cost a file descriptor and a few hundred bytes.
 
-A worker is lent only once a whole request head has arrived: the loop gathers partial
-heads without blocking (``DriverRequestHandler.gather_head``), so a client trickling its
-headers in (slowloris) holds a small buffer, not a thread, and is dropped when
-``header_timeout`` runs out.
+What a loader asks for (``GET``/``HEAD`` of a store file, ``/healthz``) is answered on
+the loop thread itself, and no answer ever blocks: the head and the first part of the
+file go out as far as the socket takes them, and the rest is sent with ``sendfile`` each
+time epoll says the socket is writable again. A thread per request cost more than the
+answer: in a boot storm (a thousand hosts, a new connection each) handing every request
+to a worker meant two dozen thread switches per request over the GIL, and a third less
+throughput. What can block or take long (``/index.json``, which reads the whole store; a
+build request, whose body is read and whose queue is written; a malformed or oversized
+head) goes to a fixed pool of worker threads, and comes back to the loop for its reply
+to be sent.
+
+A request is served only once its whole head has arrived: the loop gathers partial heads
+without blocking (``DriverRequestHandler.gather_head``), so a client trickling its headers
+in (slowloris) holds a small buffer, not a thread, and is dropped when ``header_timeout``
+runs out. A client that stops reading its file holds a descriptor, and is dropped after
+``io_timeout`` without progress.
 
 Limits (``ServerConfig``): ``workers`` threads; ``header_timeout`` seconds for a request
-head to arrive whole; ``io_timeout`` seconds without progress on a read or a write
-inside a request (a stalled reader) before the connection is dropped; ``idle_timeout``
-for a keep-alive connection between requests; ``max_connections`` open at once (beyond
-it new connections are closed at once); a listen backlog of ``backlog``.
+head to arrive whole; ``io_timeout`` seconds without progress on a read or a write (a
+stalled reader) before the connection is dropped; ``idle_timeout`` for a keep-alive
+connection between requests; ``max_connections`` open at once (beyond it new connections
+are closed at once); a listen backlog of ``backlog``.
 
-``stop`` stops accepting, closes idle connections, lets requests in progress finish for
-``grace`` seconds, then breaks them, and joins every thread.
+``stop`` stops accepting, closes idle connections, lets requests in progress (and files
+going out) finish for ``grace`` seconds, then breaks them, and joins every thread.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import socket
 import socketserver
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -43,7 +53,7 @@ from reconciler.edges.store import Store
 from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles
-from reconciler.httpd.handler import DriverRequestHandler, HeadState
+from reconciler.httpd.handler import DriverRequestHandler, HeadState, Outcome
 from reconciler.httpd.intake import Intake
 from reconciler.model import artifacts
 
@@ -69,9 +79,8 @@ def _default_max_connections() -> int:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    # 8 to 64 workers gave the same throughput on 2 cores (bench/); a slow reader holds
-    # one while its file does not fit the socket buffer, so keep some room.
-    workers: int = 32
+    # Workers answer only what may block (index.json, build requests): few are needed.
+    workers: int = 8
     header_timeout: float = 10.0
     io_timeout: float = 30.0
     idle_timeout: float = 60.0
@@ -100,7 +109,12 @@ class DriverHTTPServer(http.server.HTTPServer):
         self._epoll = select.epoll()
         self._conns: dict[int, DriverRequestHandler] = {}
         self._parked: dict[DriverRequestHandler, float] = {}
+        # Connections whose file is still going out, with the time by which the client
+        # must have taken more of it (io_timeout); they are busy too.
+        self._sending: dict[DriverRequestHandler, float] = {}
         self._busy: set[DriverRequestHandler] = set()
+        self._loop_over = False
+        self._grace_until = 0.0
         self._lock = threading.Lock()
         self._next_sweep = 0.0
         self._stopping = False
@@ -129,11 +143,20 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         self._loop_done.clear()
+        self._loop_over = False
         listen_fd, wake_fd = self.socket.fileno(), self._wake_r.fileno()
         self._epoll.register(listen_fd, select.EPOLLIN)
         self._epoll.register(wake_fd, select.EPOLLIN)
+        accepting = True
         try:
-            while not self._stopping:
+            while True:
+                if self._stopping:
+                    if accepting:  # stop taking connections; idle ones are closed
+                        accepting = False
+                        self._epoll.unregister(listen_fd)
+                        self._close_parked()
+                    if self._drained():
+                        break
                 for fd, _events in self._epoll.poll(self._next_timeout(poll_interval)):
                     if fd == listen_fd:
                         self._accept()
@@ -141,24 +164,55 @@ class DriverHTTPServer(http.server.HTTPServer):
                         with contextlib.suppress(BlockingIOError):
                             self._wake_r.recv(4096)
                     else:
-                        handler = self._conns.get(fd)
-                        if handler is None:
-                            continue
-                        try:
-                            self._readable(handler)
-                        except OSError:  # epoll refused the fd: this connection is over
-                            self._drop(handler)
+                        self._ready(fd)
                 self._expire()
         finally:
+            self._end_loop(listen_fd if accepting else None, wake_fd)
+
+    def _drained(self) -> bool:
+        """While stopping: True once nothing is in progress, or grace is over (files
+        still going out are sent until then)."""
+        with self._lock:
+            busy = bool(self._busy)
+        return not busy or time.monotonic() >= self._grace_until
+
+    def _ready(self, fd: int) -> None:
+        handler = self._conns.get(fd)
+        if handler is None:
+            return
+        try:
+            if handler in self._sending:
+                self._writable(handler)
+            else:
+                self._readable(handler)
+        except OSError:  # epoll refused the fd: this connection is over
+            self._drop(handler)
+
+    def _end_loop(self, listen_fd: int | None, wake_fd: int) -> None:
+        with self._lock:
+            self._loop_over = True
+            sending = list(self._sending)
+            self._sending.clear()
+            self._busy.difference_update(sending)
+        for handler in sending:  # grace is over: these are broken off
+            self._close(handler)
+        if listen_fd is not None:
             self._epoll.unregister(listen_fd)
-            self._epoll.unregister(wake_fd)
-            self._close_parked()
-            self._loop_done.set()
+        self._epoll.unregister(wake_fd)
+        self._close_parked()
+        self._loop_done.set()
 
     def _next_timeout(self, poll_interval: float) -> float:
-        if not self._parked:
+        if self._stopping:
+            poll_interval = min(poll_interval, 0.02)
+        if not (self._parked or self._sending):
             return poll_interval
         return max(0.0, min(poll_interval, self._next_sweep - time.monotonic()))
+
+    def _writable(self, handler: DriverRequestHandler) -> None:
+        with self._lock:
+            self._sending.pop(handler, None)
+        self._after(handler, self._serve(handler, handler.send_more))
 
     def _readable(self, handler: DriverRequestHandler) -> None:
         had_partial = handler.has_partial_head
@@ -166,7 +220,12 @@ class DriverHTTPServer(http.server.HTTPServer):
             with self._lock:
                 self._parked.pop(handler, None)
                 self._busy.add(handler)
-            self._queue.put(handler)
+            if handler.quick():
+                # Answered here: a thread switch per request cost more than the answer.
+                # A pipelined request after it goes to a worker (_after).
+                self._after(handler, self._serve(handler))
+            else:
+                self._queue.put(handler)
             return
         if not had_partial:  # a request began: from now on it has header_timeout
             with self._lock:
@@ -221,7 +280,13 @@ class DriverHTTPServer(http.server.HTTPServer):
             expired = [h for h, deadline in self._parked.items() if deadline <= now]
             for handler in expired:
                 del self._parked[handler]
-        for handler in expired:
+            stalled = [h for h, deadline in self._sending.items() if deadline <= now]
+            for handler in stalled:  # a reader that took nothing for io_timeout
+                del self._sending[handler]
+                self._busy.discard(handler)
+        for handler in stalled:
+            _log.debug("http.send_stalled", client=str(handler.client_address[0]))
+        for handler in (*expired, *stalled):
             self._close(handler)
 
     def _drop(self, handler: DriverRequestHandler) -> None:
@@ -243,18 +308,45 @@ class DriverHTTPServer(http.server.HTTPServer):
             self._work(handler)
 
     def _work(self, handler: DriverRequestHandler) -> None:
-        keep = False
+        outcome = self._serve(handler)
+        # A pipelining client already sent the next request: answer it here.
+        while outcome is Outcome.KEEP and not self._stopping and handler.next_request_ready():
+            outcome = self._serve(handler)
+        self._after(handler, outcome)
+
+    @staticmethod
+    def _serve(handler: DriverRequestHandler,
+               step: Callable[[], Outcome] | None = None) -> Outcome:
+        """``handler.serve_one()`` (or ``step``), a crash in it logged and closed."""
         try:
-            keep = handler.serve_one()
-            # A pipelining client already sent the next request: answer it here.
-            while keep and not self._stopping and handler.next_request_ready():
-                keep = handler.serve_one()
+            return step() if step else handler.serve_one()
         except Exception:  # noqa: BLE001 - a bug in one request must not kill the server
             _log.exception("http.handler_crashed", client=str(handler.client_address[0]))
-            keep = False
+            return Outcome.CLOSE
+
+    def _after(self, handler: DriverRequestHandler, outcome: Outcome) -> None:
+        """Where a connection goes once a worker or the loop is done with it for now:
+        back to epoll to send the rest of its file, or for its next request, or closed."""
+        if outcome is Outcome.SENDING:
+            with self._lock:
+                taken = not self._loop_over
+                if taken:
+                    self._sending[handler] = time.monotonic() + self.config.io_timeout
+            if taken:
+                try:
+                    self._epoll.modify(handler.connection.fileno(),
+                                       select.EPOLLOUT | select.EPOLLONESHOT)
+                    return
+                except OSError:
+                    with self._lock:
+                        self._sending.pop(handler, None)
+            outcome = Outcome.CLOSE
+        if outcome is Outcome.KEEP and not self._stopping and handler.next_request_ready():
+            self._queue.put(handler)  # pipelined, and read already: still busy
+            return
         with self._lock:
             self._busy.discard(handler)
-        if keep and not self._stopping:
+        if outcome is Outcome.KEEP and not self._stopping:
             try:
                 self._park(handler)
             except OSError:
@@ -271,19 +363,16 @@ class DriverHTTPServer(http.server.HTTPServer):
 
     def shutdown(self, grace: float = 5.0) -> None:
         """Stop the loop, close idle connections, finish or break requests in progress."""
+        self._grace_until = time.monotonic() + grace
         self._stopping = True
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
+        # The loop ends once nothing is in progress, or grace is over (it breaks off
+        # the files it was still sending).
         self._loop_done.wait()
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._busy:
-                    break
-            time.sleep(0.02)
         with self._lock:
             busy = list(self._busy)
-        for handler in busy:
+        for handler in busy:  # still in a worker after grace
             handler.abort()
         for _ in self._workers:
             self._queue.put(None)

@@ -204,3 +204,105 @@ def test_stop_lets_a_short_request_in_progress_finish(fleet: Fleet) -> None:
     if result and result[0]:  # the request was accepted before stop(): it completed whole
         assert status_of(result[0]) == 200
         assert result[0].endswith(fleet.contents[KMOD])
+
+
+def _publish_big(fleet: Fleet, size: int) -> bytes:
+    big = content_for(KMOD, size)
+    source = fleet.root.parent / "big.ko"
+    source.write_bytes(big)
+    Store(fleet.root).publish(KMOD, source)
+    return big
+
+
+def _stalled_download(address: tuple[str, int]) -> tuple[socket.socket, bytes]:
+    """A client that asks for the module, takes its first bytes (returned) and stops."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.settimeout(10)
+    sock.connect(address)
+    sock.sendall(f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    first = sock.recv(1024)
+    assert first.startswith(b"HTTP/1.1 200")
+    return sock, first
+
+
+def test_readers_that_stop_reading_hold_no_thread_and_others_are_served(fleet: Fleet) -> None:
+    """Ten clients stop reading a 32 MB module mid-way, with one worker and half a minute
+    of io_timeout: the rest of their files waits in the loop, not in a thread, so other
+    downloads, /healthz and /index.json (a worker's) are answered at once."""
+    big = _publish_big(fleet, 32 * 1024 * 1024)
+    config = ServerConfig(workers=1, io_timeout=30.0)
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
+        stalled = [_stalled_download(server.address)[0] for _ in range(10)]
+        started = time.monotonic()
+        assert _get(server.url + KMOD.url_path()) == big
+        assert _get(server.url + "/healthz") == b"ok\n"
+        assert b'"artifacts"' in _get(server.url + "/index.json")
+        assert time.monotonic() - started < 10  # not io_timeout, nor a stalled reader's turn
+        assert server.open_connections == 10
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_reader_that_stops_reading_is_dropped_after_io_timeout(fleet: Fleet) -> None:
+    big = _publish_big(fleet, 32 * 1024 * 1024)
+    config = ServerConfig(workers=1, io_timeout=0.5)
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
+        stalled, _ = _stalled_download(server.address)
+        assert _wait_until(lambda: server.open_connections == 0, timeout=5)
+        received = 0
+        try:
+            while chunk := stalled.recv(1 << 20):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+        assert received < len(big)
+        stalled.close()
+
+
+def test_stop_lets_a_download_in_progress_finish_within_grace(fleet: Fleet) -> None:
+    """A 16 MB module still going out to a slow reader when stop() is called: the loop
+    keeps sending it for the grace period, and the client gets it whole."""
+    big = _publish_big(fleet, 16 * 1024 * 1024)
+    server = DriverServer(Store(fleet.root), ("127.0.0.1", 0),
+                          config=ServerConfig(workers=2)).start()
+    sock, first = _stalled_download(server.address)
+    received = bytearray(first)
+    stopping = threading.Thread(target=server.stop, kwargs={"grace": 10.0})
+    stopping.start()
+    while chunk := sock.recv(64 * 1024):
+        received += chunk
+        time.sleep(0.001)  # slow: the stop comes while most of the file is still to go
+    stopping.join(15)
+    sock.close()
+    assert not stopping.is_alive()
+    assert received.endswith(big) and not _worker_threads()
+
+
+def test_keep_alive_and_pipelining_after_a_file_larger_than_the_socket_buffer(
+    fleet: Fleet,
+) -> None:
+    """Two 8 MB downloads and a /healthz pipelined on one connection, read slowly: each
+    answer whole and in order, then the connection serves another request."""
+    big = _publish_big(fleet, 8 * 1024 * 1024)
+    with DriverServer(Store(fleet.root), ("127.0.0.1", 0),
+                      config=ServerConfig(workers=1)) as server:
+        sock = socket.create_connection(server.address, timeout=10)
+        one = f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        sock.sendall(one * 2 + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        expected = 2 * len(big) + len(b"ok\n")
+        received = bytearray()
+        while received.count(b"HTTP/1.1 200 OK") < 3 or not received.endswith(b"ok\n"):
+            chunk = sock.recv(256 * 1024)
+            assert chunk, "the server closed a keep-alive connection"
+            received += chunk
+            time.sleep(0.0005)
+        assert len(received) > expected
+        first = received.index(big)
+        assert received.index(big, first + len(big)) > first
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        tail = b""
+        while chunk := sock.recv(4096):
+            tail += chunk
+        assert tail.startswith(b"HTTP/1.1 200 OK") and tail.endswith(b"ok\n")
+        sock.close()
