@@ -32,6 +32,37 @@ def _get(url: str) -> bytes:
     return data
 
 
+def _publish_big(fleet: Fleet, size: int) -> bytes:
+    big = content_for(KMOD, size)
+    source = fleet.root.parent / "big.ko"
+    source.write_bytes(big)
+    Store(fleet.root).publish(KMOD, source)
+    return big
+
+
+def _stalled_download(address: tuple[str, int]) -> tuple[socket.socket, bytes]:
+    """A client that asks for the module, takes its first bytes (returned) and stops."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.settimeout(10)
+    sock.connect(address)
+    sock.sendall(f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    first = sock.recv(1024)
+    assert first.startswith(b"HTTP/1.1 200")
+    return sock, first
+
+
+def _drain(sock: socket.socket) -> int:
+    """Bytes the client still receives until the server closes or resets it."""
+    received = 0
+    try:
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    return received
+
+
 def test_serves_while_500_idle_connections_are_open(fleet: Fleet) -> None:
     """500 clients that connect and say nothing, or fetch once and keep the connection:
     with 4 workers a 501st client is still served, and no thread per connection exists."""
@@ -152,31 +183,17 @@ def test_artifact_replaced_during_a_download_gives_the_whole_old_file(
 
 
 def test_stop_closes_idle_connections_breaks_stuck_downloads_and_joins(fleet: Fleet) -> None:
-    big = content_for(KMOD, 32 * 1024 * 1024)
-    source = fleet.root.parent / "big.ko"
-    source.write_bytes(big)
-    Store(fleet.root).publish(KMOD, source)
+    big = _publish_big(fleet, 32 * 1024 * 1024)
     server = DriverServer(Store(fleet.root), ("127.0.0.1", 0),
                           config=ServerConfig(workers=2, io_timeout=30.0)).start()
     address = server.address
     idle = socket.create_connection(address, timeout=10)
-    stuck = socket.socket()
-    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-    stuck.settimeout(10)
-    stuck.connect(address)
-    stuck.sendall(f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    stuck.recv(1024)  # the download started and the client stopped reading
+    stuck, _ = _stalled_download(address)
     assert _wait_until(lambda: server.open_connections == 2)
 
     server.stop(grace=0.5)
     assert idle.recv(100) == b""
-    received = 0
-    try:
-        while chunk := stuck.recv(1 << 20):
-            received += len(chunk)
-    except ConnectionResetError:
-        pass
-    assert received < len(big)  # the download was broken off, not waited for
+    assert _drain(stuck) < len(big)  # the download was broken off, not waited for
     assert not _worker_threads()
     try:
         refused = socket.create_connection(address, timeout=2)
@@ -206,26 +223,6 @@ def test_stop_lets_a_short_request_in_progress_finish(fleet: Fleet) -> None:
         assert result[0].endswith(fleet.contents[KMOD])
 
 
-def _publish_big(fleet: Fleet, size: int) -> bytes:
-    big = content_for(KMOD, size)
-    source = fleet.root.parent / "big.ko"
-    source.write_bytes(big)
-    Store(fleet.root).publish(KMOD, source)
-    return big
-
-
-def _stalled_download(address: tuple[str, int]) -> tuple[socket.socket, bytes]:
-    """A client that asks for the module, takes its first bytes (returned) and stops."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-    sock.settimeout(10)
-    sock.connect(address)
-    sock.sendall(f"GET {KMOD.url_path()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    first = sock.recv(1024)
-    assert first.startswith(b"HTTP/1.1 200")
-    return sock, first
-
-
 def test_readers_that_stop_reading_hold_no_thread_and_others_are_served(fleet: Fleet) -> None:
     """Ten clients stop reading a 32 MB module mid-way, with one worker and half a minute
     of io_timeout: the rest of their files waits in the loop, not in a thread, so other
@@ -250,13 +247,7 @@ def test_a_reader_that_stops_reading_is_dropped_after_io_timeout(fleet: Fleet) -
     with DriverServer(Store(fleet.root), ("127.0.0.1", 0), config=config) as server:
         stalled, _ = _stalled_download(server.address)
         assert _wait_until(lambda: server.open_connections == 0, timeout=5)
-        received = 0
-        try:
-            while chunk := stalled.recv(1 << 20):
-                received += len(chunk)
-        except ConnectionResetError:
-            pass
-        assert received < len(big)
+        assert _drain(stalled) < len(big)
         stalled.close()
 
 
