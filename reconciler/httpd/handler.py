@@ -247,14 +247,14 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
     def _send_body(self, body: _Body) -> None:
         out = self.connection.fileno()
         while body.remaining > 0:
-                sent = os.sendfile(out, body.file.fd, body.offset,
-                                   min(body.remaining, _SENDFILE_CHUNK))
-                if sent == 0:  # the file shrank under us (truncated in place)
-                    self.close_connection = True
-                    break
-                body.offset += sent
-                body.remaining -= sent
-                self._sent += sent
+            sent = os.sendfile(out, body.file.fd, body.offset,
+                               min(body.remaining, _SENDFILE_CHUNK))
+            if sent == 0:  # the file shrank under us (truncated in place)
+                self.close_connection = True
+                break
+            body.offset += sent
+            body.remaining -= sent
+            self._sent += sent
 
     def _answered(self) -> Outcome:
         if self.raw_requestline:
@@ -486,10 +486,9 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         else:
             self._start(200, {**headers, "Content-Length": str(size)})
             offset, count = 0, size
-        if head or count == 0:
-            self.end_headers()
-            return
         self.end_headers()
+        if head or count == 0:
+            return
         self._body = _Body(opened, offset, count)
         # Non-blocking from here: a worker thread sleeping in sendfile until a reader
         # drains its socket cost a context switch per buffer-full; the server's loop
