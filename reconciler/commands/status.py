@@ -18,6 +18,7 @@ from reconciler import settings
 from reconciler.daemon import control, lock, state
 from reconciler.edges import buildqueue, buildrequests
 from reconciler.errors import ConfigError
+from reconciler.model import timestamps
 
 ONE_SHOT = True
 
@@ -71,7 +72,7 @@ def _iso(epoch: object) -> str:
     if not isinstance(epoch, int | float):
         return "-"
     at = dt.datetime.fromtimestamp(epoch, dt.UTC)
-    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return timestamps.iso_utc(at)
 
 
 def _request_lines(requests: object) -> list[str]:

@@ -32,6 +32,7 @@ from reconciler.daemon.notify import Notifier
 from reconciler.daemon.passes import GitHead, PassResult, PassRunner, Report, find_head
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.errors import ReconcilerError
+from reconciler.model import timestamps
 from reconciler.settings import Settings
 
 log = logs.get(__name__)
@@ -268,7 +269,7 @@ class Daemon:
 
 def _iso_in(seconds: float) -> str:
     at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    return at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return timestamps.iso_utc(at)
 
 
 def _epoch(iso: str) -> float:

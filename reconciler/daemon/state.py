@@ -8,7 +8,6 @@ of the host's kernels (running and installed) has its driver ready for Falco.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -17,13 +16,14 @@ from typing import Any
 
 from reconciler.edges import atomic
 from reconciler.errors import ConfigError
+from reconciler.model import timestamps
 
 STATUS_NAME = "status.json"
 KEEP_ERRORS = 20
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return timestamps.now("milliseconds")
 
 
 @dataclass(frozen=True)

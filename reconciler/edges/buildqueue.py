@@ -9,7 +9,6 @@ process writes it, the daemon that holds the state dir's lock; a lock orders its
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 from reconciler.edges import atomic
 from reconciler.errors import ConfigError
-from reconciler.model import artifacts
+from reconciler.model import artifacts, timestamps
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import Requested, Verdict
 
@@ -27,10 +26,6 @@ QUEUE_NAME = "build-queue.json"
 KEEP_FINISHED = 20
 BUILT = "built"
 FAILED = "failed"
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,7 @@ class BuildQueue:
                 entry = pending.get(relpath)
                 if entry is None:
                     pending[relpath] = Entry(relpath, item.uname_release, (host,), (client,),
-                                             _now())
+                                             timestamps.now())
                     verdicts[relpath] = Verdict.QUEUED
                     continue
                 pending[relpath] = replace(
@@ -164,7 +159,7 @@ class BuildQueue:
         why it failed for good. Returns what was finished now."""
         with self._lock:
             queue = read(self.state_dir)
-            at = _now()
+            at = timestamps.now()
             finished = tuple(
                 Finished(e.path, e.hosts, BUILT if done[e.path] is None else FAILED,
                          done[e.path] or "", at)

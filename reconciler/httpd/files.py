@@ -14,7 +14,7 @@ import datetime as dt
 import json
 
 from reconciler.edges.store import OpenFile, Store
-from reconciler.model import modsig
+from reconciler.model import modsig, timestamps
 
 __all__ = ["OpenFile", "StoreFiles"]
 
@@ -56,7 +56,7 @@ class StoreFiles:
                     "kind": key.kind.value,
                     "size": opened.size,
                     "sha256": opened.sha256,
-                    "buildTime": built.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    "buildTime": timestamps.iso_utc(built),
                     "apiVersion": str(found.api) if found else None,
                     "schemaVersion": str(found.schema) if found else None,
                     "signer": signer.name if signer else None,

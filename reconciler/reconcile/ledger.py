@@ -20,6 +20,7 @@ from typing import Any
 
 from reconciler import logs
 from reconciler.edges import atomic
+from reconciler.model import timestamps
 
 log = logs.get(__name__)
 
@@ -63,7 +64,7 @@ class Ledger:
 
 
 def _stamp(at: dt.datetime) -> str:
-    return at.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return timestamps.iso_utc(at)
 
 
 def _parse(text: Any) -> dt.datetime:
