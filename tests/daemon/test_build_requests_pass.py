@@ -5,6 +5,7 @@ where no Docker engine does (test_build_requests_e2e runs both daemons for real)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -68,6 +69,31 @@ def _run(conf: Settings, reconciler: passes.Reconciler) -> passes.Report:
     return reconciler.run(passes.find_head(conf), last_good=None, refused=None, container=None)
 
 
+def _good_key() -> wire.Requested:
+    """GOOD as a build request's body names it."""
+    key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
+    assert isinstance(key, wire.Requested)
+    return key
+
+
+@contextlib.contextmanager
+def _asking_host(tmp_path: Path, git_repo: GitRepo, make_host_root: Any, intake: Intake,
+                 falco: str) -> Iterator[Settings]:
+    """An edge host (web-1, ``build: never``, Falco ``falco``) whose one upstream is a
+    build host serving ``intake``'s store and taking its build requests."""
+    secret = tmp_path / "secret"
+    secret.write_bytes(SECRET + b"\n")
+    git_repo.commit({"web.yaml": host_yaml("0.32.2", name=falco)})
+    with DriverServer(intake.store, ("127.0.0.1", 0), intake=intake,
+                      config=ServerConfig(workers=2, host_arch="x86_64")) as builder:
+        yield Settings(
+            repo=str(git_repo.path), host_root=make_host_root(hostname="web-1"),
+            store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
+            build=BuildPolicy.NEVER, upstreams=(Upstream(
+                builder.url, UpstreamKind.RECONCILER, build_requests=True,
+                secret_file=secret),))
+
+
 @pytest.fixture
 def build_host(tmp_path: Path, git_repo: GitRepo,
                make_host_root: Any) -> Iterator[tuple[Settings, DriverServer, Wakeup, BuildQueue]]:
@@ -119,8 +145,7 @@ def test_a_served_request_leaves_the_queue(
         build_host: tuple[Settings, DriverServer, Wakeup, BuildQueue], tmp_path: Path) -> None:
     conf, server, _wakeup, queue = build_host
     assert _post(server.url, json.dumps({"host": "edge-7", "artifacts": [GOOD]}).encode()) == 202
-    key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
-    assert isinstance(key, wire.Requested)
+    key = _good_key()
     built = tmp_path / "built.ko"
     built.write_bytes(b"\x7fELF stand-in module")
     Store(conf.store).publish(key.key, built)  # as a build would
@@ -137,17 +162,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
     intake = CountingIntake(SECRET, BuildQueue(tmp_path / "builder-state", 8), builder_store,
                             host_arch="x86_64", limiter=RateLimiter(60),
                             wake=lambda _reason: None)
-    secret = tmp_path / "secret"
-    secret.write_bytes(SECRET + b"\n")
-    git_repo.commit({"web.yaml": host_yaml("0.32.2", name="falco-asks")})
-    with DriverServer(builder_store, ("127.0.0.1", 0), intake=intake,
-                      config=ServerConfig(workers=2, host_arch="x86_64")) as builder:
-        conf = Settings(
-            repo=str(git_repo.path), host_root=make_host_root(hostname="web-1"),
-            store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
-            build=BuildPolicy.NEVER, upstreams=(Upstream(
-                builder.url, UpstreamKind.RECONCILER, build_requests=True,
-                secret_file=secret),))
+    with _asking_host(tmp_path, git_repo, make_host_root, intake, "falco-asks") as conf:
         engine = FakeEngine()
         with runtime.open_runtime(conf, connect=lambda _t: engine) as rt:
             shown = render.as_text(rt.planner().plan().plan)
@@ -168,8 +183,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
         [record] = buildrequests.read_sent(conf.state_dir)
         assert record.attempts == 1 and record.next_at > record.sent_at
         # The artifact arrives (the fetch side's job): no request any more, record gone.
-        key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
-        assert isinstance(key, wire.Requested)
+        key = _good_key()
         built = tmp_path / "fetched.ko"
         built.write_bytes(b"\x7fELF stand-in module")
         Store(conf.store).publish(key.key, built)
@@ -184,8 +198,7 @@ def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET)
     asker = tmp_path / "asker-state"
-    key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
-    assert isinstance(key, wire.Requested)
+    key = _good_key()
     upstream = Upstream(server.url, UpstreamKind.RECONCILER, build_requests=True,
                         secret_file=secret)
     buildrequests.request_builds([upstream], [key], asker, "edge-7")
@@ -210,24 +223,13 @@ def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
     builder_store = Store(tmp_path / "builder-store")
     intake = Intake(SECRET, BuildQueue(tmp_path / "builder-state", 8), builder_store,
                     host_arch="x86_64", limiter=RateLimiter(60), wake=lambda _reason: None)
-    secret = tmp_path / "secret"
-    secret.write_bytes(SECRET + b"\n")
-    git_repo.commit({"web.yaml": host_yaml("0.32.2", name="falco-fetches")})
-    with DriverServer(builder_store, ("127.0.0.1", 0), intake=intake,
-                      config=ServerConfig(workers=2, host_arch="x86_64")) as builder:
-        conf = Settings(
-            repo=str(git_repo.path), host_root=make_host_root(hostname="web-1"),
-            store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
-            build=BuildPolicy.NEVER, upstreams=(Upstream(
-                builder.url, UpstreamKind.RECONCILER, build_requests=True,
-                secret_file=secret),))
+    with _asking_host(tmp_path, git_repo, make_host_root, intake, "falco-fetches") as conf:
         engine = FakeEngine()
         reconciler = _reconciler(conf, engine)
         [asked] = [o for o in _run(conf, reconciler).outcomes if o.change.name == GOOD]
         assert asked.change.op.value == "request"
         # The build host builds it (here: publishes a module that verifies as that build's).
-        key = wire.parse(json.dumps({"host": "x", "artifacts": [GOOD]}).encode())[1][0]
-        assert isinstance(key, wire.Requested)
+        key = _good_key()
         built = tmp_path / "built.ko"
         built.write_bytes(ups.driver_bytes(key.key))
         builder_store.publish(key.key, built)
