@@ -32,6 +32,16 @@ def host(root: Path, *installed: Unpacked, release: str = RUNNING,
     return root
 
 
+def with_status(root: Path, kernel: Unpacked, status: str) -> Path:
+    """``root`` (a host) with ``kernel`` installed but its image empty, so only the dpkg
+    ``status`` text can give the version."""
+    kernel.install(root, status=False)
+    (root / kernel.image).write_bytes(b"")
+    (root / "var/lib/dpkg").mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text(status)
+    return root
+
+
 def found(root: Path) -> dict[str, InstalledKernel]:
     return {k.release: k for k in hostfacts.read(root).installed_kernels}
 
@@ -207,12 +217,8 @@ def test_a_removed_but_not_purged_package_says_nothing(
     tmp_path: Path, debian_kernels: list[Unpacked]
 ) -> None:
     newest = debian_kernels[0]
-    root = host(tmp_path)
-    newest.install(root, status=False)
-    (root / newest.image).write_bytes(b"")
-    (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text(
-        newest.deb.status_stanza("deinstall ok config-files"))
+    root = with_status(host(tmp_path), newest,
+                       newest.deb.status_stanza("deinstall ok config-files"))
     assert found(root)[newest.release].source is VersionSource.DEFAULT
 
 
@@ -220,13 +226,9 @@ def test_an_unsigned_package_gives_the_version_too(
     tmp_path: Path, debian_kernels: list[Unpacked]
 ) -> None:
     newest = debian_kernels[0]
-    root = host(tmp_path)
-    newest.install(root, status=False)
-    (root / newest.image).write_bytes(b"")
-    (root / "var/lib/dpkg").mkdir(parents=True)
     stanza = newest.deb.status_stanza().replace(
         f"Package: {newest.deb.package}\n", f"Package: {newest.deb.package}-unsigned\n")
-    (root / "var/lib/dpkg/status").write_text(stanza)
+    root = with_status(host(tmp_path), newest, stanza)
     got = found(root)[newest.release]
     assert got.source is VersionSource.DPKG
     assert got.detail.startswith(f"var/lib/dpkg/status: {newest.deb.package}-unsigned ")
@@ -269,13 +271,9 @@ def test_a_large_status_file_is_read_to_the_kernel_but_not_without_bound(
     tmp_path: Path, debian_kernels: list[Unpacked], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     newest = debian_kernels[0]
-    root = host(tmp_path)
-    newest.install(root, status=False)
-    (root / newest.image).write_bytes(b"")
     filler = "".join(f"Package: lib{i}\nStatus: install ok installed\nVersion: 1.{i}\n"
                      f"Description: x\n {'y' * 100_000}\n\n" for i in range(50))
-    (root / "var/lib/dpkg").mkdir(parents=True)
-    (root / "var/lib/dpkg/status").write_text(filler + newest.deb.status_stanza())
+    root = with_status(host(tmp_path), newest, filler + newest.deb.status_stanza())
     assert found(root)[newest.release].source is VersionSource.DPKG
     monkeypatch.setattr(kernels, "MAX_STATUS_BYTES", 1024 * 1024)
     got = found(root)[newest.release]
