@@ -301,10 +301,13 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         pending = self._reader.pending
         if not _head_complete(pending):
             return False
-        words = bytes(pending[:pending.find(b"\n")]).split()
-        if len(words) != 3 or words[0] not in (b"GET", b"HEAD"):
+        try:
+            line = heads.parse_request_line(bytes(pending[:pending.find(b"\n") + 1]))
+        except heads.HeadError:
+            return False  # a worker answers the error
+        if line is None or line[0] not in ("GET", "HEAD"):
             return False
-        kind = _route(words[1].decode("iso-8859-1"), self.server.config.host_arch).kind
+        kind = _route(line[1], self.server.config.host_arch).kind
         return kind is paths.RouteKind.FILE or kind is paths.RouteKind.HEALTH
 
     def gather_head(self) -> HeadState:
