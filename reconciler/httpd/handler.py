@@ -240,8 +240,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
             self._lost(exc)
         self._end_body()
         pending.clear()
-        if not self.close_connection:
-            self.connection.setblocking(True)  # the next request is read blocking
+        if body is not None and not self.close_connection:
+            self.connection.setblocking(True)  # a file made it non-blocking; reads block
         return self._answered()
 
     def _send_body(self, body: _Body) -> None:
