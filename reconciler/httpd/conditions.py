@@ -109,7 +109,8 @@ def http_date(timestamp: float) -> str:
     return _http_date(int(timestamp))
 
 
-# Last-Modified of the same few files, over and over: formatting is most of its cost.
+# Each second's Date and the same few files' Last-Modified, over and over: formatting
+# is most of the cost.
 @functools.lru_cache(maxsize=1024)
 def _http_date(second: int) -> str:
     return email.utils.formatdate(second, usegmt=True)

@@ -53,7 +53,6 @@ _HEAD_LIMIT = 64 * 1024 + 4096  # the stock parser's line limit, and then some
 
 # Loaders ask for the same few paths again and again; routing is pure, so remember it.
 _route = functools.lru_cache(maxsize=4096)(paths.resolve)
-_date_cache: tuple[int, str] = (0, "")
 
 
 def _head_complete(data: bytes | bytearray) -> bool:
@@ -553,16 +552,8 @@ class DriverRequestHandler(http.server.BaseHTTPRequestHandler):
         return self.server_version
 
     def date_time_string(self, timestamp: float | None = None) -> str:
-        """The Date header, formatted once per second rather than once per request."""
-        global _date_cache  # noqa: PLW0603 - a benign race: both writers store the same
-        if timestamp is not None:
-            return conditions.http_date(timestamp)
-        second = int(time.time())
-        cached_second, text = _date_cache
-        if cached_second != second:
-            text = conditions.http_date(second)
-            _date_cache = (second, text)
-        return text
+        """The Date header (``conditions.http_date`` formats each second once)."""
+        return conditions.http_date(time.time() if timestamp is None else timestamp)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol errors found by the stock parser: plain text, and close."""
