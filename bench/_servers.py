@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -41,11 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reconciler import runtime, settings  # noqa: E402
-from reconciler.edges import store  # noqa: E402
 from reconciler.edges.docker.client import Docker  # noqa: E402
+from reconciler.edges.store import local as store  # noqa: E402
 from reconciler.httpd.server import DriverServer  # noqa: E402
 from reconciler.model.artifacts import DriverKind  # noqa: E402
-from reconciler.reconcile.plan import Reason  # noqa: E402
+from reconciler.plan.diff import Reason  # noqa: E402
 from tests.support import falcohost  # noqa: E402
 from tests.support.standin import Standins  # noqa: E402
 from tests.support.standin_kernel import StandinKernel  # noqa: E402

@@ -29,8 +29,8 @@ from _daemon import Site, standins
 
 from reconciler import logs
 from reconciler.builder import runner
-from reconciler.edges import hostfacts
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.host import facts as hostfacts
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.versions import FalcoVersion, driver_version

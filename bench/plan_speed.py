@@ -59,7 +59,7 @@ import sys, time, yaml
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 from reconciler import runtime, settings
-from reconciler.reconcile import render
+from reconciler.plan import render
 conf = settings.Settings(repo=str(root), host_root=host_root, store=work / "store",
                          state_dir=work / "state")
 start = time.process_time()

@@ -6,14 +6,17 @@ The packages read as the pipeline, lower layers never importing higher ones::
 
     model/      pure values: artifacts, versions, naming rules, host facts, container spec
     manifests/  a commit's files -> a validated ManifestSet, or every located problem
-    edges/      every outside system (git, the host, the store, Docker, HTTP), each the only
-                importer of its library and translating its errors once
-    reconcile/  desired, observed, the plan (a pure diff), rendering, saved plans, the
-                planner that reads the edges, the executor and the deploy logic above it
+    desired/    pure: manifests + facts -> what this host must have
+    observe/    what is there now: the store, the engine, the upstreams, as values
+    plan/       the pure diff, retention, renderings, saved plans, the planner of one pass
+    apply/      the executor, fetches, Falco's safe (re)start, the preloaded module, recovery
     builder/    driver builds in Docker, step by step
     httpd/      the driver server
     daemon/     ``reconciler run``: triggers, the loop, status
     commands/   one module per CLI command
+    edges/      every outside system, grouped by the system it speaks to (git, host, http,
+                store, state, docker), each the only importer of its library and
+                translating its errors once
     runtime.py  the one composition root, used by plan, apply, build and the daemon
     cli.py      argv -> command, and the process policy each command declares
 """

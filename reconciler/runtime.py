@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler import builder
-from reconciler.edges import buildrequests, kmod
+from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
-from reconciler.edges.store import Store
+from reconciler.edges.host import kmod
+from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.store.local import Store
 from reconciler.model.buildrequests import Requested, RequestOutcome
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.reconcile import deploy, executor, fetcher, modules, planner, survey
+from reconciler.observe import survey
+from reconciler.plan import planner
 from reconciler.settings import Settings
 
 

@@ -46,7 +46,7 @@ class Settings:
     settle: float = 10.0
     ready_timeout: float = 60.0
     stop_timeout: int = 10
-    # Seconds an artifact nothing wants any more stays in the store (reconcile.retention).
+    # Seconds an artifact nothing wants any more stays in the store (plan.retention).
     retention: float = 7 * 86400.0
     # The daemon's own.
     poll_interval: float = 60.0

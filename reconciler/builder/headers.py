@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import locks, steps
-from reconciler.edges import httpclient
 from reconciler.edges.docker import jobs
+from reconciler.edges.http import client as httpclient
 from reconciler.model.artifacts import KernelId
 from reconciler.model.container import BindMount
 

@@ -46,10 +46,10 @@ from reconciler.builder import (
     verify,
 )
 from reconciler.builder.steps import Step
-from reconciler.edges import modsign
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
-from reconciler.edges.store import Store, StoredArtifact
+from reconciler.edges.host import openssl as modsign
+from reconciler.edges.store.local import Store, StoredArtifact
 from reconciler.errors import BuildError, BuildTimeout, Cancelled, DockerError, StoreError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing

@@ -18,7 +18,7 @@ compiled module byte for byte plus one PKCS#7 signature that verifies.
 Then, on this side: the appended signature must name the certificate's issuer and serial
 and the kernel's hash (``model.modsig``), the signed file must be the unsigned one plus
 the signature, and openssl must find the signature genuine for the certificate
-(``edges.modsign``). Any failure stops the build before publishing.
+(``edges.host.openssl``). Any failure stops the build before publishing.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import headers, steps
-from reconciler.edges import modsign
 from reconciler.edges.docker import jobs
+from reconciler.edges.host import openssl as modsign
 from reconciler.model import modsig
 from reconciler.model.container import BindMount
 

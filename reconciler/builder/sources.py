@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import headers, locks, steps
-from reconciler.edges import httpclient
 from reconciler.edges.docker import jobs
+from reconciler.edges.http import client as httpclient
 from reconciler.model.container import BindMount
 
 DEB_PREFIX = "deb:"

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import runtime, settings
+from reconciler.apply import executor
 from reconciler.commands import progress
 from reconciler.errors import ConfigError
-from reconciler.reconcile import executor, render, savedplan
+from reconciler.plan import render
+from reconciler.plan import saved as savedplan
 
 ONE_SHOT = True
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import settings
-from reconciler.edges import hostfacts
+from reconciler.edges.host import facts as hostfacts
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.model import kernelnames, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId

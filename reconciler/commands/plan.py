@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from reconciler import runtime, settings
-from reconciler.reconcile import render, savedplan
+from reconciler.plan import render
+from reconciler.plan import saved as savedplan
 
 EXIT_CHANGES = 2
 ONE_SHOT = True

@@ -17,9 +17,10 @@ import dataclasses
 import sys
 
 from reconciler import runtime, settings
+from reconciler.apply import executor
 from reconciler.commands import progress
-from reconciler.reconcile import executor, render
-from reconciler.reconcile.plan import ChangeKind, Op
+from reconciler.plan import render
+from reconciler.plan.diff import ChangeKind, Op
 
 ONE_SHOT = True
 

@@ -23,9 +23,9 @@ from reconciler.daemon.alerts import Alerts
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer
-from reconciler.edges.buildqueue import BuildQueue
 from reconciler.edges.docker import client as docker_client
-from reconciler.edges.store import Store
+from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.httpd.intake import Intake
 from reconciler.httpd.ratelimit import RateLimiter

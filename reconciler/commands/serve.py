@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 
 from reconciler import logs, settings
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.httpd.server import DriverServer, ServerConfig
 
 _log = logs.get("reconciler.serve")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from reconciler import settings
 from reconciler.daemon import control, lock, state
-from reconciler.edges import buildqueue, buildrequests
+from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
 from reconciler.model import timestamps
 

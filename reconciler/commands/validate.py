@@ -11,7 +11,7 @@ import argparse
 import posixpath
 
 from reconciler import settings
-from reconciler.edges import gitrepo
+from reconciler.edges.git import repo as gitrepo
 from reconciler.manifests import loading
 
 ONE_SHOT = True

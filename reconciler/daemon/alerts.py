@@ -29,7 +29,7 @@ from reconciler import logs
 from reconciler.daemon.backoff import Backoff
 from reconciler.daemon.events import Event
 from reconciler.daemon.state import AlertCounts as Counts
-from reconciler.edges import httpclient
+from reconciler.edges.http import client as httpclient
 from reconciler.model.upstreams import AlertFormat, AlertTarget
 
 log = logs.get(__name__)

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.apply import executor
 from reconciler.daemon.passes import PassResult, Report
-from reconciler.reconcile import executor
-from reconciler.reconcile.plan import Op
+from reconciler.plan.diff import Op
 
 
 class Kind(enum.StrEnum):

@@ -13,7 +13,7 @@ from typing import Any
 import prometheus_client as prom
 
 from reconciler import logs
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.errors import ServerError
 
 log = logs.get(__name__)

@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler import logs, runtime
+from reconciler.apply import executor, recovery
 from reconciler.daemon import state
-from reconciler.edges import buildrequests, gitrepo, gitsign
-from reconciler.edges.buildqueue import BuildQueue
+from reconciler.edges.git import repo as gitrepo
+from reconciler.edges.git import signatures as gitsign
+from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.reconcile import executor, planner, recovery
-from reconciler.reconcile.plan import Op
+from reconciler.plan import planner
+from reconciler.plan.diff import Op
 from reconciler.settings import Settings
 
 log = logs.get(__name__)

@@ -103,7 +103,7 @@ class _KernelChanges(events.FileSystemEventHandler):
         self.wakeup.wake("kernel")
 
 
-# Where installed kernels live under a host root (edges.kernels reads them).
+# Where installed kernels live under a host root (edges.host.kernels reads them).
 KERNEL_FOLDERS = ("boot", "lib/modules", "usr/lib/modules")
 
 

@@ -1,5 +1,6 @@
-"""Every outside system, behind a small adapter that is the only importer of its library
-and translates its errors once (``raise OurError(...) from exc``): git (``gitrepo``,
-``gitsign``), the host (``hostfacts``, ``kmod``), the driver store (``store``, the one
-definition of a verified artifact), HTTP as a client (``httpclient``), files written
-atomically (``atomic``) and the Docker engine (``docker``)."""
+"""Every outside system, grouped by the system it speaks to, each adapter the only importer
+of its library and translating its errors once (``raise OurError(...) from exc``):
+``git`` (the manifest repository, commit signatures), ``host`` (facts, kernels, apt, the
+kernel module, openssl), ``http`` (the client, upstreams, build requests sent), ``store``
+(the driver store on disk), ``state`` (durable records under the state dir), ``docker``
+(the engine), and ``atomic`` (files written whole or not at all)."""

@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import json
 
-from reconciler.edges.store import OpenFile, Store
+from reconciler.edges.store.local import OpenFile, Store
 from reconciler.model import modsig, timestamps
 
 __all__ = ["OpenFile", "StoreFiles"]

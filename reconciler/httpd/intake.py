@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from reconciler import logs
 from reconciler.builder.headers import APT_TARGETS
-from reconciler.edges.buildqueue import BuildQueue
-from reconciler.edges.store import Store
+from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store.local import Store
 from reconciler.errors import ReconcilerError
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.manifests import driverkit, grammar

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from reconciler.edges import atomic
-from reconciler.edges.store import SHA_SUFFIX
+from reconciler.edges.store.local import SHA_SUFFIX
 from reconciler.model import artifacts
 
 # The arch folders of the store, in the order tried when a path has none (Falco < 0.32).

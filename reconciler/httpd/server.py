@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from reconciler import logs
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.errors import ServerError
 from reconciler.httpd import paths
 from reconciler.httpd.files import StoreFiles

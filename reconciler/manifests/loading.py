@@ -177,7 +177,7 @@ class _Reader:
                 "the file name holds characters that are not printable (shown escaped); "
                 "rename the file (it is not read)"), line=1))
             return False
-        # A source may read only the head of a huge file (edges.gitrepo.Truncated).
+        # A source may read only the head of a huge file (edges.git.repo.Truncated).
         size = int(getattr(content, "size", len(content)))
         self.bytes += size
         if self.bytes > MAX_REPOSITORY_BYTES:

@@ -271,7 +271,7 @@ class DriverBuildSpec(_Document):
     target: Annotated[str, AfterValidator(check(driverkit.target_problem))]
     driver_version: DriverVersion = Field(alias="driverVersion")
     # One of the two: a release, or the newest of a series and flavour that the build host's
-    # apt lists offer (resolved when planning: reconcile.planner).
+    # apt lists offer (resolved when planning: plan.planner).
     kernel_release: KernelRelease = Field(default="", alias="kernelRelease")
     newest_kernel: NewestKernel | None = Field(default=None, alias="newestKernel")
     # The kernel's own ``uname -r`` where ``kernelRelease`` is the name a loader asks for

@@ -9,7 +9,7 @@ relative to 0x200, at a NUL-terminated string the kernel build writes as
 
 Nothing here trusts the bytes: every offset is bounds-checked, and an image that is not a
 bzImage (an arm64 ``Image.gz``, a truncated file) is a ``Garbled`` with the reason, never
-an exception. Reading the file is ``edges.kernels``' job.
+an exception. Reading the file is ``edges.host.kernels``' job.
 """
 
 from __future__ import annotations

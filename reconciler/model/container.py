@@ -32,7 +32,7 @@ RESTART_POLICY = "always"
 
 
 # A replaced container is renamed aside as ``<name>-previous-<first 8 of its id>`` until
-# the new one has settled (reconcile.deploy); recovery finds what a crash left by it.
+# the new one has settled (apply.deploy); recovery finds what a crash left by it.
 _ASIDE = "-previous-"
 
 

@@ -1,6 +1,6 @@
 """The host's facts as a value: what a Falco loader reads about its host.
 
-Reading them from a host root is ``edges.hostfacts``' job; naming drivers from them is
+Reading them from a host root is ``edges.host.facts``' job; naming drivers from them is
 ``model.kernelnames``'.
 """
 

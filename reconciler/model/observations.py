@@ -1,6 +1,6 @@
 """What the edges saw: a container, an image, the loaded kernel module, as plain values.
 
-The Docker edge and the host edge fill these; ``reconcile.observed`` gathers them into
+The Docker edge and the host edge fill these; ``observe.state`` gathers them into
 the observed state the plan reads.
 """
 

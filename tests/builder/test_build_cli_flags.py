@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.edges import modsign
+from reconciler.edges.host import openssl as modsign
 from reconciler.model import modsig
 from tests.builder.helpers import DKMS_SOURCE
 from tests.builder.test_signing_docker import make_signing_pair

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from reconciler.builder import runner, steps, verify
-from reconciler.edges import store as store_mod
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store import local as store_mod
 from reconciler.errors import BuildError, BuildTimeout
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 
 KERNEL = KernelId("debian", "6.1.0-1-cloud-amd64", "1", "x86_64")

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from reconciler.builder import runner
-from reconciler.edges import store as store_mod
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store import local as store_mod
 from reconciler.errors import BuildError
 from reconciler.httpd.files import StoreFiles
 from reconciler.model import driverfile

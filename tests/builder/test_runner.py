@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.builder import runner, steps
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.errors import BuildError
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.builder.helpers import request

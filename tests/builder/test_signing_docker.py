@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from reconciler.builder import runner, signing, steps
-from reconciler.edges import modsign
-from reconciler.edges import store as store_mod
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.host import openssl as modsign
+from reconciler.edges.store import local as store_mod
 from reconciler.model import modsig
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount

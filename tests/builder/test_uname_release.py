@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.builder import compiler, identity, images, runner, sources, steps
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from tests.support.elf import module_bytes
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.httpd.server import DriverServer
 from tests.conftest import GitRepo
 from tests.support.falcohost import NAME, Host

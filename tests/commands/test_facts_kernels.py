@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import cli
-from tests.edges.test_hostfacts import write_host
+from tests.edges.host.test_facts import write_host
 from tests.support.kernelpkg import Unpacked
 
 

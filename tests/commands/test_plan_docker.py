@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler import cli, runtime, settings
-from reconciler.edges import store
+from reconciler.edges.store import local as store
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo

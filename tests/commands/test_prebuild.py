@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.edges import hostfacts
-from reconciler.edges.store import Store
+from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import DriverKind
 from tests.conftest import BASE_IMAGE, GitRepo
 from tests.support import kernelpkg

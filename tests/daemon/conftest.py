@@ -28,8 +28,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler.edges import store
 from reconciler.edges.docker import jobs
+from reconciler.edges.store import local as store
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.conftest import GitRepo, _git
 from tests.support import falcohost

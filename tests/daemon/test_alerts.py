@@ -24,7 +24,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
 from reconciler.daemon.passes import GitHead, PassResult, Report
 from reconciler.daemon.wakeup import Wakeup
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.model.upstreams import AlertFormat, AlertTarget
 from reconciler.settings import Settings
 

@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges import buildqueue, buildrequests
-from reconciler.edges.buildqueue import BuildQueue
-from reconciler.edges.store import Store
+from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.state import buildqueue
+from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Answer, Intake
 from reconciler.httpd.ratelimit import RateLimiter

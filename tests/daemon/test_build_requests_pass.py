@@ -15,20 +15,21 @@ from typing import Any
 import pytest
 
 from reconciler import cli, runtime
+from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
-from reconciler.edges import buildqueue, buildrequests
-from reconciler.edges.buildqueue import BuildQueue
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.store import Store
+from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.state import buildqueue
+from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Answer, Intake
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.model import buildrequests as wire
 from reconciler.model import hmacsig
 from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
-from reconciler.reconcile import render
-from reconciler.reconcile.executor import OutcomeResult
+from reconciler.plan import render
 from reconciler.settings import Settings
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups

@@ -3,13 +3,13 @@ once, an installed kernel without its driver once per revision."""
 
 from __future__ import annotations
 
+from reconciler.apply import executor
 from reconciler.daemon import events
 from reconciler.daemon.events import Kind, Seen
 from reconciler.daemon.passes import PassResult, Report
 from reconciler.daemon.state import KernelDriver
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.reconcile import executor
-from reconciler.reconcile.plan import Change, ChangeKind, Op, Reason
+from reconciler.plan.diff import Change, ChangeKind, Op, Reason
 
 AT = "2026-01-02T03:04:05.000Z"
 RUNNING = ArtifactKey("8.0.0+driver", "x86_64", "debian", "6.1.0-1-amd64", "1", DriverKind.KMOD)

@@ -52,7 +52,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges import buildqueue
+from reconciler.edges.state import buildqueue
 from reconciler.model.artifacts import parse_relpath
 from reconciler.model.upstreams import Upstream
 from tests.builder.helpers import CACHE_ROOT

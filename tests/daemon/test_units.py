@@ -29,8 +29,8 @@ from reconciler.daemon.notify import Notifier
 from reconciler.daemon.passes import GitHead, PassResult, Report
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.daemon.webhook import WebhookServer, authentic
-from reconciler.edges import gitsign
-from reconciler.edges.store import Store
+from reconciler.edges.git import signatures as gitsign
+from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError
 from reconciler.settings import Settings
 from tests.conftest import GitRepo

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.model.artifacts import ArtifactKey
 from tests.httpd.fleet import ALL_KEYS, Fleet, content_for

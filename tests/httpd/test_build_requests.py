@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges import buildqueue
-from reconciler.edges.buildqueue import BuildQueue
-from reconciler.edges.store import Store
+from reconciler.edges.state import buildqueue
+from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Intake
 from reconciler.httpd.ratelimit import RateLimiter

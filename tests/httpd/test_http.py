@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import logs
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from tests.httpd.fleet import (
     ARM_ONLY,

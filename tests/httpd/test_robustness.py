@@ -8,7 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from tests.httpd.fleet import KMOD, Fleet, content_for, raw_request, status_of
 

@@ -8,14 +8,15 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+from reconciler import desired, plan
+from reconciler.apply import executor
 from reconciler.builder import BuildOutcome, BuildRequest
-from reconciler.edges.store import Store
+from reconciler.edges.store.local import Store
 from reconciler.manifests import loading, schema
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.host import HostFacts
 from reconciler.model.modsig import Signing
-from reconciler.reconcile import desired, executor, plan
-from reconciler.reconcile.observed import ObservedState
+from reconciler.observe.state import ObservedState
 
 MOK = Signing("/etc/falco-reconciler/mok/MOK.priv", "/etc/falco-reconciler/mok/MOK.der")
 HOST = """\

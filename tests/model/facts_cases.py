@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.edges.hostfacts import HostFacts, parse_os_release
+from reconciler.edges.host.facts import HostFacts, parse_os_release
 
 DEBIAN_11 = """\
 PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"

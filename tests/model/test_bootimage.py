@@ -1,7 +1,7 @@
 """The x86 setup header's kernel string: found, split, and refused when the bytes lie.
 
 Headers here are built the way the boot protocol lays them out; the real Debian images
-are read in tests/edges/test_kernels.py.
+are read in tests/edges/host/test_kernels.py.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from reconciler import settings
+from reconciler.desired.state import container_spec
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model import container
-from reconciler.reconcile import planner
-from reconciler.reconcile.desired import container_spec
+from reconciler.plan import planner
 
 URL = "http://127.0.0.1:8000"
 

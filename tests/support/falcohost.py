@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.edges import hostfacts, store
+from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.store import local as store
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.versions import FalcoVersion, driver_version

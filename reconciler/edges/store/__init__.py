@@ -1,0 +1,2 @@
+"""The local driver store on disk (``local``): opening files without following symlinks,
+and verifying each artifact against its ``.sha256``."""

@@ -1,0 +1,135 @@
+"""Which upstream has which missing artifact: the observe step's look at the upstreams.
+
+Upstreams are asked in their configured order, each through its own client
+(``edges.http.upstream``). A repository is asked with one ``HEAD`` per artifact at
+``<url>/<driverVersion, URL-encoded>/<arch>/<file>``; a reconciler by its ``index.json``,
+read once per pass and conditional on the ETag of the copy read last (``IndexCache``,
+which outlives passes: an unchanged index costs a 304). An upstream that cannot be reached
+(refused, timed out, an error status) is asked nothing more in this pass, so a hanging
+one costs one timeout, and a note says why. The survey only finds offers; the fetch holds
+the bytes to what they state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from reconciler import logs
+from reconciler.edges.http import upstream as http
+from reconciler.errors import ConfigError, UpstreamError
+from reconciler.model import versions
+from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.offers import IndexEntry, InvalidIndex, Offer, parse_index
+from reconciler.model.upstreams import Upstream, UpstreamKind
+
+log = logs.get(__name__)
+
+INDEX_PATH = "/index.json"
+MAX_INDEX_BYTES = 64 << 20
+_ABSENT = (403, 404, 410)  # what repositories (S3 among them) answer for a file they lack
+
+Connect = Callable[[Upstream], http.Client]
+
+
+@dataclass
+class IndexCache:
+    """The last index each reconciler upstream sent, with its ETag."""
+
+    by_url: dict[str, tuple[str, dict[str, IndexEntry]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Survey:
+    # Each missing artifact some upstream has, with its offers in upstream order.
+    offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
+    notes: tuple[str, ...] = ()
+    # The upstreams that could not be asked to the end: what they lack is not known.
+    down: tuple[str, ...] = ()
+
+
+class _Down(Exception):
+    """This upstream answers no more in this pass (the message says why)."""
+
+
+def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: IndexCache,
+           *, connect: Connect = http.Client) -> Survey:
+    wanted = sorted(set(keys))
+    if not wanted or not upstreams:
+        return Survey()
+    found: dict[ArtifactKey, list[Offer]] = {}
+    notes: list[str] = []
+    down: list[str] = []
+    for source in upstreams:
+        # Filled as answers come: what an upstream said before it went down still counts.
+        offers: list[tuple[ArtifactKey, Offer]] = []
+        try:
+            client = connect(source)
+            if source.kind is UpstreamKind.RECONCILER:
+                offers = _from_index(client, wanted, cache, notes)
+            else:
+                _from_heads(client, wanted, notes, offers)
+        except (_Down, UpstreamError, ConfigError) as exc:
+            notes.append(f"upstream {source.name} not asked further: {exc}")
+            down.append(source.name)
+            log.warning("upstream.down", upstream=source.name, error=str(exc))
+        for key, offer in offers:
+            found.setdefault(key, []).append(offer)
+    return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes),
+                  tuple(down))
+
+
+def _from_heads(client: http.Client, keys: Sequence[ArtifactKey], notes: list[str],
+                offers: list[tuple[ArtifactKey, Offer]]) -> None:
+    name = client.upstream.name
+    for key in keys:
+        url = client.url(key.url_path())
+        answer = client.head(url)
+        if answer.status in _ABSENT:
+            continue
+        if answer.status != 200:
+            raise _Down(f"HEAD {url} answered {answer.status}")
+        size = answer.length
+        if size is not None and size > http.MAX_ARTIFACT_BYTES:
+            notes.append(f"{key.relpath}: {name} has it with {size} bytes, over the "
+                         f"{http.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
+            continue
+        offers.append((key, Offer(name, url, size=size)))
+
+
+def _from_index(client: http.Client, keys: Sequence[ArtifactKey], cache: IndexCache,
+                notes: list[str]) -> list[tuple[ArtifactKey, Offer]]:
+    name = client.upstream.name
+    url = client.url(INDEX_PATH)
+    known = cache.by_url.get(url)
+    answer = client.get_small(url, limit=MAX_INDEX_BYTES, etag=known[0] if known else None)
+    if answer.status == 304 and known is not None:
+        entries = known[1]
+    elif answer.status == 200:
+        try:
+            entries = parse_index(json.loads(answer.body))
+        except (ValueError, InvalidIndex) as exc:
+            raise _Down(f"{url} is not a falco-reconciler index: {exc}") from exc
+        etag = answer.header("ETag")
+        if etag:
+            cache.by_url[url] = (etag, entries)
+    else:
+        raise _Down(f"GET {url} answered {answer.status}")
+    offers = []
+    for key in keys:
+        entry = entries.get(key.relpath)
+        if entry is None:
+            continue
+        misfit = versions.identity_problem(key.driver_version, entry.identity) \
+            if entry.identity else None
+        if misfit is not None:
+            notes.append(f"{key.relpath}: {name} has it, but its index says {misfit}")
+            continue
+        if entry.size > http.MAX_ARTIFACT_BYTES:
+            notes.append(f"{key.relpath}: {name} has it with {entry.size} bytes, over the "
+                         f"{http.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
+            continue
+        offers.append((key, Offer(name, client.url(entry.url_path), entry.sha256, entry.size,
+                                  entry.identity)))
+    return offers
