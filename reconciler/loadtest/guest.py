@@ -48,6 +48,9 @@ class Options:
     memory_mb: int = 1024
 
 
+DEFAULT_OPTIONS = Options()
+
+
 def params(subject: Subject, userspace: GuestUserspace, token: str, options: Options) -> str:
     """The guest's /loadtest/params (sourced by its init)."""
     values = {
@@ -97,7 +100,7 @@ def _interpreter(elf: bytes) -> bool:
 
 
 def run(subject: Subject, image: KernelImage, userspace: GuestUserspace, vm_log: Path,
-        options: Options = Options()) -> LoadTestResult:
+        options: Options = DEFAULT_OPTIONS) -> LoadTestResult:
     """Boot ``image`` with ``subject`` in it and judge what the guest and kernel said."""
     token = secrets.token_hex(6)
     try:

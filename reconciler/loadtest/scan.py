@@ -100,7 +100,9 @@ def verdict(text: str, *, kind: str, token: str, markers: int) -> Verdict:
             reasons.append("the probe did not load through the verifier")
     if loaded:
         if said.get("capture") != "started":
-            reasons.append("scap-open could not start a capture: " + _scap_error(captured))
+            passed = "the probe passed the verifier, but " if kind == "ebpf" else ""
+            reasons.append(f"{passed}scap-open could not start a capture: "
+                           + _scap_error(captured))
         elif found < markers:
             reasons.append(f"the capture shows {found} of {markers} marker mkdirs")
         if said.get("scap-open-exit") != "0" and said.get("capture") == "started":
