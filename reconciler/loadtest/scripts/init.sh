@@ -55,6 +55,15 @@ until grep -q "Live capture in progress" /tmp/capture.txt 2>/dev/null; do
 done
 if grep -q "Live capture in progress" /tmp/capture.txt; then
   say capture started
+  # scap-open prints "in progress" just before it starts the capture: warm-up mkdirs until
+  # one shows in the capture, so every marker after it falls inside the capture
+  n=0
+  while [ "$n" -lt 150 ] && ! grep -q "lt-warmup-$TOKEN-" /tmp/capture.txt; do
+    mkdir "/tmp/lt-warmup-$TOKEN-$n"
+    sleep 0.2
+    n=$((n + 1))
+  done
+  say warmup "$n"
   i=0
   while [ "$i" -lt "$MARKERS" ]; do
     mkdir "/tmp/lt-marker-$TOKEN-$i"
