@@ -41,7 +41,7 @@ class Subject:
 @dataclass(frozen=True)
 class Options:
     markers: int = 5
-    capture_seconds: int = 3
+    capture_seconds: int = 10  # at most, for the markers to be read back
     timeout: float = 300.0
     accel: str = qemu.DEFAULT_ACCEL
     cpus: int = 2

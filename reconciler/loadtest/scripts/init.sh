@@ -7,7 +7,8 @@
 # (oops, BUG, WARNING, insmod errors) land on the same console, between them.
 # /loadtest/params (sourced) sets: KIND (kmod|ebpf), MODULE (the module's name),
 # DEVICE (its device name), MKDIR_EVENT (the event number scap-open prints for mkdir's exit),
-# TOKEN (unique to this run), MARKERS (how many mkdirs), SECONDS_CAPTURE.
+# TOKEN (unique to this run), MARKERS (how many mkdirs), SECONDS_CAPTURE (how long
+# to wait for the last marker to be read back).
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc
@@ -58,9 +59,9 @@ if grep -q "Live capture in progress" /tmp/capture.txt; then
   # scap-open prints "in progress" just before it starts the capture: warm-up mkdirs until
   # one shows in the capture, so every marker after it falls inside the capture
   n=0
-  while [ "$n" -lt 150 ] && ! grep -q "lt-warmup-$TOKEN-" /tmp/capture.txt; do
+  while [ "$n" -lt 300 ] && ! grep -q "lt-warmup-$TOKEN-" /tmp/capture.txt; do
     mkdir "/tmp/lt-warmup-$TOKEN-$n"
-    sleep 0.2
+    sleep 0.1
     n=$((n + 1))
   done
   say warmup "$n"
@@ -69,7 +70,13 @@ if grep -q "Live capture in progress" /tmp/capture.txt; then
     mkdir "/tmp/lt-marker-$TOKEN-$i"
     i=$((i + 1))
   done
-  sleep "$SECONDS_CAPTURE"
+  # until the last marker is read back (scap-open prints as it reads), at most the limit
+  last="lt-marker-$TOKEN-$((MARKERS - 1))"
+  n=0
+  while [ "$n" -lt $((SECONDS_CAPTURE * 20)) ] && ! grep -q "$last" /tmp/capture.txt; do
+    sleep 0.05
+    n=$((n + 1))
+  done
 else
   say capture "not-started"
 fi
@@ -79,7 +86,8 @@ kill -INT "$pid" 2>/dev/null
 wait "$pid"
 say scap-open-exit "$?"
 echo "@@lt capture-output-begin"
-cat /tmp/capture.txt
+# without scap-open's per-syscall counts ("- [name__enter]: n"): hundreds of console lines
+grep -v '^- \[' /tmp/capture.txt
 echo "@@lt capture-output-end"
 
 if [ "$KIND" = kmod ]; then
