@@ -186,7 +186,7 @@ def test_systemd_runs_it_an_upgrade_restarts_it_and_removal_keeps_config_and_dat
     --now``; the service is ``active`` (READY=1: serving) and answers /healthz, having read
     the repository. Installing revision 2 restarts it on the new files and keeps the edited
     conffile; ``apt remove`` stops it and removes the program but keeps the config, the store
-    and the state."""
+    and the state; ``apt purge`` then deletes the config, still not the store and state."""
     sh = start(systemd_image, ["/lib/systemd/systemd"], network_mode="none",
                working_dir="/debs", environment={"container": "docker"},
                cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
@@ -230,3 +230,9 @@ def test_systemd_runs_it_an_upgrade_restarts_it_and_removal_keeps_config_and_dat
     assert sh(f"sha256sum {CONFIG}") == edited
     assert _state_files(sh) == before
     assert sh(f"cat {STATE}/store/operator-file") == "kept"
+
+    # Purge deletes the config and the unit's enablement, still not the store and state.
+    sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y -q falco-reconciler")
+    sh("test ! -e /etc/falco-reconciler/config.yaml && test ! -e "
+       "/etc/systemd/system/multi-user.target.wants/falco-reconciler.service")
+    assert _state_files(sh) == before
