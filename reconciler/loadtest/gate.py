@@ -23,7 +23,7 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.edges.vm import qemu
-from reconciler.errors import LoadTestError
+from reconciler.errors import LoadTestError, ReconcilerError
 from reconciler.loadtest import guest, policy, tester, userspace
 from reconciler.loadtest.result import LoadTestResult
 from reconciler.model.artifacts import ArtifactKey, DriverKind
@@ -69,7 +69,7 @@ class Gate:
             deb = self._kernel_package(release, build_log)
             subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
             return tester.test(subject, deb, space, self.setup, guest.Options(accel=self.accel))
-        except LoadTestError as exc:
+        except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
 
     def _kernel_package(self, release: str, build_log: steps.BuildLog) -> Path:
