@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.edges import atomic
+from reconciler.edges.store.local import sha256_file
 from reconciler.errors import LoadTestError
 
 _VMLINUZ = re.compile(r"^(?:\./)?boot/vmlinuz-(?P<release>[^/]+)$")
@@ -28,25 +29,17 @@ class KernelImage:
     sha256: str
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def from_package(deb: Path, cache: Path) -> KernelImage:
     """The kernel image in ``deb``, extracted into ``cache`` unless it already is."""
     try:
-        package_sha = sha256_of(deb)
+        package_sha = sha256_file(deb)
     except OSError as exc:
         raise LoadTestError(f"cannot read the kernel package {deb}: {exc}") from exc
     folder = cache / package_sha
     found = sorted(folder.glob("vmlinuz-*")) if folder.is_dir() else []
     if found:
         image = found[0]
-        return KernelImage(image, image.name.removeprefix("vmlinuz-"), sha256_of(image))
+        return KernelImage(image, image.name.removeprefix("vmlinuz-"), sha256_file(image))
     folder.mkdir(parents=True, exist_ok=True)
     return _extract(deb, folder)
 
