@@ -24,7 +24,7 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.edges.vm import qemu
 from reconciler.errors import LoadTestError, ReconcilerError
-from reconciler.loadtest import guest, policy, tester, userspace
+from reconciler.loadtest import guest, policy, quarantine, tester, userspace
 from reconciler.loadtest.result import LoadTestResult
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.container import BindMount
@@ -100,7 +100,7 @@ class Gate:
         return sorted(folder.glob("*.deb"))[0]
 
     def _quarantine(self, key: ArtifactKey, path: Path, result: LoadTestResult) -> Path:
-        where = self.setup.state_dir / "quarantine" / key.relpath
+        where = quarantine.folder(self.setup.state_dir) / key.relpath
         atomic.copy_file(path, where)
         atomic.write_bytes(where.with_name(where.name + LOAD_TEST_SUFFIX),
                            json.dumps(result.to_json(), indent=2).encode())

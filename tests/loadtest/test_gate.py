@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.builder import steps
 from reconciler.edges.docker.client import Docker
+from reconciler.loadtest import quarantine
 from reconciler.loadtest.gate import Gate
 from reconciler.loadtest.policy import Policy
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
@@ -72,6 +73,9 @@ def test_a_failing_probe_is_quarantined_with_its_vm_log_and_the_build_says_why(
         where.name + ".vm.log").read_text(errors="replace")
     assert json.loads(where.with_name(where.name + ".loadtest.json").read_text())["loaded"]
     assert not probe.with_name(probe.name + ".loadtest.json").exists()
+    (held,) = [h for h in quarantine.listed(built.setup.state_dir)
+               if h["path"] == key(built.own_kernel.release, DriverKind.EBPF).relpath]
+    assert held["result"] == "failed" and Path(str(held["vmLog"])).is_file()
 
 
 def test_an_untestable_target_is_published_untested_unless_tests_are_required(
