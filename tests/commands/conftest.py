@@ -35,8 +35,3 @@ def gen_host(host: Host, make_host_root: Any) -> Host:
         hostname="web-1", release=uname.release, version=uname.version,
         os_release=Path("/etc/os-release").read_text(), arch=uname.machine)
     return host
-
-
-from tests.support.loadtest import built  # noqa: E402 - the load test's session build
-
-__all__ = ["built"]
