@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+# Re-exported: httpd.intake (engineer httpd's) names it as buildrequests.BodyError.
+from reconciler.errors import BodyError as BodyError  # noqa: PLC0414 - see above
 from reconciler.model import artifacts
 from reconciler.model.artifacts import ArtifactKey
 
@@ -34,8 +36,6 @@ _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 _UNAME = re.compile(r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_+~-]){0,63}$")
 
 
-class BodyError(ValueError):
-    """The body is not a build request at all (the whole request is refused: 400)."""
 
 
 class Verdict(enum.StrEnum):

@@ -23,7 +23,7 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.edges.store.local import Store, sha256_file
 from reconciler.errors import ArtifactRejected
 from reconciler.httpd import DriverServer, ServerConfig
@@ -168,10 +168,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
     assert drivers(again) == {}
 
 
-class Recording(http.Client):
+class Recording(upstream.Client):
     answers: list[int] = []  # noqa: RUF012 - one list per test run, reset by the test
 
-    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> http.Answer:
+    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> upstream.Reply:
         answer = super().get_small(url, limit=limit, etag=etag)
         Recording.answers.append(answer.status)
         return answer

@@ -16,14 +16,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import CertificateUnreadable, InvalidSignature
 from reconciler.model import modsig
 
 MAX_CERTIFICATE = 1 << 16
 OPENSSL_TIMEOUT = 60.0
 
 
-class CertificateUnreadable(Exception):
-    """The certificate file cannot be read or parsed; ``str`` is one sentence."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def read_certificate(path: Path) -> modsig.Certificate:
                                     f"{MAX_CERTIFICATE} bytes: not a certificate")
     try:
         return modsig.certificate(data)
-    except modsig.InvalidSignature as exc:
+    except InvalidSignature as exc:
         raise CertificateUnreadable(
             f"the signing certificate {path} is not an X.509 certificate (PEM or DER): "
             f"{exc}") from exc

@@ -22,6 +22,7 @@ from typing import Any
 from reconciler import logs
 from reconciler.edges import atomic
 from reconciler.edges.http import client as httpclient
+from reconciler.errors import HttpError
 from reconciler.model import buildrequests, hmacsig
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import (
@@ -96,15 +97,15 @@ def _write_sent(state_dir: Path, records: Sequence[Sent]) -> None:
 
 def _secret(upstream: Upstream) -> bytes:
     if upstream.secret_file is None:
-        raise httpclient.HttpError(f"{upstream.name}: build_requests needs secret_file")
+        raise HttpError(f"{upstream.name}: build_requests needs secret_file")
     try:
         secret = upstream.secret_file.read_bytes().strip()
     except OSError as exc:
-        raise httpclient.HttpError(
+        raise HttpError(
             f"cannot read the build request secret {upstream.secret_file}: {exc.strerror}"
         ) from exc
     if not secret:
-        raise httpclient.HttpError(f"the build request secret {upstream.secret_file} is empty")
+        raise HttpError(f"the build request secret {upstream.secret_file} is empty")
     return secret
 
 
@@ -121,7 +122,7 @@ def _ask(upstream: Upstream, items: Sequence[Requested], hostname: str,
         verdicts = {v.path: (v.verdict, v.reason) for v in buildrequests.parse_answer(answer)}
         if verdicts:
             return verdicts, "", 0.0
-    retry = answer_headers.get("Retry-After", "")
+    retry = answer_headers.get("retry-after", "")
     text = answer[:200].decode("utf-8", "replace").strip()
     return {}, f"{upstream.name} answered {status}: {text}", float(retry) if retry.isdigit() else 0
 
@@ -153,7 +154,7 @@ def request_builds(  # noqa: PLR0912 - one loop over upstreams, one over the ans
             break
         try:
             verdicts, problem, wait = _ask(upstream, left, hostname, post)
-        except httpclient.HttpError as exc:
+        except HttpError as exc:
             problems.append(str(exc))
             continue
         if problem:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from reconciler.edges import atomic
-from reconciler.errors import StoreError
+from reconciler.errors import InvalidDriver, InvalidSignature, StoreError
 from reconciler.model import driverfile, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
@@ -208,7 +208,7 @@ class Verifier:
             try:
                 return modsig.read_signature(os.pread(fd, length, st.st_size - length),
                                              st.st_size)
-            except modsig.InvalidSignature as exc:
+            except InvalidSignature as exc:
                 return str(exc)
             except OSError:
                 return None
@@ -225,7 +225,7 @@ class Verifier:
                     lambda offset, size: os.pread(fd, size, offset), st.st_size,
                     only=driverfile.identity_sections(kind))
                 return driverfile.identity(info, kind)
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
 
         return self._identities.get((identity(st), kind), read)
@@ -419,7 +419,7 @@ class Store:
                 info = driverfile.read_elf_from(
                     lambda offset, size: os.pread(opened.fd, size, offset), opened.size,
                     only=(".modinfo",))
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
         return driverfile.modinfo(info).get("version") or None
 
