@@ -184,7 +184,8 @@ def _fetch_urls(
         try:
             # file:// too: kernel URLs reach here from the host's own settings and flags;
             # the manifests' loader refuses them (a push must not read host files).
-            httpclient.download(url, target, timeout=timeout, schemes=LOCAL_OR_HTTP)
+            httpclient.download(url, target, timeout=timeout, deadline=timeout,
+                                schemes=LOCAL_OR_HTTP)
         except HttpError as exc:
             raise StepFailed(
                 f"kernel release {kernel.kernel_release}: cannot fetch its headers from "

@@ -142,7 +142,8 @@ def _fetch(
         archive = partial / "source.tar"
         log.note(f"driver source: {redacted(url)}")
         try:
-            httpclient.download(url, archive, timeout=timeout, schemes=headers.LOCAL_OR_HTTP)
+            httpclient.download(url, archive, timeout=timeout, deadline=timeout,
+                                schemes=headers.LOCAL_OR_HTTP)
         except HttpError as exc:
             raise StepFailed(
                 f"cannot fetch driver {driver_version} from {redacted(url)}: {exc}"

@@ -62,7 +62,7 @@ class Upstream:
     def name(self) -> str:
         """How plans and logs name it: its host[:port] and path."""
         parts = urllib.parse.urlsplit(self.url)
-        return parts.netloc + parts.path
+        return parts.netloc.rpartition("@")[2] + parts.path  # never a password
 
 
 @dataclass(frozen=True)

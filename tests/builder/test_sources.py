@@ -9,6 +9,7 @@ import pytest
 
 from reconciler.builder import sources, steps
 from reconciler.errors import StepFailed
+from tests.support import upstreams as ups
 
 MAKEFILE = """scap-y += main.o ppm_events.o
 obj-m += scap.o
@@ -116,3 +117,14 @@ def test_a_url_template_is_filled_with_the_driver_version_and_cached(tmp_path: P
     with pytest.raises(StepFailed, match=r"cannot fetch driver 3\.0\.0"):
         sources.ensure(None, "img", template, "3.0.0",  # type: ignore[arg-type]
                        cache_root=tmp_path / "cache", log=log)
+
+
+def test_a_source_server_answering_garbage_fails_the_step_not_the_build_run(
+        tmp_path: Path) -> None:
+    """Before: http.client.BadStatusLine escaped the download, and build_all's
+    ``except BaseException`` cancelled every parallel build. Now it is this step's failure."""
+    with ups.raw_server(ups.garbage) as (url, heads), \
+            pytest.raises(StepFailed, match=r"cannot fetch driver 3\.0\.0 .*BadStatusLine"):
+        sources.ensure(None, "img", url + "/{driverVersion}.tar.gz", "3.0.0",  # type: ignore[arg-type]
+                       cache_root=tmp_path / "cache", log=steps.BuildLog(tmp_path / "log"))
+    assert heads and heads[0].startswith(b"GET /3.0.0.tar.gz ")

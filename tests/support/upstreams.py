@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -296,3 +296,58 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}", asked
     finally:
         listener.close()
+
+
+@contextlib.contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[tuple[str, list[bytes]]]:
+    """A listener on 127.0.0.1 that reads each request's head and then lets ``answer``
+    write whatever bytes it likes (not HTTP, HTTP a byte at a time...): its URL and the
+    heads it was sent."""
+    heads: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def one(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            heads.append(head)
+            answer(conn)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _addr = listener.accept()
+                threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+    finally:
+        listener.close()
+
+
+def garbage(conn: socket.socket) -> None:
+    """Answer with bytes that are not an HTTP status line (http.client: BadStatusLine)."""
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2 not http at all\r\n\r\n")
+
+
+def dripping(body: bytes, *, every: float = 0.2, in_head: bool = False,
+             ) -> Callable[[socket.socket], None]:
+    """Answer 200 with ``body``, one byte per ``every`` seconds (the head too with
+    ``in_head``), each byte well within any read timeout, until the client goes."""
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    def answer(conn: socket.socket) -> None:
+        if not in_head:
+            conn.sendall(head)
+        for byte in (head if in_head else b"") + body:
+            conn.sendall(bytes([byte]))
+            time.sleep(every)
+
+    return answer

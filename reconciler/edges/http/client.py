@@ -205,9 +205,9 @@ class Response:
         """The session's error (or ``error``) for this exchange, saying ``why``."""
         return (error or self._session.error)(f"{self.method} {redacted(self.url)}: {why}")
 
-    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
-        """The body, a piece at a time as it arrives; a body cut short of its
-        Content-Length, a wire error or the deadline raise the session's error."""
+    def chunks(self, size: int = _CHUNK, *, whole: bool = True) -> Iterator[bytes]:
+        """The body, a piece at a time as it arrives; a wire error, the deadline or (if
+        ``whole``) a body cut short of its Content-Length raise the session's error."""
         read = getattr(self._raw, "read1", self._raw.read)
         while True:
             try:
@@ -217,8 +217,8 @@ class Response:
             if self._watch.expired:
                 raise self.fail(_reason(TimeoutError(), self._session, self._watch))
             if not chunk:
-                left = getattr(getattr(self._raw, "fp", self._raw), "length", None)
-                if isinstance(left, int) and left > 0:
+                left = _unread(self._raw)
+                if whole and isinstance(left, int) and left > 0:
                     raise self.fail(f"the connection closed {left} bytes short of the body"
                                     ) from http.client.IncompleteRead(b"", left)
                 return
@@ -250,6 +250,15 @@ class Response:
         """The body as JSON: at most ``limit`` bytes nested at most ``max_depth`` deep."""
         return decode_json(self.body(limit), f"{self.method} {self.url}",
                            self._session.error, max_depth=max_depth)
+
+
+def _unread(raw: Any) -> int | None:
+    """How many bytes of its Content-Length ``raw`` still owes (http.client keeps the
+    count on the response; an error status wraps that response as ``fp``)."""
+    for holder in (raw, getattr(raw, "fp", None)):
+        if isinstance(holder, http.client.HTTPResponse):
+            return holder.length
+    return None
 
 
 def decode_json(body: bytes, what: str, error: type[ReconcilerError] = HttpError, *,
@@ -302,7 +311,9 @@ class Session:
         watch = _Watch(deadline if deadline is not None else self.deadline)
         try:
             with self._send(method, url, headers, body, watch) as raw:
-                status = int(getattr(raw, "status", None) or raw.code)
+                # A file: URL (kernel URLs from the host's own settings) has no status:
+                # it was opened, which is what a 200 says.
+                status = int(getattr(raw, "status", None) or getattr(raw, "code", None) or 200)
                 found = raw.headers if raw.headers is not None else {}
                 yield Response(method, url, status,
                                {name.lower(): value for name, value in found.items()},
@@ -363,10 +374,11 @@ def download(url: str, target: Path, *, timeout: float | None = None,
 
 
 def copy(answer: Response, handle: BinaryIO, *, max_bytes: int | None = None,
-         too_big: type[ReconcilerError] | None = None) -> None:
+         too_big: type[ReconcilerError] | None = None, whole: bool = True) -> None:
     """Stream the rest of ``answer`` into ``handle``; more than ``max_bytes`` in all (what
-    ``handle`` already holds counted) raises ``too_big`` (or the session's error)."""
-    for chunk in answer.chunks():
+    ``handle`` already holds counted) raises ``too_big`` (or the session's error). A body
+    cut short is an error only if ``whole`` (a caller that resumes counts for itself)."""
+    for chunk in answer.chunks(whole=whole):
         if max_bytes is not None and handle.tell() + len(chunk) > max_bytes:
             raise answer.fail(f"more than the {max_bytes} bytes it may have", too_big)
         handle.write(chunk)

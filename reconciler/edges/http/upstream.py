@@ -126,9 +126,7 @@ class Client:
             before = have
             left = ends - time.monotonic()
             if left <= 0:
-                raise UpstreamError(f"GET {client.redacted(url)}: not done within its "
-                                    f"{self.upstream.deadline:g} s deadline ({have} bytes in "
-                                    f"{tried - 1} attempts)")
+                raise self._late(url, have, tried - 1)
             try:
                 total, validator = self._attempt(url, handle, have, validator, total, max_bytes,
                                                  expected_size, left)
@@ -139,13 +137,20 @@ class Client:
                        f"{total} bytes")
             except UpstreamError as exc:
                 have = handle.tell()
-                if isinstance(exc, ArtifactRejected) or time.monotonic() >= ends or (
-                        not isinstance(exc.__cause__, client.WIRE_ERRORS)):
+                if time.monotonic() >= ends:
+                    raise self._late(url, have, tried) from exc
+                if isinstance(exc, ArtifactRejected) or not isinstance(
+                        exc.__cause__, client.WIRE_ERRORS):
                     raise
                 why = str(exc)
             if have == before or tried >= attempts:
                 raise UpstreamError(f"{why} ({tried} attempt{'s' if tried > 1 else ''})")
             time.sleep(0.05 * tried)
+
+    def _late(self, url: str, have: int, tried: int) -> UpstreamError:
+        return UpstreamError(
+            f"GET {client.redacted(url)}: not done within its {self.upstream.deadline:g} s "
+            f"deadline ({have} bytes in {tried} attempt{'s' if tried != 1 else ''})")
 
     def _attempt(  # noqa: PLR0917 - one resumed request's whole state
         self, url: str, handle: BinaryIO, have: int, validator: str | None,
@@ -183,7 +188,8 @@ class Client:
                 raise answer.fail(f"{total} bytes, but its upstream states {expected_size}",
                                   ArtifactRejected)
             try:
-                client.copy(answer, handle, max_bytes=max_bytes, too_big=ArtifactRejected)
+                client.copy(answer, handle, max_bytes=max_bytes, too_big=ArtifactRejected,
+                            whole=False)  # a body cut short is resumed by download
             finally:
                 handle.flush()
         return total, validator

@@ -191,3 +191,38 @@ def test_https_through_a_tunnelling_proxy_still_checks_the_origin_and_sends_our_
     assert handle.getvalue() == BODY
     assert asked == [url.removeprefix("https://")] * 2
     assert seen.requests[-1][2]["authorization"] == "Basic dTpw"
+
+
+def test_a_redirect_elsewhere_drops_the_upstreams_custom_headers_too(tmp_path: Path) -> None:
+    """Issue 20.4: an X-Api-Key meant for the mirror never reaches the CDN it redirects to."""
+    auth = tmp_path / "auth"
+    auth.write_text("u:p")
+    with (ups.file_server(ups.Behaviour(files={"/f": BODY})) as (cdn, cdn_seen),
+          ups.file_server() as (mirror, seen)):
+        seen.redirects = {"/away": cdn + "/f"}
+        client = upstream.Client(Upstream(mirror, headers=(("X-Api-Key", "k3y"),),
+                                          basic_auth_file=auth))
+        assert client.download(mirror + "/away", io.BytesIO()) == len(BODY)
+    assert seen.requests[0][2]["x-api-key"] == "k3y"
+    [(_method, _path, headers)] = cdn_seen.requests
+    assert "x-api-key" not in headers
+    assert "authorization" not in headers
+
+
+def test_a_dripping_download_stops_at_the_upstreams_deadline_and_is_not_resumed() -> None:
+    """Each byte comes within the 1 s read timeout; the whole download has 1 s."""
+    with ups.raw_server(ups.dripping(BODY)) as (url, heads):
+        client = upstream.Client(Upstream(url, timeout=1, deadline=1))
+        handle = io.BytesIO()
+        with pytest.raises(UpstreamError, match=r"not done within its 1 s deadline"):
+            client.download(url + "/f", handle)
+    assert len(heads) == 1  # the deadline is the whole download's: no resume after it
+    assert 0 < len(handle.getvalue()) < len(BODY)
+
+
+def test_a_server_answering_garbage_is_an_upstream_error() -> None:
+    with ups.raw_server(ups.garbage) as (url, _heads):
+        with pytest.raises(UpstreamError, match=r"no valid HTTP answer \(BadStatusLine\)"):
+            upstream.Client(Upstream(url)).head(url + "/f")
+        with pytest.raises(UpstreamError, match=r"no valid HTTP answer \(BadStatusLine\)"):
+            upstream.Client(Upstream(url)).download(url + "/f", io.BytesIO())
