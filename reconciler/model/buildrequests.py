@@ -23,7 +23,8 @@ from typing import Any
 
 # Re-exported: httpd.intake (engineer httpd's) names it as buildrequests.BodyError.
 from reconciler.errors import BodyError as BodyError  # noqa: PLC0414 - see above
-from reconciler.model import artifacts
+from reconciler.errors import JsonError
+from reconciler.model import artifacts, jsondoc
 from reconciler.model.artifacts import ArtifactKey
 
 PATH = "/v1/build-requests"
@@ -112,8 +113,8 @@ def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
     """The asking host and each entry (an artifact, or a verdict refusing it); raises
     ``BodyError`` for a body that is no build request."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = jsondoc.loads(body)
+    except JsonError as exc:
         raise BodyError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BodyError("expected an object {host, artifacts}")
@@ -133,8 +134,8 @@ def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
 def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
     """The verdicts of a build host's answer; unreadable parts are left out."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = jsondoc.loads(body)
+    except JsonError:
         return ()
     found = []
     for item in doc.get("artifacts", []) if isinstance(doc, dict) else []:

@@ -13,7 +13,6 @@ import pytest
 from reconciler.edges.http import client
 from reconciler.errors import ConfigError, HttpError, JsonError
 from reconciler.model import jsondoc
-from reconciler.model.urls import has_credentials, redacted
 from tests.support import upstreams as ups
 
 NOT_HTTP = r"no valid HTTP answer \(BadStatusLine\)"
@@ -115,13 +114,6 @@ def test_a_url_with_credentials_is_refused_unsent_and_never_shown(tmp_path: Path
                 client.head_status(mirror + "/r")
             assert "s3cret" not in str(caught.value)
     assert heads == []  # nothing was sent to it
-
-
-def test_redacted_hides_every_userinfo_and_keeps_the_rest() -> None:
-    text = "from http://u:p@a.example/x and https://tok@b.example:8443/y?q=1, or c@d"
-    assert redacted(text) == ("from http://***@a.example/x and https://***@b.example:8443/y?q=1,"
-                              " or c@d")
-    assert has_credentials("http://u:p@h/") and not has_credentials("http://h/a@b")
 
 
 def test_an_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
