@@ -147,34 +147,3 @@ def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
             continue
         found.append(KeyVerdict(item["path"], verdict, str(item.get("reason", ""))))
     return tuple(found)
-
-
-# -- the asking side: where each artifact asked for stands -------------------------------
-
-class Standing(enum.StrEnum):
-    PENDING = "pending"  # a build host took it (or has it): wait, then fetch
-    REJECTED = "rejected"  # every build host refused it; ``detail`` says why
-    UNREACHABLE = "unreachable"  # no build host answered (or asked us to wait): retry
-    NO_BUILD_HOST = "no build host"  # no upstream takes build requests
-
-
-@dataclass(frozen=True)
-class KeyStanding:
-    key: ArtifactKey
-    standing: Standing
-    upstream: str = ""  # the build host that took it
-    detail: str = ""
-    next_at: float = 0.0  # epoch seconds: not asked again before then
-    posted: bool = False  # asked in this call (else a request made earlier still stands)
-
-    @property
-    def transient(self) -> bool:
-        return self.standing in (Standing.PENDING, Standing.UNREACHABLE)
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    keys: tuple[KeyStanding, ...] = ()
-
-    def standing(self, key: ArtifactKey) -> KeyStanding | None:
-        return next((k for k in self.keys if k.key == key), None)
