@@ -26,7 +26,7 @@ OPENSSL_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Checked:
     ok: bool
     detail: str  # openssl's own words, or why it could not run
 
@@ -49,7 +49,7 @@ def read_certificate(path: Path) -> modsig.Certificate:
             f"{exc}") from exc
 
 
-def verify(signature: bytes, content: Path, certificate: Path) -> Verdict:
+def verify(signature: bytes, content: Path, certificate: Path) -> Checked:
     """Whether ``signature`` (DER PKCS#7) signs ``content`` with ``certificate``'s key."""
     with tempfile.NamedTemporaryFile(prefix="modsig-", suffix=".p7s") as sig:
         sig.write(signature)
@@ -63,9 +63,9 @@ def verify(signature: bytes, content: Path, certificate: Path) -> Verdict:
                 capture_output=True, text=True, timeout=OPENSSL_TIMEOUT, check=False,
             )
         except FileNotFoundError:
-            return Verdict(False, "openssl is not installed on this host: a signed module "
+            return Checked(False, "openssl is not installed on this host: a signed module "
                            "cannot be checked, so it is not published")
         except subprocess.TimeoutExpired:
-            return Verdict(False, f"openssl did not answer within {OPENSSL_TIMEOUT:g}s")
+            return Checked(False, f"openssl did not answer within {OPENSSL_TIMEOUT:g}s")
     detail = " ".join((done.stderr or done.stdout).split())
-    return Verdict(done.returncode == 0, detail)
+    return Checked(done.returncode == 0, detail)
