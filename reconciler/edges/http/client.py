@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import heapq
 import http.client
+import itertools
 import socket
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -58,13 +61,11 @@ class _Watch:
     def __init__(self, seconds: float | None) -> None:
         self.seconds = seconds
         self.expired = False
+        self.cancelled = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
         if seconds is not None:
-            self._timer = threading.Timer(seconds, self._expire)
-            self._timer.daemon = True
-            self._timer.start()
+            _WATCHDOG.watch(time.monotonic() + seconds, self)
 
     def add(self, sock: socket.socket) -> None:
         with self._lock:
@@ -72,15 +73,56 @@ class _Watch:
             if self.expired:
                 _shut(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self.cancelled:
+                return
             self.expired = True
             for sock in self._sockets:
                 _shut(sock)
 
     def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        with self._lock:
+            self.cancelled = True
+            self._sockets.clear()
+
+
+class _Watchdog:
+    """One thread for every exchange's deadline (a timer thread each would cost more than
+    a HEAD on loopback): a heap of (when, watch), woken when an earlier one comes."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Watch]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, at: float, watch: _Watch) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (at, next(self._order), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="http-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._due and self._due[0][2].cancelled:
+                    heapq.heappop(self._due)  # done in time: nothing to do
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                left = self._due[0][0] - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                _at, _n, watch = heapq.heappop(self._due)
+            watch.expire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _shut(sock: socket.socket) -> None:
@@ -112,23 +154,28 @@ class _HTTPSConnection(_Watched, http.client.HTTPSConnection):
     pass
 
 
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, watch: _Watch) -> None:
-        super().__init__()
-        self._watch = watch
+class _Request(urllib.request.Request):
+    """A request that carries its exchange's watch to the connection it opens."""
 
+    watch: _Watch
+
+
+def _watch_of(req: urllib.request.Request) -> _Watch:
+    return getattr(req, "watch", None) or _Watch(None)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPConnection, watch=self._watch), req)
+        return self.do_open(functools.partial(_HTTPConnection, watch=_watch_of(req)), req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, watch: _Watch, context: ssl.SSLContext | None) -> None:
+    def __init__(self, context: ssl.SSLContext | None) -> None:
         super().__init__(context=context)
-        self._watch = watch
         self._tls = context
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPSConnection, watch=self._watch), req,
+        return self.do_open(functools.partial(_HTTPSConnection, watch=_watch_of(req)), req,
                             context=self._tls)
 
 
@@ -150,6 +197,8 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
             raise urllib.error.HTTPError(redacted(newurl), code,
                                          "to a URL with credentials in it", headers, fp)
         follow = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if follow is not None:
+            follow.watch = _watch_of(req)  # type: ignore[attr-defined]  # the same exchange
         if follow is not None and origin(newurl) != origin(req.full_url):
             for name in [n for n in follow.headers if n.lower() not in _KEPT_ACROSS_ORIGINS]:
                 follow.remove_header(name)
@@ -291,6 +340,12 @@ class Session:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot read the CA bundle {self.ca_bundle}: {exc}") from exc
 
+    @functools.cached_property
+    def _opener(self) -> urllib.request.OpenerDirector:
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler(),  # the environment's proxies, and no_proxy
+            _HTTPHandler(), _HTTPSHandler(self._tls), _Redirects(self.schemes))
+
     def tls(self) -> None:
         """Read the CA bundle now, so a bad one is a ``ConfigError`` before any request."""
         _ = self._tls
@@ -324,14 +379,12 @@ class Session:
     @contextlib.contextmanager
     def _send(self, method: str, url: str, headers: Mapping[str, str] | None,
               body: bytes | None, watch: _Watch) -> Iterator[Any]:
-        opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler(),  # the environment's proxies, and no_proxy
-            _HTTPHandler(watch), _HTTPSHandler(watch, self._tls), _Redirects(self.schemes))
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked by open
+        request = _Request(
             url, data=body, method=method,
             headers={"User-Agent": USER_AGENT, **self.headers, **(headers or {})})
+        request.watch = watch
         try:
-            raw = opener.open(request, timeout=self.timeout)
+            raw = self._opener.open(request, timeout=self.timeout)
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400 and exc.code != 304:
                 exc.close()
