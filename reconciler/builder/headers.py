@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from reconciler.edges.http import client as httpclient
 from reconciler.errors import HttpError, StepFailed
 from reconciler.model.artifacts import KernelId
 from reconciler.model.container import BindMount
-from reconciler.model.urls import redacted
+from reconciler.model.urls import file_name, redacted
 
 MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
@@ -178,7 +177,7 @@ def _fetch_urls(
     downloads = partial / "dl"
     downloads.mkdir()
     for index, url in enumerate(urls):
-        name = Path(urllib.parse.urlparse(url).path).name or "package"
+        name = file_name(url) or "package"
         target = downloads / f"{index:02d}-{name}"
         log.note(f"kernel headers {kernel.kernel_release}: fetching {redacted(url)}")
         try:

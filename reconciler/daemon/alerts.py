@@ -20,7 +20,6 @@ import json
 import random
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,8 +30,8 @@ from reconciler.daemon.events import Event
 from reconciler.daemon.state import AlertCounts as Counts
 from reconciler.edges.http import client as httpclient
 from reconciler.errors import HttpError
+from reconciler.model import urls
 from reconciler.model.upstreams import AlertFormat, AlertTarget
-from reconciler.model.urls import redacted
 
 log = logs.get(__name__)
 
@@ -54,7 +53,7 @@ def body(event: Event, target: AlertTarget, host: str) -> bytes:
 def where(url: str) -> str:
     """How logs name a target: its host only, as a webhook's path often holds its secret
     (Slack's does)."""
-    return urllib.parse.urlsplit(redacted(url)).netloc
+    return urls.where(url)
 
 
 def slack_text(event: Event, host: str) -> str:

@@ -29,3 +29,14 @@ def origin(url: str) -> tuple[str, str]:
     to follow it."""
     parts = urllib.parse.urlsplit(url)
     return parts.scheme.lower(), parts.netloc.rpartition("@")[2].lower()
+
+
+def where(url: str) -> str:
+    """The host[:port] of ``url``, without its user or password: how a log names a target
+    whose path may hold a secret (a Slack webhook's does)."""
+    return urllib.parse.urlsplit(url).netloc.rpartition("@")[2]
+
+
+def file_name(url: str) -> str:
+    """The last segment of ``url``'s path ("" if none)."""
+    return urllib.parse.urlsplit(url).path.rpartition("/")[2]
