@@ -253,9 +253,6 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
     """An HTTP proxy that only tunnels (``CONNECT``), as corporate proxies do for https:
     its URL and the targets it was asked for. It sees no byte of what goes through."""
     asked: list[str] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
 
     def pipe(source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -266,12 +263,9 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
 
     def tunnel(client: socket.socket) -> None:
         with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = _read_head(client)
+            if head is None:
+                return
             method, target = head.split(b" ", 2)[:2]
             if method != b"CONNECT":
                 client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
@@ -285,17 +279,8 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
                 pipe(client, origin)
                 back.join(10)
 
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client, _addr = listener.accept()
-                threading.Thread(target=tunnel, args=(client,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", asked
-    finally:
-        listener.close()
+    with _listening(tunnel) as url:
+        yield url, asked
 
 
 @contextlib.contextmanager
@@ -304,30 +289,47 @@ def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[tuple[str, l
     write whatever bytes it likes (not HTTP, HTTP a byte at a time...): its URL and the
     heads it was sent."""
     heads: list[bytes] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
 
     def one(conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = _read_head(conn)
+            if head is None:
+                return
             heads.append(head)
             answer(conn)
+
+    with _listening(one) as url:
+        yield url, heads
+
+
+def _read_head(conn: socket.socket) -> bytes | None:
+    """A request's head, up to its blank line; None if the client went before it."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        head += chunk
+    return head
+
+
+@contextlib.contextmanager
+def _listening(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A listener on 127.0.0.1 handing each connection to ``handle`` in a thread of its
+    own: its URL, while the block runs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
 
     def serve() -> None:
         with contextlib.suppress(OSError):
             while True:
                 conn, _addr = listener.accept()
-                threading.Thread(target=one, args=(conn,), daemon=True).start()
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
 

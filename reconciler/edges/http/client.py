@@ -229,8 +229,22 @@ def _reason(  # noqa: PLR0911 - one return per kind of failure: the map, in one 
     return redacted(str(inner)) or type(inner).__name__
 
 
+class Headed:
+    """What an answer's headers (names in lower case) say."""
+
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    @property
+    def length(self) -> int | None:
+        value = self.header("Content-Length")
+        return int(value) if value is not None and value.isdigit() else None
+
+
 @dataclass(frozen=True)
-class Response:
+class Response(Headed):
     """An answer being read: its status, its headers (names in lower case) and the body
     still to read, within the session's timeout and the exchange's deadline."""
 
@@ -241,14 +255,6 @@ class Response:
     _raw: Any = field(repr=False)
     _session: Session = field(repr=False)
     _watch: _Watch = field(repr=False)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    @property
-    def length(self) -> int | None:
-        value = self.header("Content-Length")
-        return int(value) if value is not None and value.isdigit() else None
 
     def fail(self, why: str, error: type[ReconcilerError] | None = None) -> ReconcilerError:
         """The session's error (or ``error``) for this exchange, saying ``why``."""

@@ -42,21 +42,13 @@ _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
 @dataclass(frozen=True)
-class Reply:
+class Reply(client.Headed):
     """What an upstream answered: a status, its headers (names in lower case) and, for a
     small GET, the body."""
 
     status: int
     headers: Mapping[str, str]
     body: bytes = b""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-    @property
-    def length(self) -> int | None:
-        value = self.header("Content-Length")
-        return int(value) if value is not None and value.isdigit() else None
 
     def json(self, url: str) -> Any:
         """The body as JSON (bounded in depth); an ``UpstreamError`` if it is not."""
