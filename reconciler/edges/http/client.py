@@ -23,13 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import heapq
 import http.client
-import itertools
-import socket
 import ssl
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from reconciler.edges.http.deadlines import Watch
 from reconciler.errors import ConfigError, HttpError, JsonError, ReconcilerError
 from reconciler.model import jsondoc
 from reconciler.model.urls import has_credentials, origin, redacted
@@ -54,90 +50,12 @@ _KEPT_ACROSS_ORIGINS = frozenset({"user-agent", "accept", "range", "if-range",
                                   "if-none-match", "if-modified-since"})
 
 
-class _Watch:
-    """The deadline of one exchange: when it passes, the sockets it watches are shut
-    down, so whatever read blocks on them returns at once."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self.cancelled = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        if seconds is not None:
-            _WATCHDOG.watch(time.monotonic() + seconds, self)
-
-    def add(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def expire(self) -> None:
-        with self._lock:
-            if self.cancelled:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-    def cancel(self) -> None:
-        with self._lock:
-            self.cancelled = True
-            self._sockets.clear()
-
-
-class _Watchdog:
-    """One thread for every exchange's deadline (a timer thread each would cost more than
-    a HEAD on loopback): a heap of (when, watch), woken when an earlier one comes."""
-
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int, _Watch]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, at: float, watch: _Watch) -> None:
-        with self._wake:
-            heapq.heappush(self._due, (at, next(self._order), watch))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="http-deadlines",
-                                                daemon=True)
-                self._thread.start()
-            self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._due and self._due[0][2].cancelled:
-                    heapq.heappop(self._due)  # done in time: nothing to do
-                if not self._due:
-                    self._wake.wait()
-                    continue
-                left = self._due[0][0] - time.monotonic()
-                if left > 0:
-                    self._wake.wait(left)
-                    continue
-                _at, _n, watch = heapq.heappop(self._due)
-            watch.expire()
-
-
-_WATCHDOG = _Watchdog()
-
-
-def _shut(sock: socket.socket) -> None:
-    # socket.socket's own shutdown, not SSLSocket's: that one also drops the TLS object
-    # under a read that may be running in another thread.
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-
 class _Watched:
     """A connection that hands its socket to the exchange's watch once connected."""
 
     sock: Any
 
-    def __init__(self, *args: Any, watch: _Watch, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, watch: Watch, **kwargs: Any) -> None:
         self._watch = watch
         super().__init__(*args, **kwargs)
 
@@ -157,11 +75,11 @@ class _HTTPSConnection(_Watched, http.client.HTTPSConnection):
 class _Request(urllib.request.Request):
     """A request that carries its exchange's watch to the connection it opens."""
 
-    watch: _Watch
+    watch: Watch
 
 
-def _watch_of(req: urllib.request.Request) -> _Watch:
-    return getattr(req, "watch", None) or _Watch(None)
+def _watch_of(req: urllib.request.Request) -> Watch:
+    return getattr(req, "watch", None) or Watch(None)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
@@ -211,7 +129,7 @@ WIRE_ERRORS = (urllib.error.URLError, http.client.HTTPException, OSError, ValueE
 
 
 def _reason(  # noqa: PLR0911 - one return per kind of failure: the map, in one place
-        exc: BaseException, session: Session, watch: _Watch | None) -> str:
+        exc: BaseException, session: Session, watch: Watch | None) -> str:
     """THE error map: one readable phrase for what went wrong on the wire."""
     if watch is not None and watch.expired:
         return f"not done within its {watch.seconds:g} s deadline"
@@ -254,7 +172,7 @@ class Response(Headed):
     headers: Mapping[str, str]
     _raw: Any = field(repr=False)
     _session: Session = field(repr=False)
-    _watch: _Watch = field(repr=False)
+    _watch: Watch = field(repr=False)
 
     def fail(self, why: str, error: type[ReconcilerError] | None = None) -> ReconcilerError:
         """The session's error (or ``error``) for this exchange, saying ``why``."""
@@ -369,7 +287,7 @@ class Session:
         if has_credentials(url):
             raise self.error(f"{method} {redacted(url)}: credentials in a URL are refused; "
                              "give them as a header or a basic_auth_file")
-        watch = _Watch(deadline if deadline is not None else self.deadline)
+        watch = Watch(deadline if deadline is not None else self.deadline)
         try:
             with self._send(method, url, headers, body, watch) as raw:
                 # A file: URL (kernel URLs from the host's own settings) has no status:
@@ -384,7 +302,7 @@ class Session:
 
     @contextlib.contextmanager
     def _send(self, method: str, url: str, headers: Mapping[str, str] | None,
-              body: bytes | None, watch: _Watch) -> Iterator[Any]:
+              body: bytes | None, watch: Watch) -> Iterator[Any]:
         request = _Request(
             url, data=body, method=method,
             headers={"User-Agent": USER_AGENT, **self.headers, **(headers or {})})
