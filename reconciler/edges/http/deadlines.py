@@ -60,9 +60,16 @@ class Watchdog:
         self._order = itertools.count()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._prune_at = 1024
 
     def watch(self, at: float, watch: Watch) -> None:
         with self._wake:
+            if len(self._due) > self._prune_at:
+                # Exchanges done in time leave their entries until their deadline; a
+                # survey of thousands of HEADs a pass would pile them up. Amortised O(1).
+                self._due = [entry for entry in self._due if not entry[2].cancelled]
+                heapq.heapify(self._due)
+                self._prune_at = max(1024, 2 * len(self._due))
             heapq.heappush(self._due, (at, next(self._order), watch))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="http-deadlines",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.http import client
+from reconciler.edges.http import client, deadlines
 from reconciler.errors import ConfigError, HttpError, JsonError
 from reconciler.model import jsondoc
 from tests.support import upstreams as ups
@@ -119,3 +119,12 @@ def test_a_url_with_credentials_is_refused_unsent_and_never_shown(tmp_path: Path
 def test_an_unreadable_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CA bundle"):
         client.Session(ca_bundle=tmp_path / "absent.pem").tls()
+
+
+def test_exchanges_done_in_time_leave_no_pile_of_deadlines() -> None:
+    """Each HEAD of a survey registers a deadline; those done in time are pruned, so a
+    daemon asking thousands of HEADs a pass does not grow without bound."""
+    with ups.file_server(ups.Behaviour(files={"/f": b"x"})) as (url, _seen):
+        for _ in range(3000):
+            assert client.head_status(url + "/f") == 200
+    assert len(deadlines._WATCHDOG._due) <= 2048
