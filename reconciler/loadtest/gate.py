@@ -23,7 +23,7 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.edges.vm import qemu
-from reconciler.errors import LoadTestError, ReconcilerError
+from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
 from reconciler.loadtest import guest, policy, quarantine, tester, userspace
 from reconciler.loadtest.result import LoadTestResult
 from reconciler.model.artifacts import ArtifactKey, DriverKind
@@ -51,7 +51,7 @@ class Gate:
         refused = policy.refusal(self.policy, result)
         if refused is not None:
             where = self._quarantine(key, path, result)
-            raise steps.StepFailed(f"{refused}; quarantined in {where}")
+            raise StepFailed(f"{refused}; quarantined in {where}")
         atomic.write_bytes(path.with_name(path.name + LOAD_TEST_SUFFIX),
                            json.dumps(result.to_json(), indent=2).encode())
 

@@ -18,7 +18,7 @@ from reconciler.builder import images, sources, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.vm import kernelimage, qemu
-from reconciler.errors import LoadTestError
+from reconciler.errors import LoadTestError, StepFailed
 from reconciler.loadtest import guest, userspace
 from reconciler.loadtest.result import LoadTestResult
 
@@ -53,7 +53,7 @@ def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
         source = sources.ensure(eng, image.reference, setup.source, driver_version,
                                 cache_root=cache / "sources", log=build_log,
                                 timeout=setup.timeout)
-    except steps.StepFailed as exc:
+    except StepFailed as exc:
         raise LoadTestError(f"cannot prepare the load test's userspace: {exc.reason} "
                             f"(log {build_log.path})") from exc
     return userspace.ensure(eng, image.reference, source, setup.source, driver_version,

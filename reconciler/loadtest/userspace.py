@@ -20,7 +20,7 @@ from pathlib import Path
 
 from reconciler.builder import locks, sources, steps
 from reconciler.edges.docker import jobs
-from reconciler.errors import LoadTestError
+from reconciler.errors import LoadTestError, StepFailed
 from reconciler.model.container import BindMount
 
 _FILES = ("guest-userspace.cmake", "event-number.c", "line-buffered.c")
@@ -88,7 +88,7 @@ def _build(eng: jobs.Jobs, image: str, tree: Path, folder: Path, *, module_name:
         )
         try:
             steps.check(result, "building scap-open for the load test", log)
-        except steps.StepFailed as exc:
+        except StepFailed as exc:
             raise LoadTestError(f"{exc.reason}; log {log.path}:\n{steps.tail(exc.output)}"
                                 ) from exc
         (partial / "out").rename(folder)

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.builder import steps
 from reconciler.edges.docker.client import Docker
+from reconciler.errors import StepFailed
 from reconciler.loadtest import quarantine
 from reconciler.loadtest.gate import Gate
 from reconciler.loadtest.policy import Policy
@@ -61,7 +62,7 @@ def test_a_failing_probe_is_quarantined_with_its_vm_log_and_the_build_says_why(
     """Even best-effort never publishes a failed driver: the step fails with the reason,
     and the probe, its result and its VM log go to <state>/quarantine/."""
     probe = staged(built, built.probe, tmp_path)
-    with pytest.raises(steps.StepFailed, match="the load test failed: the probe passed the "
+    with pytest.raises(StepFailed, match="the load test failed: the probe passed the "
                        "verifier, but scap-open could not start a capture") as failed:
         run_gate(Gate(engine, Policy.BEST_EFFORT, built.setup), built, DriverKind.EBPF,
                  probe, tmp_path)
@@ -89,6 +90,6 @@ def test_an_untestable_target_is_published_untested_unless_tests_are_required(
     result = json.loads(module.with_name(module.name + ".loadtest.json").read_text())
     assert result["result"] == "untested"
     assert result["reasons"] == ["no kernel image package is known for target centos"]
-    with pytest.raises(steps.StepFailed, match="load_test is required and it could not run"):
+    with pytest.raises(StepFailed, match="load_test is required and it could not run"):
         run_gate(Gate(engine, Policy.REQUIRED, built.setup), built, DriverKind.KMOD, module,
                  tmp_path, target="centos")
