@@ -5,10 +5,12 @@ lists them; a later build that passes replaces nothing here (the folder is evide
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.loadtest.result import LoadTestResult
+from reconciler.model.artifacts import ArtifactKey
 
 
 def folder(state_dir: Path) -> Path:
@@ -30,3 +32,33 @@ def listed(state_dir: Path) -> list[dict[str, object]]:
                       "vmLog": str(path.with_name(path.name.removesuffix(LOAD_TEST_SUFFIX)
                                                   + ".vm.log"))})
     return found
+
+
+def _read(path: Path) -> LoadTestResult | None:
+    try:
+        return LoadTestResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def held_back(state_dir: Path, keys: Iterable[ArtifactKey]) -> list[tuple[ArtifactKey, str]]:
+    """Each of ``keys`` in quarantine, with one line saying why (the result's first reason)."""
+    root = folder(state_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for key in keys:
+        result = _read(root / (key.relpath + LOAD_TEST_SUFFIX))
+        if result is not None:
+            found.append((key, result.one_line()))
+    return found
+
+
+def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:
+    """Each stored artifact's load test (``status``): its result beside it, else none."""
+    listed_: list[dict[str, object]] = []
+    for relpath, path in artifacts:
+        result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
+        listed_.append({"path": relpath, "result": str(result.outcome) if result else "none",
+                        "summary": result.one_line() if result else "not load-tested here"})
+    return listed_

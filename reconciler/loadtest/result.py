@@ -57,6 +57,13 @@ class LoadTestResult:
             head = "untested"
         return head + "".join(f"\n  - {reason}" for reason in self.reasons)
 
+    def one_line(self) -> str:
+        """``failed: insmod: ... (VM log <path>)``: the outcome and its first reason."""
+        first = self.reasons[0] if self.reasons else (
+            f"{self.events} events, {self.drops} drops on {self.kernel_release or '?'}")
+        log = f" (VM log {self.vm_log})" if self.vm_log and not self.passed else ""
+        return f"{self.outcome}: {first}{log}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "result": str(self.outcome), "kind": self.kind, "reasons": list(self.reasons),

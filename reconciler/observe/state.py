@@ -37,6 +37,8 @@ class ObservedState:
     offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
     upstream_notes: tuple[str, ...] = ()
     upstreams_down: tuple[str, ...] = ()  # asked, but not to the end (``Survey.down``)
+    # Missing artifacts the load test kept out of the store (quarantined), and why.
+    held_back: tuple[tuple[ArtifactKey, str], ...] = ()
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -75,6 +77,7 @@ def from_parts(
     upstream_notes: Iterable[str] = (),
     upstreams_down: Iterable[str] = (),
     module_file_version: str | None = None,
+    held_back: Iterable[tuple[ArtifactKey, str]] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -90,4 +93,5 @@ def from_parts(
         offers=tuple(sorted(offers)),
         upstream_notes=tuple(upstream_notes),
         upstreams_down=tuple(upstreams_down),
+        held_back=tuple(sorted(held_back)),
     )

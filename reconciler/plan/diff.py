@@ -312,6 +312,7 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
     unsafe = dict(observed.unsafe)
     misfits = dict(observed.misfits)
     unsigned = dict(observed.unsigned)
+    held_back = dict(observed.held_back)
     for artifact in desired.artifacts:
         if artifact.key in observed.present:
             continue
@@ -327,6 +328,8 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
             reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
         elif artifact.key in unsigned:
             reason, detail = Reason.UNSIGNED, f"{unsigned[artifact.key]}; {detail}"
+        if artifact.key in held_back:
+            detail = f"{detail}; held back by its load test before: {held_back[artifact.key]}"
         change = Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
                         detail=detail, artifact=artifact.key)
         builds.append(_source(change, offered.get(artifact.key, ()), build))

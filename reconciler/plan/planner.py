@@ -23,6 +23,7 @@ from reconciler.edges.host import openssl as modsign
 from reconciler.edges.state import buildqueue, ledger
 from reconciler.edges.store import local as stores
 from reconciler.errors import CertificateUnreadable, ConfigError
+from reconciler.loadtest import quarantine
 from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
@@ -201,7 +202,11 @@ class Planner:
                                    unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
                                    unsigned=held.unsigned, module_file_version=module_file_version,
                                    offers=found.offers, upstream_notes=found.notes,
-                                   upstreams_down=found.down)
+                                   upstreams_down=found.down,
+                                   held_back=quarantine.held_back(
+                                       self.settings.state_dir,
+                                       (a.key for a in want.artifacts
+                                        if a.key not in held.present)))
 
     def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
         """Which upstream has each artifact the store lacks, unless this host always

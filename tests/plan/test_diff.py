@@ -228,3 +228,14 @@ def test_the_store_reads_the_version_a_module_declares(tmp_path: Path) -> None:
     drivers.publish(KEY, staged)
     assert drivers.module_version(KEY) == "0.20.0"
     assert drivers.module_version(OTHER) is None  # absent
+
+
+def test_a_driver_the_load_test_held_back_says_so_and_why_in_its_plan_line() -> None:
+    """The quarantined driver is still wanted and missing: the build is planned again (a
+    new kernel package or source may pass), and its line says what the last test found."""
+    why = "failed: insmod: disagrees about version of symbol module_layout (VM log /l.vm.log)"
+    got = plan.diff(desired(), ObservedState(held_back=((KEY, why),)))
+    assert ops(got)[0] == ("driver", "build", KEY.relpath)
+    text = render.as_text(got)
+    assert (f"missing from the store: Host/web (running kernel); held back by its load test "
+            f"before: {why}") in text

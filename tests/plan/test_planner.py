@@ -3,6 +3,7 @@ parsed once per tree, and what the edges report reaches the plan."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import pytest
 
 from reconciler import runtime, settings
 from reconciler.edges.docker.fake import FakeEngine
+from reconciler.loadtest import quarantine
+from reconciler.loadtest.result import LoadTestResult, Outcome
 from reconciler.manifests import loading
 from reconciler.model import container
-from reconciler.plan import planner
+from reconciler.plan import planner, render
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
 
@@ -140,3 +143,19 @@ def test_a_reconciler_acts_only_on_the_containers_of_its_own_host_name(
     planned = runtime.Runtime(conf, engine, runtime.Shared.for_settings(conf)).planner().plan()
     assert sorted((c.op.value, c.name) for c in planned.plan.changes) == [
         ("remove", "falco-mine"), ("remove", "falco-old")]
+
+
+def test_a_quarantined_driver_reaches_the_plan_line_of_its_build(
+    made: runtime.Runtime,
+) -> None:
+    """The gate's quarantine folder in the state dir (as the gate writes it) is read by the
+    planner: the missing driver's build line says it was held back, and why."""
+    first = made.planner().plan().plan
+    (build,) = [c for c in first.changes if c.op.value == "build"]
+    assert "held back" not in build.reason_text
+    where = quarantine.folder(made.settings.state_dir) / build.name
+    where.parent.mkdir(parents=True)
+    where.with_name(where.name + ".loadtest.json").write_text(json.dumps(LoadTestResult(
+        Outcome.FAILED, "kmod", ("Oops: general protection fault",)).to_json()))
+    text = render.as_text(made.planner().plan().plan)
+    assert "held back by its load test before: failed: Oops: general protection fault" in text
