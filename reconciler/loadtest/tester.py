@@ -19,7 +19,7 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, StepFailed
-from reconciler.loadtest import guest, userspace
+from reconciler.loadtest import compat, guest, userspace
 from reconciler.loadtest.result import LoadTestResult
 
 log = logs.get(__name__)
@@ -67,7 +67,8 @@ def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
     return userspace.ensure(eng, image.reference, source, spec, driver_version,
                             module_name=module_name, device_name=device_name,
                             cache_root=cache, log=build_log, timeout=setup.timeout,
-                            libs_version=upstream_version(debian) if debian else None)
+                            libs_version=upstream_version(debian) if debian
+                            else compat.libs_of_driver(driver_version))
 
 
 def upstream_version(debian_version: str) -> str:
