@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from reconciler.edges.store.local import LOAD_TEST_SUFFIX
-from reconciler.loadtest.result import LoadTestResult
+from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store
+from reconciler.loadtest.result import LoadTestResult, Outcome
 from reconciler.model.artifacts import ArtifactKey
 
 
@@ -52,6 +52,19 @@ def held_back(state_dir: Path, keys: Iterable[ArtifactKey]) -> list[tuple[Artifa
         if result is not None:
             found.append((key, result.one_line()))
     return found
+
+
+def unreadable(store: Store, key: ArtifactKey | None
+               ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+    """``key``'s stored result if it says ``loaded`` (the driver loads; its tested
+    userspace cannot read it): the libs version of that userspace and the reasons."""
+    if key is None:
+        return []
+    path = store.path_of(key)
+    result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
+    if result is None or result.outcome is not Outcome.LOADED:
+        return []
+    return [(key, result.libs_version, result.reasons)]
 
 
 def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:

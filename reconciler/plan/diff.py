@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from reconciler.desired.state import DesiredContainer, DesiredState
+from reconciler.loadtest import compat
 from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.container import ContainerSpec
@@ -264,6 +265,12 @@ def notes(desired: DesiredState, observed: ObservedState,
         found.append(f"warning: the legacy eBPF probe is deprecated in Falco "
                      f"{want.falco_version} and removed in 0.44: move to modern_ebpf or kmod")
     found += observed.upstream_notes
+    for key, libs, reasons in observed.unreadable:
+        if want is not None and key == want.artifact and compat.falco_cannot_read(
+                want.falco_version, str(key.kind), libs, reasons):
+            found.append(f"warning: {key.relpath}: the driver loads; Falco "
+                         f"{want.falco_version}'s userspace cannot read it on this kernel: "
+                         f"{reasons[0]} (tested with libs {libs})")
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")

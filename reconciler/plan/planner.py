@@ -206,7 +206,11 @@ class Planner:
                                    held_back=quarantine.held_back(
                                        self.settings.state_dir,
                                        (a.key for a in want.artifacts
-                                        if a.key not in held.present)))
+                                        if a.key not in held.present)),
+                                   unreadable=quarantine.unreadable(
+                                       self.store, want.container.artifact
+                                       if want.container and want.container.artifact in
+                                       held.present else None))
 
     def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
         """Which upstream has each artifact the store lacks, unless this host always

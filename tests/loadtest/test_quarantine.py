@@ -81,3 +81,22 @@ def test_status_shows_each_stored_drivers_test_the_unpassed_first(tmp_path: Path
     assert shown[-1] == (f"  {RELPATH}: passed: 1709 events, 0 drops on "
                          "6.1.0-50-cloud-amd64")
     assert f"  {RELPATH.replace('.ko', '.o')}: untested: no QEMU" in shown
+
+
+def test_unreadable_reads_a_stored_loaded_result_only(tmp_path: Path) -> None:
+    """What the planner gives the plan for the Host's own driver: a stored ``loaded``
+    result's libs version and reasons; a passed one, or none, gives nothing."""
+    key = parse_relpath(RELPATH.replace(".ko", ".o"))
+    assert key is not None
+    store = Store(tmp_path)
+    path = store.path_of(key)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"probe")
+    assert quarantine.unreadable(store, key) == []
+    sidecar = path.with_name(path.name + ".loadtest.json")
+    sidecar.write_text(json.dumps(LoadTestResult(
+        Outcome.LOADED, "ebpf", ("unable to mmap",), libs_version="0.20.0").to_json()))
+    assert quarantine.unreadable(store, key) == [(key, "0.20.0", ("unable to mmap",))]
+    sidecar.write_text(json.dumps(LoadTestResult(Outcome.PASSED, "ebpf").to_json()))
+    assert quarantine.unreadable(store, key) == []
+    assert quarantine.unreadable(store, None) == []
