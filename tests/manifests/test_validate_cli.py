@@ -171,3 +171,22 @@ def test_a_clone_url_that_fails_keeps_gits_reason(
     err = capsys.readouterr().err
     assert "cannot fetch http://127.0.0.1:1/nothing.git: unable to access" in err
     assert "Failed to connect to 127.0.0.1 port 1" in err
+
+
+def test_a_driver_version_no_source_can_have_is_a_located_error(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git_repo.commit({
+        "hosts/web.yaml": HOST.replace("version: 0.37.1",
+                                       "version: 0.37.1\n    driverVersion: 8.0.0"),
+        "builds/b.yaml": GRID.replace("kernelversion: 1", "kernelversion: 1\n"
+                                      "driverversion: 8.0.1+driver"),
+    })
+    assert cli.main(_validate(git_repo, tmp_path)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "builds/b.yaml:2: driverversion: '8.0.1+driver' is not a driver release (the releases"
+        " nearest it are 8.0.0+driver and 8.1.0+driver); did you mean '8.0.0+driver'?",
+        "hosts/web.yaml:9: spec.falco.driverVersion: '8.0.0' is not a driver release: "
+        "falcosecurity/libs tags driver releases with +driver; did you mean '8.0.0+driver'?",
+    ]
