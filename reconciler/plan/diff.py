@@ -121,6 +121,8 @@ class Plan:
     changes: tuple[Change, ...]
     manifest_host: str | None = None  # the Host manifest that matched
     notes: tuple[str, ...] = ()  # observed facts the text form shows (not in the JSON)
+    # What retention keeps a while longer: shown after the changes (not in the JSON).
+    retention: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -252,8 +254,7 @@ def _retention_notes(retained: Review | None) -> list[str]:
     return found
 
 
-def notes(desired: DesiredState, observed: ObservedState,
-          retained: Review | None = None) -> tuple[str, ...]:
+def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
     found: list[str] = list(desired.notes)
     want = desired.container
@@ -267,7 +268,7 @@ def notes(desired: DesiredState, observed: ObservedState,
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
-    return (*found, *_retention_notes(retained))
+    return tuple(found)
 
 
 def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Change:
@@ -350,5 +351,6 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
         host=desired.hostname,
         changes=(*builds, *modules, *containers, *deletes),
         manifest_host=desired.host,
-        notes=notes(desired, observed, retained),
+        notes=notes(desired, observed),
+        retention=tuple(_retention_notes(retained)),
     )

@@ -165,6 +165,18 @@ def test_text_form_reads_like_terraform() -> None:
     assert text.rstrip().endswith("Plan: 1 to build, 1 to create.")
 
 
+def test_text_form_on_a_terminal_is_coloured_like_terraform() -> None:
+    got = plan.diff(desired(), ObservedState(present=frozenset({KEY}),
+                                             containers=(ours(status="exited"),),
+                                             corrupt=frozenset({OTHER})))
+    text = render.as_text(got, colour=True)
+    assert "\x1b[33m~ replace\x1b[0m  container falco" in text  # yellow: replaced
+    assert f"\x1b[31m- delete \x1b[0m  {OTHER.relpath}" in text  # red: deleted
+    build = render.as_text(plan.diff(desired(), ObservedState()), colour=True)
+    assert f"\x1b[32m+ build \x1b[0m  {KEY.relpath}" in build  # green: added
+    assert "\x1b[" not in render.as_text(got)  # off a terminal: plain text
+
+
 def test_moved_tag_replaces_falco_only_with_pull_always() -> None:
     moved = ObservedImage(SPEC.image, local_id="sha256:old", remote_digest="sha256:new",
                           running_digests=(f"{SPEC.image}@sha256:old",))
