@@ -138,6 +138,7 @@ _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounc
            "build_request_rate"}
 _BOOLS = {"privileged", "adopt", "docker_events", "falco_upstreams", "accept_build_requests"}
 _DURATIONS = {"retention"}
+_CHOICES = {"build": ("missing", "never", "always")}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
 _SWITCHES = {"adopt"}
@@ -148,17 +149,31 @@ def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True)
     ``config`` is False (a second call on the same parser, or a command whose own
     ``-c/--config`` means something else)."""
     if config:
-        parser.add_argument("--config", type=Path, default=None,
+        parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                             help="config file (default: /etc/falco-reconciler/config.yaml)")
     for name in names:
         if name not in _HELP:
             raise KeyError(name)
         flag = "--" + name.replace("_", "-")
+        helped = f"{_HELP[name]} [{'RECONCILER_' + name.upper()}]"
         if name in _SWITCHES:
             parser.add_argument(flag, dest=name, action="store_const", const="true",
-                                default=None, help=_HELP[name])
+                                default=None, help=helped)
         else:
-            parser.add_argument(flag, dest=name, default=None, help=_HELP[name])
+            parser.add_argument(flag, dest=name, default=None, help=helped,
+                                metavar=_metavar(name))
+
+
+def _metavar(name: str) -> str:
+    """What a flag takes, as its help shows it: the choices, or the kind of value."""
+    if name in _CHOICES:
+        return "{" + ",".join(_CHOICES[name]) + "}"
+    kinds = ((_BOOLS, "{true,false}"), (_DURATIONS, "DURATION"), (_INTS, "N"),
+             ({"build_request_rate"}, "RATE"), (_FLOATS, "SECONDS"),
+             ({"listen", "metrics_listen", "webhook_listen"}, "HOST:PORT"),
+             ({n for n in _PATHS if n.endswith(("_file", "_signers"))}, "FILE"),
+             (_PATHS, "DIR"))
+    return next((shown for names, shown in kinds if name in names), name.upper())
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
