@@ -98,7 +98,7 @@ def test_schema_prints_a_json_schema_document(capsys: pytest.CaptureFixture[str]
     assert cli.main(["schema"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert len(document["oneOf"]) == 2
+    assert len(document["oneOf"]) == 3
     assert "Host" in document["$defs"] and "DriverBuild" in document["$defs"]
 
 
