@@ -151,7 +151,8 @@ class Executor:
         by_request: dict[tuple[KernelId, str], list[Change]] = {}
         for change in changes:
             assert change.artifact is not None
-            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN):
+            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN,
+                                 Reason.NO_HEADERS):
                 # Building it would publish where nothing is ever served: say so, once.
                 # An upstream that did not answer may have it next time: retried, not held.
                 failed.add(change.artifact)

@@ -27,7 +27,7 @@ from pathlib import Path
 from reconciler.builder import locks, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
-from reconciler.model.artifacts import KernelId
+from reconciler.model.artifacts import APT_HEADER_TARGETS, KernelId
 from reconciler.model.container import BindMount
 
 MANIFEST = "headers.json"
@@ -36,7 +36,7 @@ LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
 # The targets whose headers come from apt, with no kernelUrls: what a build host can
 # build for a build request, which carries no URLs (it must not make us download any).
-APT_TARGETS = frozenset({"debian"})
+APT_TARGETS = APT_HEADER_TARGETS
 
 
 @dataclass(frozen=True)
