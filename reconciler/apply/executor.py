@@ -235,6 +235,8 @@ def _record(outcomes: list[Outcome], outcome: Outcome) -> None:
     outcomes.append(outcome)
     event = "change.applied" if outcome.result is OutcomeResult.OK else (
         f"change.{outcome.result}")
-    log.info(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
-             name=outcome.change.name, message=outcome.message,
-             seconds=round(outcome.seconds, 3))
+    # A failure is said once, here, at error level, with its whole cause; the pass's own
+    # events only count failures.
+    emit = log.error if outcome.result is OutcomeResult.FAILED else log.info
+    emit(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
+         name=outcome.change.name, message=outcome.message, seconds=round(outcome.seconds, 3))
