@@ -21,6 +21,7 @@ from reconciler.edges.host import kmod
 from reconciler.edges.http import requester as buildrequests
 from reconciler.edges.store.local import Store
 from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import survey
 from reconciler.plan import planner
@@ -75,6 +76,7 @@ class Runtime:
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
             module_name=module_name, device_name=device_name,
+            url_policy=UrlPolicy(conf.kernel_url_allow, conf.kernel_url_max_bytes),
         )
 
     def build(

@@ -1,0 +1,43 @@
+"""Real keys for tests, made with the host's openssl: a module-signing key and certificate
+as the kernel's ``certs/Makefile`` makes its own (codeSigning, not a CA), and the lines of
+a key's PEM body to search for wherever it must never appear."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from reconciler.model import modsig
+
+
+def make_signing_pair(folder: Path, name: str, *, serial: str | None = None) -> modsig.Signing:
+    """A module-signing key and self-signed certificate, named ``name`` in a keyring."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key, cert = folder / f"{name}.key.pem", folder / f"{name}.crt.pem"
+    subprocess.run(
+        ["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+         "-sha256", "-keyout", str(key), "-out", str(cert),
+         "-subj", f"/O=falco-reconciler tests/CN={name}",
+         "-addext", "basicConstraints=critical,CA:FALSE",
+         "-addext", "keyUsage=digitalSignature",
+         "-addext", "extendedKeyUsage=codeSigning",
+         "-addext", "subjectKeyIdentifier=hash",
+         *(["-set_serial", serial] if serial else [])],
+        check=True, capture_output=True,
+    )
+    key.chmod(0o600)
+    return modsig.Signing(str(key), str(cert), name.replace(" ", "-"))
+
+
+def key_lines(signing_pair: modsig.Signing) -> list[str]:
+    """Lines of the private key's PEM body: what would show if the key leaked anywhere."""
+    body = Path(signing_pair.key).read_text().splitlines()[1:-1]
+    return [body[1], body[len(body) // 2], body[-2]]
+
+
+def files_holding(lines: list[str], *roots: Path) -> list[str]:
+    patterns = [arg for line in lines for arg in ("-e", line)]
+    found = subprocess.run(["grep", "-rlF", *patterns,
+                            *(str(r) for r in roots if r.exists())],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.split()
