@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import OpenFile, Store
 from reconciler.model import modsig, timestamps
 
@@ -68,5 +69,6 @@ class StoreFiles:
         return entries
 
     def index_json(self) -> bytes:
-        body = {"artifacts": self.index()}
+        root = self.store.root  # trust: how each came in, and the signed indexes held
+        body = {"artifacts": signedindex.annotate(self.index(), root), **signedindex.served(root)}
         return (json.dumps(body, indent=2, sort_keys=False) + "\n").encode("utf-8")

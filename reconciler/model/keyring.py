@@ -71,5 +71,5 @@ def parse_public_keys(value: Any, origin: str) -> tuple[str, ...]:
             raw = b""
         if kind != "ed25519" or len(raw) != 32:
             raise FleetSettingError(f"{origin}: trusted_keys: expected ed25519:<base64 of 32 "
-                                    f"bytes> (reconciler index-key prints it), got {entry!r}")
+                                    f"bytes>, got {entry!r}")
     return tuple(str(e) for e in entries)
