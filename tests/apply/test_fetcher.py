@@ -152,10 +152,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
                                     EBPF.relpath: (Op.FETCH, Reason.MISSING, name)}
         changes = json.loads(render.as_json(planned.plan))["changes"]
         kmod = next(c for c in changes if c["name"] == KMOD.relpath)
-        assert (kmod["op"], kmod["from"]) == ("fetch", name)
+        assert (kmod["op"], kmod["from"], kmod["trust"]) == ("fetch", name, "checksum")
         assert kmod["reason"].startswith("missing from the store: ")
-        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name}\n",
-                         render.as_text(planned.plan))
+        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name} \(trust: "
+                         r"checksum, no signature\)\n", render.as_text(planned.plan))
         outcomes = host.apply(rt, planned)
     results = {o.change.name: (o.result.value, o.message) for o in outcomes}
     assert results[KMOD.relpath][0] == "ok"
