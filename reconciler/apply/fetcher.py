@@ -47,13 +47,14 @@ from reconciler.model import trustindex
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.offers import Offer
 from reconciler.model.upstreams import Trust, Upstream
+from reconciler.observe import survey
 from reconciler.observe.survey import Connect
 from reconciler.plan.diff import Change
 
 log = logs.get(__name__)
 
 _ABSENT = (403, 404, 410)
-MAX_INDEX_BYTES = 32 << 20
+MAX_INDEX_BYTES = survey.MAX_INDEX_BYTES  # the index the survey reads, signatures and all
 
 
 def _now() -> dt.datetime:

@@ -26,7 +26,7 @@ from reconciler.edges import atomic
 from reconciler.model import trustindex
 
 FOLDER = ".trust"
-MAX_DOCUMENT = 8 << 20
+MAX_DOCUMENT = 32 << 20  # about 100,000 artifacts
 _KEY_FILE = re.compile(r"^[0-9a-f]{64}\.json$")
 
 
