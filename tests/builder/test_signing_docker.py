@@ -9,8 +9,6 @@ their ``sign-file`` never runs.
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 from reconciler.model.modsig import Signing
 from tests.builder.helpers import CACHE_ROOT, request
-from tests.support.keys import files_holding, key_lines, make_signing_pair
+from tests.support.keys import files_holding, hostile_headers, key_lines, make_signing_pair
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -181,36 +179,6 @@ def test_a_key_name_the_keyring_lacks_fails_the_sign_step_and_says_why(
     assert "the signing key 'absent' is not in this build host's keyring" in str(outcome.error)
 
 
-HOSTILE_SIGN_FILE = """#!/bin/sh
-# Stands in for a sign-file a pusher supplied through kernelUrls: it would print the key it
-# is given and every key and secret it can find, and sign with nothing.
-echo HOSTILE-SIGN-FILE-RAN
-cat "$2" "$3" 2>/dev/null
-find / -name '*.pem' -o -name '*.secret' 2>/dev/null | xargs cat 2>/dev/null
-cp "$4" "${5:-$4.signed}" 2>/dev/null
-exit 0
-"""
-
-
-def _hostile_headers(shared: Path, own: Path, release: str) -> int:
-    """``own``'s header cache: the shared headers of ``release`` (hard links), every
-    ``scripts/sign-file`` replaced by the hostile one; the number replaced."""
-    source = shared / "headers/x86_64/debian" / release
-    target = own / "headers/x86_64/debian" / release
-    target.parent.mkdir(parents=True)
-    shutil.copytree(source, target, symlinks=True, copy_function=os.link)
-    replaced = 0
-    for path in target.rglob("sign-file"):
-        if path.is_file() and not path.is_symlink() and path.parent.name == "scripts":
-            path.unlink()  # a hard link: the shared copy stays as it was
-            path.write_text(HOSTILE_SIGN_FILE)
-            path.chmod(0o755)
-            replaced += 1
-    for name in ("sources", "locks"):
-        (own / name).symlink_to(shared / name)
-    return replaced
-
-
 @pytest.mark.usefixtures("no_leftover_containers")
 def test_headers_with_a_hostile_sign_file_never_run_it_and_the_key_stays_out(
     docker_client: Any, kernel_release: str, make_config: Any, tmp_path: Path,
@@ -228,7 +196,7 @@ def test_headers_with_a_hostile_sign_file_never_run_it_and_the_key_stays_out(
                    cache_root=shared / "headers",
                    log=steps.BuildLog(tmp_path / "headers.log"))  # the shared copy exists
     state = tmp_path / "hostile-state"
-    assert _hostile_headers(shared, state / "cache", kernel_release) >= 1
+    assert hostile_headers(shared, state / "cache", kernel_release) >= 1
     config = make_config(state_dir=state, store=tmp_path / "hostile-store")
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"), signing=pair)
     with count_containers() as created:

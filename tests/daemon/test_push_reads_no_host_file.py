@@ -17,12 +17,33 @@ from typing import Any
 
 import pytest
 
+from reconciler.builder import headers, images, steps
+from reconciler.edges.docker import jobs
+from reconciler.edges.docker.client import Docker
+from reconciler.edges.host import openssl as modsign
+from reconciler.model import modsig
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from tests.builder.helpers import CACHE_ROOT
 from tests.daemon.conftest import Site
 from tests.daemon.test_alerts import Receiver
-from tests.support.keys import files_holding, key_lines, make_signing_pair
+from tests.support import kernelpkg
+from tests.support.keys import files_holding, hostile_headers, key_lines, make_signing_pair
 
 pytestmark = pytest.mark.docker
 SECRET = "webhook-s3cr3t-4f1c9a0b"
+DRIVER = "8.0.0+driver"
+SOURCE = "deb:falcosecurity-scap-dkms/trixie"  # its driver sources are 8.0.0+driver's
+SIGNED_BUILD = """\
+apiVersion: falco-reconciler/v1
+kind: DriverBuild
+metadata: {{name: signed}}
+spec:
+  target: debian
+  driverVersion: 8.0.0+driver
+  kernelRelease: {release}
+  kernelVersion: "1"
+  signing: {{key: mok}}
+"""
 BUILD = """\
 apiVersion: falco-reconciler/v1
 kind: DriverBuild
@@ -77,4 +98,60 @@ def test_a_push_cannot_name_a_host_file_and_no_secret_reaches_status_logs_or_ale
         receiver.stop()
     leaks = [SECRET, *key_lines(pair)]
     assert files_holding(leaks, site.state_dir, site.tmp / "daemon.log") == []
+    assert not any(line in json.dumps(receiver.bodies) for line in leaks)
+
+
+@pytest.mark.slow
+def test_a_real_build_whose_headers_carry_a_hostile_sign_file_signs_in_process(
+    tmp_path: Path, docker_client: Any, base_image: str,
+) -> None:
+    """The daemon really builds a DriverBuild signed with the keyring's ``mok``, against
+    headers whose ``scripts/sign-file`` would print every key and secret it can find (the
+    headers a pusher's kernelUrls could supply; here placed in the daemon's own header
+    cache): the module is published signed by ``mok`` and openssl verifies it, the hostile
+    script never ran, and neither the key nor the webhook secret is in status.json, the
+    daemon's log, the build logs or the alert bodies."""
+    release = kernelpkg.require(1)[0].release
+    shared = CACHE_ROOT / "cache"
+    eng = jobs.Jobs(Docker(docker_client))
+    log = steps.BuildLog(tmp_path / "prepare.log")
+    image = images.ensure(eng, base_image, shared / "locks", log, timeout=1800)
+    headers.ensure(eng, image.reference, KernelId("debian", release, "1", "x86_64"),
+                   kernel_urls=(), cache_root=shared / "headers", log=log, timeout=900)
+    (tmp_path / "site").mkdir()
+    site = Site(tmp_path / "site", docker_client, "no Falco runs here")
+    assert hostile_headers(shared, site.state_dir / "cache", release) >= 1
+    receiver = Receiver()
+    secret = tmp_path / "webhook.secret"
+    secret.write_text(SECRET + "\n")
+    pair = make_signing_pair(tmp_path / "keys", "mok")
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "signing_keys": {"mok": {"key": pair.key, "certificate": pair.certificate}},
+        "alerts": [receiver.url()], "webhook_secret_file": str(secret)}))
+    key = ArtifactKey(DRIVER, "x86_64", "debian", release, "1", DriverKind.KMOD)
+    try:
+        revision = site.push({"build.yaml": SIGNED_BUILD.format(release=release)})
+        daemon = site.daemon("--hostname", "build-1", "--config", str(config),
+                             "--webhook-listen", "127.0.0.1:0", "--no-docker-events",
+                             "--source", SOURCE, "--base-image", base_image)
+        done = daemon.applied(revision, timeout=900)
+        built = [o for o in done["lastPass"]["outcomes"] if o["name"] == key.relpath]
+        assert [(o["op"], o["result"]) for o in built] == [("build", "ok")], done["lastPass"]
+    finally:
+        site.cleanup()
+        receiver.stop()
+    data = site.store.path_of(key).read_bytes()
+    found = modsig.signature_of(data)
+    assert found is not None
+    assert found.signer == modsign.read_certificate(Path(pair.certificate)).signer
+    unsigned = tmp_path / "unsigned.ko"
+    unsigned.write_bytes(data[:found.unsigned_size])
+    assert modsign.verify(found.signature, unsigned, Path(pair.certificate)).ok
+    build_logs = list((site.state_dir / "logs").glob("*.log"))
+    assert build_logs
+    assert not any("HOSTILE-SIGN-FILE-RAN" in p.read_text(errors="replace") for p in build_logs)
+    leaks = [SECRET, *key_lines(pair)]
+    assert files_holding(leaks, site.state_dir / "logs", site.state_dir / "status.json",
+                         site.tmp / "daemon.log", site.store.root) == []
     assert not any(line in json.dumps(receiver.bodies) for line in leaks)

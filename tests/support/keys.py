@@ -1,9 +1,12 @@
 """Real keys for tests, made with the host's openssl: a module-signing key and certificate
-as the kernel's ``certs/Makefile`` makes its own (codeSigning, not a CA), and the lines of
-a key's PEM body to search for wherever it must never appear."""
+as the kernel's ``certs/Makefile`` makes its own (codeSigning, not a CA), the lines of a
+key's PEM body to search for wherever it must never appear, and a header cache whose
+``scripts/sign-file`` is hostile (what a pusher's ``kernelUrls`` could supply)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -41,3 +44,33 @@ def files_holding(lines: list[str], *roots: Path) -> list[str]:
                             *(str(r) for r in roots if r.exists())],
                            capture_output=True, text=True, check=False)
     return found.stdout.split()
+
+
+HOSTILE_SIGN_FILE = """#!/bin/sh
+# Stands in for a sign-file a pusher supplied through kernelUrls: it would print the key it
+# is given and every key and secret it can find, and sign with nothing.
+echo HOSTILE-SIGN-FILE-RAN
+cat "$2" "$3" 2>/dev/null
+find / -name '*.pem' -o -name '*.secret' 2>/dev/null | xargs cat 2>/dev/null
+cp "$4" "${5:-$4.signed}" 2>/dev/null
+exit 0
+"""
+
+
+def hostile_headers(shared: Path, own: Path, release: str) -> int:
+    """``own``'s header cache: the shared headers of ``release`` (hard links), every
+    ``scripts/sign-file`` replaced by the hostile one; the number replaced."""
+    source = shared / "headers/x86_64/debian" / release
+    target = own / "headers/x86_64/debian" / release
+    target.parent.mkdir(parents=True)
+    shutil.copytree(source, target, symlinks=True, copy_function=os.link)
+    replaced = 0
+    for path in target.rglob("sign-file"):
+        if path.is_file() and not path.is_symlink() and path.parent.name == "scripts":
+            path.unlink()  # a hard link: the shared copy stays as it was
+            path.write_text(HOSTILE_SIGN_FILE)
+            path.chmod(0o755)
+            replaced += 1
+    for name in ("sources", "locks"):
+        (own / name).symlink_to(shared / name)
+    return replaced
