@@ -25,7 +25,13 @@ from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 from reconciler.model.modsig import Signing
 from tests.builder.helpers import CACHE_ROOT, request
-from tests.support.keys import files_holding, hostile_headers, key_lines, make_signing_pair
+from tests.support.keys import (
+    files_holding,
+    hostile_headers,
+    key_lines,
+    make_signing_pair,
+    signed_by,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -205,12 +211,7 @@ def test_headers_with_a_hostile_sign_file_never_run_it_and_the_key_stays_out(
     assert outcome.error is None, str(outcome.error)
     assert steps.Step.SIGN not in created.steps()
     (stored,) = outcome.artifacts
-    found = modsig.signature_of(stored.path.read_bytes())
-    assert found is not None
-    assert found.signer == modsign.read_certificate(Path(pair.certificate)).signer
-    unsigned = tmp_path / "unsigned.ko"
-    unsigned.write_bytes(stored.path.read_bytes()[:found.unsigned_size])
-    assert modsign.verify(found.signature, unsigned, Path(pair.certificate)).ok
+    signed_by(stored.path.read_bytes(), pair, tmp_path)
     assert outcome.log_path is not None
     log_text = outcome.log_path.read_text()
     assert "HOSTILE-SIGN-FILE-RAN" not in log_text

@@ -20,20 +20,25 @@ import pytest
 from reconciler.builder import headers, images, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
-from reconciler.edges.host import openssl as modsign
-from reconciler.model import modsig
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.modsig import Signing
 from tests.builder.helpers import CACHE_ROOT
 from tests.daemon.conftest import Site
 from tests.daemon.test_alerts import Receiver
 from tests.support import kernelpkg
-from tests.support.keys import files_holding, hostile_headers, key_lines, make_signing_pair
+from tests.support.keys import (
+    files_holding,
+    hostile_headers,
+    key_lines,
+    make_signing_pair,
+    signed_by,
+)
 
 pytestmark = pytest.mark.docker
 SECRET = "webhook-s3cr3t-4f1c9a0b"
 DRIVER = "8.0.0+driver"
 SOURCE = "deb:falcosecurity-scap-dkms/trixie"  # its driver sources are 8.0.0+driver's
-SIGNED_BUILD = """\
+BUILD = """\
 apiVersion: falco-reconciler/v1
 kind: DriverBuild
 metadata: {{name: signed}}
@@ -42,19 +47,23 @@ spec:
   driverVersion: 8.0.0+driver
   kernelRelease: {release}
   kernelVersion: "1"
-  signing: {{key: mok}}
-"""
-BUILD = """\
-apiVersion: falco-reconciler/v1
-kind: DriverBuild
-metadata: {{name: signed}}
-spec:
-  target: debian
-  driverVersion: 2.0.0+driver
-  kernelRelease: 5.10.0-14-cloud-amd64
   signing:
     key: {key}
 """
+OLD_KERNEL = "5.10.0-14-cloud-amd64"  # no headers here: its build fails, as wanted
+
+
+def _build_host_settings(tmp_path: Path, receiver: Receiver) -> tuple[Path, Signing, Path]:
+    """A webhook secret, a keyring holding ``mok`` (a real openssl key and certificate) and
+    alerts to ``receiver``: the secret file, the pair and the config file."""
+    secret = tmp_path / "webhook.secret"
+    secret.write_text(SECRET + "\n")
+    pair = make_signing_pair(tmp_path / "keys", "mok")
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({
+        "signing_keys": {"mok": {"key": pair.key, "certificate": pair.certificate}},
+        "alerts": [receiver.url()], "webhook_secret_file": str(secret)}))
+    return secret, pair, config
 
 
 def test_a_push_cannot_name_a_host_file_and_no_secret_reaches_status_logs_or_alerts(
@@ -63,27 +72,23 @@ def test_a_push_cannot_name_a_host_file_and_no_secret_reaches_status_logs_or_ale
     (tmp_path / "site").mkdir()
     site = Site(tmp_path / "site", docker_client, "no Falco runs here")
     receiver = Receiver()
-    secret = tmp_path / "webhook.secret"
-    secret.write_text(SECRET + "\n")
-    pair = make_signing_pair(tmp_path / "keys", "mok")
-    config = tmp_path / "config.yaml"
-    config.write_text(json.dumps({
-        "signing_keys": {"mok": {"key": pair.key, "certificate": pair.certificate}},
-        "alerts": [receiver.url()], "webhook_secret_file": str(secret)}))
+    secret, pair, config = _build_host_settings(tmp_path, receiver)
     try:
         first = site.push({"README": "a build host\n"})
         daemon = site.daemon("--hostname", "build-1", "--config", str(config),
                              "--webhook-listen", "127.0.0.1:0", "--no-docker-events",
                              "--poll-interval", "1")
         daemon.applied(first)
-        hostile = site.push({"build.yaml": BUILD.format(key=secret)}, "read a host file")
+        hostile = site.push({"build.yaml": BUILD.format(release=OLD_KERNEL, key=secret)},
+                            "read a host file")
         refused = daemon.wait_for(
             lambda s: (s.get("rejected") or {}).get("revision") == hostile, timeout=60,
             why="the push naming a host path refused")
-        assert "build.yaml:9: spec.signing.key: must be the name of a signing key in the " \
+        assert "build.yaml:10: spec.signing.key: must be the name of a signing key in the " \
                "build host's keyring" in refused["rejected"]["reason"]
 
-        named = site.push({"build.yaml": BUILD.format(key="mok")}, "sign with mok")
+        named = site.push({"build.yaml": BUILD.format(release=OLD_KERNEL, key="mok")},
+                          "sign with mok")
         failed = daemon.wait_for(
             lambda s: s.get("lastPass", {}).get("revision") == named
             and s["lastPass"]["result"] == "failed", timeout=120, why="the build tried")
@@ -122,16 +127,10 @@ def test_a_real_build_whose_headers_carry_a_hostile_sign_file_signs_in_process(
     site = Site(tmp_path / "site", docker_client, "no Falco runs here")
     assert hostile_headers(shared, site.state_dir / "cache", release) >= 1
     receiver = Receiver()
-    secret = tmp_path / "webhook.secret"
-    secret.write_text(SECRET + "\n")
-    pair = make_signing_pair(tmp_path / "keys", "mok")
-    config = tmp_path / "config.yaml"
-    config.write_text(json.dumps({
-        "signing_keys": {"mok": {"key": pair.key, "certificate": pair.certificate}},
-        "alerts": [receiver.url()], "webhook_secret_file": str(secret)}))
+    _secret, pair, config = _build_host_settings(tmp_path, receiver)
     key = ArtifactKey(DRIVER, "x86_64", "debian", release, "1", DriverKind.KMOD)
     try:
-        revision = site.push({"build.yaml": SIGNED_BUILD.format(release=release)})
+        revision = site.push({"build.yaml": BUILD.format(release=release, key="mok")})
         daemon = site.daemon("--hostname", "build-1", "--config", str(config),
                              "--webhook-listen", "127.0.0.1:0", "--no-docker-events",
                              "--source", SOURCE, "--base-image", base_image)
@@ -141,13 +140,7 @@ def test_a_real_build_whose_headers_carry_a_hostile_sign_file_signs_in_process(
     finally:
         site.cleanup()
         receiver.stop()
-    data = site.store.path_of(key).read_bytes()
-    found = modsig.signature_of(data)
-    assert found is not None
-    assert found.signer == modsign.read_certificate(Path(pair.certificate)).signer
-    unsigned = tmp_path / "unsigned.ko"
-    unsigned.write_bytes(data[:found.unsigned_size])
-    assert modsign.verify(found.signature, unsigned, Path(pair.certificate)).ok
+    signed_by(site.store.path_of(key).read_bytes(), pair, tmp_path)
     build_logs = list((site.state_dir / "logs").glob("*.log"))
     assert build_logs
     assert not any("HOSTILE-SIGN-FILE-RAN" in p.read_text(errors="replace") for p in build_logs)

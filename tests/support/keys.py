@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from reconciler.edges.host import openssl as modsign
 from reconciler.model import modsig
 
 
@@ -30,6 +31,18 @@ def make_signing_pair(folder: Path, name: str, *, serial: str | None = None) -> 
     )
     key.chmod(0o600)
     return modsig.Signing(str(key), str(cert), name.replace(" ", "-"))
+
+
+def signed_by(data: bytes, pair: modsig.Signing, tmp: Path) -> modsig.ModuleSignature:
+    """The appended signature of module ``data``, asserted to name ``pair``'s certificate
+    and to be genuine for it by the host's openssl."""
+    found = modsig.signature_of(data)
+    assert found is not None
+    assert found.signer == modsign.read_certificate(Path(pair.certificate)).signer
+    unsigned = tmp / "unsigned.ko"
+    unsigned.write_bytes(data[:found.unsigned_size])
+    assert modsign.verify(found.signature, unsigned, Path(pair.certificate)).ok
+    return found
 
 
 def key_lines(signing_pair: modsig.Signing) -> list[str]:
