@@ -20,11 +20,12 @@ from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import crypto, kmod
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.httpd.files import StoreFiles
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import survey
@@ -125,7 +126,7 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
-        return buildrequests.request_builds(self.settings.upstreams, keys,
+        return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +38,16 @@ from reconciler.builder import verify
 from reconciler.desired.state import DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.host import crypto
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.edges.store import local as stores
 from reconciler.edges.store import signedindex
-from reconciler.errors import ArtifactRejected, ConfigError, StoreError, UpstreamError
+from reconciler.errors import (
+    ArtifactRejected,
+    ConfigError,
+    InvalidDriver,
+    StoreError,
+    UpstreamError,
+)
 from reconciler.model import trustindex
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.offers import Offer
@@ -65,9 +70,9 @@ def _now() -> dt.datetime:
 class Fetcher:
     store: stores.Store
     upstreams: Sequence[Upstream]
-    connect: Connect = http.Client
+    connect: Connect = upstream.Client
     module_name: str = "falco"
-    max_bytes: int = http.MAX_ARTIFACT_BYTES
+    max_bytes: int = upstream.MAX_ARTIFACT_BYTES
     trusted_keys: Sequence[str] = ()  # pinned ``ed25519:<base64>`` index keys
     clock: Callable[[], dt.datetime] = _now
     verify: trustindex.Verify = crypto.verify
@@ -104,7 +109,7 @@ class Fetcher:
             raise UpstreamError(f"{offer.upstream} is no longer a configured upstream")
         return source
 
-    def _client(self, offer: Offer) -> http.Client:
+    def _client(self, offer: Offer) -> upstream.Client:
         source = self._source(offer)
         try:
             return self.connect(source)
@@ -116,8 +121,8 @@ class Fetcher:
         upstream's ``/index.json`` carries and those the store keeps."""
         if "" not in self._judged:
             docs = signedindex.held(self.store.root)
-            for upstream in self.upstreams:
-                docs += _documents(self.connect, upstream)
+            for source in self.upstreams:
+                docs += _documents(self.connect, source)
             trusted = {crypto.key_id(k): k for k in self.trusted_keys}
             self._judged[""] = trustindex.judge(docs, trusted, self.verify, self.clock(),
                                                 signedindex.seen(self.store.root))
@@ -166,7 +171,7 @@ class Fetcher:
                 described = verify.check_fetched(
                     temp.read_bytes(), key.kind, release, key.arch, self.module_name,
                     driver_version=key.driver_version, stated=offer.identity)
-            except verify.InvalidDriver as exc:
+            except InvalidDriver as exc:
                 raise ArtifactRejected(f"not the driver asked for: {exc}") from exc
             trusted = self._trust(key, digest, source)
             self.store.publish(key, temp, move=True)
@@ -197,7 +202,7 @@ class Fetcher:
                                                        signedindex.seen(root)))
 
 
-def _stated_digest(client: http.Client, url: str) -> str | None:
+def _stated_digest(client: upstream.Client, url: str) -> str | None:
     """The digest a repository's ``<file>.sha256`` names, None if it has none; one that is
     there but names no digest refuses the file."""
     answer = client.get_small(url + stores.SHA_SUFFIX, limit=stores.SIDECAR_MAX)
@@ -211,15 +216,15 @@ def _stated_digest(client: http.Client, url: str) -> str | None:
     return digest
 
 
-def _documents(connect: Connect, upstream: Upstream) -> list[Any]:
-    """The signed documents ``upstream``'s ``/index.json`` carries; none when it has no
-    index or cannot be reached (its bytes then need another carrier's document)."""
+def _documents(connect: Connect, source: Upstream) -> list[Any]:
+    """The signed documents ``source``'s ``/index.json`` carries; none when it has no index
+    or cannot be reached (its bytes then need another carrier's document)."""
+    url = source.url + survey.INDEX_PATH
     try:
-        answer = connect(upstream).get_small(upstream.url + "/index.json",
-                                             limit=MAX_INDEX_BYTES)
-        if answer.status != 200 or len(answer.body) > MAX_INDEX_BYTES:
+        answer = connect(source).get_small(url, limit=MAX_INDEX_BYTES)
+        if answer.status != 200:
             return []
-        return trustindex.documents(json.loads(answer.body))
-    except (UpstreamError, ConfigError, ValueError, RecursionError) as exc:
-        log.info("fetch.no_signed_index", upstream=upstream.name, error=str(exc)[:200])
+        return trustindex.documents(answer.json(url))
+    except (UpstreamError, ConfigError) as exc:
+        log.info("fetch.no_signed_index", upstream=source.name, error=str(exc)[:200])
         return []

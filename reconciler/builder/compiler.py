@@ -17,6 +17,7 @@ from pathlib import Path
 
 from reconciler.builder import headers, sources, steps
 from reconciler.edges.docker import jobs
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 
@@ -75,13 +76,13 @@ def _output(out: Path, path: Path) -> Path:
         try:
             info = part.lstat()
         except FileNotFoundError:
-            raise steps.StepFailed(
+            raise StepFailed(
                 f"the compiler reported success but left no {path.name}") from None
         wanted = stat.S_ISDIR if part is out else stat.S_ISREG
         if not wanted(info.st_mode):
-            raise steps.StepFailed(f"the compiler left {part.name} as a symlink or a special "
+            raise StepFailed(f"the compiler left {part.name} as a symlink or a special "
                                    "file: it is never followed")
     if path.lstat().st_size > MAX_OUTPUT:
-        raise steps.StepFailed(f"the compiler left a {path.name} of {path.lstat().st_size} "
+        raise StepFailed(f"the compiler left a {path.name} of {path.lstat().st_size} "
                                f"bytes, over the {MAX_OUTPUT} a driver can be")
     return path

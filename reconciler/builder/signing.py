@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler.builder import headers, steps
 from reconciler.edges.host import crypto
 from reconciler.edges.host import openssl as modsign
-from reconciler.errors import KeyUnusable
+from reconciler.errors import CertificateUnreadable, InvalidSignature, KeyUnusable, StepFailed
 from reconciler.model import modsig
 
 _SIG_HASH = re.compile(r'^CONFIG_MODULE_SIG_HASH="?([A-Za-z0-9-]+)"?\s*$', re.MULTILINE)
@@ -57,7 +57,7 @@ def kernel_sig_hash(hdrs: headers.Headers) -> str:
             continue
         if found:
             return found
-    raise steps.StepFailed(
+    raise StepFailed(
         f"the kernel configuration of {hdrs.release} names no CONFIG_MODULE_SIG_HASH: "
         "its kernel was built without module signing, so there is nothing to sign for")
 
@@ -67,14 +67,14 @@ def sign(
 ) -> Signed:
     """Sign ``module`` in place, once the signed bytes pass the check."""
     if not signing.known:
-        raise steps.StepFailed(
+        raise StepFailed(
             f"the signing key {signing.name!r} is not in this build host's keyring "
             "(the signing_keys setting): nothing is signed with a key the host does not name")
     certificate = Path(signing.certificate)
     try:
         cert = modsign.read_certificate(certificate)
-    except modsign.CertificateUnreadable as exc:
-        raise steps.StepFailed(str(exc)) from exc
+    except CertificateUnreadable as exc:
+        raise StepFailed(str(exc)) from exc
     hash_algo = kernel_sig_hash(hdrs)
     log.note(f"signing {module.name} in-process with key {signing.name or '(given)'} "
              f"({hash_algo}) for {cert.signer}, certificate sha256 {cert.sha256}")
@@ -82,7 +82,7 @@ def sign(
     try:
         data = crypto.sign_module(built, Path(signing.key), certificate, hash_algo)
     except KeyUnusable as exc:
-        raise steps.StepFailed(str(exc)) from exc
+        raise StepFailed(str(exc)) from exc
     signed = module.with_name(f".{module.name}.signed")
     signed.write_bytes(data)
     check(signed, built, module, cert, hash_algo=hash_algo, certificate=certificate)
@@ -100,20 +100,20 @@ def check(
     data = signed.read_bytes()
     try:
         found = modsig.signature_of(data)
-    except modsig.InvalidSignature as exc:
-        raise steps.StepFailed(f"the signed module's signature cannot be read: {exc}") from exc
+    except InvalidSignature as exc:
+        raise StepFailed(f"the signed module's signature cannot be read: {exc}") from exc
     if found is None:
-        raise steps.StepFailed("the signed module carries no appended signature")
+        raise StepFailed("the signed module carries no appended signature")
     if found.signer != cert.signer:
         named = found.signer or f"subject key id {found.key_id}"
-        raise steps.StepFailed(f"the module is signed by {named}, not by the certificate's "
+        raise StepFailed(f"the module is signed by {named}, not by the certificate's "
                                f"{cert.signer}")
     if found.hash_algo != hash_algo:
-        raise steps.StepFailed(f"the module is signed with {found.hash_algo}, but its kernel "
+        raise StepFailed(f"the module is signed with {found.hash_algo}, but its kernel "
                                f"checks {hash_algo}")
     if data[:found.unsigned_size] != built or unsigned.read_bytes() != built:
-        raise steps.StepFailed("the signed module is not the built module plus a signature")
+        raise StepFailed("the signed module is not the built module plus a signature")
     verdict = modsign.verify(found.signature, unsigned, certificate)
     if not verdict.ok:
-        raise steps.StepFailed(f"the module's signature does not verify against the "
+        raise StepFailed(f"the module's signature does not verify against the "
                                f"certificate {certificate}: {verdict.detail}")

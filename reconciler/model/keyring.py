@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.errors import FleetSettingError
 from reconciler.model.modsig import Signing
-from reconciler.model.upstreams import FleetSettingError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

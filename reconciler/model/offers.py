@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import InvalidIndex
 from reconciler.model.upstreams import Trust
 from reconciler.model.versions import DriverIdentity
 
@@ -38,8 +39,6 @@ class IndexEntry:
     identity: DriverIdentity | None
 
 
-class InvalidIndex(ValueError):
-    """An ``index.json`` that is not a reconciler's."""
 
 
 def parse_index(doc: Any) -> dict[str, IndexEntry]:

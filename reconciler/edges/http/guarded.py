@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from typing import BinaryIO
 
-from reconciler.edges.http.client import HttpError
+from reconciler.errors import HttpError
 from reconciler.model.netpolicy import SCHEMES, UrlPolicy
 
 MAX_REDIRECTS = 5
@@ -70,7 +70,7 @@ def download(url: str, handle: BinaryIO, *, policy: UrlPolicy, timeout: float) -
         if parts.scheme not in SCHEMES or not parts.hostname:
             raise HttpError(f"refused {url}: only http:// and https:// URLs with a host")
         if parts.username or parts.password:
-            raise HttpError("refused a URL with credentials in it")
+            raise HttpError("credentials in a URL are refused")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
@@ -95,7 +95,7 @@ def download(url: str, handle: BinaryIO, *, policy: UrlPolicy, timeout: float) -
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
             if isinstance(exc, HttpError):
                 raise
-            raise HttpError(f"GET {url} failed: {exc}") from exc
+            raise HttpError(f"GET {url} failed: {type(exc).__name__}: {exc}") from exc
         finally:
             connection.close()
     raise HttpError(f"more than {MAX_REDIRECTS} redirects")

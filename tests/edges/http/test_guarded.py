@@ -12,7 +12,7 @@ import ipaddress
 import pytest
 
 from reconciler.edges.http import guarded
-from reconciler.edges.http.client import HttpError
+from reconciler.errors import HttpError
 from reconciler.model.netpolicy import STRICT, UrlPolicy
 from tests.support.upstreams import Behaviour, file_server
 
