@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ConfigError, FleetSettingError
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
 from reconciler.model import keyring
 from reconciler.model import upstreams as fleet
 from reconciler.model.modsig import Signing
@@ -64,6 +65,8 @@ class Settings:
     # build requests we take, alerts we send.
     upstreams: tuple[fleet.Upstream, ...] = ()
     build: fleet.BuildPolicy = fleet.BuildPolicy.MISSING
+    # Prove each built driver in a VM of its kernel before publishing it (docs/load-test.md).
+    load_test: LoadTestPolicy = LoadTestPolicy.BEST_EFFORT
     falco_upstreams: bool = False  # give Falco the upstreams after our server
     accept_build_requests: bool = False
     build_request_secret_file: Path | None = None
@@ -135,6 +138,9 @@ _HELP = {
     "config file takes per-upstream options)",
     "build": "build what no upstream has: missing (default), never (fetch only), always "
     "(never fetch)",
+    "load_test": "load-test each built driver in a VM of its kernel before publishing: "
+    "required (publish only passing ones), best-effort (default: never a failing one; an "
+    "untestable one is published marked untested) or off",
     "falco_upstreams": "give Falco our server first and the upstreams after it: true or "
     "false (default)",
     "accept_build_requests": "take build requests from other hosts: true or false (default)",
@@ -283,6 +289,8 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "signing_keys": keyring.parse_signing_keys,
     "kernel_url_allow": keyring.parse_networks,
     "trusted_keys": keyring.parse_public_keys,
+    "load_test": lambda v, _o: LoadTestPolicy(str(v)),
 }
 _KINDS = {**{name: "duration such as 7d, 36h or 3600" for name in _DURATIONS},
-          "build": "build policy (missing, never or always)"}
+          "build": "build policy (missing, never or always)",
+          "load_test": "load-test policy (required, best-effort or off)"}
