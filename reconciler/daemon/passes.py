@@ -141,6 +141,7 @@ class Reconciler:
                               "waiting for a revision that validates", rejection=rejection)
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
+        rt.sign_index()  # a build host vouches for what it now serves
         planned.remember(self.settings.state_dir)
         kernels = kernel_drivers(planned, rt.store.usable)
         if self.queue is not None:

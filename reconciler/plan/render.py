@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from reconciler.model.upstreams import Trust
 from reconciler.plan.diff import ChangeKind, Op, Plan
 
 
@@ -38,6 +39,8 @@ def as_text(plan: Plan) -> str:
         what = "container " + change.name if change.kind is ChangeKind.CONTAINER else change.name
         if change.source is not None:
             what += f" from {change.source}"
+            if change.offers[0].trust is Trust.CHECKSUM:
+                what += " (trust: checksum, no signature)"
         lines.append(f"  {change.op.symbol} {change.op.value:<{width}}  {what}")
         lines.append(f"      {change.reason_text}")
         if change.needs_adopt:
