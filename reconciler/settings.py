@@ -18,8 +18,11 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, FleetSettingError
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.model import keyring
 from reconciler.model import upstreams as fleet
+from reconciler.model.modsig import Signing
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
 DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
@@ -63,16 +66,31 @@ class Settings:
     # build requests we take, alerts we send.
     upstreams: tuple[fleet.Upstream, ...] = ()
     build: fleet.BuildPolicy = fleet.BuildPolicy.MISSING
+    # Prove each built driver in a VM of its kernel before publishing it (docs/load-test.md).
+    load_test: LoadTestPolicy = LoadTestPolicy.BEST_EFFORT
     falco_upstreams: bool = False  # give Falco the upstreams after our server
     accept_build_requests: bool = False
     build_request_secret_file: Path | None = None
     build_request_rate: float = 6.0  # requests per client per minute
     build_request_queue: int = 64  # artifacts waiting to be built, at most
     alerts: tuple[fleet.AlertTarget, ...] = ()
+    # Trust (model.keyring): the host's module-signing keys by name, the ranges a
+    # kernelUrls download may reach besides the public internet, the index key this host
+    # signs with, the index keys it trusts, and how long a signed index stays valid.
+    signing_keys: tuple[Signing, ...] = ()
+    kernel_url_allow: tuple[keyring.Network, ...] = ()
+    kernel_url_max_bytes: int = 512 << 20
+    index_signing_key: Path | None = None
+    trusted_keys: tuple[str, ...] = ()
+    index_expiry: float = 7 * 86400.0
 
     @property
     def listen_address(self) -> tuple[str, int]:
         return parse_listen(self.listen)
+
+    @property
+    def keyring(self) -> dict[str, Signing]:
+        return {pair.name: pair for pair in self.signing_keys}
 
     @property
     def build_jobs(self) -> int:
@@ -121,24 +139,37 @@ _HELP = {
     "config file takes per-upstream options)",
     "build": "build what no upstream has: missing (default), never (fetch only), always "
     "(never fetch)",
+    "load_test": "load-test each built driver in a VM of its kernel before publishing: "
+    "required (publish only passing ones), best-effort (default: never a failing one; an "
+    "untestable one is published marked untested) or off",
     "falco_upstreams": "give Falco our server first and the upstreams after it: true or "
     "false (default)",
     "accept_build_requests": "take build requests from other hosts: true or false (default)",
     "build_request_secret_file": "file holding the build requests' shared secret",
     "build_request_rate": "build requests per client per minute (default: 6)",
     "build_request_queue": "artifacts waiting to be built on request, at most (default: 64)",
+    "signing_keys": "module-signing keys by name (config file: {name: {key, certificate}})",
+    "kernel_url_allow": "CIDR ranges a kernelUrls download may reach although loopback, "
+    "link-local, private or metadata (comma-separated; default: none)",
+    "kernel_url_max_bytes": "largest kernelUrls download, bytes (default: 512 MiB)",
+    "index_signing_key": "Ed25519 key (PEM) this build host signs its index with",
+    "trusted_keys": "ed25519:<base64> index keys whose signatures make fetched drivers "
+    "publishable (comma-separated)",
+    "index_expiry": "how long this host's signed index stays valid: seconds or a number with "
+    "s, m, h or d (default: 7d)",
     "alerts": "URLs that get a JSON event when something needs a person (comma-separated; "
     "the config file takes {url, format: generic|slack})",
 }
 # How a value from a flag, a variable or the config file becomes the setting's type.
 _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
-          "verify_ssh_allowed_signers", "build_request_secret_file"}
-_INTS = {"jobs", "stop_timeout", "build_request_queue"}
+          "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key"}
+_INTS = {"jobs", "stop_timeout", "build_request_queue", "kernel_url_max_bytes"}
 _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max",
            "build_request_rate"}
 _BOOLS = {"privileged", "adopt", "docker_events", "falco_upstreams", "accept_build_requests"}
-_DURATIONS = {"retention"}
-_CHOICES = {"build": ("missing", "never", "always")}
+_DURATIONS = {"retention", "index_expiry"}
+_CHOICES = {"build": ("missing", "never", "always"),
+            "load_test": ("required", "best-effort", "off")}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
 _SWITCHES = {"adopt"}
@@ -183,7 +214,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return str(value)
     try:
         return parse(value, origin)
-    except fleet.FleetSettingError as exc:
+    except FleetSettingError as exc:
         raise ConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{origin}: {name} must be {_kind(name)}, got {value!r}") from exc
@@ -304,6 +335,11 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "upstreams": fleet.parse_upstreams,
     "alerts": fleet.parse_alerts,
     "build": lambda v, _o: fleet.BuildPolicy(str(v)),
+    "signing_keys": keyring.parse_signing_keys,
+    "kernel_url_allow": keyring.parse_networks,
+    "trusted_keys": keyring.parse_public_keys,
+    "load_test": lambda v, _o: LoadTestPolicy(str(v)),
 }
 _KINDS = {**{name: "a duration such as 7d, 36h or 3600" for name in _DURATIONS},
-          "build": "a build policy (missing, never or always)"}
+          "build": "a build policy (missing, never or always)",
+          "load_test": "a load-test policy (required, best-effort or off)"}

@@ -113,6 +113,19 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "End a suspension; the daemon reconciles at once.",
         "examples:\n  reconciler resume\n",
     ),
+    "load-test": (
+        "Prove a driver in a VM of its kernel: boot the kernel of a linux-image package in "
+        "QEMU (no disk, no network), insert the module or load the probe through the "
+        "verifier, capture a few seconds of syscalls with scap-open built from the driver's "
+        "own libs source, find this run's marker mkdirs, remove the module and scan the "
+        "kernel log. Exit 1 when the driver fails.",
+        """examples:
+  cd /var/lib/falco-reconciler/store
+  reconciler load-test 8.0.0+driver/x86_64/falco_debian_6.1.0-28-cloud-amd64_1.ko \\
+      --kernel-package linux-image-6.1.0-28-cloud-amd64_6.1.119-1_amd64.deb
+  reconciler load-test falco.o --kernel-package linux-image.deb --json
+""",
+    ),
     "reconcile": (
         "Ask the running daemon for a pass now (as SIGHUP does).",
         "examples:\n  reconciler reconcile\n",

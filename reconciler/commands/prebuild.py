@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir",
                        "hostname", "source", "base_image", "jobs", "build_timeout")
     # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", config=False)
+    settings.add_flags(p, "upstreams", "trusted_keys", "kernel_url_allow", "build", config=False)
     p.set_defaults(handler=run)
 
 

@@ -112,6 +112,7 @@ class Change(NamedTuple):
         }
         if self.offers:
             found["from"] = self.offers[0].upstream
+            found["trust"] = self.offers[0].trust.value
         return found
 
 

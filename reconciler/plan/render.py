@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from reconciler.model.upstreams import Trust
 from reconciler.plan.diff import ChangeKind, Op, Plan
 
 
@@ -51,6 +52,8 @@ def as_text(plan: Plan, *, colour: bool = False) -> str:
         what = "container " + change.name if change.kind is ChangeKind.CONTAINER else change.name
         if change.source is not None:
             what += f" from {change.source}"
+            if change.offers[0].trust is Trust.CHECKSUM:
+                what += " (trust: checksum, no signature)"
         sign = _paint(f"{change.op.symbol} {change.op.value:<{width}}",
                       _COLOURS.get(change.op), colour)
         lines.append(f"  {sign}  {what}")
