@@ -47,9 +47,12 @@ def test_a_switch_flag_and_boolean_spellings(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("jobs: many\n", ": jobs must be a int, got 'many'"),
-    ("nonsense: 1\n", ": unknown setting 'nonsense'; known: "),
-    ("- a list\n", ": expected a mapping of settings"),
+    ("jobs: many\n", ":1: jobs must be a whole number such as 4, got 'many'"),
+    ("store: /s\nhostnmae: web-1\n", ":2: unknown setting 'hostnmae'; did you mean 'hostname'?"),
+    ("nonsense: 1\n", ":1: unknown setting 'nonsense'; see `reconciler run --help`"),
+    ("- a list\n", ":1: expected a mapping of settings"),
+    ("jobs: [1\n", ":2: not valid YAML: expected ',' or ']'"),
+    ("settle: soon\n", ":1: settle must be a number of seconds such as 30 or 2.5, got 'soon'"),
 ])
 def test_a_bad_config_file_is_one_sentence_naming_the_file(
     tmp_path: Path, text: str, message: str,
@@ -67,7 +70,8 @@ def test_a_named_config_file_that_does_not_exist_is_an_error(tmp_path: Path) -> 
 
 
 def test_a_bad_variable_and_a_bad_listen_address_name_their_origin() -> None:
-    with pytest.raises(ConfigError, match=r"^RECONCILER_JOBS: jobs must be a int, got 'x'$"):
+    with pytest.raises(ConfigError,
+                       match=r"^RECONCILER_JOBS: jobs must be a whole number such as 4, got 'x'$"):
         settings.resolve(parsed(), {"RECONCILER_JOBS": "x"})
     with pytest.raises(ConfigError, match="must be HOST:PORT"):
         settings.resolve(parsed("--listen", "nowhere"), {})

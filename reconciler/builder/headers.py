@@ -28,7 +28,7 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
 from reconciler.edges.http import guarded
 from reconciler.errors import HttpError, StepFailed
-from reconciler.model.artifacts import KernelId
+from reconciler.model.artifacts import APT_HEADER_TARGETS, KernelId
 from reconciler.model.container import BindMount
 from reconciler.model.netpolicy import STRICT, UrlPolicy
 from reconciler.model.urls import file_name, redacted
@@ -39,7 +39,7 @@ LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
 # The targets whose headers come from apt, with no kernelUrls: what a build host can
 # build for a build request, which carries no URLs (it must not make us download any).
-APT_TARGETS = frozenset({"debian"})
+APT_TARGETS = APT_HEADER_TARGETS
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler import runtime, settings
 from reconciler.apply import executor
-from reconciler.commands import progress
+from reconciler.commands import progress, terminal
 from reconciler.errors import ConfigError
 from reconciler.plan import render
 from reconciler.plan import saved as savedplan
@@ -58,7 +58,7 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
     planned = rt.planner().plan(adopt=conf.adopt)
     if saved is not None:
         savedplan.check(saved, planned)
-    sys.stdout.write(render.as_text(planned.plan))
+    sys.stdout.write(render.as_text(planned.plan, colour=terminal.colour(sys.stdout)))
     if planned.plan.empty:
         rt.sign_index()
         planned.remember(conf.state_dir)
