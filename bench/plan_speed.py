@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import gen_manifests  # noqa: E402
+import gen_manifests  # noqa: E402 - after the sys.path set-up above
 
 BASELINE = """
 import sys, yaml
@@ -54,8 +54,10 @@ def timed_wait4(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]
         return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
+# The process policy of a one-shot command (cli.entry): no cyclic collector.
 INPROCESS = """
-import sys, time, yaml
+import gc, sys, time, yaml
+gc.disable()
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 from reconciler import runtime, settings
