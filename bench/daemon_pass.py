@@ -32,10 +32,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-import gen_manifests  # noqa: E402
+import gen_manifests  # noqa: E402 - after the sys.path set-up above
 
-from reconciler import runtime, settings  # noqa: E402
-from reconciler.edges.docker import client  # noqa: E402
+from reconciler import runtime, settings  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.docker import client  # noqa: E402 - after the sys.path set-up above
 
 
 def git(repo: Path, *args: str) -> None:
