@@ -3,8 +3,9 @@
 Each command module has ``register(subparsers)`` (setting ``handler`` on its parser) and
 declares its process policy in ``ONE_SHOT``: a one-shot command (``plan``, ``apply``...)
 runs without the cyclic garbage collector and leaves without the interpreter's teardown,
-while a long-running one (``run``, ``serve``) keeps both. This is the only place that
-policy is applied.
+while a long-running one (``run``, ``serve``) keeps both. Every command gets its soft
+descriptor limit raised to the hard one. This is the only place that policy is applied
+(no library module switches the collector or the limits).
 
 Only ``ReconcilerError`` is caught here: it becomes one sentence on stderr and exit 1.
 Anything else is a bug and keeps its traceback.
@@ -13,9 +14,11 @@ Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
+import resource
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -80,8 +83,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def raise_descriptor_limit() -> None:
+    """Every command may serve (``run``, ``serve``) or open many files at once, and the
+    server sizes its connections by the soft limit: raise it to the hard limit (systemd's
+    LimitNOFILE=). Where that is refused, the command runs with what it has."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def entry() -> None:
-    """The console script, with the command's process policy.
+    """The console script, with the process policy: the descriptor limit raised for every
+    command, and the command's own (``ONE_SHOT``).
 
     A one-shot command makes tens of thousands of objects that are never garbage (a
     large plan's manifests), and the collector rescanning them cost a plan of the
@@ -90,6 +104,7 @@ def entry() -> None:
     ``main`` returns. The daemon and the server run with both as usual.
     """
     argv = sys.argv[1:]
+    raise_descriptor_limit()
     if not one_shot(argv):
         sys.exit(main(argv))
     gc.disable()

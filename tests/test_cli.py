@@ -1,0 +1,33 @@
+"""The console script's process policy (``cli.entry``)."""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+import pytest
+
+from reconciler import cli
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_every_long_running_command_starts_with_the_descriptor_limit_raised(
+        command: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server sizes its connections by the soft limit: ``run`` must get as many as
+    ``serve`` (before, only ``serve`` raised it, and only once its settings were read)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 64:
+        pytest.skip("needs a finite hard descriptor limit above the lowered soft one")
+    for name in [n for n in __import__("os").environ if n.startswith("RECONCILER_")]:
+        monkeypatch.delenv(name)
+    # A listen address without a port: the command stops at its settings (exit 1).
+    monkeypatch.setattr(sys, "argv", ["reconciler", command, "--listen", "no-port",
+                                      "--config", "/nonexistent/config.yaml"])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (32, hard))
+    try:
+        with pytest.raises(SystemExit) as ended:
+            cli.entry()
+        assert ended.value.code == 1
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
