@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class Settings:
     metrics_listen: str | None = None
     webhook_listen: str | None = None
     webhook_secret_file: Path | None = None
+    # RECONCILER_WEBHOOK_SECRET only (never a flag or the config file: those are readable
+    # by more than the daemon); used when webhook_secret_file is not set.
+    webhook_secret: str = field(default="", repr=False)
     verify_gpg_home: Path | None = None
     verify_ssh_allowed_signers: Path | None = None
     docker_events: bool = True
@@ -197,6 +200,10 @@ def _boolean(value: Any) -> bool:
     raise ValueError(value)
 
 
+# Secrets: read from the environment only (systemd's EnvironmentFile, mode 0600).
+_ENVIRONMENT_ONLY = frozenset({"webhook_secret"})
+
+
 def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     given = getattr(args, "config", None) or env.get("RECONCILER_CONFIG")
     path = Path(given) if given else DEFAULT_CONFIG
@@ -210,7 +217,7 @@ def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
-    known = {f.name for f in fields(Settings)}
+    known = {f.name for f in fields(Settings)} - _ENVIRONMENT_ONLY
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
