@@ -54,10 +54,10 @@ def timed_wait4(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]
         return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
-# The process policy of a one-shot command (cli.entry): no cyclic collector.
 INPROCESS = """
-import gc, sys, time, yaml
-gc.disable()
+import sys, time, yaml
+from reconciler import cli
+cli.process_policy(one_shot=True)  # what `reconciler plan` runs with
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 from reconciler import runtime, settings

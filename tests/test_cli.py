@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import sys
 
@@ -23,6 +24,7 @@ def test_every_long_running_command_starts_with_the_descriptor_limit_raised(
     # A listen address without a port: the command stops at its settings (exit 1).
     monkeypatch.setattr(sys, "argv", ["reconciler", command, "--listen", "no-port",
                                       "--config", "/nonexistent/config.yaml"])
+    threshold = gc.get_threshold()
     resource.setrlimit(resource.RLIMIT_NOFILE, (32, hard))
     try:
         with pytest.raises(SystemExit) as ended:
@@ -31,3 +33,21 @@ def test_every_long_running_command_starts_with_the_descriptor_limit_raised(
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        gc.set_threshold(*threshold)
+
+
+@pytest.mark.parametrize(("command", "collecting", "young"), [
+    ("run", True, cli.LONG_RUNNING_GC_THRESHOLD), ("plan", False, None)])
+def test_the_collector_policy_is_the_commands(
+        command: str, collecting: bool, young: int | None) -> None:
+    """A one-shot command runs without the cyclic collector; the daemon collects, less
+    often. Applied here, at the process edge, and nowhere in the library."""
+    threshold = gc.get_threshold()
+    try:
+        cli.process_policy(one_shot=cli.one_shot([command]))
+        assert gc.isenabled() is collecting
+        if young is not None:
+            assert gc.get_threshold()[0] == young
+    finally:
+        gc.enable()
+        gc.set_threshold(*threshold)
