@@ -33,10 +33,11 @@ from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.host import kmod
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import survey
 from reconciler.plan import planner
@@ -171,7 +172,7 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
-        return buildrequests.request_builds(self.settings.upstreams, keys,
+        return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:

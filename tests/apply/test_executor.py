@@ -24,7 +24,8 @@ from reconciler.errors import (
 )
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.observe.state import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
