@@ -48,6 +48,8 @@ from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
 
 SHA_SUFFIX = ".sha256"
+# A load test's result beside its artifact (reconciler.loadtest), read into index.json.
+LOAD_TEST_SUFFIX = ".loadtest.json"
 SIDECAR_MAX = 4096
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -513,7 +515,8 @@ class Store:
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
         try:
-            for path in (target, target.with_name(target.name + SHA_SUFFIX)):
+            for path in (target, target.with_name(target.name + SHA_SUFFIX),
+                         target.with_name(target.name + LOAD_TEST_SUFFIX)):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         except OSError as exc:
