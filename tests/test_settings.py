@@ -179,3 +179,17 @@ def test_an_upstreams_deadline_is_read_and_bounded(tmp_path: Path) -> None:
     config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:1', timeout: 5, deadline: 2}\n")
     with pytest.raises(ConfigError, match=r"deadline must be seconds in \[timeout, 86400\]"):
         settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
+
+
+def test_an_upstream_can_require_tested_artifacts(tmp_path: Path) -> None:
+    """require_tested: true makes an upstream give only what its index says passed a load
+    test; anything but a boolean is refused with its place."""
+    config = tmp_path / "c.yaml"
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:8000', kind: reconciler,"
+                      " require_tested: true}\n  - http://127.0.0.1:8001\n")
+    got = settings.resolve(parsed("--config", str(config)), {})
+    assert [u.require_tested for u in got.upstreams] == [True, False]
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:8000', require_tested: yes"
+                      "please}\n")
+    with pytest.raises(ConfigError, match="require_tested must be true or false"):
+        settings.resolve(parsed("--config", str(config)), {})

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.apply.fetcher import Fetcher
 from reconciler.builder import steps
+from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store.local import Store
 from reconciler.errors import StepFailed
+from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.loadtest import quarantine
 from reconciler.loadtest.gate import Gate
 from reconciler.loadtest.policy import Policy
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.model.offers import Offer
+from reconciler.model.upstreams import Trust, Upstream, UpstreamKind
+from reconciler.plan.diff import Change, ChangeKind, Op, Reason
 from tests.support.loadtest import DRIVER_VERSION, Built
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -41,19 +48,38 @@ def run_gate(gate: Gate, built: Built, kind: DriverKind, path: Path, tmp_path: P
          build_log=steps.BuildLog(tmp_path / "build.log"))
 
 
-def test_required_a_passing_module_is_let_through_with_its_result_beside_it(
+def test_required_a_fetched_module_is_tested_here_and_published_with_its_result(
     built: Built, engine: Docker, tmp_path: Path,
 ) -> None:
-    """The image package of the module's kernel is fetched through apt (Debian's mirror),
-    the module passes, and its result waits beside it for the publish step."""
-    module = staged(built, built.module, tmp_path)
-    run_gate(Gate(engine, Policy.REQUIRED, built.setup), built, DriverKind.KMOD, module,
-             tmp_path)
-    result = json.loads(module.with_name(module.name + ".loadtest.json").read_text())
+    """A host that can test fetches the real module from a real upstream (our driver server
+    over loopback) and tests it before publishing, as it tests a build: the image package of
+    its kernel comes through apt (Debian's mirror), the module passes in the VM, and its
+    result lands beside it in the store, this host's own (no testedBy)."""
+    artifact = key(built.own_kernel.release, DriverKind.KMOD)
+    upstream_store = Store(tmp_path / "upstream")
+    upstream_store.publish(artifact, built.module)
+    store = Store(tmp_path / "store")
+    gate = Gate(engine, Policy.REQUIRED, built.setup)
+    with DriverServer(upstream_store, ("127.0.0.1", 0),
+                      config=ServerConfig(workers=2, host_arch="x86_64")) as running:
+        source = Upstream(running.url, UpstreamKind.RECONCILER, trust=Trust.CHECKSUM)
+        offer = Offer(source.name, running.url + "/" + artifact.url_path().lstrip("/"),
+                      trust=Trust.CHECKSUM)
+        change = Change(ChangeKind.DRIVER, Op.FETCH, artifact.relpath, Reason.MISSING,
+                        artifact=artifact, offers=(offer,))
+        want = DesiredState(revision="r" * 40, hostname="edge-1", host=None, container=None,
+                            artifacts=(DesiredArtifact(artifact, ("DriverBuild/x",)),))
+        said = Fetcher(store, (source,), load_test=gate.fetched).fetch(change, want)
+    assert said.startswith(f"fetched from {source.name}, verified")
+    stored = store.lookup(artifact)
+    assert stored is not None
+    result = json.loads(stored.path.with_name(stored.path.name + ".loadtest.json").read_text())
     assert result["result"] == "passed" and result["markersFound"] == 5
+    assert "testedBy" not in result
     packages = built.setup.state_dir / "cache" / "kernel-packages" / built.own_kernel.release
     assert [p.name.split("_")[0] for p in packages.glob("*.deb")] == [
         f"linux-image-{built.own_kernel.release}"]
+    assert list((built.setup.state_dir / "logs").glob("fetch-*.log"))
 
 
 def test_required_a_probe_its_libscap_cannot_read_is_quarantined_as_loaded_not_failed(
