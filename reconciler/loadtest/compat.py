@@ -63,3 +63,16 @@ def falco_cannot_read(falco_version: str, kind: str, tested_libs: str,
     return (falco_libs is not None
             and userspace_cannot_read(kind, falco_libs, reasons) is not None
             and userspace_cannot_read(kind, tested_libs, reasons) is not None)
+
+
+def probe_warning(falco_version: str) -> str | None:
+    """A Host's validation warning: its Falco's libscap cannot read the legacy probe on
+    kernels with the CVE-2025-38563 fix (the probe loads; Falco captures nothing)."""
+    libs = libs_of_falco(falco_version)
+    found = version_tuple(libs) if libs else None
+    if found is None or found >= PERF_BUFFER_FIXED_IN:
+        return None
+    return (f"warning: the driver loads; Falco {falco_version}'s userspace (libs {libs}) "
+            "cannot read the legacy eBPF probe on kernels with the fix for CVE-2025-38563 "
+            "(Debian 6.1.148 and later: unable to mmap the perf-buffer); use kmod or "
+            "modern_ebpf there, or Falco 0.42+")

@@ -31,3 +31,9 @@ def test_a_falco_below_the_fix_cannot_read_what_a_tested_old_userspace_could_not
     assert compat.falco_cannot_read("0.40.2", "ebpf", "0.20.0", (PERF,))
     assert not compat.falco_cannot_read("0.42.0", "ebpf", "0.20.0", (PERF,))
     assert not compat.falco_cannot_read("0.40.2", "kmod", "0.20.0", (PERF,))
+
+
+def test_the_probe_warning_names_only_falcos_below_the_fix() -> None:
+    assert "Falco 0.41.1's userspace (libs 0.21.0)" in (compat.probe_warning("0.41.1") or "")
+    assert compat.probe_warning("0.42.0") is None
+    assert compat.probe_warning("0.32.2") is None  # libs version not known: no claim
