@@ -22,7 +22,6 @@ from reconciler.apply import executor, fetcher
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.http import upstream as http
 from reconciler.edges.store.local import Store, sha256_file
 from reconciler.errors import ArtifactRejected
@@ -34,6 +33,7 @@ from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
 from reconciler.observe.state import ObservedState
 from reconciler.plan import planner, render
 from reconciler.plan.diff import Change, Op, Reason
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
 from tests.support.falcohost import NAME, host_yaml

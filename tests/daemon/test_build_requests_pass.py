@@ -18,7 +18,6 @@ from reconciler import cli, runtime
 from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.http import requester as buildrequests
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
@@ -31,6 +30,7 @@ from reconciler.model import hmacsig
 from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
 from reconciler.plan import render
 from reconciler.settings import Settings
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
 from tests.support.falcohost import host_yaml
