@@ -17,7 +17,7 @@ from reconciler import cli
 from reconciler.edges.host import openssl as modsign
 from reconciler.model import modsig
 from tests.builder.helpers import DKMS_SOURCE
-from tests.builder.test_signing_docker import make_signing_pair
+from tests.builder.test_signing import make_signing_pair
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

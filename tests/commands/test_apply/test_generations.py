@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from tests.commands.test_apply_kmod_preloaded import INSMOD, RMMOD
+from tests.commands.test_apply.test_kmod_preloaded import INSMOD, RMMOD
 from tests.support import standin
 from tests.support.falcohost import NAME, Host, apply, plan
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import DriverKind
-from tests.commands.test_apply_kmod_preloaded import preloaded_host
+from tests.commands.test_apply.test_kmod_preloaded import preloaded_host
 from tests.daemon.conftest import Site
 from tests.support import falcohost
 

@@ -1,0 +1,142 @@
+"""The loop's scheduling with a scripted pass runner and real waits: transient failures
+retried with a backoff that success resets, permanent ones held until a change, refusals
+recorded, suspension honoured, a hanging pass reported unhealthy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.daemon import control, state
+from reconciler.daemon.backoff import Backoff
+from reconciler.daemon.loop import Daemon
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.notify import Notifier
+from reconciler.daemon.passes import GitHead, PassResult, Report
+from reconciler.daemon.wakeup import Wakeup
+from reconciler.edges.store.local import Store
+from reconciler.settings import Settings
+
+
+class Scripted:
+    """Stands in for passes.Reconciler: returns the scripted reports, records calls."""
+
+    def __init__(self, reports: list[Report]) -> None:
+        self.reports = reports
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, head: GitHead, **kwargs: Any) -> Report:
+        self.calls.append({"head": head.revision, **kwargs})
+        report = self.reports[min(len(self.calls), len(self.reports)) - 1]
+        return Report(report.result, head.revision, head.revision, message=report.message,
+                      transient=report.transient, rejection=report.rejection,
+                      kernels=report.kernels)
+
+
+@pytest.fixture
+def looping(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, Scripted, list[str]]]]:
+    running: list[tuple[Daemon, threading.Thread]] = []
+
+    def start(reports: list[Report]) -> tuple[Daemon, Scripted, list[str]]:
+        heads = ["r1"]
+        scripted = Scripted(reports)
+        daemon = Daemon(
+            Settings(state_dir=tmp_path, store=tmp_path / "store", poll_interval=3600), scripted,
+            backoff=Backoff(base=0.05, cap=0.1),
+            wakeup=Wakeup(debounce=0.01), notifier=Notifier({}),
+            metrics=Metrics(Store(tmp_path / "store")),
+            find=lambda _s: GitHead(heads[-1], "repo"),
+        )
+        thread = threading.Thread(target=daemon.run)
+        daemon.started(1, "http://x")
+        thread.start()
+        running.append((daemon, thread))
+        return daemon, scripted, heads
+
+    yield start
+    for daemon, thread in running:
+        daemon.request_stop()
+        thread.join(10)
+
+
+def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_transient_failures_are_retried_and_success_resets_the_backoff(looping: Any) -> None:
+    fail = Report(PassResult.ERROR, message="engine away", transient=True)
+    daemon, scripted, _ = looping([fail, fail, fail, Report(PassResult.OK)])
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert len(scripted.calls) == 4
+    assert daemon.status.retry_attempt == 0 and daemon.status.next_retry_at is None
+    assert [e.transient for e in daemon.status.errors] == [True, True, True]
+
+
+def test_a_permanent_failure_waits_for_a_new_revision_or_a_drift(looping: Any) -> None:
+    broken = Report(PassResult.FAILED, message="Falco crashed", transient=False)
+    daemon, scripted, heads = looping([broken, broken, Report(PassResult.OK)])
+    _until(lambda: daemon.status.passes == 1)
+    daemon.wakeup.wake("poll")  # a timer at the same revision: held
+    time.sleep(0.2)
+    assert len(scripted.calls) == 1 and daemon.status.next_retry_at is None
+    daemon.wakeup.wake("docker:die")  # drift: run it again
+    _until(lambda: len(scripted.calls) == 2)
+    heads.append("r2")  # a new revision
+    daemon.wakeup.wake("poll")
+    _until(lambda: daemon.status.applied_revision == "r2")
+
+
+def test_a_refused_revision_is_recorded_and_passed_back_as_refused(looping: Any) -> None:
+    refused = Report(PassResult.REJECTED, message="kept r0", rejection="invalid manifests: a:1: x")
+    daemon, scripted, _ = looping([refused, refused])
+    _until(lambda: daemon.status.rejected is not None)
+    assert daemon.status.rejected.revision == "r1"
+    assert "a:1: x" in daemon.status.rejected.reason
+    assert daemon.status.next_retry_at is None  # permanent: no retry timer
+    daemon.wakeup.wake("sighup")
+    _until(lambda: len(scripted.calls) == 2)
+    assert scripted.calls[1]["refused"] == "r1"
+    assert len([e for e in daemon.status.errors if "refused" in e.message]) == 1
+
+
+def test_a_pass_that_could_not_plan_keeps_the_kernels_last_seen(looping: Any) -> None:
+    seen = (state.KernelDriver("6.1.0-57-cloud-amd64", False, "x.ko", True),)
+    daemon, _, _ = looping([Report(PassResult.OK, kernels=seen),
+                            Report(PassResult.ERROR, message="engine away")])
+    _until(lambda: daemon.status.passes == 1)
+    assert daemon.status.kernels == seen
+    daemon.wakeup.wake("kernel")
+    _until(lambda: daemon.status.passes == 2)
+    assert daemon.status.last_pass is not None and daemon.status.last_pass.result == "error"
+    assert daemon.status.kernels == seen
+
+
+def test_suspended_runs_no_pass_until_resumed(looping: Any, tmp_path: Path) -> None:
+    control.set_suspended(tmp_path, True)
+    daemon, scripted, _ = looping([Report(PassResult.OK)])
+    _until(lambda: daemon.status.phase == "suspended")
+    daemon.wakeup.wake("sighup")
+    time.sleep(0.2)
+    assert scripted.calls == []
+    control.set_suspended(tmp_path, False)
+    daemon.wakeup.wake("sighup")
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert json.loads((tmp_path / "status.json").read_text())["suspended"] is False
+
+
+def test_a_pass_hanging_past_any_build_timeout_is_unhealthy(looping: Any) -> None:
+    daemon, _, _ = looping([Report(PassResult.OK)])
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert daemon.healthy()
+    daemon._pass_started = time.monotonic() - daemon.settings.build_timeout - 601
+    assert not daemon.healthy()
+    daemon._pass_started = None
