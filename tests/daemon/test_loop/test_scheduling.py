@@ -1,9 +1,12 @@
 """The loop's scheduling with a scripted pass runner and real waits: transient failures
 retried with a backoff that success resets, permanent ones held until a change, refusals
-recorded, suspension honoured, a hanging pass reported unhealthy."""
+recorded, suspension honoured, a hanging pass reported unhealthy. With the fake clock
+(``reconciler.testing.FakeClock``), the retry and poll timers and the watchdog's verdict are
+shown to follow the clock, not the real waits."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -22,6 +25,7 @@ from reconciler.daemon.passes import GitHead, PassResult, Report
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges.store.local import Store
 from reconciler.settings import Settings
+from reconciler.testing import FakeClock
 
 
 class Scripted:
@@ -30,9 +34,12 @@ class Scripted:
     def __init__(self, reports: list[Report]) -> None:
         self.reports = reports
         self.calls: list[dict[str, Any]] = []
+        self.during: Callable[[], None] | None = None  # what happens while a pass runs
 
     def run(self, head: GitHead, **kwargs: Any) -> Report:
         self.calls.append({"head": head.revision, **kwargs})
+        if self.during is not None:
+            self.during()
         report = self.reports[min(len(self.calls), len(self.reports)) - 1]
         return Report(report.result, head.revision, head.revision, message=report.message,
                       transient=report.transient, rejection=report.rejection,
@@ -43,15 +50,17 @@ class Scripted:
 def looping(tmp_path: Path) -> Iterator[Callable[..., tuple[Daemon, Scripted, list[str]]]]:
     running: list[tuple[Daemon, threading.Thread]] = []
 
-    def start(reports: list[Report]) -> tuple[Daemon, Scripted, list[str]]:
+    def start(reports: list[Report], *, clock: FakeClock | None = None,
+              backoff: Backoff | None = None,
+              poll_interval: float = 3600) -> tuple[Daemon, Scripted, list[str]]:
         heads = ["r1"]
         scripted = Scripted(reports)
         daemon = Daemon(
-            Settings(state_dir=tmp_path, store=tmp_path / "store", poll_interval=3600), scripted,
-            backoff=Backoff(base=0.05, cap=0.1),
+            Settings(state_dir=tmp_path, store=tmp_path / "store", poll_interval=poll_interval),
+            scripted, backoff=backoff or Backoff(base=0.05, cap=0.1),
             wakeup=Wakeup(debounce=0.01), notifier=Notifier({}),
             metrics=Metrics(Store(tmp_path / "store")),
-            find=lambda _s: GitHead(heads[-1], "repo"),
+            find=lambda _s: GitHead(heads[-1], "repo"), clock=clock,
         )
         thread = threading.Thread(target=daemon.run)
         daemon.started(1, "http://x")
@@ -134,9 +143,63 @@ def test_suspended_runs_no_pass_until_resumed(looping: Any, tmp_path: Path) -> N
 
 
 def test_a_pass_hanging_past_any_build_timeout_is_unhealthy(looping: Any) -> None:
-    daemon, _, _ = looping([Report(PassResult.OK)])
+    """The watchdog's verdict follows the clock: a pass still running once the build
+    timeout and ten minutes more have passed is a hang; before and after it, healthy."""
+    clock = FakeClock()
+    daemon, scripted, _ = looping([Report(PassResult.OK), Report(PassResult.OK)], clock=clock)
     _until(lambda: daemon.status.applied_revision == "r1")
     assert daemon.healthy()
-    daemon._pass_started = time.monotonic() - daemon.settings.build_timeout - 601
-    assert not daemon.healthy()
-    daemon._pass_started = None
+    seen: list[bool] = []
+
+    def hang() -> None:
+        seen.append(daemon.healthy())
+        clock.advance(daemon.settings.build_timeout + 599)
+        seen.append(daemon.healthy())
+        clock.advance(2)
+        seen.append(daemon.healthy())
+
+    scripted.during = hang
+    daemon.wakeup.wake("sighup")
+    _until(lambda: daemon.status.passes == 2)
+    assert seen == [True, True, False]
+    assert daemon.healthy()  # the pass ended: waiting is always healthy
+
+
+def test_a_transient_failure_is_retried_when_the_clock_reaches_its_backoff(
+    looping: Any,
+) -> None:
+    clock = FakeClock()
+    fail = Report(PassResult.ERROR, message="engine away", transient=True)
+    daemon, scripted, _ = looping([fail, Report(PassResult.OK)], clock=clock,
+                                  backoff=Backoff(base=0.2, cap=0.2))
+    _until(lambda: daemon.status.passes == 1)
+    assert daemon.status.retry_attempt == 1
+    time.sleep(0.5)  # real time passes (the loop wakes several times); the clock does not
+    assert len(scripted.calls) == 1
+    clock.advance(0.2)
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert daemon.status.last_pass is not None
+    assert daemon.status.last_pass.trigger == ("retry",)
+    assert daemon.status.retry_attempt == 0 and daemon.status.next_retry_at is None
+
+
+def test_the_next_retry_shown_is_the_clocks_time_plus_the_backoff(looping: Any) -> None:
+    clock = FakeClock(start=2_000_000_000.0)  # 2033-05-18T03:33:20Z
+    fail = Report(PassResult.ERROR, message="engine away", transient=True)
+    daemon, _, _ = looping([fail], clock=clock, backoff=Backoff(base=100, cap=100))
+    _until(lambda: daemon.status.passes == 1)
+    # Equal jitter: between half the nominal 100 s and all of it.
+    at = dt.datetime.fromisoformat(str(daemon.status.next_retry_at).replace("Z", "+00:00"))
+    assert 2_000_000_050 - 1 < at.timestamp() <= 2_000_000_100
+
+
+def test_the_poll_timer_runs_a_pass_when_the_clock_reaches_it(looping: Any) -> None:
+    clock = FakeClock()
+    daemon, scripted, _ = looping([Report(PassResult.OK)], clock=clock, poll_interval=0.05)
+    _until(lambda: daemon.status.passes == 1)
+    time.sleep(0.3)  # many real poll intervals; not one by the clock
+    assert len(scripted.calls) == 1
+    clock.advance(1)
+    _until(lambda: daemon.status.passes == 2)
+    assert daemon.status.last_pass is not None
+    assert daemon.status.last_pass.trigger == ("poll",)
