@@ -1,7 +1,7 @@
 """Build requests through the daemon's pass, in process: the real driver server and its
 intake over real HTTP, the real pass (``passes.Reconciler``), planner and executor, a real
 git repository and store; only the container engine is the in-memory fake, so this runs
-where no Docker engine does (test_build_requests_e2e runs both daemons for real)."""
+where no Docker engine does (test_loop/test_build_requests.py runs both daemons for real)."""
 
 from __future__ import annotations
 
