@@ -203,3 +203,38 @@ def test_the_poll_timer_runs_a_pass_when_the_clock_reaches_it(looping: Any) -> N
     _until(lambda: daemon.status.passes == 2)
     assert daemon.status.last_pass is not None
     assert daemon.status.last_pass.trigger == ("poll",)
+
+
+def test_a_pass_that_crashes_is_an_error_retried_and_the_loop_goes_on(looping: Any) -> None:
+    """A bug in one pass must not stop the daemon (and its server): it is recorded as an
+    internal error, retried like a transient failure, and the next pass runs."""
+    daemon, scripted, _ = looping([Report(PassResult.OK)])
+
+    def crash_once() -> None:
+        if len(scripted.calls) == 1:
+            raise RuntimeError("a bug")
+
+    scripted.during = crash_once
+    _until(lambda: daemon.status.applied_revision == "r1")
+    assert len(scripted.calls) == 2
+    [error] = daemon.status.errors
+    assert error.message == "internal error: RuntimeError('a bug')" and error.transient
+
+
+def test_a_restarted_daemon_keeps_what_the_last_one_applied_and_refused(
+    tmp_path: Path,
+) -> None:
+    state.write(tmp_path, state.Status(
+        pid=1, phase="running", applied_revision="r0", applied_at="2026-12-01T10:00:00Z",
+        rejected=state.Rejection("r9", "invalid manifests: a:1: x", "2026-12-01T11:00:00Z"),
+        current=state.PassRecord(7, ("poll",), "2026-12-01T12:00:00Z"), passes=7,
+        retry_attempt=3, next_retry_at="2026-12-01T12:01:00Z"))
+    daemon = Daemon(Settings(state_dir=tmp_path, store=tmp_path / "store"),
+                    Scripted([]), wakeup=Wakeup(), notifier=Notifier({}),
+                    metrics=Metrics(Store(tmp_path / "store")), clock=FakeClock())
+    status = daemon.status
+    assert (status.applied_revision, status.passes) == ("r0", 7)
+    assert status.rejected is not None and status.rejected.revision == "r9"
+    # What it was doing when it died is simply redone: no pass running, no retry pending.
+    assert (status.phase, status.current, status.retry_attempt, status.next_retry_at) == (
+        "starting", None, 0, None)
