@@ -8,8 +8,6 @@ error."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from reconciler.settings import Settings
 from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
+from tests.support.sshkeys import allowed_signer
 
 # Falco 0.32.2's loader on the default host root (Debian 11, 5.10.0-14-cloud-amd64).
 GOOD = "2.0.0+driver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"
@@ -81,12 +80,7 @@ def test_a_head_refused_before_is_not_planned_again(conf: Settings, git_repo: Gi
 def test_an_unsigned_head_is_refused_when_signatures_are_required(
     conf: Settings, git_repo: GitRepo, tmp_path: Path,
 ) -> None:
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen is not installed")
-    key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    allowed = tmp_path / "allowed_signers"
-    allowed.write_text(f"ops@example.invalid {(tmp_path / 'key.pub').read_text()}")
+    _key, allowed = allowed_signer(tmp_path)
     signed_only = Settings(**{**vars(conf), "verify_ssh_allowed_signers": allowed})
     head = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
     report = reconciler_on(signed_only, FakeEngine()).run(

@@ -3,23 +3,17 @@ allowed key pass; unconfigured, nothing is checked."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from reconciler.edges.git import signatures as gitsign
 from tests.conftest import GitRepo
+from tests.support.sshkeys import allowed_signer
 
 
 def test_only_commits_signed_by_an_allowed_ssh_key_pass(tmp_path: Path) -> None:
-    if shutil.which("ssh-keygen") is None:
-        pytest.skip("ssh-keygen is not installed")
-    key = tmp_path / "key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    allowed = tmp_path / "allowed_signers"
-    allowed.write_text(f"test@example.invalid {(tmp_path / 'key.pub').read_text()}")
+    key, allowed = allowed_signer(tmp_path)
     repo = GitRepo(tmp_path / "repo")
     unsigned = repo.commit({"a.yaml": "a: 1\n"})
     keys = gitsign.Keys(ssh_allowed_signers=allowed)
