@@ -37,10 +37,9 @@ from reconciler import logs
 from reconciler.desired.state import DesiredState
 from reconciler.edges.clock import Clock, SystemClock
 from reconciler.edges.docker.protocol import ContainerEngine, create_falco
-from reconciler.edges.http.client import HttpError
 from reconciler.edges.http.probe import HttpProber, Prober
 from reconciler.edges.store.local import Store
-from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError
+from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError, HttpError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.container import LABEL_MANAGED, ContainerSpec, LoaderSpec, aside_name
 from reconciler.model.generations import PROBE_PATH

@@ -20,6 +20,7 @@ from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modes import DriverMode
 from reconciler.testing import Behaviour, FakeClock, FakeEngine, FakeProber
+from tests.support import upstreams as ups
 
 OLD, NEW = "falco:old", "docker.io/falcosecurity/falco:0.36.2"
 
@@ -353,3 +354,21 @@ def test_a_falco_never_ready_is_rolled_back_when_the_ready_timeout_has_passed(
     assert clock.monotonic() - started < 61
     back = engine.container("falco")
     assert back is not None and back.image == OLD and back.running
+
+
+def test_a_healthz_answering_garbage_is_not_ready_and_is_rolled_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """Before: http.client.BadStatusLine escaped the readiness check and crashed the pass.
+    Now a port that answers something other than HTTP is simply not ready."""
+    old = engine.container("falco")
+    assert old is not None
+    with ups.raw_server(ups.garbage) as (url, heads):
+        engine.behaviours[NEW] = Behaviour(address="127.0.0.1")
+        change, want = healthz_change(engine, int(url.rpartition(":")[2]))
+        with pytest.raises(FalcoStartError, match=r"did not answer .*/healthz within 0\.5 s"):
+            deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
+                                 ready_timeout=0.5).apply(change, want)
+    assert heads and all(h.startswith(b"GET /healthz ") for h in heads)
+    back = engine.container("falco")
+    assert back is not None and back.id == old.id and back.running

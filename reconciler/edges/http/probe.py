@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler.edges.http import client
-from reconciler.edges.http.client import HttpError
+from reconciler.errors import HttpError
 
 
 class Prober(Protocol):
@@ -47,7 +47,7 @@ class FakeProber:
         self.asked.append((method, url))
         said = self.answers.get(url, self.default)
         if said is None:
-            raise HttpError(f"{method} {url} failed: [Errno 111] Connection refused")
+            raise HttpError(f"{method} {url}: connection refused")
         if isinstance(said, int):
             return said
         turn = sum(1 for _method, asked in self.asked if asked == url) - 1

@@ -23,11 +23,20 @@ LABEL = "io.falco-reconciler.test"
 
 
 @pytest.fixture
-def name(clean_containers: list[str]) -> str:
-    """A container name of this test only (the engine is shared), removed after."""
-    made = f"client-{uuid.uuid4().hex[:10]}"
-    clean_containers.append(made)
-    return made
+def made(engine: Docker) -> Iterator[list[str]]:
+    """Names of the containers a test creates, removed after by name: only these (the
+    engine is shared, and listing all of it can meet another run's half-removed one)."""
+    names: list[str] = []
+    yield names
+    for each in names:
+        engine.remove(each)
+
+
+@pytest.fixture
+def name(made: list[str]) -> str:
+    """A container name of this test only."""
+    made.append(f"client-{uuid.uuid4().hex[:10]}")
+    return made[-1]
 
 
 @pytest.fixture
@@ -71,13 +80,13 @@ def test_a_container_is_observed_as_plain_values(engine: Docker, base_image: str
 
 
 def test_containers_are_found_by_every_label_and_sorted_by_name(
-    engine: Docker, base_image: str, clean_containers: list[str],
+    engine: Docker, base_image: str, made: list[str],
 ) -> None:
     run = uuid.uuid4().hex[:10]
     names = [f"client-b-{run}", f"client-a-{run}", f"client-c-{run}"]
-    clean_containers.extend(names)
-    for made, role in zip(names, ["falco", "falco", "other"], strict=True):
-        engine.create(image=base_image, name=made, command=["true"],
+    made.extend(names)
+    for each, role in zip(names, ["falco", "falco", "other"], strict=True):
+        engine.create(image=base_image, name=each, command=["true"],
                       labels={LABEL: run, "role": role})
     found = engine.containers({LABEL: run, "role": "falco"})
     assert [c.name for c in found] == sorted(names[:2])
