@@ -59,8 +59,9 @@ def test_the_real_prober_raises_when_nothing_answers() -> None:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]
-    with pytest.raises(HttpError, match=f"^GET http://127.0.0.1:{port}/healthz: connection refused"):
-        HttpProber().status("GET", f"http://127.0.0.1:{port}/healthz", 2.0)
+    url = f"http://127.0.0.1:{port}/healthz"
+    with pytest.raises(HttpError, match=f"^GET {url}: connection refused"):
+        HttpProber().status("GET", url, 2.0)
 
 
 def test_the_fake_answers_its_table_in_turn_and_refuses_the_rest() -> None:
