@@ -3,8 +3,8 @@ root, the real planner and executor; the container engine is the in-memory fake
 (``reconciler.testing.FakeEngine``), standing in for Docker. What is checked is what the
 pass decides: a refused head keeps the last good revision, an unsigned one is refused, a
 known-bad head is not planned again, a set-aside Falco is mended first, a failed change
-is reported with the first failure, and an engine that cannot be reached is a transient
-error."""
+is counted with its cause kept in its outcome, and an engine that cannot be reached is a
+transient error."""
 
 from __future__ import annotations
 
@@ -105,17 +105,20 @@ def test_a_falco_left_aside_by_a_killed_replace_is_put_back_before_anything_else
     assert back.running  # not running when set aside, but it was ours: started again
 
 
-def test_a_failed_change_is_reported_with_the_first_failure(
+def test_a_failed_change_is_counted_and_its_cause_kept_in_its_outcome(
     conf: Settings, git_repo: GitRepo,
 ) -> None:
     """The image cannot be pulled (the fake engine has none to give): the one change
-    fails, the pass says which and why, and a pull failure is worth retrying."""
+    fails, the pass counts it, its outcome says why, and a pull failure is worth
+    retrying."""
     head = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
     report = reconciler_on(conf, FakeEngine()).run(
         passes.GitHead(head, str(git_repo.path)), last_good=None, refused=None, container=None)
     assert report.result is passes.PassResult.FAILED
-    assert report.message.startswith(f"1 of 1 change(s) failed; first: create {NAME}: "
-                                     "cannot pull falco-reconciler/falco-standin")
+    assert report.message == "1 of 1 change(s) failed"  # the cause is the outcome's
+    [failed] = report.outcomes
+    assert (failed.change.op.value, failed.change.name) == ("create", NAME)
+    assert failed.message.startswith("cannot pull falco-reconciler/falco-standin")
     assert report.transient
     assert report.container == NAME
 
