@@ -4,7 +4,7 @@ sidecars, stand-ins that corrupt, hang or drop the connection), the plan says wh
 fetch from where, and the executor's real fetcher publishes only what verifies. Docker is
 faked by our own engine Protocol; the builder by a recorder (no build may happen unless
 the plan or a failed fetch says so). These upstreams are ``trust: checksum``: what is held
-to a signed index is tests/apply/test_signed_fetch.py's."""
+to a signed index is tests/apply/test_fetcher/test_signed_index.py's."""
 
 from __future__ import annotations
 
