@@ -29,7 +29,7 @@ from reconciler.testing import FakeClock
 
 
 class Scripted:
-    """Stands in for passes.Reconciler: returns the scripted reports, records calls."""
+    """Stands in for passes.Runner: returns the scripted reports, records calls."""
 
     def __init__(self, reports: list[Report]) -> None:
         self.reports = reports

@@ -1,4 +1,4 @@
-"""One pass (``passes.Reconciler.run``) in process: a real git repository, store and host
+"""One pass (``passes.Runner.run``) in process: a real git repository, store and host
 root, the real planner and executor; the container engine is the in-memory fake
 (``reconciler.testing.FakeEngine``), standing in for Docker. What is checked is what the
 pass decides: a refused head keeps the last good revision, an unsigned one is refused, a
@@ -31,9 +31,9 @@ NAME = "falco-pass"
 BROKEN = "apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: {name: web}\nspec: [\n"
 
 
-def reconciler_on(conf: Settings, engine: FakeEngine) -> passes.Reconciler:
+def runner_on(conf: Settings, engine: FakeEngine) -> passes.Runner:
     shared = runtime.Shared.for_settings(conf)
-    return passes.Reconciler(conf, lambda: runtime.open_runtime(
+    return passes.Runner(conf, lambda: runtime.open_runtime(
         conf, shared=shared, connect=lambda _timeout: engine))
 
 
@@ -56,7 +56,7 @@ def test_a_head_that_does_not_validate_is_refused_and_the_last_good_one_planned(
 ) -> None:
     good = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
     bad = git_repo.commit({"web.yaml": BROKEN})
-    report = reconciler_on(conf, FakeEngine()).run(
+    report = runner_on(conf, FakeEngine()).run(
         passes.GitHead(bad, str(git_repo.path)), last_good=good, refused=None, container=None)
     assert report.result is passes.PassResult.REJECTED
     assert (report.head, report.planned) == (bad, good)
@@ -69,7 +69,7 @@ def test_a_head_that_does_not_validate_is_refused_and_the_last_good_one_planned(
 
 def test_a_head_refused_before_is_not_planned_again(conf: Settings, git_repo: GitRepo) -> None:
     bad = git_repo.commit({"web.yaml": BROKEN})
-    report = reconciler_on(conf, FakeEngine()).run(
+    report = runner_on(conf, FakeEngine()).run(
         passes.GitHead(bad, str(git_repo.path)), last_good=None, refused=bad, container=None)
     assert report.result is passes.PassResult.REJECTED
     assert report.rejection == "unchanged since it was refused"
@@ -83,7 +83,7 @@ def test_an_unsigned_head_is_refused_when_signatures_are_required(
     _key, allowed = allowed_signer(tmp_path)
     signed_only = Settings(**{**vars(conf), "verify_ssh_allowed_signers": allowed})
     head = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
-    report = reconciler_on(signed_only, FakeEngine()).run(
+    report = runner_on(signed_only, FakeEngine()).run(
         passes.GitHead(head, str(git_repo.path)), last_good=None, refused=None, container=None)
     assert report.result is passes.PassResult.REJECTED
     assert report.rejection is not None and "not signed by a trusted key" in report.rejection
@@ -98,7 +98,7 @@ def test_a_falco_left_aside_by_a_killed_replace_is_put_back_before_anything_else
     engine.stop(old, 10)
     engine.rename(old, container.aside_name(NAME, old))  # killed here, mid-replace
     bad = git_repo.commit({"web.yaml": BROKEN})
-    reconciler_on(conf, engine).run(passes.GitHead(bad, str(git_repo.path)), last_good=None,
+    runner_on(conf, engine).run(passes.GitHead(bad, str(git_repo.path)), last_good=None,
                                     refused=bad, container=NAME)
     back = engine.container(NAME)
     assert back is not None and back.id == old
@@ -112,7 +112,7 @@ def test_a_failed_change_is_counted_and_its_cause_kept_in_its_outcome(
     fails, the pass counts it, its outcome says why, and a pull failure is worth
     retrying."""
     head = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
-    report = reconciler_on(conf, FakeEngine()).run(
+    report = runner_on(conf, FakeEngine()).run(
         passes.GitHead(head, str(git_repo.path)), last_good=None, refused=None, container=None)
     assert report.result is passes.PassResult.FAILED
     assert report.message == "1 of 1 change(s) failed"  # the cause is the outcome's
@@ -130,8 +130,8 @@ def test_an_engine_that_cannot_be_reached_is_a_transient_error(
         raise DockerUnavailable("no Docker engine answers at unix:///nowhere")
 
     head = git_repo.commit({"web.yaml": host_yaml("0.32.2", name=NAME)})
-    reconciler = passes.Reconciler(conf, lambda: runtime.open_runtime(conf, connect=unreachable))
-    report = reconciler.run(passes.GitHead(head, str(git_repo.path)), last_good=None,
+    runner = passes.Runner(conf, lambda: runtime.open_runtime(conf, connect=unreachable))
+    report = runner.run(passes.GitHead(head, str(git_repo.path)), last_good=None,
                             refused=None, container=None)
     assert report.result is passes.PassResult.ERROR
     assert (report.head, report.transient) == (head, True)
