@@ -1,7 +1,7 @@
 """Build requests through the daemon's pass, in process: the real driver server and its
 intake over real HTTP, the real pass (``passes.Runner``), planner and executor, a real
 git repository and store; only the container engine is the in-memory fake, so this runs
-where no Docker engine does (test_build_requests_e2e runs both daemons for real)."""
+where no Docker engine does (test_loop/test_build_requests.py runs both daemons for real)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from reconciler import cli, runtime
 from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.host import crypto
 from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
@@ -35,6 +34,7 @@ from reconciler.model import hmacsig
 from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
 from reconciler.plan import render
 from reconciler.settings import Settings
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
 from tests.support.falcohost import host_yaml

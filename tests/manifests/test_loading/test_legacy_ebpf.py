@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler import runtime, settings
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.manifests import loading
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
 

@@ -21,7 +21,7 @@ from reconciler.manifests import loading, yamlread
 from reconciler.manifests.models import DriverBuild, Host, Located
 from reconciler.model.artifacts import DriverKind
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _files(files: dict[str, str]) -> list[tuple[str, bytes]]:

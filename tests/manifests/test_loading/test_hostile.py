@@ -360,7 +360,7 @@ def test_the_bounds_are_the_documented_ones() -> None:
     assert loading.MAX_DEPTH == 32
     assert (grammar.MAX_KERNEL_RELEASE, grammar.MAX_CONTAINER_NAME) == (64, 45)
     assert grammar.MAX_ENV_STRING == 131072
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "manifest-limits.md").read_text()
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "manifest-limits.md").read_text()
     for figure in ("1 MiB", "64 MiB", "10,000", "50,000", "32", "131072", "45", "255", "2048"):
         assert figure in doc
 

@@ -33,7 +33,7 @@ from tests.builder.helpers import DKMS_SOURCE, request
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 KMOD, EBPF = DriverKind.KMOD, DriverKind.EBPF
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
 TRIXIE = "deb:falcosecurity-scap-dkms/trixie"
 
 

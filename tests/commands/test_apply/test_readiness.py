@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import DriverKind
-from tests.commands.test_generations import falco_logs
+from tests.commands.test_apply.test_generations import falco_logs
 from tests.support.falcohost import NAME, Host, apply
 
 pytestmark = pytest.mark.docker

@@ -2,7 +2,7 @@
 Falco starts without its loader; another driver version swaps the module.
 
 What stands in: these machines cannot load kernel modules, so ``--insmod-command`` and
-``--rmmod-command`` are the scripts of tests/commands/test_apply_kmod_preloaded.py, which
+``--rmmod-command`` are the scripts of tests/commands/test_apply/test_kmod_preloaded.py, which
 record their arguments, insert into the stand-in kernel and update the host root's
 proc/modules and sys/module/falco/version as the kernel would. Falco is the session's
 stand-in image of each release, which with SKIP_DRIVER_LOADER set (as the real image's
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import DriverKind
-from tests.commands.test_apply_kmod_preloaded import preloaded_host
+from tests.commands.test_apply.test_kmod_preloaded import preloaded_host
 from tests.daemon.conftest import Site
 from tests.support import falcohost
 

@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from reconciler.model.artifacts import ArtifactKey, DriverKind
-from tests.commands.test_apply_kmod_preloaded import INSMOD, RMMOD
+from tests.commands.test_apply.test_kmod_preloaded import INSMOD, RMMOD
 from tests.support import standin
 from tests.support.falcohost import NAME, Host, apply, plan
 
@@ -283,7 +283,7 @@ def test_kmod_preloaded_on_0_40_opens_the_module_the_host_inserted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """No loader image runs: the module is inserted on the host (the stand-in insmod of
-    test_apply_kmod_preloaded), and Falco 0.40 is told to open kmod."""
+    test_apply/test_kmod_preloaded.py), and Falco 0.40 is told to open kmod."""
     host = gen_host
     (host.host_root / "proc/modules").write_text("ext4 1028096 1 - Live 0x0\n")
     commands = []

@@ -38,7 +38,7 @@ from tests.support.falcohost import NAME, Host, apply
 
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _SERVE = "import sys; from reconciler import cli; sys.exit(cli.main(sys.argv[1:]))"
 
 

@@ -2,9 +2,9 @@
 real HTTP between them, a real engine.
 
 Both need the real engine (the ``engine`` fixture skips them without one, but under CI);
-test_build_requests_pass runs the same passes in process on the fake engine. The build
+test_passes/test_build_requests.py runs the same passes in process on the fake engine. The build
 host's build cannot succeed here (its base image does not exist, as in
-test_daemon_e2e), so what is checked is that a signed request wakes it, that the pass
+test_end_to_end.py), so what is checked is that a signed request wakes it, that the pass
 plans and tries the requested build as wanted by ``BuildRequest/<host>``, and that the
 queue is settled with why. The asking host (``build: never``) asks once, then waits out
 its backoff while its daemon re-checks soon.

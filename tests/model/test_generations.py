@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from reconciler import runtime, settings
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.model import generations
 from reconciler.model.modes import DriverMode
 from reconciler.model.upstreams import Upstream, UpstreamKind, falco_mirrors
 from reconciler.model.versions import FalcoVersion
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
 

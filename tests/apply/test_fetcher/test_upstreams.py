@@ -4,7 +4,7 @@ sidecars, stand-ins that corrupt, hang or drop the connection), the plan says wh
 fetch from where, and the executor's real fetcher publishes only what verifies. Docker is
 faked by our own engine Protocol; the builder by a recorder (no build may happen unless
 the plan or a failed fetch says so). These upstreams are ``trust: checksum``: what is held
-to a signed index is tests/apply/test_signed_fetch.py's."""
+to a signed index is tests/apply/test_fetcher/test_signed_index.py's."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from reconciler.apply import executor, fetcher
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.http import upstream
 from reconciler.edges.store.local import Store, sha256_file
 from reconciler.errors import ArtifactRejected
@@ -37,6 +36,7 @@ from reconciler.model.upstreams import BuildPolicy, Trust, UpstreamKind
 from reconciler.observe.state import ObservedState
 from reconciler.plan import planner, render
 from reconciler.plan.diff import Change, Op, Reason
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support import upstreams as ups
 from tests.support.falcohost import NAME, host_yaml

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.builder import compiler, identity, images, runner, sources, steps
+from reconciler.builder import runner, steps
 from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
+from reconciler.testing import FakeToolchain
 from tests.support.elf import module_bytes
 
 UNAME_R = "6.1.0-57-cloud-amd64"
@@ -54,46 +55,34 @@ class AptStandIn:
 
 
 @pytest.fixture
-def standins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
-    """Every container step but the headers' stood in for; the compile step 'builds' a
-    module whose vermagic is the release of the headers it was given."""
-    seen: dict[str, Any] = {}
+def standins(tmp_path: Path) -> FakeToolchain:
+    """Every container step but the headers' stood in for (``builder.toolchain``'s fake);
+    the compile step 'builds' a module whose vermagic is the release of the headers it was
+    given."""
     tree = tmp_path / "tree"
     tree.mkdir()
-    monkeypatch.setattr(images, "ensure",
-                        lambda *_a, **_k: images.BuilderImage("builder", "base", "h"))
-    monkeypatch.setattr(sources, "ensure",
-                        lambda *_a, **_k: sources.Source(sources.TreeKind.LIBS, tree))
-    monkeypatch.setattr(identity, "check", lambda *_a, **_k: None)
-    monkeypatch.setattr(sources, "prepare", lambda *_a, **_k: tree)
-
-    def compile_(*_a: Any, hdrs: Any, workdir: Path, **_k: Any) -> compiler.Outputs:
-        seen["headers"] = hdrs.release
-        built = workdir / "falco.ko"
-        built.write_bytes(module_bytes(hdrs.release))
-        return compiler.Outputs(((DriverKind.KMOD, built),))
-
-    monkeypatch.setattr(compiler, "run", compile_)
-    return seen
+    return FakeToolchain(tree, built=lambda hdrs: module_bytes(hdrs.release))
 
 
-def build(tmp_path: Path, request: runner.BuildRequest, eng: AptStandIn) -> runner.BuildOutcome:
+def build(tmp_path: Path, request: runner.BuildRequest, eng: AptStandIn,
+          toolchain: FakeToolchain) -> runner.BuildOutcome:
     conf = runner.BuildConfig(state_dir=tmp_path / "state", store=tmp_path / "store",
                               source=str(tmp_path / "tree"), base_image="base", jobs=1,
                               timeout=60.0)
-    return runner._Build(request, conf, eng, Store(conf.store), None).run()  # type: ignore[arg-type]
+    return runner._Build(request, conf, eng, Store(conf.store), None,  # type: ignore[arg-type]
+                         toolchain=toolchain).run()
 
 
 def test_the_headers_and_vermagic_are_the_real_release_the_name_the_loaders(
-    tmp_path: Path, standins: dict[str, Any],
+    tmp_path: Path, standins: FakeToolchain,
 ) -> None:
     eng = AptStandIn()
     request = runner.BuildRequest(KERNEL, "8.0.0+driver", (DriverKind.KMOD,),
                                   uname_release=UNAME_R)
-    outcome = build(tmp_path, request, eng)
+    outcome = build(tmp_path, request, eng, standins)
     assert outcome.error is None, outcome.error
     assert eng.releases == [UNAME_R]  # linux-headers-6.1.0-57-cloud-amd64
-    assert standins["headers"] == UNAME_R
+    assert standins.compiled_for == [UNAME_R]
     key = ArtifactKey.for_kernel(KERNEL, "8.0.0+driver", DriverKind.KMOD)
     assert key.filename == f"falco_debian_{NAMED}_1.ko"
     assert [a.key for a in outcome.artifacts] == [key]
@@ -101,31 +90,25 @@ def test_the_headers_and_vermagic_are_the_real_release_the_name_the_loaders(
 
 
 def test_without_the_real_release_the_name_is_taken_for_it(
-    tmp_path: Path, standins: dict[str, Any],
+    tmp_path: Path, standins: FakeToolchain,
 ) -> None:
     """The request as it was before: headers of the named release (which apt lacks on a
     real Debian host, hence ``uname_release``)."""
     eng = AptStandIn()
     outcome = build(tmp_path, runner.BuildRequest(KERNEL, "8.0.0+driver", (DriverKind.KMOD,)),
-                    eng)
+                    eng, standins)
     assert outcome.error is None, outcome.error
     assert eng.releases == [NAMED]
 
 
 def test_a_module_built_for_another_release_than_the_real_one_is_refused(
-    tmp_path: Path, standins: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, standins: FakeToolchain,
 ) -> None:
     """verify holds the vermagic to the real release, not to the name's."""
-
-    def compile_named(*_a: Any, workdir: Path, **_k: Any) -> compiler.Outputs:
-        built = workdir / "falco.ko"
-        built.write_bytes(module_bytes(NAMED))
-        return compiler.Outputs(((DriverKind.KMOD, built),))
-
-    monkeypatch.setattr(compiler, "run", compile_named)
+    standins.built = lambda _hdrs: module_bytes(NAMED)
     request = runner.BuildRequest(KERNEL, "8.0.0+driver", (DriverKind.KMOD,),
                                   uname_release=UNAME_R)
-    outcome = build(tmp_path, request, AptStandIn())
+    outcome = build(tmp_path, request, AptStandIn(), standins)
     assert outcome.error is not None
     assert outcome.error.step == steps.Step.VERIFY
     assert f"does not start with the kernel release {UNAME_R}" in str(outcome.error)
