@@ -28,15 +28,13 @@ from reconciler.builder import locks, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
 from reconciler.model.artifacts import KernelId
+from reconciler.model.buildrequests import APT_TARGETS
 from reconciler.model.container import BindMount
 
 MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
 LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
-# The targets whose headers come from apt, with no kernelUrls: what a build host can
-# build for a build request, which carries no URLs (it must not make us download any).
-APT_TARGETS = frozenset({"debian"})
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,8 @@ def _serve(args: argparse.Namespace, conf: settings.Settings) -> int:
             stack.callback(metrics.stop)
         if conf.webhook_listen:
             hook = WebhookServer(settings.parse_listen(conf.webhook_listen),
-                                 _secret(conf.webhook_secret_file), wakeup).start()
+                                 _secret(conf.webhook_secret_file), wakeup,
+                                 server=server).start()
             stack.callback(hook.stop)
         watches = triggers.FileWatches(wakeup)
         repo_dir = _git_dir(conf.repo)

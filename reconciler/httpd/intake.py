@@ -24,18 +24,17 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from reconciler import logs
-from reconciler.builder.headers import APT_TARGETS
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
 from reconciler.errors import ReconcilerError
+from reconciler.httpd.messages import Response, text
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.manifests import driverkit, grammar
 from reconciler.model import buildrequests, hmacsig, versions
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.buildrequests import KeyVerdict, Requested, Verdict
+from reconciler.model.buildrequests import APT_TARGETS, KeyVerdict, Requested, Verdict
 
 _log = logs.get("reconciler.httpd")
 WAKE_REASON = "build-request"
@@ -44,16 +43,8 @@ _KERNEL_VERSION = re.compile(grammar.KERNEL_VERSION_PATTERN)
 _QUEUE_FULL_RETRY = 60
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _text(status: int, text: str, **headers: str) -> Answer:
-    return Answer(status, (text + "\n").encode(), "text/plain; charset=utf-8", headers)
+def _text(status: int, line: str, **fields: str) -> Response:
+    return text(status, line + "\n", fields=tuple(fields.items()))
 
 
 def key_problem(key: ArtifactKey, host_arch: str) -> str | None:  # noqa: PLR0911 - one per rule
@@ -91,7 +82,7 @@ class Intake:
         self.limiter = limiter
         self.wake = wake
 
-    def handle(self, client: str, body: bytes, signature: str | None) -> Answer:
+    def handle(self, client: str, body: bytes, signature: str | None) -> Response:
         wait = self.limiter.take(client)
         if wait > 0:
             _log.warning("build_request.limited", client=client, retry_after=math.ceil(wait))
@@ -142,4 +133,5 @@ class Intake:
         if any(v.verdict is Verdict.QUEUED for v in final):
             self.wake(WAKE_REASON)
         doc = {"host": host, "artifacts": [v.to_json() for v in final]}
-        return Answer(202 if taken else 400, (json.dumps(doc) + "\n").encode())
+        return text(202 if taken else 400, json.dumps(doc) + "\n",
+                    content_type="application/json")

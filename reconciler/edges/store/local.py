@@ -43,11 +43,11 @@ from typing import Generic, TypeVar
 
 from reconciler.edges import atomic
 from reconciler.errors import StoreError
-from reconciler.model import driverfile, modsig, versions
+from reconciler.model import artifacts, driverfile, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
 
-SHA_SUFFIX = ".sha256"
+SHA_SUFFIX = artifacts.SHA_SUFFIX  # the model's rule, named here for the store's callers
 SIDECAR_MAX = 4096
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -1,0 +1,278 @@
+"""The server's loop: epoll over listening sockets and connections, and a bounded pool.
+
+A thread per connection would make 500 idle keep-alive clients cost 500 threads. Here one
+thread (``run``) watches every listening socket and every connection with epoll; an idle
+connection costs a descriptor and a few hundred bytes. Each listening socket serves its
+own ``Site`` (the driver repository, the push webhook), with the same connections,
+limits and workers.
+
+The loop thread alone touches connections (``connection``): it reads, parses, and
+answers on the spot what a site says never blocks (a store file, ``/healthz``: in a boot
+storm a thread switch per request cost more than the answer). What may block
+(``/index.json`` reads the whole store; a build request writes its queue; a webhook wakes
+the daemon) goes to a fixed pool of ``workers`` with the request, fully read; the answer
+comes back through a queue and the loop sends it. No worker ever waits on a client.
+
+Connections are armed ``EPOLLONESHOT``: each event disarms one, so a connection whose
+request is with a worker is not reported again until the loop re-arms it. Deadlines
+(idle, header, io) are kept per length of wait, in insertion order, so the sweep reads
+only the ones that are due.
+
+``stop`` stops accepting, closes idle connections, lets requests in progress (and files
+going out) finish for ``grace`` seconds, then breaks them, and joins every thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import select
+import socket
+import threading
+import time
+
+from reconciler import logs
+from reconciler.httpd.config import ServerConfig
+from reconciler.httpd.connection import Connection, Next, Phase
+from reconciler.httpd.messages import Response, Site
+
+_log = logs.get("reconciler.httpd")
+_ACCEPTS_PER_WAKE = 256
+_SWEEP_INTERVAL = 0.1  # how often deadlines are checked
+_READ = select.EPOLLIN | select.EPOLLONESHOT
+_WRITE = select.EPOLLOUT | select.EPOLLONESHOT
+
+
+class Loop:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._epoll = select.epoll()
+        self._listeners: dict[int, tuple[socket.socket, Site]] = {}
+        self._conns: dict[int, Connection] = {}
+        # timeout length -> {connection: deadline}, oldest first (module docstring)
+        self._timers: dict[float, dict[Connection, float]] = {}
+        self._jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[Connection, Response]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._stopping = False
+        self._grace_until = 0.0
+        self._next_sweep = 0.0
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"httpd-worker-{n}", daemon=True)
+            for n in range(config.workers)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    # -- listening --------------------------------------------------------------------
+
+    def listen(self, address: tuple[str, int], site: Site) -> socket.socket:
+        """Bind ``address`` and serve ``site`` there (also while the loop runs)."""
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(self.config.backlog)
+            sock.setblocking(False)
+            self._listeners[sock.fileno()] = (sock, site)
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def unlisten(self, sock: socket.socket) -> None:
+        """Stop serving on ``sock`` and close it (its open connections stay)."""
+        fd = sock.fileno()
+        if self._listeners.pop(fd, None) is not None:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(fd)
+        sock.close()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def run(self, poll_interval: float = 0.5) -> None:
+        """Serve in this thread until ``stop``."""
+        self._loop_done.clear()
+        wake_fd = self._wake_r.fileno()
+        self._epoll.register(wake_fd, select.EPOLLIN)
+        accepting = True
+        try:
+            while True:
+                if self._stopping:
+                    if accepting:  # stop taking connections; idle ones are closed
+                        accepting = False
+                        self._close_listeners()
+                        self._close_waiting()
+                    if not self._in_progress() or time.monotonic() >= self._grace_until:
+                        break
+                for fd, _events in self._epoll.poll(self._next_timeout(poll_interval)):
+                    conn = self._conns.get(fd)
+                    if conn is not None:
+                        ready = conn.writable if conn.phase is Phase.SENDING else conn.readable
+                        self._step(conn, ready())
+                    elif fd == wake_fd:
+                        with contextlib.suppress(BlockingIOError):
+                            self._wake_r.recv(4096)
+                        self._take_done()
+                    elif fd in self._listeners:
+                        self._accept(fd)
+                self._expire()
+        finally:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(wake_fd)
+            for conn in list(self._conns.values()):  # grace is over: these are broken off
+                self._close(conn)
+            self._loop_done.set()
+
+    def _in_progress(self) -> bool:
+        return any(c.phase in (Phase.WORKING, Phase.SENDING) for c in self._conns.values())
+
+    def _next_timeout(self, poll_interval: float) -> float:
+        if self._stopping:
+            poll_interval = min(poll_interval, 0.02)
+        if not any(self._timers.values()):
+            return poll_interval
+        return max(0.0, min(poll_interval, self._next_sweep - time.monotonic()))
+
+    def _step(self, conn: Connection, step: Next) -> None:
+        """Wait for what ``conn`` needs next (``Next``)."""
+        try:
+            if step is Next.READ:
+                if self._stopping and conn.phase is not Phase.SENDING:
+                    self._close(conn)
+                    return
+                self._time(conn)
+                self._epoll.modify(conn.fd, _READ)
+            elif step is Next.WRITE:
+                self._time(conn)
+                self._epoll.modify(conn.fd, _WRITE)
+            elif step is Next.WORK:
+                self._untime(conn)
+                self._jobs.put(conn)
+            else:
+                self._close(conn)
+        except OSError:  # epoll refused the fd: this connection is over
+            self._close(conn)
+
+    def _accept(self, listen_fd: int) -> None:
+        listener, site = self._listeners[listen_fd]
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                sock, peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and friends: leave it in the backlog
+                _log.warning("http.accept_failed", error=str(exc))
+                return
+            if len(self._conns) >= self.config.max_connections:
+                _log.warning("http.too_many_connections", limit=self.config.max_connections)
+                sock.close()
+                continue
+            try:
+                conn = Connection(sock, str(peer[0]), site, self.config)
+            except OSError:
+                sock.close()
+                continue
+            self._conns[conn.fd] = conn
+            try:
+                self._time(conn)
+                self._epoll.register(conn.fd, _READ)
+            except OSError:
+                self._close(conn)
+
+    # -- deadlines --------------------------------------------------------------------
+
+    def _time(self, conn: Connection) -> None:
+        key = (conn.timeout, conn.deadline)
+        if conn.timed == key:
+            return
+        self._untime(conn)
+        self._timers.setdefault(key[0], {})[conn] = key[1]
+        conn.timed = key
+
+    def _untime(self, conn: Connection) -> None:
+        if conn.timed is not None:
+            self._timers[conn.timed[0]].pop(conn, None)
+            conn.timed = None
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_INTERVAL
+        for timers in self._timers.values():
+            due = []
+            for conn, deadline in timers.items():
+                if deadline > now:
+                    break  # the rest were set later, for as long a wait
+                due.append(conn)
+            for conn in due:
+                conn.expired()
+                self._close(conn)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (conn := self._jobs.get()) is not None:
+            request = conn.pending
+            assert request is not None
+            self._done.put((conn, conn.respond(request)))
+            with contextlib.suppress(OSError):  # a full pipe: the loop is waking anyway
+                self._wake_w.send(b"\0")
+
+    def _take_done(self) -> None:
+        while True:
+            try:
+                conn, response = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if self._conns.get(conn.fd) is not conn:  # broken off meanwhile
+                if response.file is not None:
+                    response.file.close()
+                continue
+            self._step(conn, conn.worked(response))
+
+    # -- closing ----------------------------------------------------------------------
+
+    def _close(self, conn: Connection) -> None:
+        self._untime(conn)
+        if self._conns.get(conn.fd) is conn:
+            del self._conns[conn.fd]
+        conn.close()  # closing the fd also takes it out of epoll
+
+    def _close_waiting(self) -> None:
+        for conn in list(self._conns.values()):
+            if conn.phase not in (Phase.WORKING, Phase.SENDING):
+                self._close(conn)
+
+    def _close_listeners(self) -> None:
+        for sock, _site in list(self._listeners.values()):
+            self.unlisten(sock)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop accepting, close idle connections, finish or break requests in progress
+        within ``grace`` seconds, join every thread, release every descriptor."""
+        self._grace_until = time.monotonic() + grace
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+        self._loop_done.wait()
+        for _ in self._workers:
+            self._jobs.put(None)
+        for worker in self._workers:
+            worker.join()
+        self._take_done()  # answers that came too late: their files are closed
+        self._close_listeners()
+        self._epoll.close()
+        self._wake_r.close()
+        self._wake_w.close()

@@ -1,0 +1,107 @@
+"""The loop: several sites on their own addresses, workers, deadlines and stopping.
+
+Real sockets on loopback; the sites are small fakes of the core's ``Site`` Protocol, one
+of which blocks in its worker until released, to show what the loop does meanwhile.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from reconciler.httpd.config import ServerConfig
+from reconciler.httpd.heads import RequestHead
+from reconciler.httpd.loop import Loop
+from reconciler.httpd.messages import Admission, Request, Response, text
+from tests.httpd.fleet import raw_request, status_of
+
+
+@dataclass
+class NamedSite:
+    """Answers its name; ``/slow`` goes to a worker and waits for ``release``."""
+
+    name: str
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def admit(self, head: RequestHead) -> Admission:
+        return Admission(on_loop=head.target != "/slow")
+
+    def respond(self, request: Request) -> Response:
+        if request.head.target == "/slow":
+            self.release.wait(10)
+        return text(200, f"{self.name}\n")
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    running = Loop(ServerConfig(workers=1, header_timeout=0.5, idle_timeout=30.0))
+    thread = threading.Thread(target=running.run, name="httpd-test-loop")
+    thread.start()
+    yield running
+    running.stop(grace=0.5)
+    thread.join()
+
+
+def _get(address: tuple[str, int], target: str) -> bytes:
+    return raw_request(address, f"GET {target} HTTP/1.1\r\nConnection: close\r\n\r\n".encode())
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
+
+
+def test_each_address_serves_its_own_site(loop: Loop) -> None:
+    first = _address(loop.listen(("127.0.0.1", 0), NamedSite("one")))
+    second = _address(loop.listen(("127.0.0.1", 0), NamedSite("two")))
+    assert _get(first, "/").endswith(b"one\n")
+    assert _get(second, "/").endswith(b"two\n")
+
+
+def test_a_busy_worker_does_not_hold_the_loop(loop: Loop) -> None:
+    """The only worker is stuck; requests answered on the loop still are."""
+    site = NamedSite("s")
+    address = _address(loop.listen(("127.0.0.1", 0), site))
+    slow = socket.create_connection(address, timeout=10)
+    slow.sendall(b"GET /slow HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert _get(address, "/quick").endswith(b"s\n")
+    site.release.set()
+    assert slow.recv(4096).startswith(b"HTTP/1.1 200")
+    slow.close()
+
+
+def test_unlisten_stops_one_address_and_keeps_the_other(loop: Loop) -> None:
+    kept = _address(loop.listen(("127.0.0.1", 0), NamedSite("kept")))
+    dropped_sock = loop.listen(("127.0.0.1", 0), NamedSite("dropped"))
+    dropped = _address(dropped_sock)
+    loop.unlisten(dropped_sock)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(dropped, timeout=5)
+    assert status_of(_get(kept, "/")) == 200
+
+
+def test_a_partial_head_is_dropped_at_the_header_deadline(loop: Loop) -> None:
+    address = _address(loop.listen(("127.0.0.1", 0), NamedSite("s")))
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        assert sock.recv(100) == b""
+
+
+def test_stop_joins_the_workers_and_closes_every_socket() -> None:
+    loop = Loop(ServerConfig(workers=2))
+    listener = loop.listen(("127.0.0.1", 0), NamedSite("s"))
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    idle = socket.create_connection(_address(listener), timeout=5)
+    idle.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")  # accepted, and now idle
+    loop.stop(grace=0.5)
+    thread.join()
+    assert idle.recv(10) == b""
+    assert listener.fileno() == -1
+    assert not [t for t in threading.enumerate() if t.name.startswith("httpd-worker")]
+    idle.close()
