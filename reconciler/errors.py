@@ -96,6 +96,11 @@ class StoreError(ReconcilerError):
     """The driver store cannot be read or written."""
 
 
+class StoreBusy(StoreError):
+    """The process is out of descriptors or memory for now: the store's answer is "later",
+    never "absent" (a server says 503, not 404, and lists nothing rather than less)."""
+
+
 class DockerError(ReconcilerError):
     """The Docker engine refused or failed a call."""
 

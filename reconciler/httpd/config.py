@@ -4,8 +4,11 @@
 ``header_timeout`` seconds for a request head to arrive whole, and again for a body;
 ``io_timeout`` seconds without progress on a response (a stalled reader) before the
 connection is dropped; ``idle_timeout`` for a keep-alive connection between requests;
-``max_connections`` open at once (beyond it new connections are closed at once); a
-listen backlog of ``backlog``; ``host_arch`` is tried first for arch-less paths.
+``max_connections`` open at once and ``max_per_client`` from one address (beyond them a
+new connection is answered 503 with ``Retry-After`` and closed); ``buffer_budget`` bytes of
+request heads and bodies held at once over all connections (a connection that would go
+over it is answered 503); a listen backlog of ``backlog``; ``host_arch`` is tried first
+for arch-less paths.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ def host_store_arch() -> str:
 def _default_max_connections() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
-        return 10000
-    return max(16, min(10000, soft - 64))
+        return 100_000
+    return max(16, min(100_000, soft - 64))
 
 
 @dataclass(frozen=True)
@@ -41,5 +44,14 @@ class ServerConfig:
     io_timeout: float = 30.0
     idle_timeout: float = 60.0
     max_connections: int = field(default_factory=_default_max_connections)
+    max_per_client: int | None = None  # None: a quarter of max_connections, at least 64
+    buffer_budget: int = 64 << 20
     backlog: int = 1024
     host_arch: str = field(default_factory=host_store_arch)
+
+    @property
+    def per_client(self) -> int:
+        """Connections one address may hold."""
+        if self.max_per_client is not None:
+            return self.max_per_client
+        return max(64, self.max_connections // 4)

@@ -110,6 +110,11 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
 
     @property
+    def buffered(self) -> int:
+        """Bytes of requests held (the loop bounds their sum)."""
+        return len(self._in)
+
+    @property
     def timeout(self) -> float:
         """The length of the wait ``deadline`` ends (the loop orders timers by it)."""
         if self.phase is Phase.IDLE:

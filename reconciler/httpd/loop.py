@@ -18,29 +18,61 @@ request is with a worker is not reported again until the loop re-arms it. Deadli
 (idle, header, io) are kept per length of wait, in insertion order, so the sweep reads
 only the ones that are due.
 
+Abuse is bounded here (issue 20): each address holds at most ``max_per_client``
+connections (beyond, a connection is answered 503 with ``Retry-After`` and closed) and
+``max_connections`` in all (beyond, a request already sent is answered 503, a connection
+that sent nothing is closed); a connection that finds the process out of descriptors is
+answered 503 too (a reserve
+descriptor is given up to accept and answer it), and accepting then pauses for a moment
+rather than spinning on EMFILE. Heads and bodies held at once are bounded by
+``buffer_budget``. One client's requests take at most half the workers; the rest wait
+their turn behind other clients'. Refusals are logged at most once a second, with a count.
+
 ``stop`` stops accepting, closes idle connections, lets requests in progress (and files
 going out) finish for ``grace`` seconds, then breaks them, and joins every thread.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import errno
+import os
 import queue
 import select
 import socket
 import threading
 import time
+from dataclasses import replace
 
 from reconciler import logs
 from reconciler.httpd.config import ServerConfig
 from reconciler.httpd.connection import Connection, Next, Phase
-from reconciler.httpd.messages import Response, Site
+from reconciler.httpd.heads import RequestHead
+from reconciler.httpd.messages import BUSY, Admission, Request, Response, Site
+from reconciler.httpd.throttle import Throttled
 
 _log = logs.get("reconciler.httpd")
 _ACCEPTS_PER_WAKE = 256
 _SWEEP_INTERVAL = 0.1  # how often deadlines are checked
 _READ = select.EPOLLIN | select.EPOLLONESHOT
 _WRITE = select.EPOLLOUT | select.EPOLLONESHOT
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_PAUSE = 0.1  # seconds without accepting once descriptors ran out
+_OVERFLOW = 32  # connections over a cap held (a second at most) to answer their request 503
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; "
+         b"charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
+         b"busy, retry shortly\n")
+
+
+class _Busy:
+    """The site of a connection over a cap: its request, if one comes soon, gets 503."""
+
+    def admit(self, head: RequestHead) -> Admission:
+        return Admission(refusal=BUSY)
+
+    def respond(self, request: Request) -> Response:
+        return BUSY
 
 
 class Loop:
@@ -51,6 +83,18 @@ class Loop:
         self._conns: dict[int, Connection] = {}
         # timeout length -> {connection: deadline}, oldest first (module docstring)
         self._timers: dict[float, dict[Connection, float]] = {}
+        self._clients: collections.Counter[str] = collections.Counter()  # connections each
+        self._per_client = config.per_client
+        self._overflow: set[Connection] = set()  # over a cap, waiting for a request to refuse
+        self._overflow_config = replace(config, idle_timeout=1.0, header_timeout=1.0)
+        self._buffered = 0  # bytes of heads and bodies held by all connections
+        self._refusals = Throttled()
+        self._reserve: int | None = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._paused_until = 0.0
+        # Workers: a client's requests beyond its share wait in its own line (fairness).
+        self._share = max(1, config.workers // 2)
+        self._running: collections.Counter[str] = collections.Counter()
+        self._waiting: dict[str, collections.deque[Connection]] = {}
         self._jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[tuple[Connection, Response]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -115,11 +159,14 @@ class Loop:
                         self._close_waiting()
                     if not self._in_progress() or time.monotonic() >= self._grace_until:
                         break
+                if accepting and self._paused_until and time.monotonic() >= self._paused_until:
+                    self._resume()
                 for fd, _events in self._epoll.poll(self._next_timeout(poll_interval)):
                     conn = self._conns.get(fd)
                     if conn is not None:
-                        ready = conn.writable if conn.phase is Phase.SENDING else conn.readable
-                        self._step(conn, ready())
+                        held = conn.buffered
+                        step = conn.writable() if conn.phase is Phase.SENDING else conn.readable()
+                        self._step(conn, step, held)
                     elif fd == wake_fd:
                         with contextlib.suppress(BlockingIOError):
                             self._wake_r.recv(4096)
@@ -140,12 +187,23 @@ class Loop:
     def _next_timeout(self, poll_interval: float) -> float:
         if self._stopping:
             poll_interval = min(poll_interval, 0.02)
+        if self._paused_until:
+            poll_interval = min(poll_interval, max(0.0, self._paused_until - time.monotonic()))
         if not any(self._timers.values()):
             return poll_interval
         return max(0.0, min(poll_interval, self._next_sweep - time.monotonic()))
 
-    def _step(self, conn: Connection, step: Next) -> None:
-        """Wait for what ``conn`` needs next (``Next``)."""
+    def _step(self, conn: Connection, step: Next, held: int) -> None:
+        """Wait for what ``conn`` needs next (``Next``); ``held`` is what it buffered
+        before the call that gave ``step``."""
+        self._buffered += conn.buffered - held
+        if self._buffered > self.config.buffer_budget and step is Next.READ \
+                and conn.phase in (Phase.HEAD, Phase.BODY):
+            self._refusals.warning("http.buffers_full", budget=self.config.buffer_budget,
+                                   client=conn.client)
+            self._refuse(conn.sock)
+            self._close(conn)
+            return
         try:
             if step is Next.READ:
                 if self._stopping and conn.phase is not Phase.SENDING:
@@ -158,7 +216,7 @@ class Loop:
                 self._epoll.modify(conn.fd, _WRITE)
             elif step is Next.WORK:
                 self._untime(conn)
-                self._jobs.put(conn)
+                self._dispatch(conn)
             else:
                 self._close(conn)
         except OSError:  # epoll refused the fd: this connection is over
@@ -171,24 +229,79 @@ class Loop:
                 sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:  # EMFILE and friends: leave it in the backlog
-                _log.warning("http.accept_failed", error=str(exc))
+            except OSError as exc:
+                if exc.errno in _EXHAUSTED:
+                    self._exhausted(listener, exc)
+                else:
+                    self._refusals.warning("http.accept_failed", error=str(exc))
                 return
-            if len(self._conns) >= self.config.max_connections:
-                _log.warning("http.too_many_connections", limit=self.config.max_connections)
-                sock.close()
+            client = str(peer[0])
+            serve, config = site, self.config
+            if len(self._conns) - len(self._overflow) >= self.config.max_connections:
+                self._refusals.warning("http.too_many_connections",
+                                       limit=self.config.max_connections)
+                serve, config = _Busy(), self._overflow_config
+            elif self._clients[client] >= self._per_client:
+                self._refusals.warning("http.too_many_from_client", client=client,
+                                       limit=self._per_client)
+                serve, config = _Busy(), self._overflow_config
+            if isinstance(serve, _Busy) and len(self._overflow) >= _OVERFLOW:
+                self._refuse(sock, unasked=False)
                 continue
             try:
-                conn = Connection(sock, str(peer[0]), site, self.config)
+                conn = Connection(sock, client, serve, config)
             except OSError:
                 sock.close()
                 continue
             self._conns[conn.fd] = conn
+            if isinstance(serve, _Busy):
+                self._overflow.add(conn)
+            else:
+                self._clients[client] += 1
             try:
                 self._time(conn)
                 self._epoll.register(conn.fd, _READ)
             except OSError:
                 self._close(conn)
+
+    @staticmethod
+    def _refuse(sock: socket.socket, *, unasked: bool = True) -> None:
+        """503 with Retry-After, without waiting (a new socket's buffer takes it), and
+        close; with ``unasked=False`` only if the client already sent its request (one
+        that sent nothing is just closed)."""
+        asked = False
+        with contextlib.suppress(OSError):
+            # Closing with a request unread would reset the connection, and the client
+            # could lose the 503 with it: take what has arrived first.
+            asked = bool(sock.recv(65536, socket.MSG_DONTWAIT))
+        with contextlib.suppress(OSError):
+            if asked or unasked:
+                sock.send(_BUSY, socket.MSG_DONTWAIT)
+                sock.shutdown(socket.SHUT_WR)
+        sock.close()
+
+    def _exhausted(self, listener: socket.socket, exc: OSError) -> None:
+        """Out of descriptors: give up the reserve one to accept and refuse a waiting
+        client, then stop accepting for a moment (epoll would report the backlog again
+        at once: a busy loop)."""
+        self._refusals.warning("http.descriptors_exhausted", error=str(exc))
+        if self._reserve is not None:
+            os.close(self._reserve)
+            self._reserve = None
+            with contextlib.suppress(OSError):
+                self._refuse(listener.accept()[0])
+        with contextlib.suppress(OSError):
+            self._reserve = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        self._paused_until = time.monotonic() + _PAUSE
+        for fd in self._listeners:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(fd)
+
+    def _resume(self) -> None:
+        self._paused_until = 0.0
+        for fd in self._listeners:
+            with contextlib.suppress(OSError):
+                self._epoll.register(fd, select.EPOLLIN)
 
     # -- deadlines --------------------------------------------------------------------
 
@@ -217,7 +330,9 @@ class Loop:
                     break  # the rest were set later, for as long a wait
                 due.append(conn)
             for conn in due:
+                held = conn.buffered
                 conn.expired()
+                self._buffered += conn.buffered - held
                 self._close(conn)
 
     # -- workers ----------------------------------------------------------------------
@@ -230,17 +345,38 @@ class Loop:
             with contextlib.suppress(OSError):  # a full pipe: the loop is waking anyway
                 self._wake_w.send(b"\0")
 
+    def _dispatch(self, conn: Connection) -> None:
+        if self._running[conn.client] < self._share:
+            self._running[conn.client] += 1
+            self._jobs.put(conn)
+        else:
+            self._waiting.setdefault(conn.client, collections.deque()).append(conn)
+
+    def _finished(self, client: str) -> None:
+        """A worker is done with one of ``client``'s requests: its next one may go."""
+        line = self._waiting.get(client)
+        if line:
+            self._jobs.put(line.popleft())
+            if not line:
+                del self._waiting[client]
+            return
+        self._running[client] -= 1
+        if self._running[client] <= 0:
+            del self._running[client]
+
     def _take_done(self) -> None:
         while True:
             try:
                 conn, response = self._done.get_nowait()
             except queue.Empty:
                 return
+            self._finished(conn.client)
             if self._conns.get(conn.fd) is not conn:  # broken off meanwhile
                 if response.file is not None:
                     response.file.close()
                 continue
-            self._step(conn, conn.worked(response))
+            held = conn.buffered
+            self._step(conn, conn.worked(response), held)
 
     # -- closing ----------------------------------------------------------------------
 
@@ -248,6 +384,13 @@ class Loop:
         self._untime(conn)
         if self._conns.get(conn.fd) is conn:
             del self._conns[conn.fd]
+            self._buffered -= conn.buffered
+            if conn in self._overflow:
+                self._overflow.discard(conn)
+            else:
+                self._clients[conn.client] -= 1
+                if self._clients[conn.client] <= 0:
+                    del self._clients[conn.client]
         conn.close()  # closing the fd also takes it out of epoll
 
     def _close_waiting(self) -> None:
@@ -276,3 +419,6 @@ class Loop:
         self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
+        if self._reserve is not None:
+            os.close(self._reserve)
+            self._reserve = None

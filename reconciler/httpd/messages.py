@@ -59,6 +59,9 @@ def text(status: int, body: str, *, omit_body: bool = False, close: bool = False
                     data, omit_body=omit_body, close=close)
 
 
+BUSY = text(503, "busy, retry shortly\n", close=True, fields=(("Retry-After", "1"),))
+
+
 @dataclass(frozen=True)
 class Admission:
     """What a site wants done with a request head before it answers."""

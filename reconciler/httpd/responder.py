@@ -21,12 +21,22 @@ from typing import Protocol
 
 from reconciler import logs
 from reconciler.edges.store.local import OpenFile
+from reconciler.errors import StoreBusy
 from reconciler.httpd import conditions, paths
 from reconciler.httpd.heads import RequestHead
-from reconciler.httpd.messages import Admission, Request, Response, content_length, text
+from reconciler.httpd.messages import (
+    BUSY,
+    Admission,
+    Request,
+    Response,
+    content_length,
+    text,
+)
+from reconciler.httpd.throttle import Throttled
 from reconciler.model import buildrequests
 
 _log = logs.get("reconciler.httpd")
+_busy_log = Throttled()
 _ALLOW = (("Allow", "GET, HEAD"),)
 _OCTETS = "application/octet-stream"
 _CHECKSUM = "text/plain; charset=utf-8"
@@ -87,10 +97,15 @@ def respond(  # noqa: PLR0911 - one answer per route
     if head.method not in ("GET", "HEAD"):
         return text(405, "method not allowed\n", close=close, fields=_ALLOW)
     omit = head.method == "HEAD"
-    if where.kind is paths.RouteKind.FILE:
-        return _file(head, where, ctx.files, omit=omit, close=close)
-    if where.kind is paths.RouteKind.INDEX:
-        return _document(head, ctx.files.index_json(), omit=omit, close=close)
+    try:
+        if where.kind is paths.RouteKind.FILE:
+            return _file(head, where, ctx.files, omit=omit, close=close)
+        if where.kind is paths.RouteKind.INDEX:
+            return _document(head, ctx.files.index_json(), omit=omit, close=close)
+    except StoreBusy as exc:
+        # Out of descriptors: "later", never "not found" and never a shorter index.
+        _busy_log.warning("http.store_busy", error=str(exc))
+        return BUSY
     if where.kind is paths.RouteKind.HEALTH:
         if ctx.files.readable():
             return text(200, "ok\n", omit_body=omit, close=close)

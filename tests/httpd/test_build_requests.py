@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +53,11 @@ class BuildHost:
         return [e.path for e in buildqueue.read(self.state_dir).pending]
 
 
-def _body(*artifacts: object, host: str = "edge-7") -> bytes:
-    return json.dumps({"host": host, "artifacts": list(artifacts)}).encode()
+def _body(*artifacts: object, host: str = "edge-7", sent_at: int | None = None) -> bytes:
+    """A build request as an asking host sends it: its time and a fresh nonce signed in."""
+    return json.dumps({"host": host, "artifacts": list(artifacts),
+                       "time": int(time.time()) if sent_at is None else sent_at,
+                       "nonce": secrets.token_urlsafe(16)}).encode()
 
 
 def _start(tmp_path: Path, *, rate: float = 600, limit: int = 64) -> BuildHost:

@@ -13,6 +13,7 @@ read from the upstream's ``secret_file`` at each request, so a rotated one is us
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -112,7 +113,9 @@ def _ask(upstream: Upstream, items: Sequence[Requested], hostname: str,
          post: Post) -> tuple[dict[str, tuple[Verdict, str]], str, float]:
     """One POST: each path's verdict, else why nothing was taken and the seconds the
     build host asked us to wait (429, 503)."""
-    body = BuildRequestBody(hostname, tuple(items)).encode()
+    # The time and a nonce are signed with the body: a build host refuses a replay.
+    body = BuildRequestBody(hostname, tuple(items), int(time.time()),
+                            secrets.token_urlsafe(24)).encode()
     headers = {**dict(upstream.headers), "Content-Type": "application/json",
                buildrequests.SIGNATURE_HEADER: hmacsig.header_value(_secret(upstream), body)}
     status, answer_headers, answer = post(upstream.url + buildrequests.PATH, body, headers,
