@@ -43,6 +43,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from reconciler import logs
@@ -59,6 +60,7 @@ _READ = select.EPOLLIN | select.EPOLLONESHOT
 _WRITE = select.EPOLLOUT | select.EPOLLONESHOT
 _EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _PAUSE = 0.1  # seconds without accepting once descriptors ran out
+_RELEASE_AFTER = 8 << 20  # bytes of request buffers freed before memory is given back
 _OVERFLOW = 32  # connections over a cap held (a second at most) to answer their request 503
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; "
          b"charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
@@ -76,8 +78,13 @@ class _Busy:
 
 
 class Loop:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig,
+                 release_memory: Callable[[], None] = lambda: None) -> None:
         self.config = config
+        # Given the buffers of closed connections back to the system (edges.host.memory):
+        # without it RSS stays at the peak a flood of partial heads reached.
+        self._release_memory = release_memory
+        self._freed = 0
         self._epoll = select.epoll()
         self._listeners: dict[int, tuple[socket.socket, Site]] = {}
         self._conns: dict[int, Connection] = {}
@@ -323,6 +330,9 @@ class Loop:
         if now < self._next_sweep:
             return
         self._next_sweep = now + _SWEEP_INTERVAL
+        if self._freed > _RELEASE_AFTER:
+            self._freed = 0
+            self._release_memory()
         for timers in self._timers.values():
             due = []
             for conn, deadline in timers.items():
@@ -385,6 +395,7 @@ class Loop:
         if self._conns.get(conn.fd) is conn:
             del self._conns[conn.fd]
             self._buffered -= conn.buffered
+            self._freed += conn.buffered
             if conn in self._overflow:
                 self._overflow.discard(conn)
             else:

@@ -14,6 +14,7 @@ import threading
 from types import TracebackType
 
 from reconciler import logs
+from reconciler.edges.host import memory
 from reconciler.edges.store.local import Store
 from reconciler.errors import ServerError
 from reconciler.httpd.config import ServerConfig, host_store_arch
@@ -54,7 +55,7 @@ class DriverServer:
 
     def _bind(self) -> Loop:
         if self._loop is None:
-            loop = Loop(self.config)
+            loop = Loop(self.config, memory.release_free_memory)
             site = DriverSite(Context(StoreFiles(self.store), self.config.host_arch,
                                       self.intake))
             try:

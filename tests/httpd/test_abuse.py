@@ -165,14 +165,16 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return err
 
 
-def test_out_of_descriptors_is_503_never_404_nor_a_shorter_index(fleet: Fleet) -> None:
+@pytest.mark.parametrize("nofile", [128, 64])
+def test_out_of_descriptors_is_503_never_404_nor_a_shorter_index(fleet: Fleet,
+                                                                 nofile: int) -> None:
     """Under a 1024-descriptor limit 600 stalled downloads made the server answer 404 for
     modules it had and list an empty index, and EMFILE turned accept into a busy loop of
-    ~30,000 log lines a second. Here: a 128-descriptor limit and 150 stalled downloads."""
+    ~30,000 log lines a second. Here: a 128- or 64-descriptor limit, 150 stalled downloads."""
     big = fleet.root.parent / "big.ko"  # larger than socket buffers: a stalled reader
     big.write_bytes(content_for(KMOD, 32 << 20))  # holds its file open
     Store(fleet.root).publish(KMOD, big)
-    proc, address = _serve_process(fleet, nofile=128)
+    proc, address = _serve_process(fleet, nofile=nofile)
     stalled: list[socket.socket] = []
     try:
         for _ in range(150):
@@ -228,3 +230,42 @@ def test_only_json_lines_reach_the_log_off_a_terminal(fleet: Fleet) -> None:
     assert err.strip()
     for line in err.splitlines():
         json.loads(line)  # each line a JSON document, nothing else
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmRSS:\s+(\d+) kB", status)
+    assert match
+    return int(match[1])
+
+
+def test_memory_held_by_partial_heads_is_bounded_and_returned(fleet: Fleet) -> None:
+    """9,900 partial 69 KB heads took RSS from 52 to 789 MB, never given back. Here 1,500
+    partial 60 KB heads (90 MB sent) against the default 64 MB budget."""
+    proc, address = _serve_process(fleet)
+    socks: list[socket.socket] = []
+    try:
+        before = _rss_kib(proc.pid)
+        pad = b"GET / HTTP/1.1\r\nX-Pad: " + b"a" * 60_000
+        for n in range(1500):
+            sock = socket.create_connection(address, timeout=10,
+                                            source_address=(f"127.0.{n // 200 + 1}.9", 0))
+            with contextlib.suppress(OSError):
+                sock.sendall(pad)
+            socks.append(sock)
+        time.sleep(1.0)  # let the server read what was sent
+        held = _rss_kib(proc.pid)
+        for sock in socks:
+            sock.close()
+        socks.clear()
+        deadline = time.monotonic() + 10
+        after = _rss_kib(proc.pid)
+        while after > before + 40_000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            after = _rss_kib(proc.pid)
+    finally:
+        for sock in socks:
+            sock.close()
+        _stop(proc)
+    assert held - before < 150_000, f"held {held - before} KiB"  # 64 MB budget + overhead
+    assert after - before < 40_000, f"{after - before} KiB kept after every close"

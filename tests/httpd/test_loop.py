@@ -105,3 +105,45 @@ def test_stop_joins_the_workers_and_closes_every_socket() -> None:
     assert listener.fileno() == -1
     assert not [t for t in threading.enumerate() if t.name.startswith("httpd-worker")]
     idle.close()
+
+
+@dataclass
+class StuckForOne:
+    """Every request goes to a worker; those of ``stuck`` block until ``release``."""
+
+    stuck: str
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def admit(self, head: RequestHead) -> Admission:
+        return Admission(on_loop=False)
+
+    def respond(self, request: Request) -> Response:
+        if request.client == self.stuck:
+            self.release.wait(10)
+        return text(200, "done\n")
+
+
+def test_one_client_cannot_hold_every_worker() -> None:
+    """A client whose requests never finish holds at most half the workers; the others
+    keep answering everyone else."""
+    loop = Loop(ServerConfig(workers=2))
+    site = StuckForOne("127.0.0.2")
+    address = _address(loop.listen(("127.0.0.1", 0), site))
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    greedy = []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(address, timeout=10,
+                                            source_address=("127.0.0.2", 0))
+            sock.sendall(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            greedy.append(sock)
+        assert _get(address, "/").endswith(b"done\n")  # from 127.0.0.1
+        site.release.set()
+        assert all(sock.recv(4096).startswith(b"HTTP/1.1 200") for sock in greedy)
+    finally:
+        site.release.set()
+        for sock in greedy:
+            sock.close()
+        loop.stop(grace=0.5)
+        thread.join()
