@@ -14,6 +14,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── UnknownDriverVersion     a Falco version with no known driver version
     ├── SourceError              the git repository cannot be read or the ref resolved   (t)
     ├── StoreError               the driver store cannot be read or written
+    │   └── StoreBusy            out of descriptors or memory for now: "later", not "absent"
     ├── DockerError              the engine refused or failed a call                    (t)
     │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
     │   └── Cancelled            told to stop (interrupt) before or while a container ran
@@ -26,6 +27,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
     │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
     └── ServerError              the driver server cannot bind or serve
+        └── HeadError            a request head refused (the server answers its status)
 
 ``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
 not transient waits for a new revision or a drift instead of being retried.
@@ -175,3 +177,13 @@ class ArtifactRejected(UpstreamError):
 
 class ServerError(ReconcilerError):
     """The driver server cannot bind or serve."""
+
+
+class HeadError(ServerError):
+    """A request head that cannot be answered as asked: the server replies ``status``
+    with ``reason`` and closes (it never leaves the server)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason

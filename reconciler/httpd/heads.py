@@ -21,22 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
 
+from reconciler.errors import HeadError
+
+__all__ = ["HeadError", "RequestHead", "RequestHeaders", "parse", "parse_request_line",
+           "read_fields"]
+
 MAX_LINE = 65536  # one field line, as the stock parser allows
 MAX_FIELDS = 100
 # Fields whose repeats must agree: a disagreement is how request smuggling starts.
 _SINGLE = frozenset({"content-length", "host"})
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTAB is allowed in a value
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.1: a field name
-
-
-class HeadError(ValueError):
-    """A head that cannot be answered as asked: reply ``status`` with ``reason``, close
-    (never leaves the handler)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 class RequestHeaders(email.message.Message):
