@@ -18,15 +18,15 @@ request is with a worker is not reported again until the loop re-arms it. Deadli
 (idle, header, io) are kept per length of wait, in insertion order, so the sweep reads
 only the ones that are due.
 
-Abuse is bounded here (issue 20): each address holds at most ``max_per_client``
-connections (beyond, a connection is answered 503 with ``Retry-After`` and closed) and
-``max_connections`` in all (beyond, a request already sent is answered 503, a connection
-that sent nothing is closed); a connection that finds the process out of descriptors is
-answered 503 too (a reserve
-descriptor is given up to accept and answer it), and accepting then pauses for a moment
-rather than spinning on EMFILE. Heads and bodies held at once are bounded by
-``buffer_budget``. One client's requests take at most half the workers; the rest wait
-their turn behind other clients'. Refusals are logged at most once a second, with a count.
+Abuse is bounded here: an address holds at most ``per_client`` connections and the
+server ``max_connections``; a connection over either cap is held (at most ``_OVERFLOW``
+of them, a second at most) so that its request, if it sends one, is answered 503 with
+``Retry-After``. Out of descriptors, a reserve one is given up to accept and answer a
+waiting client the same way, and accepting pauses for a moment rather than spinning on
+EMFILE. Heads and bodies held at once are bounded by ``buffer_budget``, and the memory of
+closed connections is given back (``release_memory``). One client's requests take at
+most half the workers; the rest wait their turn behind other clients'. Refusals are
+logged at most once a second, with a count.
 
 ``stop`` stops accepting, closes idle connections, lets requests in progress (and files
 going out) finish for ``grace`` seconds, then breaks them, and joins every thread.
