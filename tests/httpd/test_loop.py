@@ -6,10 +6,16 @@ of which blocks in its worker until released, to show what the loop does meanwhi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +24,8 @@ from reconciler.httpd.heads import RequestHead
 from reconciler.httpd.loop import Loop
 from reconciler.httpd.messages import Admission, Request, Response, text
 from tests.httpd.fleet import raw_request, status_of
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -147,3 +155,59 @@ def test_one_client_cannot_hold_every_worker() -> None:
             sock.close()
         loop.stop(grace=0.5)
         thread.join()
+
+
+_LOW_LIMIT_SERVER = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+from reconciler import logs
+from reconciler.httpd.config import ServerConfig
+from reconciler.httpd.loop import Loop
+from reconciler.httpd.messages import Admission, text
+class Ok:
+    def admit(self, head): return Admission(on_loop=True)
+    def respond(self, request): return text(200, "ok\\n")
+logs.configure(level="info", fmt="json")
+loop = Loop(ServerConfig(workers=1, max_connections=1000, max_per_client=1000))
+sock = loop.listen(("127.0.0.1", 0), Ok())
+print(sock.getsockname()[1], flush=True)
+loop.run()
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_accept_answers_503_and_does_not_spin() -> None:
+    """EMFILE on accept left the connection in the backlog, so epoll reported it again at
+    once: a busy loop logging ~30,000 lines a second. Now the reserve descriptor answers
+    one waiting client 503 and accepting pauses. The server runs in a process of its own
+    with a 48-descriptor limit and a connection cap above it."""
+    proc = subprocess.Popen([sys.executable, "-c", _LOW_LIMIT_SERVER], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        address = ("127.0.0.1", int(proc.stdout.readline()))
+        for _ in range(80):  # more than the server has descriptors for
+            sock = socket.create_connection(address, timeout=5)
+            sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            held.append(sock)
+        replies = []
+        for sock in held[-20:]:
+            with contextlib.suppress(OSError):
+                replies.append(sock.recv(4096))
+        assert any(r.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in r for r in replies)
+        assert all(r.startswith((b"HTTP/1.1 200", b"HTTP/1.1 503")) for r in replies if r)
+        before = _cpu_seconds(proc.pid)
+        time.sleep(2.0)  # still out of descriptors, clients still waiting in the backlog
+        assert _cpu_seconds(proc.pid) - before < 1.0  # a busy loop would take ~2 s
+    finally:
+        for sock in held:
+            sock.close()
+        proc.kill()
+        _out, err = proc.communicate(timeout=10)
+    exhausted = [line for line in err.splitlines() if "http.descriptors_exhausted" in line]
+    assert exhausted and len(exhausted) < 20
