@@ -49,8 +49,7 @@ from dataclasses import replace
 from reconciler import logs
 from reconciler.httpd.config import ServerConfig
 from reconciler.httpd.connection import Connection, Next, Phase
-from reconciler.httpd.heads import RequestHead
-from reconciler.httpd.messages import BUSY, Admission, Request, Response, Site
+from reconciler.httpd.messages import BusySite, Response, Site
 from reconciler.httpd.throttle import Throttled
 
 _log = logs.get("reconciler.httpd")
@@ -65,16 +64,6 @@ _OVERFLOW = 32  # connections over a cap held (a second at most) to answer their
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain; "
          b"charset=utf-8\r\nContent-Length: 20\r\nConnection: close\r\n\r\n"
          b"busy, retry shortly\n")
-
-
-class _Busy:
-    """The site of a connection over a cap: its request, if one comes soon, gets 503."""
-
-    def admit(self, head: RequestHead) -> Admission:
-        return Admission(refusal=BUSY)
-
-    def respond(self, request: Request) -> Response:
-        return BUSY
 
 
 class Loop:
@@ -169,24 +158,43 @@ class Loop:
                 if accepting and self._paused_until and time.monotonic() >= self._paused_until:
                     self._resume()
                 for fd, _events in self._epoll.poll(self._next_timeout(poll_interval)):
-                    conn = self._conns.get(fd)
-                    if conn is not None:
-                        held = conn.buffered
-                        step = conn.writable() if conn.phase is Phase.SENDING else conn.readable()
-                        self._step(conn, step, held)
-                    elif fd == wake_fd:
-                        with contextlib.suppress(BlockingIOError):
-                            self._wake_r.recv(4096)
-                        self._take_done()
-                    elif fd in self._listeners:
-                        self._accept(fd)
-                self._expire()
+                    try:
+                        self._event(fd, wake_fd)
+                    except Exception:  # noqa: BLE001 - one bad event must not stop the server
+                        self._event_failed(fd)
+                try:
+                    self._expire()
+                except Exception:  # noqa: BLE001 - as above
+                    self._event_failed(-1)
         finally:
             with contextlib.suppress(OSError):
                 self._epoll.unregister(wake_fd)
             for conn in list(self._conns.values()):  # grace is over: these are broken off
                 self._close(conn)
             self._loop_done.set()
+
+    def _event(self, fd: int, wake_fd: int) -> None:
+        conn = self._conns.get(fd)
+        if conn is not None:
+            held = conn.buffered
+            step = conn.writable() if conn.phase is Phase.SENDING else conn.readable()
+            self._step(conn, step, held)
+        elif fd == wake_fd:
+            with contextlib.suppress(BlockingIOError):
+                self._wake_r.recv(4096)
+            self._take_done()
+        elif fd in self._listeners:
+            self._accept(fd)
+
+    def _event_failed(self, fd: int) -> None:
+        """A bug, or a failure nothing expected (such as logging out of descriptors):
+        the connection it was about is closed, the loop goes on."""
+        with contextlib.suppress(Exception):
+            _log.exception("http.loop_error")
+        conn = self._conns.get(fd)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                self._close(conn)
 
     def _in_progress(self) -> bool:
         return any(c.phase in (Phase.WORKING, Phase.SENDING) for c in self._conns.values())
@@ -247,12 +255,12 @@ class Loop:
             if len(self._conns) - len(self._overflow) >= self.config.max_connections:
                 self._refusals.warning("http.too_many_connections",
                                        limit=self.config.max_connections)
-                serve, config = _Busy(), self._overflow_config
+                serve, config = BusySite(), self._overflow_config
             elif self._clients[client] >= self._per_client:
                 self._refusals.warning("http.too_many_from_client", client=client,
                                        limit=self._per_client)
-                serve, config = _Busy(), self._overflow_config
-            if isinstance(serve, _Busy) and len(self._overflow) >= _OVERFLOW:
+                serve, config = BusySite(), self._overflow_config
+            if isinstance(serve, BusySite) and len(self._overflow) >= _OVERFLOW:
                 self._refuse(sock, unasked=False)
                 continue
             try:
@@ -261,7 +269,7 @@ class Loop:
                 sock.close()
                 continue
             self._conns[conn.fd] = conn
-            if isinstance(serve, _Busy):
+            if isinstance(serve, BusySite):
                 self._overflow.add(conn)
             else:
                 self._clients[client] += 1
@@ -291,7 +299,6 @@ class Loop:
         """Out of descriptors: give up the reserve one to accept and refuse a waiting
         client, then stop accepting for a moment (epoll would report the backlog again
         at once: a busy loop)."""
-        self._refusals.warning("http.descriptors_exhausted", error=str(exc))
         if self._reserve is not None:
             os.close(self._reserve)
             self._reserve = None
@@ -303,6 +310,7 @@ class Loop:
         for fd in self._listeners:
             with contextlib.suppress(OSError):
                 self._epoll.unregister(fd)
+        self._refusals.warning("http.descriptors_exhausted", error=str(exc))  # paused first
 
     def _resume(self) -> None:
         self._paused_until = 0.0

@@ -93,3 +93,13 @@ def content_length(head: RequestHead, limit: int) -> int | Response:
     if len(digits) > len(str(limit)) or int(digits or "0") > limit:
         return text(413, "payload too large\n", close=True)  # the body stays unread
     return int(digits or "0")
+
+
+class BusySite:
+    """The site of a connection over a cap: its request, if one comes soon, gets 503."""
+
+    def admit(self, head: RequestHead) -> Admission:
+        return Admission(refusal=BUSY)
+
+    def respond(self, request: Request) -> Response:
+        return BUSY

@@ -168,6 +168,7 @@ class Ok:
     def admit(self, head): return Admission(on_loop=True)
     def respond(self, request): return text(200, "ok\\n")
 logs.configure(level="info", fmt="json")
+logs.get("test").info("starting")  # as a server logs http.listening before it serves
 loop = Loop(ServerConfig(workers=1, max_connections=1000, max_per_client=1000))
 sock = loop.listen(("127.0.0.1", 0), Ok())
 print(sock.getsockname()[1], flush=True)
