@@ -18,9 +18,13 @@ from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import kmod
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.store.local import Store
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.loadtest import gate as loadtest_gate
+from reconciler.loadtest import tester
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import survey
 from reconciler.plan import planner
@@ -71,10 +75,14 @@ class Runtime:
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
         conf = self.settings
+        gate = None
+        if conf.load_test is not LoadTestPolicy.OFF:
+            gate = loadtest_gate.Gate(self.engine, conf.load_test, tester.Setup(
+                conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
         return builder.BuildConfig(
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-            module_name=module_name, device_name=device_name,
+            module_name=module_name, device_name=device_name, load_test=gate,
         )
 
     def build(
@@ -101,7 +109,7 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
-        return buildrequests.request_builds(self.settings.upstreams, keys,
+        return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from reconciler import settings
 from reconciler.daemon import control, lock, state
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
+from reconciler.loadtest import quarantine
 from reconciler.model import timestamps
 
 ONE_SHOT = True
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if pid is None:
         doc["phase"] = "stopped"
     doc["buildRequests"] = build_requests(conf.state_dir)
+    doc["quarantined"] = quarantine.listed(conf.state_dir)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -63,10 +65,10 @@ def build_requests(state_dir: Path) -> dict[str, object]:
         queue = buildqueue.read(state_dir)
     except ConfigError as exc:
         return {"error": str(exc), "queued": [], "finished": [],
-                "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+                "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
     return {"queued": [e.to_json() for e in queue.pending],
             "finished": [f.to_json() for f in queue.finished],
-            "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+            "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
 
 
 def _iso(epoch: object) -> str:
@@ -158,6 +160,10 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
                      f"failed, {alerts.get('dropped', 0)} dropped")
     lines += _request_lines(doc.get("buildRequests"))
+    held_back = doc.get("quarantined")
+    for held in held_back if isinstance(held_back, list) else []:
+        lines.append(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load test "
+                     f"{held.get('result')}: {_line('; '.join(held.get('reasons') or []), 100)}")
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")

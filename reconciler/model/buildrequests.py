@@ -24,7 +24,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import artifacts
+# Re-exported: httpd.intake (engineer httpd's) names it as buildrequests.BodyError.
+from reconciler.errors import BodyError as BodyError  # noqa: PLC0414 - see above
+from reconciler.errors import JsonError
+from reconciler.model import artifacts, jsondoc
 from reconciler.model.artifacts import ArtifactKey
 
 PATH = "/v1/build-requests"
@@ -42,8 +45,6 @@ _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 _UNAME = re.compile(r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_+~-]){0,63}$")
 
 
-class BodyError(ValueError):
-    """The body is not a build request at all (the whole request is refused: 400)."""
 
 
 class Verdict(enum.StrEnum):
@@ -129,8 +130,8 @@ def _entry(value: Any) -> Requested | KeyVerdict:
 
 def _document(body: bytes) -> dict[str, Any]:
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        doc = jsondoc.loads(body)
+    except JsonError as exc:
         raise BodyError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BodyError("expected an object {host, artifacts, time, nonce}")
@@ -169,8 +170,8 @@ def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
 def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
     """The verdicts of a build host's answer; unreadable parts are left out."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = jsondoc.loads(body)
+    except JsonError:
         return ()
     found = []
     for item in doc.get("artifacts", []) if isinstance(doc, dict) else []:
@@ -182,34 +183,3 @@ def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
             continue
         found.append(KeyVerdict(item["path"], verdict, str(item.get("reason", ""))))
     return tuple(found)
-
-
-# -- the asking side: where each artifact asked for stands -------------------------------
-
-class Standing(enum.StrEnum):
-    PENDING = "pending"  # a build host took it (or has it): wait, then fetch
-    REJECTED = "rejected"  # every build host refused it; ``detail`` says why
-    UNREACHABLE = "unreachable"  # no build host answered (or asked us to wait): retry
-    NO_BUILD_HOST = "no build host"  # no upstream takes build requests
-
-
-@dataclass(frozen=True)
-class KeyStanding:
-    key: ArtifactKey
-    standing: Standing
-    upstream: str = ""  # the build host that took it
-    detail: str = ""
-    next_at: float = 0.0  # epoch seconds: not asked again before then
-    posted: bool = False  # asked in this call (else a request made earlier still stands)
-
-    @property
-    def transient(self) -> bool:
-        return self.standing in (Standing.PENDING, Standing.UNREACHABLE)
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    keys: tuple[KeyStanding, ...] = ()
-
-    def standing(self, key: ArtifactKey) -> KeyStanding | None:
-        return next((k for k in self.keys if k.key == key), None)

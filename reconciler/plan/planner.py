@@ -22,7 +22,7 @@ from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.state import buildqueue, ledger
 from reconciler.edges.store import local as stores
-from reconciler.errors import ConfigError
+from reconciler.errors import CertificateUnreadable, ConfigError
 from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
@@ -144,7 +144,7 @@ def wanted_signers(want: desired.DesiredState) -> dict[ArtifactKey, stores.Wante
         if path not in by_path:
             try:
                 by_path[path] = modsign.read_certificate(Path(path)).signer
-            except modsign.CertificateUnreadable as exc:
+            except CertificateUnreadable as exc:
                 by_path[path] = str(exc)
         signers[artifact.key] = by_path[path]
     return signers
