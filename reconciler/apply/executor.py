@@ -152,7 +152,8 @@ class Executor:
         by_request: dict[tuple[KernelId, str], list[Change]] = {}
         for change in changes:
             assert change.artifact is not None
-            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN):
+            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN,
+                                 Reason.NO_HEADERS):
                 # Building it would publish where nothing is ever served: say so, once.
                 # An upstream that did not answer may have it next time: retried, not held.
                 failed.add(change.artifact)
@@ -212,7 +213,13 @@ class Executor:
         for key in keys:
             found = desired.artifact(key)
             wanted.append(Requested(key, found.uname_release if found else ""))
-        answer = self.request(wanted, desired.hostname)
+        try:
+            answer = self.request(wanted, desired.hostname)
+        except ReconcilerError as exc:  # a missing secret: no retry mends it
+            for change in changes:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(exc),
+                                          transient=exc.transient))
+            return set(keys)
         for change in changes:
             assert change.artifact is not None
             standing = answer.standing(change.artifact)
@@ -235,6 +242,8 @@ def _record(outcomes: list[Outcome], outcome: Outcome) -> None:
     outcomes.append(outcome)
     event = "change.applied" if outcome.result is OutcomeResult.OK else (
         f"change.{outcome.result}")
-    log.info(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
-             name=outcome.change.name, message=outcome.message,
-             seconds=round(outcome.seconds, 3))
+    # A failure is said once, here, at error level, with its whole cause; the pass's own
+    # events only count failures.
+    emit = log.error if outcome.result is OutcomeResult.FAILED else log.info
+    emit(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
+         name=outcome.change.name, message=outcome.message, seconds=round(outcome.seconds, 3))

@@ -64,6 +64,7 @@ from reconciler.errors import (
 )
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
+from reconciler.model.netpolicy import STRICT, UrlPolicy
 
 log = logs.get(__name__)
 
@@ -121,6 +122,8 @@ class BuildConfig:
     timeout: float
     module_name: str = "falco"
     device_name: str = "falco"
+    # Where a kernelUrls download may reach, and how much it may bring (model.netpolicy).
+    url_policy: UrlPolicy = STRICT
     load_test: LoadTest | None = None
 
 
@@ -160,10 +163,10 @@ Progress = Callable[[BuildEvent], None]
 
 def build_all(
     requests: Sequence[BuildRequest], config: BuildConfig, engine: ContainerEngine,
-    progress: Progress | None = None,
+    store: Store, progress: Progress | None = None,
 ) -> tuple[BuildOutcome, ...]:
-    """Build every request; one outcome per request, in order, never stopping early."""
-    store = Store(config.store)
+    """Build every request into ``store`` (the one the runtime holds, with its verdict
+    cache); one outcome per request, in order, never stopping early."""
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
@@ -200,6 +203,9 @@ def wanted_signer(request: BuildRequest) -> Signer | str | None:
     for it, and the sign step says why), or None when no signing is asked for."""
     if request.signing is None:
         return None
+    if not request.signing.known:
+        return (f"the signing key {request.signing.name!r} is not in this build host's "
+                "keyring (signing_keys)")
     try:
         return modsign.read_certificate(Path(request.signing.certificate)).signer
     except CertificateUnreadable as exc:
@@ -331,7 +337,7 @@ class _Build:
                 hdrs = headers.ensure(
                     self.eng, image.reference, request.built_kernel,
                     kernel_urls=request.kernel_urls, cache_root=cache / "headers",
-                    log=build_log, timeout=self.remaining(),
+                    log=build_log, timeout=self.remaining(), policy=config.url_policy,
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
@@ -351,10 +357,7 @@ class _Build:
         module = dict(outputs.files).get(DriverKind.KMOD)
         if request.signing is not None and module is not None:
             with self.stage(Step.SIGN):
-                signing.sign(self.eng, image.reference, module=module, hdrs=hdrs,
-                             key=Path(request.signing.key),
-                             certificate=Path(request.signing.certificate),
-                             artifact=self.name, log=build_log, timeout=self.remaining())
+                signing.sign(module=module, hdrs=hdrs, signing=request.signing, log=build_log)
         with self.stage(Step.VERIFY):
             for kind, path in outputs.files:
                 try:

@@ -68,7 +68,7 @@ class Report:
 
 
 class PassRunner(Protocol):
-    """What the loop needs of a pass (``Reconciler``; tests script it)."""
+    """What the loop needs of a pass (``Runner``; tests script it)."""
 
     def run(self, head: GitHead, *, last_good: str | None, refused: str | None,
             container: str | None) -> Report: ...
@@ -99,7 +99,9 @@ def git_dir(repo: str) -> Path | None:
 OpenRuntime = Callable[[], AbstractContextManager[runtime.Runtime]]
 
 
-class Reconciler:
+class Runner:
+    """Runs one pass at a time, each on a runtime of its own (the composition root's)."""
+
     def __init__(self, settings: Settings, open_runtime: OpenRuntime, *,
                  queue: BuildQueue | None = None) -> None:
         self.settings = settings
@@ -141,6 +143,7 @@ class Reconciler:
                               "waiting for a revision that validates", rejection=rejection)
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
+        rt.sign_index()  # a build host vouches for what it now serves
         planned.remember(self.settings.state_dir)
         kernels = kernel_drivers(planned, rt.store.usable)
         if self.queue is not None:
@@ -160,10 +163,8 @@ class Reconciler:
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name,
                           kernels)
         if failed:
-            first = failed[0]
-            text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
-                    f"{first.change.op.value} {first.change.name}: "
-                    f"{_first_line(first.message)}")
+            # Each failure was logged once, with its cause (change.failed): count them here.
+            text = f"{len(failed)} of {len(outcomes)} change(s) failed"
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
                           text, transient, None, name, kernels)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,

@@ -39,8 +39,9 @@ from reconciler.httpd.replay import ReplayGuard
 from reconciler.httpd.throttle import Throttled
 from reconciler.manifests import driverkit, grammar
 from reconciler.model import buildrequests, hmacsig, versions
+from reconciler.model.artifacts import APT_HEADER_TARGETS as APT_TARGETS
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.buildrequests import APT_TARGETS, KeyVerdict, Requested, Verdict
+from reconciler.model.buildrequests import KeyVerdict, Requested, Verdict
 
 _log = logs.get("reconciler.httpd")
 WAKE_REASON = "build-request"

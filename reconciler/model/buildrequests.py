@@ -36,9 +36,6 @@ MAX_BODY = 64 * 1024
 MAX_ARTIFACTS = 256
 FRESHNESS = 300  # seconds a signed request is taken either side of the build host's clock
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-# The targets whose headers come from apt, with no kernelUrls: what a build host can
-# build for a build request, which carries no URLs (it must not make us download any).
-APT_TARGETS = frozenset({"debian"})
 # A host name as the asking daemon knows it (a DNS name, or what --hostname says).
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 # `uname -r`: utsname's 64 characters, the store's name-part characters.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler import plan
+import pytest
+
+from reconciler import logs, plan
 from reconciler.apply import executor
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import (
@@ -15,9 +17,17 @@ from reconciler.desired.state import (
     container_spec,
 )
 from reconciler.edges.store.local import Store
-from reconciler.errors import BuildError, DeployError, DockerError, FalcoStartError
+from reconciler.errors import (
+    BuildError,
+    ConfigError,
+    DeployError,
+    DockerError,
+    FalcoStartError,
+)
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.observe.state import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
@@ -186,3 +196,52 @@ def test_a_kernel_named_otherwise_than_uname_r_is_built_for_its_real_release(
     assert by_name["6.1.192-3-cloud-amd64"].kinds == (DriverKind.KMOD, DriverKind.EBPF)
     assert by_name["6.1.192-3-cloud-amd64"].built_kernel.kernel_release == "6.1.0-57-cloud-amd64"
     assert by_name[GOOD.kernel_release].uname_release == ""
+
+
+def test_a_failure_is_logged_once_at_error_level_with_its_whole_cause(tmp_path: Path) -> None:
+    desired = state(BAD)
+    run = executor.Executor(Store(tmp_path), FakeBuilder(), lambda _c, _d: "started",
+                            no_module)
+    with logs.captured() as events:
+        run.run(plan.diff(desired, ObservedState()), desired)
+    failed = [e for e in events if e["log_level"] == "error"]
+    assert [e["event"] for e in failed] == ["change.failed"]
+    assert failed[0]["name"] == BAD.relpath and "no headers" in failed[0]["message"]
+    said = [e for e in events if "no headers" in str(e.get("message", ""))]
+    assert len(said) == 1  # the skipped Falco names the driver, not the build's cause again
+
+
+def test_on_a_terminal_a_multi_line_cause_reads_as_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.configure("info", "console")
+    try:
+        logs.get("t").error("change.failed", name="a.ko",
+                            message="build failed\nmain.c:12: error: x\nmake: *** Error 1")
+    finally:
+        logs.configure()
+    err = capsys.readouterr().err
+    assert "\\n" not in err
+    assert "    message:\n      build failed\n      main.c:12: error: x\n" in err
+
+
+def test_a_build_request_that_cannot_be_signed_fails_for_good_and_the_rest_goes_on(
+        tmp_path: Path) -> None:
+    """A missing build-request secret (the requester's ConfigError) is a permanent failure
+    of each requested artifact, not an unreachable build host retried forever; changes
+    that need no request are still applied."""
+    desired = state(GOOD)
+
+    def unsigned(_keys: Sequence[Requested], _hostname: str) -> RequestOutcome:
+        raise ConfigError("the build request secret /etc/x is empty")
+
+    started: list[str] = []
+    planned = plan.requests_instead(plan.diff(desired, ObservedState(
+        present=frozenset({GOOD}))))
+    outcomes = executor.Executor(
+        Store(tmp_path), FakeBuilder(), lambda c, _d: started.append(c.name) or "started",
+        no_module, request=unsigned, build_fallback=False).run(planned, desired)
+    requested = [o for o in outcomes if o.change.op is plan.Op.REQUEST]
+    assert [(o.result.value, o.transient) for o in requested] == [("failed", False)]
+    assert "secret /etc/x is empty" in requested[0].message
+    assert started == ["falco"]

@@ -607,7 +607,9 @@ def observe(
                 names = bad
             else:
                 try:
-                    names = frozenset(os.listdir(f"{root}/{folder[0]}/{folder[1]}"))  # noqa: PTH208
+                    # Plain names, no Path per entry: a plan lists thousands of them.
+                    where = f"{root}/{folder[0]}/{folder[1]}"
+                    names = frozenset(os.listdir(where))  # noqa: PTH208 - see above
                 except (FileNotFoundError, NotADirectoryError):
                     names = frozenset()
             listings[folder] = names
