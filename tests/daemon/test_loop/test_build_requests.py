@@ -13,9 +13,11 @@ its backoff while its daemon re-checks soon.
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +31,8 @@ from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
-from reconciler.httpd.intake import Answer, Intake
+from reconciler.httpd.intake import Intake
+from reconciler.httpd.messages import Response
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.model import buildrequests as wire
 from reconciler.model import hmacsig
@@ -41,6 +44,12 @@ pytestmark = pytest.mark.docker
 
 SECRET = b"fleet-secret"
 GOOD = "2.0.0+driver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"
+
+
+
+def _stamped(doc: dict[str, object]) -> dict[str, object]:
+    """A request body as an asking host signs it: with its time and a fresh nonce."""
+    return {**doc, "time": int(time.time()), "nonce": secrets.token_urlsafe(16)}
 
 
 def _port() -> int:
@@ -106,7 +115,7 @@ def test_a_signed_request_wakes_the_build_host_whose_pass_builds_it_for_the_aske
     url = f"http://127.0.0.1:{port}"
     first = daemon.wait_for(lambda s: s.get("passes", 0) >= 1 and s.get("phase") == "idle",
                             why="the first pass")
-    body = json.dumps({"host": "edge-7", "artifacts": [GOOD]}).encode()
+    body = json.dumps(_stamped({"host": "edge-7", "artifacts": [GOOD]})).encode()
 
     # Unsigned, then signed with another secret: nothing queued, no pass.
     assert _post(url, body, None)[0] == 401
@@ -145,7 +154,7 @@ class CountingIntake(Intake):
         super().__init__(*args, **kwargs)
         self.posts = 0
 
-    def handle(self, client: str, body: bytes, signature: str | None) -> Answer:
+    def handle(self, client: str, body: bytes, signature: str | None) -> Response:
         self.posts += 1
         return super().handle(client, body, signature)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import secrets
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,8 @@ from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.files import StoreFiles
-from reconciler.httpd.intake import Answer, Intake
+from reconciler.httpd.intake import Intake
+from reconciler.httpd.messages import Response
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.model import buildrequests as wire
 from reconciler.model import hmacsig
@@ -47,9 +50,14 @@ GOOD = "2.0.0+driver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"
 class CountingIntake(Intake):
     posts = 0
 
-    def handle(self, client: str, body: bytes, signature: str | None) -> Answer:
+    def handle(self, client: str, body: bytes, signature: str | None) -> Response:
         self.posts += 1
         return super().handle(client, body, signature)
+
+
+def _stamped(doc: dict[str, object]) -> dict[str, object]:
+    """A request body as an asking host signs it: with its time and a fresh nonce."""
+    return {**doc, "time": int(time.time()), "nonce": secrets.token_urlsafe(16)}
 
 
 def _post(url: str, body: bytes, secret: bytes | None = SECRET) -> int:
@@ -125,7 +133,7 @@ def build_host(tmp_path: Path, git_repo: GitRepo,
 def test_a_signed_request_wakes_the_pass_which_builds_it_as_wanted_by_the_asker(
         build_host: tuple[Settings, DriverServer, Wakeup, BuildQueue]) -> None:
     conf, server, wakeup, queue = build_host
-    body = json.dumps({"host": "edge-7", "artifacts": [GOOD]}).encode()
+    body = json.dumps(_stamped({"host": "edge-7", "artifacts": [GOOD]})).encode()
     assert _post(server.url, body, None) == 401
     assert _post(server.url, body, b"guess") == 401
     assert wakeup.wait(0.3) == set()  # nothing unauthenticated wakes the daemon
@@ -155,7 +163,8 @@ def test_a_signed_request_wakes_the_pass_which_builds_it_as_wanted_by_the_asker(
 def test_a_served_request_leaves_the_queue(
         build_host: tuple[Settings, DriverServer, Wakeup, BuildQueue], tmp_path: Path) -> None:
     conf, server, _wakeup, queue = build_host
-    assert _post(server.url, json.dumps({"host": "edge-7", "artifacts": [GOOD]}).encode()) == 202
+    body = json.dumps(_stamped({"host": "edge-7", "artifacts": [GOOD]})).encode()
+    assert _post(server.url, body) == 202
     key = _good_key()
     built = tmp_path / "built.ko"
     built.write_bytes(b"\x7fELF stand-in module")
