@@ -31,7 +31,7 @@ from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.plan import planner
+from reconciler.plan import planner, render
 from reconciler.plan.diff import Op
 from reconciler.settings import Settings
 
@@ -174,6 +174,8 @@ class Runner:
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
             return []
+        log.info("pass.planned", revision=planned.plan.revision,
+                 changes=len(planned.plan.changes), summary=render.summary(planned.plan))
         started = time.monotonic()
         outcomes = rt.executor().run(planned.plan, planned.desired, adopt=self.settings.adopt)
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
