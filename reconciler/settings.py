@@ -26,6 +26,13 @@ from reconciler.model.modsig import Signing
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
 DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
+# The flags of both commands that apply (apply, run): where the manifests, the host and the
+# store are and how drivers are built and loaded (APPLYING); how Falco is deployed and what
+# is kept (DEPLOYING).
+APPLYING = ("repo", "ref", "path", "host_root", "store", "state_dir", "listen", "hostname",
+            "privileged", "source", "base_image", "jobs", "build_timeout", "insmod_command",
+            "rmmod_command")
+DEPLOYING = ("adopt", "settle", "ready_timeout", "stop_timeout", "retention")
 
 
 @dataclass(frozen=True)

@@ -20,15 +20,12 @@ ONE_SHOT = True
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("apply", help="plan, show, ask, and apply the changes",
                        description=__doc__)
-    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
-                       "insmod_command", "rmmod_command")
+    settings.add_flags(p, *settings.APPLYING)
     p.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
-                       config=False)
+    settings.add_flags(p, *settings.DEPLOYING, config=False)
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
                        "kernel_url_allow", "build", "falco_upstreams", config=False)

@@ -27,12 +27,9 @@ ONE_SHOT = False  # the daemon: a normal exit, with the collector on
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: follow the repository and reconcile",
                        description=__doc__)
-    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
-                       "insmod_command", "rmmod_command")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
-                       "poll_interval", "debounce", "backoff_max", "metrics_listen",
-                       "webhook_listen", "webhook_secret_file", "verify_gpg_home",
+    settings.add_flags(p, *settings.APPLYING)
+    settings.add_flags(p, *settings.DEPLOYING, "poll_interval", "debounce", "backoff_max",
+                       "metrics_listen", "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
     # A fleet's: where missing drivers come from, and build requests (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
