@@ -7,7 +7,9 @@ The packages read as the pipeline, lower layers never importing higher ones::
     model/      pure values: artifacts, versions, naming rules, host facts, container spec
     manifests/  a commit's files -> a validated ManifestSet, or every located problem
     desired/    pure: manifests + facts -> what this host must have
-    observe/    what is there now: the store, the engine, the upstreams, as values
+    observe/    what is there now, read through the Protocols of ``observe.sources``
+                (the root builds them; fakes beside): the store, the engine, the host,
+                the upstreams, as values
     plan/       the pure diff, retention, renderings, saved plans, the planner of one pass
     apply/      the executor, fetches, Falco's safe (re)start, the preloaded module, recovery
     builder/    driver builds in Docker, step by step

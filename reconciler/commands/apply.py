@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        config=False)
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
 
@@ -59,13 +60,13 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
         savedplan.check(saved, planned)
     sys.stdout.write(render.as_text(planned.plan))
     if planned.plan.empty:
-        planned.remember(conf.state_dir)
+        planned.remember()
         return 0
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
-    planned.remember(conf.state_dir)
+    planned.remember()
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]

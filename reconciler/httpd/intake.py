@@ -36,6 +36,7 @@ from reconciler.manifests import driverkit, grammar
 from reconciler.model import buildrequests, hmacsig, versions
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import KeyVerdict, Requested, Verdict
+from reconciler.observe import stored
 
 _log = logs.get("reconciler.httpd")
 WAKE_REASON = "build-request"
@@ -113,7 +114,7 @@ class Intake:
             problem = key_problem(entry.key, self.host_arch)
             if problem is not None:
                 verdicts.append(KeyVerdict(entry.key.relpath, Verdict.REJECTED, problem))
-            elif self.store.usable(entry.key) is not None:
+            elif stored.usable(self.store.lookup(entry.key)) is not None:
                 verdicts.append(KeyVerdict(entry.key.relpath, Verdict.AVAILABLE))
             else:
                 verdicts.append(None)  # its verdict is the queue's

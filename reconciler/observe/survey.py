@@ -49,6 +49,19 @@ class Survey:
     down: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class SurveyIndex:
+    """The upstreams as the planner asks them (``observe.sources.UpstreamIndex``): each
+    in order, through ``connect``, with the index cache that outlives passes."""
+
+    upstreams: Sequence[Upstream]
+    cache: IndexCache
+    connect: Connect | None = None  # None: edges.http.upstream.Client
+
+    def offers(self, missing: Sequence[ArtifactKey]) -> Survey:
+        return survey(self.upstreams, missing, self.cache, connect=self.connect or http.Client)
+
+
 class _Down(Exception):
     """This upstream answers no more in this pass (the message says why)."""
 

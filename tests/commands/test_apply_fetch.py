@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from reconciler.edges.host import facts as hostfacts
-from reconciler.edges.store.local import Store, sha256_file
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.httpd.server import DriverServer
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind

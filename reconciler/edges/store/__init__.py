@@ -1,2 +1,3 @@
-"""The local driver store on disk (``local``): opening files without following symlinks,
-and verifying each artifact against its ``.sha256``."""
+"""The local driver store on disk: ``opener`` reaches files by descriptor without
+following a symlink, ``verifier`` hashes them against their ``.sha256`` (remembering each
+verdict), ``local.Store`` puts the two together with publishing and one read for a plan."""
