@@ -19,10 +19,9 @@ from pathlib import Path
 from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.docker.protocol import EngineReader
 from reconciler.edges.git.repo import Snapshot
-from reconciler.edges.host.apt import Newest
-from reconciler.edges.state.ledger import Ledger
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, Newest
+from reconciler.model.ledger import Ledger
 from reconciler.model.observations import LoadedModule
 from reconciler.model.offers import Offer
 from reconciler.model.stored import (

@@ -26,11 +26,10 @@ from typing import Protocol
 
 from reconciler.edges.docker.protocol import EngineReader
 from reconciler.edges.git.repo import Snapshot
-from reconciler.edges.host.apt import Newest
-from reconciler.edges.state.ledger import Ledger
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import Requested
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, Newest
+from reconciler.model.ledger import Ledger
 from reconciler.model.observations import LoadedModule
 from reconciler.model.stored import StoreReading, WantedSigner
 from reconciler.observe.survey import Survey

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from reconciler.edges.host import apt, kmod, openssl
 from reconciler.edges.host import facts as hostfacts
-from reconciler.model.host import HostFacts
+from reconciler.model.host import HostFacts, Newest
 from reconciler.model.observations import LoadedModule
 from reconciler.model.stored import WantedSigner
 
@@ -41,5 +41,5 @@ class HostFiles:
 class AptCache:
     host_root: Path
 
-    def newest_release(self, pattern: str) -> apt.Newest:
+    def newest_release(self, pattern: str) -> Newest:
         return apt.newest_release(self.host_root, pattern)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler.edges.state import buildqueue, ledger
 from reconciler.model.buildrequests import Requested
+from reconciler.model.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class QueueFile:
 class LedgerFile:
     state_dir: Path
 
-    def read(self) -> ledger.Ledger:
+    def read(self) -> Ledger:
         return ledger.read(self.state_dir)
 
-    def write(self, book: ledger.Ledger) -> None:
+    def write(self, book: Ledger) -> None:
         ledger.write(self.state_dir, book)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.files import LedgerFile, QueueFile
-from reconciler.edges.state.ledger import Ledger
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.buildrequests import Requested
+from reconciler.model.ledger import Ledger
 
 KEY = ArtifactKey("8.0.0+driver", "x86_64", "debian", "6.1.0-9-amd64", "1", DriverKind.KMOD)
 
