@@ -25,7 +25,28 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     │   └── FalcoStartError      the new container did not stay up; the old one is back
     ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
     │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
+    ├── HttpError                an HTTP exchange failed: no connection, a timeout or   (t)
+    │                            the deadline, TLS, an answer that is not HTTP, a body
+    │                            too big, JSON malformed or nested too deep
     └── ServerError              the driver server cannot bind or serve
+
+Below, outside that tree, signals that never leave the layer that raises them: their
+caller turns each into one of the errors above (or into a located ``Problem``).
+
+    ValueError                   input that does not parse, raised by pure code
+    ├── JsonError                JSON from outside: malformed or nested too deep
+    ├── FleetSettingError        an upstream or alert entry of the settings
+    ├── InvalidIndex             an index.json that is not a reconciler's
+    ├── BodyError                a body that is not a build request at all
+    ├── InvalidSignature         a module signature or certificate that cannot be read
+    ├── InvalidDriver            a file that is not the driver it claims to be
+    └── KeyedError               a manifest validator's problem with one mapping entry
+    Exception
+    ├── CertificateUnreadable    the signing certificate file cannot be read or parsed
+    ├── UpstreamDown             this upstream answers no more in this pass
+    ├── StepFailed               a build step could not do its job
+    ├── UnusualYamlNode          a YAML node the fast reader leaves to PyYAML
+    └── YamlRefused              a YAML document too deep, or a scalar its tag cannot read
 
 ``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
 not transient waits for a new revision or a drift instead of being retried.
@@ -170,3 +191,80 @@ class ArtifactRejected(UpstreamError):
 
 class ServerError(ReconcilerError):
     """The driver server cannot bind or serve."""
+
+
+class HttpError(ReconcilerError):
+    """An HTTP exchange failed: no connection, a timeout or its deadline, TLS, an answer
+    that is not HTTP, a body too big, or JSON malformed or nested too deep. The message
+    names the request (its URL without credentials) and why."""
+
+    transient = True
+
+
+# -- signals that never leave the layer that raises them -------------------------------
+
+
+class JsonError(ValueError):
+    """A JSON document from outside that is malformed or nested too deep."""
+
+
+class FleetSettingError(ValueError):
+    """An upstream or alert entry that does not parse; the message names where it is."""
+
+
+class InvalidIndex(ValueError):
+    """An ``index.json`` that is not a reconciler's."""
+
+
+class BodyError(ValueError):
+    """The body is not a build request at all (the whole request is refused: 400)."""
+
+
+class InvalidSignature(ValueError):
+    """The module's appended signature, or a certificate, cannot be read."""
+
+
+class InvalidDriver(ValueError):
+    """The file is not the driver it claims to be."""
+
+
+class KeyedError(ValueError):
+    """A validator's problem with one entry of a mapping: ``key`` extends the error's
+    location (pydantic places an after-validator's error at the mapping itself, and takes
+    only a ``ValueError`` from a validator)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class CertificateUnreadable(Exception):
+    """The certificate file cannot be read or parsed; ``str`` is one sentence."""
+
+
+class UpstreamDown(Exception):
+    """This upstream answers no more in this pass (the message says why)."""
+
+
+class StepFailed(Exception):
+    """A build step could not do its job; ``reason`` is one sentence for the user."""
+
+    def __init__(self, reason: str, *, output: str = "", timed_out: bool = False) -> None:
+        self.reason = reason
+        self.output = output
+        self.timed_out = timed_out
+        super().__init__(reason)
+
+
+class UnusualYamlNode(Exception):
+    """A node the fast YAML reader leaves to PyYAML's SafeConstructor."""
+
+
+class YamlRefused(Exception):
+    """A document too deep, or with a scalar its tag cannot read: it is not constructed.
+    ``line`` is 1-based."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.model.urls import redacted
+
 if TYPE_CHECKING:
     from structlog.typing import EventDict, FilteringBoundLogger
 
@@ -94,6 +96,14 @@ def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+def _redact_urls(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """No URL's user or password reaches a log line, whatever field it came in."""
+    for name, value in event_dict.items():
+        if isinstance(value, str) and "@" in value and "://" in value:
+            event_dict[name] = redacted(value)
+    return event_dict
+
+
 def _apply() -> None:
     """Configure structlog as ``configure`` last asked, once per ``configure``."""
     global _applied, _generation  # noqa: PLW0603 - logging is process-wide by nature
@@ -116,6 +126,7 @@ def _apply() -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redact_urls,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

@@ -20,11 +20,12 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.git.source import GitManifests
 from reconciler.edges.host import kmod
 from reconciler.edges.host.reader import AptCache, HostFiles
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store.local import Store
 from reconciler.manifests import loading
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import sources, survey
 from reconciler.plan import planner
@@ -106,7 +107,7 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
-        return buildrequests.request_builds(self.settings.upstreams, keys,
+        return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, FleetSettingError
 from reconciler.model import upstreams as fleet
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
@@ -172,7 +172,7 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return str(value)
     try:
         return parse(value, origin)
-    except fleet.FleetSettingError as exc:
+    except FleetSettingError as exc:
         raise ConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
         kind = _KINDS.get(name) or {f.name: f.type for f in fields(Settings)}[name]

@@ -94,6 +94,31 @@ def test_every_command_parses_its_own_flags_and_the_full_parser_builds(command: 
     cli.parser()
 
 
+@pytest.mark.parametrize("name", ["upstreams", "alerts"])
+def test_a_url_with_credentials_is_refused_without_showing_them(tmp_path: Path, name: str) -> None:
+    """Issue 20.4: ``http://user:pass@host`` would put the password in plans, logs and
+    status; it is refused, and the refusal names the entry with the password hidden."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"{name}:\n  - http://fleet:s3cret@127.0.0.1:8765/drivers\n")
+    with pytest.raises(ConfigError, match="must hold no user or password") as caught:
+        settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
+    assert "s3cret" not in str(caught.value)
+    assert "http://***@127.0.0.1:8765/drivers" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        settings.resolve(parsed(), {f"RECONCILER_{name.upper()}": "https://tok@10.0.0.1/x"})
+    assert "tok" not in str(caught.value)
+
+
+def test_an_upstreams_deadline_is_read_and_bounded(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:1', timeout: 5, deadline: 60}\n")
+    got = settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
+    assert (got.upstreams[0].timeout, got.upstreams[0].deadline) == (5.0, 60.0)
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:1', timeout: 5, deadline: 2}\n")
+    with pytest.raises(ConfigError, match=r"deadline must be seconds in \[timeout, 86400\]"):
+        settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
+
+
 def test_the_docker_socket_is_a_setting_left_unset_for_the_root_to_default(
         tmp_path: Path) -> None:
     """Flag over variable over file; unset, it stays None and the composition root takes

@@ -24,7 +24,8 @@ from reconciler.desired.state import DesiredState
 from reconciler.edges.store.local import Store
 from reconciler.errors import DeployError, ReconcilerError, UpstreamError
 from reconciler.model.artifacts import ArtifactKey, KernelId
-from reconciler.model.buildrequests import Requested, RequestOutcome, Standing
+from reconciler.model.asking import RequestOutcome, Standing
+from reconciler.model.buildrequests import Requested
 from reconciler.plan.diff import Change, ChangeKind, Op, Plan, Reason
 
 log = logs.get(__name__)

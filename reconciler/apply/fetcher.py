@@ -28,11 +28,17 @@ from reconciler import logs
 from reconciler.builder import verify
 from reconciler.desired.state import DesiredState
 from reconciler.edges import atomic
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.edges.store.local import Store
 from reconciler.edges.store.opener import SHA_SUFFIX, SIDECAR_MAX
 from reconciler.edges.store.verifier import digest_in, sha256_file
-from reconciler.errors import ArtifactRejected, ConfigError, StoreError, UpstreamError
+from reconciler.errors import (
+    ArtifactRejected,
+    ConfigError,
+    InvalidDriver,
+    StoreError,
+    UpstreamError,
+)
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.offers import Offer
 from reconciler.model.upstreams import Upstream
@@ -48,9 +54,9 @@ _ABSENT = (403, 404, 410)
 class Fetcher:
     store: Store
     upstreams: Sequence[Upstream]
-    connect: Connect = http.Client
+    connect: Connect = upstream.Client
     module_name: str = "falco"
-    max_bytes: int = http.MAX_ARTIFACT_BYTES
+    max_bytes: int = upstream.MAX_ARTIFACT_BYTES
 
     def fetch(self, change: Change, desired: DesiredState) -> str:
         """Fetch ``change``'s artifact from the first offer that verifies; raises
@@ -77,7 +83,7 @@ class Fetcher:
         error = ArtifactRejected if rejected_only and refused else UpstreamError
         raise error(f"no upstream gave a verified copy: {why}")
 
-    def _client(self, offer: Offer) -> http.Client:
+    def _client(self, offer: Offer) -> upstream.Client:
         source = next((u for u in self.upstreams if u.name == offer.upstream), None)
         if source is None:
             raise UpstreamError(f"{offer.upstream} is no longer a configured upstream")
@@ -110,7 +116,7 @@ class Fetcher:
                 described = verify.check_fetched(
                     temp.read_bytes(), key.kind, release, key.arch, self.module_name,
                     driver_version=key.driver_version, stated=offer.identity)
-            except verify.InvalidDriver as exc:
+            except InvalidDriver as exc:
                 raise ArtifactRejected(f"not the driver asked for: {exc}") from exc
             self.store.publish(key, temp, move=True)
         except OSError as exc:
@@ -122,7 +128,7 @@ class Fetcher:
         return f"{checked}, {described}"
 
 
-def _stated_digest(client: http.Client, url: str) -> str | None:
+def _stated_digest(client: upstream.Client, url: str) -> str | None:
     """The digest a repository's ``<file>.sha256`` names, None if it has none; one that is
     there but names no digest refuses the file."""
     answer = client.get_small(url + SHA_SUFFIX, limit=SIDECAR_MAX)

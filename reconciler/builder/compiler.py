@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reconciler.builder import headers, sources, steps
 from reconciler.edges.docker import jobs
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 
@@ -59,6 +60,6 @@ def run(
     for kind in kinds:
         path = out / (module_file(module_name) if kind is DriverKind.KMOD else PROBE_FILE)
         if not path.is_file():
-            raise steps.StepFailed(f"the compiler reported success but left no {path.name}")
+            raise StepFailed(f"the compiler reported success but left no {path.name}")
         files.append((kind, path))
     return Outputs(tuple(files))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,10 @@ from pathlib import Path
 from reconciler.builder import locks, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
+from reconciler.errors import HttpError, StepFailed
 from reconciler.model.artifacts import KernelId
 from reconciler.model.container import BindMount
+from reconciler.model.urls import file_name, redacted
 
 MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
@@ -100,7 +101,7 @@ def ensure(
                 _fetch_apt(eng, builder_image, kernel, partial=partial, log=log,
                            timeout=timeout)
             else:
-                raise steps.StepFailed(
+                raise StepFailed(
                     f"no kernel headers for {kernel.target} {kernel.kernel_release}: only "
                     "debian headers come from apt; give kernelUrls for other targets"
                 )
@@ -135,7 +136,7 @@ def find_kernel_dir(root: Path, release: str) -> str:
             continue
         if (path / "Makefile").is_file() and (path / ".config").is_file():
             return "/" + path.relative_to(root).as_posix()
-    raise steps.StepFailed(
+    raise StepFailed(
         f"the header packages of {release} hold no kernel build tree "
         "(a folder with Makefile and .config under usr/src)"
     )
@@ -160,7 +161,7 @@ def _fetch_apt(
             line[len(_SOURCE_MARK):].strip() for line in result.output.splitlines()
             if line.startswith(_SOURCE_MARK)
         ]
-        raise steps.StepFailed(
+        raise StepFailed(
             f"kernel release {kernel.kernel_release} not found: no package "
             f"linux-headers-{kernel.kernel_release} in the apt sources "
             f"({', '.join(sources) or 'none configured'}) and no kernelUrls given",
@@ -176,17 +177,18 @@ def _fetch_urls(
     downloads = partial / "dl"
     downloads.mkdir()
     for index, url in enumerate(urls):
-        name = Path(urllib.parse.urlparse(url).path).name or "package"
+        name = file_name(url) or "package"
         target = downloads / f"{index:02d}-{name}"
-        log.note(f"kernel headers {kernel.kernel_release}: fetching {url}")
+        log.note(f"kernel headers {kernel.kernel_release}: fetching {redacted(url)}")
         try:
             # file:// too: kernel URLs reach here from the host's own settings and flags;
             # the manifests' loader refuses them (a push must not read host files).
-            httpclient.download(url, target, timeout=timeout, schemes=LOCAL_OR_HTTP)
-        except (OSError, ValueError) as exc:
-            raise steps.StepFailed(
+            httpclient.download(url, target, timeout=timeout, deadline=timeout,
+                                schemes=LOCAL_OR_HTTP)
+        except HttpError as exc:
+            raise StepFailed(
                 f"kernel release {kernel.kernel_release}: cannot fetch its headers from "
-                f"{url} ({exc}); kernelUrls tried: {', '.join(urls)}"
+                f"{redacted(url)} ({exc}); kernelUrls tried: {redacted(', '.join(urls))}"
             ) from exc
     result = eng.run(
         image, steps.script("headers-unpack.sh"),

@@ -50,7 +50,16 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.store.local import Store
-from reconciler.errors import BuildError, BuildTimeout, Cancelled, DockerError, StoreError
+from reconciler.errors import (
+    BuildError,
+    BuildTimeout,
+    Cancelled,
+    CertificateUnreadable,
+    DockerError,
+    InvalidDriver,
+    StepFailed,
+    StoreError,
+)
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
 from reconciler.model.stored import StoredArtifact
@@ -183,7 +192,7 @@ def wanted_signer(request: BuildRequest) -> Signer | str | None:
         return None
     try:
         return modsign.read_certificate(Path(request.signing.certificate)).signer
-    except modsign.CertificateUnreadable as exc:
+    except CertificateUnreadable as exc:
         return str(exc)
 
 
@@ -227,7 +236,7 @@ class _Build:
     def remaining(self) -> float:
         left = self.config.timeout - self.elapsed()
         if left <= 0:
-            raise steps.StepFailed(
+            raise StepFailed(
                 f"the build ran past its timeout of {self.config.timeout:g}s", timed_out=True
             )
         return left
@@ -261,7 +270,7 @@ class _Build:
         build_log.note(f"build {self.name} (missing: {', '.join(missing)}) in {workdir}")
         try:
             published = self._steps(missing, workdir, build_log)
-        except steps.StepFailed as exc:
+        except StepFailed as exc:
             return self._failed(exc.reason, exc.output or build_log.tail(), build_log,
                                 timed_out=exc.timed_out)
         except Cancelled as exc:
@@ -292,7 +301,7 @@ class _Build:
         with self.stage(Step.BUILDER_IMAGE):
             engine_arch = self.eng.architecture()
             if engine_arch and engine_arch != request.kernel.arch:
-                raise steps.StepFailed(
+                raise StepFailed(
                     f"cannot build {request.kernel.arch} drivers on this {engine_arch} engine: "
                     f"the builder compiles natively; let a {request.kernel.arch} host build "
                     "them (a DriverBuild's match.hostnames)"
@@ -343,8 +352,8 @@ class _Build:
                         path, kind, request.built_kernel.kernel_release, request.kernel.arch,
                         config.module_name, expected=expected,
                     ))
-                except verify.InvalidDriver as exc:
-                    raise steps.StepFailed(f"{path.name}: {exc}") from exc
+                except InvalidDriver as exc:
+                    raise StepFailed(f"{path.name}: {exc}") from exc
         with self.stage(Step.PUBLISH):
             published = []
             for kind, path in outputs.files:

@@ -31,6 +31,7 @@ from pathlib import Path
 from reconciler.builder import headers, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.host import openssl as modsign
+from reconciler.errors import CertificateUnreadable, InvalidSignature, StepFailed
 from reconciler.model import modsig
 from reconciler.model.container import BindMount
 
@@ -65,7 +66,7 @@ def kernel_sig_hash(hdrs: headers.Headers) -> str:
             continue
         if found:
             return found
-    raise steps.StepFailed(
+    raise StepFailed(
         f"the kernel configuration of {hdrs.release} names no CONFIG_MODULE_SIG_HASH: "
         "its kernel was built without module signing, so there is nothing to sign for")
 
@@ -81,7 +82,7 @@ def sign_file(hdrs: headers.Headers) -> str:
         real = Path(os.path.realpath(candidate))
         if real.is_relative_to(root) and real.is_file():
             return "/" + real.relative_to(root).as_posix()
-    raise steps.StepFailed(
+    raise StepFailed(
         f"the header packages of {hdrs.release} hold no scripts/sign-file (Debian ships it "
         "in linux-kbuild-<version>): the module cannot be signed")
 
@@ -94,13 +95,13 @@ def sign(
     """Sign ``module`` (replacing it once the signed file passes the check)."""
     try:
         cert = modsign.read_certificate(certificate)
-    except modsign.CertificateUnreadable as exc:
-        raise steps.StepFailed(str(exc)) from exc
+    except CertificateUnreadable as exc:
+        raise StepFailed(str(exc)) from exc
     if not key.is_file():
-        raise steps.StepFailed(f"the signing key {key} is not a file on this build host")
+        raise StepFailed(f"the signing key {key} is not a file on this build host")
     if ":" in f"{key}{certificate}":
         # Docker's bind syntax is source:target:mode; the manifests refuse these already.
-        raise steps.StepFailed("a signing key or certificate path with ':' cannot be mounted")
+        raise StepFailed("a signing key or certificate path with ':' cannot be mounted")
     mounts = [BindMount(str(key), KEY_MOUNT, read_only=True)]
     if certificate != key:  # one PEM may hold both, and is mounted once
         mounts.append(BindMount(str(certificate), CERTIFICATE_MOUNT, read_only=True))
@@ -123,7 +124,7 @@ def sign(
     steps.check(result, f"signing {module.name}", log)
     signed = out / module.name
     if not signed.is_file() or signed.is_symlink():
-        raise steps.StepFailed("sign-file reported success but left no signed module")
+        raise StepFailed("sign-file reported success but left no signed module")
     check(signed, built, module, cert, hash_algo=hash_algo, certificate=certificate)
     signed.replace(module)
     log.note(f"signature checked: {cert.signer}, {hash_algo}, genuine for the certificate")
@@ -139,20 +140,20 @@ def check(
     data = signed.read_bytes()
     try:
         found = modsig.signature_of(data)
-    except modsig.InvalidSignature as exc:
-        raise steps.StepFailed(f"the signed module's signature cannot be read: {exc}") from exc
+    except InvalidSignature as exc:
+        raise StepFailed(f"the signed module's signature cannot be read: {exc}") from exc
     if found is None:
-        raise steps.StepFailed("the signed module carries no appended signature")
+        raise StepFailed("the signed module carries no appended signature")
     if found.signer != cert.signer:
         named = found.signer or f"subject key id {found.key_id}"
-        raise steps.StepFailed(f"the module is signed by {named}, not by the certificate's "
+        raise StepFailed(f"the module is signed by {named}, not by the certificate's "
                                f"{cert.signer}")
     if found.hash_algo != hash_algo:
-        raise steps.StepFailed(f"the module is signed with {found.hash_algo}, but its kernel "
+        raise StepFailed(f"the module is signed with {found.hash_algo}, but its kernel "
                                f"checks {hash_algo}")
     if data[:found.unsigned_size] != built or unsigned.read_bytes() != built:
-        raise steps.StepFailed("the signed module is not the built module plus a signature")
+        raise StepFailed("the signed module is not the built module plus a signature")
     verdict = modsign.verify(found.signature, unsigned, certificate)
     if not verdict.ok:
-        raise steps.StepFailed(f"the module's signature does not verify against the "
+        raise StepFailed(f"the module's signature does not verify against the "
                                f"certificate {certificate}: {verdict.detail}")

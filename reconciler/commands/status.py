@@ -16,7 +16,7 @@ from pathlib import Path
 
 from reconciler import settings
 from reconciler.daemon import control, lock, state
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
 from reconciler.model import timestamps
@@ -63,10 +63,10 @@ def build_requests(state_dir: Path) -> dict[str, object]:
         queue = buildqueue.read(state_dir)
     except ConfigError as exc:
         return {"error": str(exc), "queued": [], "finished": [],
-                "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+                "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
     return {"queued": [e.to_json() for e in queue.pending],
             "finished": [f.to_json() for f in queue.finished],
-            "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+            "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
 
 
 def _iso(epoch: object) -> str:

@@ -26,7 +26,7 @@ from reconciler.apply import executor, recovery
 from reconciler.daemon import state
 from reconciler.edges.git import repo as gitrepo
 from reconciler.edges.git import signatures as gitsign
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
@@ -147,7 +147,7 @@ class Reconciler:
         if self.queue is not None:
             settle_requests(self.queue, planned, outcomes)
         if self.settings.build is BuildPolicy.NEVER:
-            buildrequests.keep_only(self.settings.state_dir, [
+            requester.keep_only(self.settings.state_dir, [
                 c.artifact for c in planned.plan.changes
                 if c.op is Op.REQUEST and c.artifact is not None])
         name = planned.desired.container.spec.name if planned.desired.container else container

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+from reconciler.errors import KeyedError
 from reconciler.manifests import driverkit
 from reconciler.model import generations, versions
 from reconciler.model.artifacts import manifest_arch
@@ -206,13 +207,6 @@ def set_by_reconciler(key: str) -> bool:
     return generations.owned_env_key(key)
 
 
-class KeyedError(ValueError):
-    """A validator's problem with one entry of a mapping: ``key`` extends the error's
-    location (pydantic places an after-validator's error at the mapping itself)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 def _env_rule(env: dict[str, str]) -> dict[str, str]:

@@ -24,6 +24,8 @@ import re
 import struct
 from dataclasses import dataclass
 
+from reconciler.errors import InvalidSignature
+
 MARKER = b"~Module signature appended~\n"
 _INFO = struct.Struct(">BBBBB3xI")  # struct module_signature
 PKEY_ID_PKCS7 = 2
@@ -48,8 +50,6 @@ _SIGNED_DATA = "1.2.840.113549.1.7.2"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.DOTALL)
 
 
-class InvalidSignature(ValueError):
-    """The module's appended signature, or a certificate, cannot be read."""
 
 
 @dataclass(frozen=True, order=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import InvalidIndex
 from reconciler.model.versions import DriverIdentity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -36,8 +37,6 @@ class IndexEntry:
     identity: DriverIdentity | None
 
 
-class InvalidIndex(ValueError):
-    """An ``index.json`` that is not a reconciler's."""
 
 
 def parse_index(doc: Any) -> dict[str, IndexEntry]:

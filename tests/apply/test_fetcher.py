@@ -23,7 +23,7 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.edges.store.local import Store
 from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import ArtifactRejected
@@ -169,10 +169,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
     assert drivers(again) == {}
 
 
-class Recording(http.Client):
+class Recording(upstream.Client):
     answers: list[int] = []  # noqa: RUF012 - one list per test run, reset by the test
 
-    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> http.Answer:
+    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> upstream.Reply:
         answer = super().get_small(url, limit=limit, etag=etag)
         Recording.answers.append(answer.status)
         return answer
@@ -377,3 +377,34 @@ def test_a_fetched_module_is_held_to_the_kernels_real_release(
                 fetch(change, want)
     assert (store.lookup(key) is not None) is accepted
     assert partials(tmp_path / "store") == []
+
+
+def _answer_with(body: bytes) -> Any:
+    def answer(conn: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    return answer
+
+
+def test_one_bad_upstream_never_stops_a_pass(host: Host) -> None:
+    """Issue 20.4: an index nested 100,000 deep (RecursionError before) and a repository
+    that drips its files a byte every 0.2 s (minutes of reads, each within the timeout)
+    are reported and skipped; the good upstream after them serves the whole pass."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with (ups.raw_server(_answer_with(deep)) as (nested, _h1),
+          ups.raw_server(ups.dripping(GOOD[KMOD])) as (drip, _h2),
+          ups.file_server(ups.Behaviour(files=ups.layout(GOOD))) as (good, _seen)):
+        rt = host.make([Upstream(nested, UpstreamKind.RECONCILER),
+                        Upstream(drip, timeout=1, deadline=1), Upstream(good)])
+        planned = rt.planner().plan()
+        assert any(n.startswith(f"upstream {Upstream(nested).name} not asked further")
+                   and "nested 100000 deep" in n for n in planned.plan.notes)
+        assert drivers(planned)[KMOD.relpath] == (Op.FETCH, Reason.MISSING, Upstream(drip).name)
+        outcomes = {o.change.name: o for o in host.apply(rt, planned)}
+    assert {o.result.value for o in outcomes.values()} == {"ok"}
+    message = outcomes[KMOD.relpath].message
+    assert message.startswith(f"fetched from {Upstream(good).name}, verified")
+    assert f"{Upstream(drip).name}: GET {drip}{KMOD.url_path()}: not done within its 1 s " \
+           "deadline" in message
+    assert sha256_file(host.store.path_of(KMOD)) == ups.sha256(GOOD[KMOD])
+    assert host.started == [NAME]
+    assert partials(host.tmp / "store") == []

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.builder import headers, steps
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import KernelId
 from reconciler.model.container import BindMount
+from tests.support import upstreams as ups
 
 RELEASE = "6.1.0-57-cloud-amd64"
 
@@ -35,7 +37,7 @@ def test_rpm_packages_give_usr_src_kernels(tmp_path: Path) -> None:
 
 def test_packages_without_a_kernel_tree_are_refused(tmp_path: Path) -> None:
     (tmp_path / "usr/share/doc").mkdir(parents=True)
-    with pytest.raises(steps.StepFailed, match="no kernel build tree"):
+    with pytest.raises(StepFailed, match="no kernel build tree"):
         headers.find_kernel_dir(tmp_path, RELEASE)
 
 
@@ -64,7 +66,7 @@ def test_a_non_debian_target_without_kernel_urls_fails_naming_the_way_out(
     tmp_path: Path,
 ) -> None:
     kernel = KernelId("centos", "4.18.0-348.el8.x86_64", "1", "x86_64")
-    with pytest.raises(steps.StepFailed, match="give kernelUrls"):
+    with pytest.raises(StepFailed, match="give kernelUrls"):
         headers.ensure(None, "img", kernel, kernel_urls=(),  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
     assert headers.cached(tmp_path, kernel) is None
@@ -77,8 +79,32 @@ def test_a_kernel_url_that_cannot_be_fetched_names_the_release_and_urls(
 ) -> None:
     kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
     url = (tmp_path / "nope.rpm").as_uri()
-    with pytest.raises(steps.StepFailed) as caught:
+    with pytest.raises(StepFailed) as caught:
         headers.ensure(None, "img", kernel, kernel_urls=(url,),  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
     assert "5.10.1.amzn2.x86_64" in caught.value.reason
     assert url in caught.value.reason
+
+
+def test_a_kernel_url_answering_garbage_fails_the_step(tmp_path: Path) -> None:
+    """Before: http.client.BadStatusLine escaped the headers download (and cancelled
+    every parallel build). Now it is this step's failure, naming the release."""
+    kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
+    with ups.raw_server(ups.garbage) as (url, heads), pytest.raises(StepFailed) as caught:
+        headers.ensure(None, "img", kernel, kernel_urls=(url + "/k.rpm",),  # type: ignore[arg-type]
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+    assert "5.10.1.amzn2.x86_64" in caught.value.reason
+    assert "BadStatusLine" in caught.value.reason
+    assert len(heads) == 1
+
+
+def test_a_kernel_url_with_credentials_is_refused_and_never_shown(tmp_path: Path) -> None:
+    kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
+    with ups.raw_server(ups.garbage) as (url, heads), pytest.raises(StepFailed) as caught:
+        headers.ensure(None, "img", kernel,  # type: ignore[arg-type]
+                       kernel_urls=(url.replace("//", "//me:s3cret@") + "/k.rpm",),
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+    assert "credentials in a URL are refused" in caught.value.reason
+    assert "s3cret" not in caught.value.reason
+    assert "s3cret" not in (tmp_path / "log").read_text()
+    assert heads == []

@@ -19,6 +19,7 @@ from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.store import local as store_mod
 from reconciler.edges.store import verifier
+from reconciler.errors import StepFailed
 from reconciler.model import modsig
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
@@ -138,10 +139,10 @@ def test_a_certificate_of_another_key_fails_the_check(tmp_path: Path) -> None:
 
     forged_cert = modsign.read_certificate(Path(forged.certificate))
     assert forged_cert.signer == cert.signer
-    with pytest.raises(steps.StepFailed, match="does not verify against the certificate"):
+    with pytest.raises(StepFailed, match="does not verify against the certificate"):
         signing.check(signed, built, module, forged_cert, hash_algo="sha256",
                       certificate=Path(forged.certificate))
-    with pytest.raises(steps.StepFailed, match="not the built module plus a signature"):
+    with pytest.raises(StepFailed, match="not the built module plus a signature"):
         signing.check(signed, built + b"x", module, cert, hash_algo="sha256",
                       certificate=Path(pair.certificate))
 

@@ -19,7 +19,7 @@ from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
@@ -181,7 +181,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
         [again] = [o for o in second.outcomes if o.change.name == GOOD]
         assert again.result is OutcomeResult.PENDING and "asked earlier" in again.message
         assert intake.posts == 1  # within the backoff: not asked again
-        [record] = buildrequests.read_sent(conf.state_dir)
+        [record] = requester.read_sent(conf.state_dir)
         assert record.attempts == 1 and record.next_at > record.sent_at
         # The artifact arrives (the fetch side's job): no request any more, record gone.
         key = _good_key()
@@ -189,7 +189,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
         built.write_bytes(b"\x7fELF stand-in module")
         Store(conf.store).publish(key.key, built)
         _run(conf, reconciler)
-        assert buildrequests.read_sent(conf.state_dir) == ()
+        assert requester.read_sent(conf.state_dir) == ()
 
 
 def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
@@ -202,7 +202,7 @@ def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
     key = _good_key()
     upstream = Upstream(server.url, UpstreamKind.RECONCILER, build_requests=True,
                         secret_file=secret)
-    buildrequests.request_builds([upstream], [key], asker, "edge-7")
+    requester.request_builds([upstream], [key], asker, "edge-7")
     for state_dir in (conf.state_dir, asker):
         state.write(state_dir, state.Status(phase="idle"))
 
@@ -241,4 +241,4 @@ def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
     assert fetched.message.startswith(f"fetched from {name}, verified: "
                                       "sha256 as stated, kernel module")
     assert Store(conf.store).lookup(key.key) is not None
-    assert buildrequests.read_sent(conf.state_dir) == ()  # nothing is asked any more
+    assert requester.read_sent(conf.state_dir) == ()  # nothing is asked any more

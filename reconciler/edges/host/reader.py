@@ -12,6 +12,7 @@ from pathlib import Path
 
 from reconciler.edges.host import apt, kmod, openssl
 from reconciler.edges.host import facts as hostfacts
+from reconciler.errors import CertificateUnreadable
 from reconciler.model.host import HostFacts, Newest
 from reconciler.model.observations import LoadedModule
 from reconciler.model.stored import WantedSigner
@@ -33,7 +34,7 @@ class HostFiles:
         certificate gives why instead, and then no module passes it."""
         try:
             return openssl.read_certificate(Path(certificate)).signer
-        except openssl.CertificateUnreadable as exc:
+        except CertificateUnreadable as exc:
             return str(exc)
 
 

@@ -32,7 +32,7 @@ from reconciler.edges import atomic
 from reconciler.edges.store import opener
 from reconciler.edges.store.opener import SHA_SUFFIX, OpenFile
 from reconciler.edges.store.verifier import Verifier, sha256_file, sha256sum_line
-from reconciler.errors import StoreError
+from reconciler.errors import InvalidDriver, StoreError
 from reconciler.model import driverfile, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.stored import (
@@ -131,7 +131,7 @@ class Store:
                 info = driverfile.read_elf_from(
                     lambda offset, size: os.pread(opened.fd, size, offset), opened.size,
                     only=(".modinfo",))
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
         return driverfile.modinfo(info).get("version") or None
 

@@ -19,16 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from reconciler.errors import InvalidDriver, InvalidSignature
 from reconciler.model import driverfile, modsig
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.stored import Signature
 from reconciler.model.versions import DriverIdentity
 
-FileIdentity = tuple[int, int, int, int, int]
+StatKey = tuple[int, int, int, int, int]
 
 
-def file_identity(st: os.stat_result) -> FileIdentity:
-    """What changes whenever a file's content may have: a publish makes a new inode."""
+def stat_key(st: os.stat_result) -> StatKey:
+    """A file as it is now: a cached check holds while it holds (a publish makes a new
+    inode)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -97,11 +99,11 @@ class Verifier:
     and what each file carries (identity, signature), keyed by its own."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._verdicts: _Memo[tuple[FileIdentity, FileIdentity], str | None] = (
+        self._sidecar_checks: _Memo[tuple[StatKey, StatKey], str | None] = (
             _Memo(max_entries))
-        self._identities: _Memo[tuple[FileIdentity, DriverKind], DriverIdentity | None] = (
+        self._identities: _Memo[tuple[StatKey, DriverKind], DriverIdentity | None] = (
             _Memo(max_entries))
-        self._signatures: _Memo[FileIdentity, Signature] = _Memo(max_entries)
+        self._signatures: _Memo[StatKey, Signature] = _Memo(max_entries)
 
     def module_signature(self, fd: int, st: os.stat_result) -> Signature:
         """The appended signature of the open module (None if unsigned), read once."""
@@ -111,12 +113,12 @@ class Verifier:
             try:
                 return modsig.read_signature(os.pread(fd, length, st.st_size - length),
                                              st.st_size)
-            except modsig.InvalidSignature as exc:
+            except InvalidSignature as exc:
                 return str(exc)
             except OSError:
                 return None
 
-        return self._signatures.get(file_identity(st), read)
+        return self._signatures.get(stat_key(st), read)
 
     def driver_identity(self, fd: int, st: os.stat_result, kind: DriverKind) -> (
             DriverIdentity | None):
@@ -128,10 +130,10 @@ class Verifier:
                     lambda offset, size: os.pread(fd, size, offset), st.st_size,
                     only=driverfile.identity_sections(kind))
                 return driverfile.identity(info, kind)
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
 
-        return self._identities.get((file_identity(st), kind), read)
+        return self._identities.get((stat_key(st), kind), read)
 
     def verified_digest(
         self, fd: int, st: os.stat_result, side_st: os.stat_result,
@@ -144,4 +146,4 @@ class Verifier:
             expected = digest_in(read_sidecar())
             return expected if expected and sha256_fd(fd, st.st_size) == expected else None
 
-        return self._verdicts.get((file_identity(st), file_identity(side_st)), verdict)
+        return self._sidecar_checks.get((stat_key(st), stat_key(side_st)), verdict)
