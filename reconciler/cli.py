@@ -24,11 +24,11 @@ from reconciler import __version__, logs
 from reconciler.errors import ReconcilerError
 
 COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "prebuild", "serve", "run",
-            "status", "suspend", "resume", "reconcile")
+            "status", "suspend", "resume", "reconcile", "load-test")
 
 
 def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"reconciler.commands.{name}")
+    return importlib.import_module(f"reconciler.commands.{name.replace('-', '_')}")
 
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -20,6 +20,8 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── BuildError               a driver build failed (names the artifact and the step)
     │   └── BuildTimeout                                                                (t)
     ├── ModuleError              inserting or removing the kernel module failed
+    ├── LoadTestError            a load test could not run (not: a driver that failed it)
+    │   └── VmError              QEMU is missing, refused its arguments or did not finish
     ├── DeployError              Falco could not be (re)started
     │   ├── DriverNotServed      its driver is not served at the URL it will use        (t)
     │   └── FalcoStartError      the new container did not stay up; the old one is back
@@ -155,6 +157,15 @@ class BuildTimeout(BuildError):
 
 class ModuleError(ReconcilerError):
     """Inserting or removing the kernel module failed."""
+
+
+class LoadTestError(ReconcilerError):
+    """A load test could not be run: no kernel image, no guest userspace, no QEMU. A
+    driver that the kernel refuses is not this: that is a failed ``LoadTestResult``."""
+
+
+class VmError(LoadTestError):
+    """QEMU is missing, refused to start, or the VM did not finish in time."""
 
 
 class DeployError(ReconcilerError):

@@ -23,6 +23,9 @@ from reconciler.edges.host.reader import AptCache, HostFiles
 from reconciler.edges.http import requester
 from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store.local import Store
+from reconciler.loadtest import gate as loadtest_gate
+from reconciler.loadtest import tester
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
 from reconciler.manifests import loading
 from reconciler.model.asking import RequestOutcome
 from reconciler.model.buildrequests import Requested
@@ -77,10 +80,14 @@ class Runtime:
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
         conf = self.settings
+        gate = None
+        if conf.load_test is not LoadTestPolicy.OFF:
+            gate = loadtest_gate.Gate(self.engine, conf.load_test, tester.Setup(
+                conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
         return builder.BuildConfig(
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-            module_name=module_name, device_name=device_name,
+            module_name=module_name, device_name=device_name, load_test=gate,
         )
 
     def build(

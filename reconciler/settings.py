@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from reconciler.errors import ConfigError, FleetSettingError
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
 from reconciler.model import upstreams as fleet
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
@@ -65,6 +66,8 @@ class Settings:
     # build requests we take, alerts we send.
     upstreams: tuple[fleet.Upstream, ...] = ()
     build: fleet.BuildPolicy = fleet.BuildPolicy.MISSING
+    # Prove each built driver in a VM of its kernel before publishing it (docs/load-test.md).
+    load_test: LoadTestPolicy = LoadTestPolicy.BEST_EFFORT
     falco_upstreams: bool = False  # give Falco the upstreams after our server
     accept_build_requests: bool = False
     build_request_secret_file: Path | None = None
@@ -125,6 +128,9 @@ _HELP = {
     "config file takes per-upstream options)",
     "build": "build what no upstream has: missing (default), never (fetch only), always "
     "(never fetch)",
+    "load_test": "load-test each built driver in a VM of its kernel before publishing: "
+    "required (publish only passing ones), best-effort (default: never a failing one; an "
+    "untestable one is published marked untested) or off",
     "falco_upstreams": "give Falco our server first and the upstreams after it: true or "
     "false (default)",
     "accept_build_requests": "take build requests from other hosts: true or false (default)",
@@ -261,6 +267,8 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "upstreams": fleet.parse_upstreams,
     "alerts": fleet.parse_alerts,
     "build": lambda v, _o: fleet.BuildPolicy(str(v)),
+    "load_test": lambda v, _o: LoadTestPolicy(str(v)),
 }
 _KINDS = {**{name: "duration such as 7d, 36h or 3600" for name in _DURATIONS},
-          "build": "build policy (missing, never or always)"}
+          "build": "build policy (missing, never or always)",
+          "load_test": "load-test policy (required, best-effort or off)"}

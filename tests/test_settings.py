@@ -9,6 +9,7 @@ import pytest
 
 from reconciler import cli, settings
 from reconciler.errors import ConfigError
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
 
 
 def parsed(*argv: str, names: tuple[str, ...] = ("store", "jobs", "adopt", "listen")
@@ -84,6 +85,21 @@ def test_retention_is_a_duration_from_flag_variable_or_file(tmp_path: Path) -> N
         settings.resolve(parsed("--retention", "a week", names=("retention",)), {})
     with pytest.raises(ConfigError):
         settings.resolve(parsed("--retention=-1d", names=("retention",)), {})
+
+
+def test_load_test_is_best_effort_unless_the_file_or_a_variable_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    assert settings.resolve(parsed(), {}).load_test is LoadTestPolicy.BEST_EFFORT
+    config = tmp_path / "config.yaml"
+    config.write_text("load_test: required\n")
+    assert settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)}).load_test is (
+        LoadTestPolicy.REQUIRED)
+    assert settings.resolve(parsed(), {"RECONCILER_LOAD_TEST": "off"}).load_test is (
+        LoadTestPolicy.OFF)
+    with pytest.raises(ConfigError, match="load_test must be a load-test policy "
+                       r"\(required, best-effort or off\), got 'sometimes'"):
+        settings.resolve(parsed(), {"RECONCILER_LOAD_TEST": "sometimes"})
 
 
 @pytest.mark.parametrize("command", cli.COMMANDS)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from reconciler import logs
 from reconciler.builder import (
@@ -46,10 +47,12 @@ from reconciler.builder import (
     verify,
 )
 from reconciler.builder.steps import Step
+from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.store.local import Store
+from reconciler.edges.store.opener import LOAD_TEST_SUFFIX
 from reconciler.errors import (
     BuildError,
     BuildTimeout,
@@ -102,6 +105,15 @@ class BuildRequest:
         return f"{first} [{','.join(self.kinds)}]"
 
 
+class LoadTest(Protocol):
+    """Tests a verified artifact before publish (``reconciler.loadtest.gate``): raises
+    ``StepFailed`` to keep it out of the store, or leaves its result at ``path`` +
+    ``LOAD_TEST_SUFFIX`` for the publish step to put beside it."""
+
+    def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
+                 device_name: str, build_log: steps.BuildLog) -> None: ...
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     state_dir: Path
@@ -112,6 +124,7 @@ class BuildConfig:
     timeout: float
     module_name: str = "falco"
     device_name: str = "falco"
+    load_test: LoadTest | None = None
 
 
 class Phase(enum.StrEnum):
@@ -354,11 +367,23 @@ class _Build:
                     ))
                 except InvalidDriver as exc:
                     raise StepFailed(f"{path.name}: {exc}") from exc
+        if config.load_test is not None:
+            with self.stage(Step.LOAD_TEST):
+                for kind, path in outputs.files:
+                    config.load_test(
+                        ArtifactKey.for_kernel(request.kernel, request.driver_version, kind),
+                        path, release=request.built_kernel.kernel_release,
+                        module_name=config.module_name, device_name=config.device_name,
+                        build_log=build_log)
         with self.stage(Step.PUBLISH):
             published = []
             for kind, path in outputs.files:
                 key = ArtifactKey.for_kernel(request.kernel, request.driver_version, kind)
-                stored = self.store.publish(key, path)
+                stored = self.store.publish(key, path)  # refuses a symlinked folder
+                tested = path.with_name(path.name + LOAD_TEST_SUFFIX)
+                if tested.is_file():
+                    atomic.copy_file(tested, stored.path.with_name(
+                        stored.path.name + LOAD_TEST_SUFFIX))
                 build_log.note(f"published {stored.path} sha256 {stored.sha256}")
                 published.append(stored)
         return published

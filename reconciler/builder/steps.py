@@ -35,6 +35,7 @@ class Step(enum.StrEnum):
     COMPILE = "compile"
     SIGN = "sign"  # only for a request that names a signing key
     VERIFY = "verify"
+    LOAD_TEST = "load-test"  # only when a load-test gate is configured
     PUBLISH = "publish"
 
 

@@ -19,6 +19,7 @@ from reconciler.daemon import control, lock, state
 from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
+from reconciler.loadtest import quarantine
 from reconciler.model import timestamps
 
 ONE_SHOT = True
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if pid is None:
         doc["phase"] = "stopped"
     doc["buildRequests"] = build_requests(conf.state_dir)
+    doc["quarantined"] = quarantine.listed(conf.state_dir)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -158,6 +160,10 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
                      f"failed, {alerts.get('dropped', 0)} dropped")
     lines += _request_lines(doc.get("buildRequests"))
+    held_back = doc.get("quarantined")
+    for held in held_back if isinstance(held_back, list) else []:
+        lines.append(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load test "
+                     f"{held.get('result')}: {_line('; '.join(held.get('reasons') or []), 100)}")
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from reconciler.edges import atomic
 from reconciler.edges.store import opener
-from reconciler.edges.store.opener import SHA_SUFFIX, OpenFile
+from reconciler.edges.store.opener import LOAD_TEST_SUFFIX, SHA_SUFFIX, OpenFile
 from reconciler.edges.store.verifier import Verifier, sha256_file, sha256sum_line
 from reconciler.errors import InvalidDriver, StoreError
 from reconciler.model import driverfile, versions
@@ -45,7 +45,7 @@ from reconciler.model.stored import (
 from reconciler.model.versions import DriverIdentity
 
 # What other modules import from here, as before the opener and verifier were split out.
-__all__ = ["SHA_SUFFIX", "OpenFile", "Store", "StoredArtifact"]
+__all__ = ["LOAD_TEST_SUFFIX", "SHA_SUFFIX", "OpenFile", "Store", "StoredArtifact"]
 
 
 class Store:
@@ -257,7 +257,8 @@ class Store:
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
         try:
-            for path in (target, target.with_name(target.name + SHA_SUFFIX)):
+            for path in (target, target.with_name(target.name + SHA_SUFFIX),
+                         target.with_name(target.name + LOAD_TEST_SUFFIX)):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         except OSError as exc:

@@ -20,6 +20,8 @@ from reconciler.errors import StoreError
 from reconciler.model.artifacts import ArtifactKey
 
 SHA_SUFFIX = ".sha256"
+# A load test's result beside its artifact (reconciler.loadtest), read into index.json.
+LOAD_TEST_SUFFIX = ".loadtest.json"
 SIDECAR_MAX = 4096
 
 _OPEN_ROOT = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
