@@ -17,6 +17,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── DockerError              the engine refused or failed a call                    (t)
     │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
     │   └── Cancelled            told to stop (interrupt) before or while a container ran
+    ├── KeyUnusable              a host key or certificate cannot be read or used
     ├── BuildError               a driver build failed (names the artifact and the step)
     │   └── BuildTimeout                                                                (t)
     ├── ModuleError              inserting or removing the kernel module failed
@@ -88,6 +89,11 @@ class StalePlan(ConfigError):
 
 class SignatureError(ReconcilerError):
     """The commit is not signed, or not by a configured key; it is not applied."""
+
+
+class KeyUnusable(ReconcilerError):
+    """A host key (module signing, index signing) or certificate cannot be read or used;
+    the message never holds the key's bytes."""
 
 
 class ManifestError(ReconcilerError):

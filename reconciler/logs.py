@@ -96,6 +96,25 @@ def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+class _Readable:
+    """The console renderer, with multi-line text (a build's last log lines, a compiler's
+    error) shown as indented lines under the event instead of one ``'a\\nb'`` repr."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, logger: Any, method: str, event_dict: EventDict) -> str:
+        blocks = {k: v for k, v in event_dict.items()
+                  if isinstance(v, str) and "\n" in v.strip() and k != "event"}
+        for key in blocks:
+            del event_dict[key]
+        line: str = self._inner(logger, method, event_dict)
+        for key, text in blocks.items():
+            line += f"\n    {key}:" + "".join(f"\n      {row}" for row in
+                                               text.strip().splitlines())
+        return line
+
+
 def _redact_urls(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     """No URL's user or password reaches a log line, whatever field it came in."""
     for name, value in event_dict.items():
@@ -117,7 +136,7 @@ def _apply() -> None:
     json_logs = not console()
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else _Readable(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     )
     structlog.configure(
         processors=[

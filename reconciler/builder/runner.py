@@ -65,6 +65,7 @@ from reconciler.errors import (
 )
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
+from reconciler.model.netpolicy import STRICT, UrlPolicy
 from reconciler.model.stored import StoredArtifact
 from reconciler.observe.stored import usable
 
@@ -124,6 +125,8 @@ class BuildConfig:
     timeout: float
     module_name: str = "falco"
     device_name: str = "falco"
+    # Where a kernelUrls download may reach, and how much it may bring (model.netpolicy).
+    url_policy: UrlPolicy = STRICT
     load_test: LoadTest | None = None
 
 
@@ -203,6 +206,9 @@ def wanted_signer(request: BuildRequest) -> Signer | str | None:
     for it, and the sign step says why), or None when no signing is asked for."""
     if request.signing is None:
         return None
+    if not request.signing.known:
+        return (f"the signing key {request.signing.name!r} is not in this build host's "
+                "keyring (signing_keys)")
     try:
         return modsign.read_certificate(Path(request.signing.certificate)).signer
     except CertificateUnreadable as exc:
@@ -334,7 +340,7 @@ class _Build:
                 hdrs = headers.ensure(
                     self.eng, image.reference, request.built_kernel,
                     kernel_urls=request.kernel_urls, cache_root=cache / "headers",
-                    log=build_log, timeout=self.remaining(),
+                    log=build_log, timeout=self.remaining(), policy=config.url_policy,
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
@@ -354,10 +360,7 @@ class _Build:
         module = dict(outputs.files).get(DriverKind.KMOD)
         if request.signing is not None and module is not None:
             with self.stage(Step.SIGN):
-                signing.sign(self.eng, image.reference, module=module, hdrs=hdrs,
-                             key=Path(request.signing.key),
-                             certificate=Path(request.signing.certificate),
-                             artifact=self.name, log=build_log, timeout=self.remaining())
+                signing.sign(module=module, hdrs=hdrs, signing=request.signing, log=build_log)
         with self.stage(Step.VERIFY):
             for kind, path in outputs.files:
                 try:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from reconciler import runtime, settings
+from reconciler.commands import notes, terminal
 from reconciler.plan import render
 from reconciler.plan import saved as savedplan
 
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "upstreams", "trusted_keys", "build", "falco_upstreams", config=False)
     settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
@@ -35,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with runtime.open_runtime(conf) as rt:
         planned = rt.planner().plan(adopt=conf.adopt)
+    notes.warn_uncommitted(conf.repo, conf.path, planned.inputs.revision, "planned")
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
-    out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
+    out = render.as_json(planned.plan) if args.json else render.as_text(
+        planned.plan, colour=terminal.colour(sys.stdout))
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.detailed_exitcode and not planned.plan.empty:
         return EXIT_CHANGES

@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from reconciler import settings
@@ -117,18 +118,41 @@ def _line(text: object, width: int = 160) -> str:
     return first if len(first) <= width else first[: width - 1] + "…"
 
 
+def _wrapped(head: str, text: object, indent: int = 4, width: int = 100) -> list[str]:
+    """``head`` then the whole message, each of its lines wrapped under it: the cause of a
+    failure is what a person came for, so it is never cut (a build's last log lines too)."""
+    body = [line.rstrip() for line in str(text or "").strip().splitlines() if line.strip()]
+    if not body:
+        return [head]
+    first = textwrap.wrap(f"{head} {body[0].strip()}", width=width,
+                          subsequent_indent=" " * indent) or [head]
+    rest = [wrapped for line in body[1:]
+            for wrapped in textwrap.wrap(line, width=width, initial_indent=" " * indent,
+                                         subsequent_indent=" " * (indent + 2))]
+    return first + rest
+
+
+def _applied(doc: dict[str, object]) -> str:
+    revision = doc.get("appliedRevision")
+    if not revision:
+        return "applied:   nothing yet"
+    return f"applied:   {_short(revision)} at {doc.get('appliedAt') or 'an unknown time'}"
+
+
 def as_text(doc: dict[str, object]) -> str:
     lines = []
     running = f"running (pid {doc['pid']})" if doc.get("running") else "not running"
-    lines.append(f"daemon:    {running}, {doc.get('phase')}"
-                 + (", SUSPENDED" if doc.get("suspended") else ""))
+    phase = str(doc.get("phase") or "")
+    # The phase says "suspended" once the daemon saw it; the request alone says it before.
+    said = ", suspended" if doc.get("suspended") and "suspend" not in phase else ""
+    lines.append(f"daemon:    {running}, {phase}{said}")
     served = doc.get("serving") or "-"
     lines.append(f"serving:   {served}" if doc.get("running")
                  else f"served:    {served} (until it stopped)")
     lines.append("           (details of every outcome and error: --json)")
-    lines.append(f"applied:   {_short(doc.get('appliedRevision'))}"
-                 f" at {doc.get('appliedAt') or '-'}")
-    lines.append(f"head:      {_short(doc.get('headRevision'))}")
+    lines.append(_applied(doc))
+    head = doc.get("headRevision")
+    lines.append(f"head:      {_short(head) if head else 'not read yet'}")
     rejected = doc.get("rejected")
     if isinstance(rejected, dict):
         lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"
@@ -143,8 +167,8 @@ def as_text(doc: dict[str, object]) -> str:
                      f"{_short(last.get('revision'))}, {last.get('seconds')} s, "
                      f"finished {last.get('finishedAt')}: {_line(last.get('message'))}")
         for outcome in last.get("outcomes") or []:
-            lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
-                         f" {_line(outcome.get('message'), 100)}")
+            lines += _wrapped(f"  {outcome.get('result'):8} {outcome.get('op')} "
+                              f"{outcome.get('name')}:", outcome.get("message"), indent=13)
     kernels = doc.get("kernels")
     if isinstance(kernels, list) and kernels:
         lines.append("kernels:   (drivers for the next boot too; as of the last pass that planned)")
@@ -168,6 +192,6 @@ def as_text(doc: dict[str, object]) -> str:
     if isinstance(errors, list) and errors:
         lines.append("errors:")
         for error in errors[-5:]:
-            lines.append(f"  {error.get('at')} {_short(error.get('revision'))}: "
-                         f"{_line(error.get('message'))}")
+            lines += _wrapped(f"  {error.get('at')} {_short(error.get('revision'))}:",
+                              error.get("message"), indent=6)
     return "\n".join(lines) + "\n"

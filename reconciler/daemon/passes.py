@@ -142,6 +142,7 @@ class Reconciler:
                               "waiting for a revision that validates", rejection=rejection)
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
+        rt.sign_index()  # a build host vouches for what it now serves
         planned.remember()
         kernels = kernel_drivers(planned, lambda key: stored.usable(rt.store.lookup(key)))
         if self.queue is not None:
@@ -161,10 +162,8 @@ class Reconciler:
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name,
                           kernels)
         if failed:
-            first = failed[0]
-            text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
-                    f"{first.change.op.value} {first.change.name}: "
-                    f"{_first_line(first.message)}")
+            # Each failure was logged once, with its cause (change.failed): count them here.
+            text = f"{len(failed)} of {len(outcomes)} change(s) failed"
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
                           text, transient, None, name, kernels)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX, OpenFile, Store
 from reconciler.model import modsig, timestamps
 
@@ -71,7 +72,8 @@ class StoreFiles:
         return entries
 
     def index_json(self) -> bytes:
-        body = {"artifacts": self.index()}
+        root = self.store.root  # trust: how each came in, and the signed indexes held
+        body = {"artifacts": signedindex.annotate(self.index(), root), **signedindex.served(root)}
         return (json.dumps(body, indent=2, sort_keys=False) + "\n").encode("utf-8")
 
 

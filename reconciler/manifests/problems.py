@@ -48,6 +48,7 @@ def explain(
         known = _keys_at(model, loc[:-1])
         key = str(loc[-1])
         hint = did_you_mean(key, known) or (
+            f"; expected {known[0]}" if len(known) == 1 else
             f"; expected one of {', '.join(known)}" if known else "")
         return shown, (
             f"unknown key {quoted(key)} in {dotted(shown[:-1]) or 'the document'}{hint}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import InvalidIndex
+from reconciler.model.upstreams import Trust
 from reconciler.model.versions import DriverIdentity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -27,6 +28,7 @@ class Offer:
     sha256: str | None = None  # the digest the upstream states (None: it states none)
     size: int | None = None  # the size it states or its HEAD answered
     identity: DriverIdentity | None = None  # the identity its index states
+    trust: Trust = Trust.SIGNED  # its upstream's: checksum means no signature is needed
 
 
 @dataclass(frozen=True)

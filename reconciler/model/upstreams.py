@@ -28,6 +28,13 @@ class UpstreamKind(enum.StrEnum):
     REPOSITORY = "repository"  # any Falco driver repository in the store layout
 
 
+class Trust(enum.StrEnum):
+    """What makes an upstream's bytes publishable (``model.trustindex``)."""
+
+    SIGNED = "signed"  # a trusted, unexpired signed index covers its path and sha256 (default)
+    CHECKSUM = "checksum"  # an upstream that signs nothing: its own .sha256 and ELF checks
+
+
 class BuildPolicy(enum.StrEnum):
     MISSING = "missing"  # build what no upstream has (default)
     NEVER = "never"  # hosts without a builder: the plan reports what no upstream has
@@ -57,6 +64,7 @@ class Upstream:
     deadline: float = DEFAULT_DEADLINE  # seconds for each whole request, body included
     build_requests: bool = False  # a build host that takes our build requests
     secret_file: Path | None = None  # the HMAC secret those requests are signed with
+    trust: Trust = Trust.SIGNED
 
     @property
     def name(self) -> str:
@@ -72,7 +80,7 @@ class AlertTarget:
 
 
 _UPSTREAM_KEYS = {"url", "kind", "headers", "basic_auth_file", "ca_bundle", "timeout",
-                  "deadline", "build_requests", "secret_file"}
+                  "deadline", "build_requests", "secret_file", "trust"}
 
 
 def _url(value: Any, where: str) -> str:
@@ -151,6 +159,7 @@ def _upstream(entry: Any, where: str) -> Upstream:
         basic_auth_file=paths["basic_auth_file"], ca_bundle=paths["ca_bundle"],
         timeout=float(timeout), deadline=float(deadline), build_requests=build_requests,
         secret_file=paths["secret_file"],
+        trust=_choice(Trust, entry.get("trust", Trust.SIGNED), f"{where}: trust"),
     )
 
 

@@ -56,7 +56,10 @@ def wanted_signers(host: HostReader, want: desired.DesiredState) -> dict[
         if artifact.signing is None:
             continue
         path = artifact.signing.certificate
-        if path not in by_path:
+        if not artifact.signing.known:
+            by_path[path] = (f"the signing key {artifact.signing.name!r} is not in this "
+                             "build host's keyring (signing_keys)")
+        elif path not in by_path:
             by_path[path] = host.signer(path)
         signers[artifact.key] = by_path[path]
     return signers

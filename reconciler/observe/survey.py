@@ -12,6 +12,7 @@ the bytes to what they state.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -84,7 +85,7 @@ def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: In
             down.append(source.name)
             log.warning("upstream.down", upstream=source.name, error=str(exc))
         for key, offer in offers:
-            found.setdefault(key, []).append(offer)
+            found.setdefault(key, []).append(dataclasses.replace(offer, trust=source.trust))
     return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes),
                   tuple(down))
 

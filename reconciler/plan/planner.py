@@ -188,7 +188,7 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
-            mirrors=mirrors, requested=requested,
+            mirrors=mirrors, requested=requested, keyring=self.settings.keyring,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)

@@ -3,11 +3,13 @@ driver server over a second store, nginx with basic auth in upstream's layout an
 sidecars, stand-ins that corrupt, hang or drop the connection), the plan says what it will
 fetch from where, and the executor's real fetcher publishes only what verifies. Docker is
 faked by our own engine Protocol; the builder by a recorder (no build may happen unless
-the plan or a failed fetch says so)."""
+the plan or a failed fetch says so). These upstreams are ``trust: checksum``: what is held
+to a signed index is tests/apply/test_signed_fetch.py's."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -28,10 +30,11 @@ from reconciler.edges.store.local import Store
 from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import ArtifactRejected
 from reconciler.httpd import DriverServer, ServerConfig
+from reconciler.model import upstreams as fleet
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modsig import Signing
 from reconciler.model.offers import Offer
-from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
+from reconciler.model.upstreams import BuildPolicy, Trust, UpstreamKind
 from reconciler.observe.state import ObservedState
 from reconciler.plan import planner, render
 from reconciler.plan.diff import Change, Op, Reason
@@ -65,6 +68,9 @@ class Builds:
     def __call__(self, requests: Sequence[BuildRequest]) -> Sequence[BuildOutcome]:
         self.requests += requests
         return [BuildOutcome(r) for r in requests]
+
+# Checksum-trusted upstreams: the checks below are what such an upstream is held to.
+Upstream = functools.partial(fleet.Upstream, trust=Trust.CHECKSUM)
 
 
 @dataclass
@@ -147,10 +153,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
                                     EBPF.relpath: (Op.FETCH, Reason.MISSING, name)}
         changes = json.loads(render.as_json(planned.plan))["changes"]
         kmod = next(c for c in changes if c["name"] == KMOD.relpath)
-        assert (kmod["op"], kmod["from"]) == ("fetch", name)
+        assert (kmod["op"], kmod["from"], kmod["trust"]) == ("fetch", name, "checksum")
         assert kmod["reason"].startswith("missing from the store: ")
-        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name}\n",
-                         render.as_text(planned.plan))
+        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name} \(trust: "
+                         r"checksum, no signature\)\n", render.as_text(planned.plan))
         outcomes = host.apply(rt, planned)
     results = {o.change.name: (o.result.value, o.message) for o in outcomes}
     assert results[KMOD.relpath][0] == "ok"
@@ -193,7 +199,7 @@ def test_the_index_is_read_once_a_pass_and_then_only_if_it_changed(
 
 
 @contextlib.contextmanager
-def mirror(tmp_path: Path, contents: dict[ArtifactKey, bytes]) -> Iterator[Upstream]:
+def mirror(tmp_path: Path, contents: dict[ArtifactKey, bytes]) -> Iterator[fleet.Upstream]:
     """nginx with basic auth over upstream's layout, no sidecars: a corporate mirror."""
     root = tmp_path / "mirror"
     for key, data in contents.items():

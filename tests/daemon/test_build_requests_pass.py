@@ -6,6 +6,7 @@ where no Docker engine does (test_build_requests_e2e runs both daemons for real)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -19,11 +20,14 @@ from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges.docker.fake import FakeEngine
+from reconciler.edges.host import crypto
 from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
+from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.intake import Answer, Intake
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.model import buildrequests as wire
@@ -81,7 +85,8 @@ def _good_key() -> wire.Requested:
 def _asking_host(tmp_path: Path, git_repo: GitRepo, make_host_root: Any, intake: Intake,
                  falco: str) -> Iterator[Settings]:
     """An edge host (web-1, ``build: never``, Falco ``falco``) whose one upstream is a
-    build host serving ``intake``'s store and taking its build requests."""
+    build host serving ``intake``'s store and taking its build requests; it pins the build
+    host's index key (``INDEX_KEY``)."""
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET + b"\n")
     git_repo.commit({"web.yaml": host_yaml("0.32.2", name=falco)})
@@ -92,7 +97,12 @@ def _asking_host(tmp_path: Path, git_repo: GitRepo, make_host_root: Any, intake:
             store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
             build=BuildPolicy.NEVER, upstreams=(Upstream(
                 builder.url, UpstreamKind.RECONCILER, build_requests=True,
-                secret_file=secret),))
+                secret_file=secret),), trusted_keys=(_index_key(tmp_path).public,))
+
+
+def _index_key(tmp_path: Path) -> crypto.SigningKey:
+    path = tmp_path / "index.key"
+    return crypto.load_signing_key(path) if path.exists() else crypto.new_signing_key(path)
 
 
 @pytest.fixture
@@ -234,6 +244,10 @@ def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
         built = tmp_path / "built.ko"
         built.write_bytes(ups.driver_bytes(key.key))
         builder_store.publish(key.key, built)
+        signer = _index_key(tmp_path)  # and vouches for it, as its pass does
+        signedindex.resign(builder_store.root, key_id=signer.key_id, sign=signer.sign,
+                           signer="builder-1", entries=StoreFiles(builder_store).index(),
+                           expiry=3600, now=dt.datetime.now(dt.UTC))
         second = _run(conf, reconciler)
         name = conf.upstreams[0].name
     [fetched] = [o for o in second.outcomes if o.change.name == GOOD]
