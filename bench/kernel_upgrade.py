@@ -31,6 +31,7 @@ from reconciler import logs
 from reconciler.builder import runner
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.store.local import Store
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.versions import FalcoVersion, driver_version
@@ -144,7 +145,7 @@ def main() -> None:
                                       newest.release)
         config = runner.BuildConfig(site.state_dir, site.store.root, SOURCE, BASE_IMAGE,
                                     jobs=1, timeout=1800)
-        (outcome,) = runner.build_all([request], config, Docker(site.client))
+        (outcome,) = runner.build_all([request], config, Docker(site.client), Store(config.store))
         if outcome.error is not None:
             raise SystemExit(str(outcome.error))
 

@@ -21,7 +21,7 @@ The packages read as the pipeline, lower layers never importing higher ones::
     edges/      every outside system, grouped by the system it speaks to (git, host, http,
                 store, state, docker), each the only importer of its library and
                 translating its errors once (http: ONE client, edges/http/client.py)
-    runtime.py  the one composition root, used by plan, apply, build and the daemon
+    runtime.py  the one composition root: store, server, engine, daemon; every command's
     cli.py      argv -> command, and the process policy each command declares
 """
 

@@ -166,10 +166,10 @@ Progress = Callable[[BuildEvent], None]
 
 def build_all(
     requests: Sequence[BuildRequest], config: BuildConfig, engine: ContainerEngine,
-    progress: Progress | None = None,
+    store: Store, progress: Progress | None = None,
 ) -> tuple[BuildOutcome, ...]:
-    """Build every request; one outcome per request, in order, never stopping early."""
-    store = Store(config.store)
+    """Build every request into ``store`` (the one the runtime holds, with its verdict
+    cache); one outcome per request, in order, never stopping early."""
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):

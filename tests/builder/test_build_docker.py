@@ -52,7 +52,8 @@ def test_builds_the_real_module_and_probe_from_the_debian_dkms_source(
     config = make_config()
     events: list[runner.BuildEvent] = []
     (outcome,) = runner.build_all([request(kernel_release, "0.1.1-dkms", KMOD, EBPF)], config,
-                                  Docker(docker_client), progress=events.append)
+                                  Docker(docker_client),
+                                  store_mod.Store(config.store), progress=events.append)
 
     assert outcome.error is None, str(outcome.error)
     assert [a.key.kind for a in outcome.artifacts] == [KMOD, EBPF]
@@ -89,7 +90,7 @@ def test_a_kernel_release_no_source_has_fails_fast_and_publishes_nothing(
     config = make_config()
     with count_containers() as created:
         (outcome,) = runner.build_all([request(release, "0.1.1-dkms", KMOD, EBPF)], config,
-                Docker(docker_client))
+                Docker(docker_client), store_mod.Store(config.store))
 
     error = outcome.error
     assert isinstance(error, BuildError)
@@ -113,7 +114,8 @@ def test_another_architecture_fails_at_once_with_the_reason(
     wanted = runner.BuildRequest(KernelId("debian", "6.1.0-18-cloud-arm64", "1", other),
                                  "0.1.1-dkms", (KMOD,))
     with count_containers() as created:
-        (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+        (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                      store_mod.Store(config.store))
     error = outcome.error
     assert isinstance(error, BuildError)
     assert error.step == "builder-image"
@@ -129,11 +131,12 @@ def test_second_driver_version_for_a_seen_kernel_fetches_no_headers(
     """After one driver version was built for a kernel, another version for the same
     kernel starts no header container: only its source and its compile."""
     config = make_config()
-    (first,) = runner.build_all([request(kernel_release, "1.0.0-a")], config, Docker(docker_client))
+    (first,) = runner.build_all([request(kernel_release, "1.0.0-a")], config, Docker(docker_client),
+                                store_mod.Store(config.store))
     assert first.error is None, str(first.error)
     with count_containers() as created:
         (second,) = runner.build_all([request(kernel_release, "1.0.0-b")], config,
-                Docker(docker_client))
+                Docker(docker_client), store_mod.Store(config.store))
     assert second.error is None, str(second.error)
     assert "kernel-headers" not in created.steps()
     assert "compile" in created.steps()
@@ -151,7 +154,8 @@ def test_artifacts_already_in_the_store_start_no_container(
         source.write_bytes(b"already built " + kind.encode())
         store.publish(ArtifactKey.for_kernel(req.kernel, req.driver_version, kind), source)
     with count_containers() as created:
-        (outcome,) = runner.build_all([req], config, Docker(docker_client))
+        (outcome,) = runner.build_all([req], config, Docker(docker_client),
+                                      store_mod.Store(config.store))
     assert outcome.ok and not outcome.built
     assert len(outcome.artifacts) == 2
     assert created.containers == []
@@ -174,7 +178,7 @@ def test_a_compile_error_names_the_step_shows_the_compiler_and_publishes_nothing
     (tree / "main.c").write_text('#include "driver_config.h"\n#error this driver is broken\n')
     config = make_config(source=str(tree))
     (outcome,) = runner.build_all([request(kernel_release, "0.0.1-broken")], config,
-            Docker(docker_client))
+            Docker(docker_client), store_mod.Store(config.store))
     error = outcome.error
     assert isinstance(error, BuildError)
     assert error.step == "compile"
@@ -192,10 +196,11 @@ def test_a_build_past_its_timeout_is_stopped_and_reported(
 ) -> None:
     """A timeout shorter than the compile: BuildTimeout, container gone, nothing published."""
     warm = make_config()
-    runner.build_all([request(kernel_release, "0.1.1-dkms-warm")], warm, Docker(docker_client))
+    runner.build_all([request(kernel_release, "0.1.1-dkms-warm")], warm, Docker(docker_client),
+                     store_mod.Store(warm.store))
     config = make_config(timeout=3.0, store=warm.store.parent / "store-timeout")
     (outcome,) = runner.build_all([request(kernel_release, "0.1.1-dkms-t", KMOD, EBPF)],
-                                  config, Docker(docker_client))
+                                  config, Docker(docker_client), store_mod.Store(config.store))
     assert isinstance(outcome.error, BuildTimeout)
     assert "timed out" in str(outcome.error) or "timeout" in str(outcome.error)
     assert _visible_files(config.store) == []
@@ -291,7 +296,8 @@ def test_kill_9_leaves_no_visible_artifact_and_the_next_start_cleans_up(
     assert list((config.state_dir / "tmp").iterdir()) != []  # its private folder
 
     (outcome,) = runner.build_all(
-        [request(kernel_release, "0.1.1-dkms-kill", EBPF)], config, Docker(docker_client))
+        [request(kernel_release, "0.1.1-dkms-kill", EBPF)], config, Docker(docker_client),
+                                  store_mod.Store(config.store))
     assert outcome.error is None, str(outcome.error)
     for orphan in orphans:
         with pytest.raises(Exception, match=r"No such container|404"):
@@ -327,7 +333,8 @@ def test_kernel_urls_give_the_headers_for_any_target(
         KernelId("vanilla", kernel_release, "1", "x86_64"), "0.1.1-urls", (KMOD,),
         urls)
     config = make_config(state_dir=tmp_path / "own-state")  # a cold header cache
-    (outcome,) = runner.build_all([req], config, Docker(docker_client))
+    (outcome,) = runner.build_all([req], config, Docker(docker_client),
+                                  store_mod.Store(config.store))
     assert outcome.error is None, str(outcome.error)
     vermagic = verify.check_module(outcome.artifacts[0].path.read_bytes(), kernel_release,
                                    "x86_64", "falco")

@@ -76,7 +76,7 @@ def probe_sections(docker_client: Any, image: str, probe: Path) -> tuple[str, st
 def build(docker_client: Any, config: runner.BuildConfig, release: str, version: str,
           *kinds: DriverKind) -> runner.BuildOutcome:
     (outcome,) = runner.build_all([request(release, version, *kinds)], config,
-                                  Docker(docker_client))
+                                  Docker(docker_client), store_mod.Store(config.store))
     return outcome
 
 

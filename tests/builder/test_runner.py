@@ -45,7 +45,7 @@ def test_requests_already_in_the_store_are_answered_without_docker(tmp_path: Pat
     for req, kind in ((first, DriverKind.KMOD), (first, DriverKind.EBPF),
                       (second, DriverKind.KMOD)):
         publish(conf, req, kind)
-    outcomes = runner.build_all([first, second], conf, NoDocker())
+    outcomes = runner.build_all([first, second], conf, NoDocker(), Store(conf.store))
     assert [o.ok and not o.built for o in outcomes] == [True, True]
     assert [len(o.artifacts) for o in outcomes] == [2, 1]
 
@@ -57,7 +57,7 @@ def test_a_corrupt_artifact_in_the_store_is_rebuilt(tmp_path: Path) -> None:
     publish(conf, req, DriverKind.KMOD)
     (conf.store / req.artifact_keys()[0].relpath).write_bytes(b"tampered")
     with pytest.raises(AssertionError, match="docker was used"):
-        runner.build_all([req], conf, NoDocker())
+        runner.build_all([req], conf, NoDocker(), Store(conf.store))
 
 
 def test_a_failed_step_becomes_a_build_error_with_tail_and_log(tmp_path: Path) -> None:

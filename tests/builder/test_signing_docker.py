@@ -54,6 +54,7 @@ def test_a_signed_module_is_published_signed_by_the_certificate_and_the_key_stay
     events: list[runner.BuildEvent] = []
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"), signing=pair)
     (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                  store_mod.Store(config.store),
                                   progress=events.append)
 
     assert outcome.error is None, str(outcome.error)
@@ -89,7 +90,8 @@ def test_a_signed_module_is_published_signed_by_the_certificate_and_the_key_stay
 
     # Present and signed by that certificate: a second request starts no container.
     with count_containers() as created:
-        (again,) = runner.build_all([wanted], config, Docker(docker_client))
+        (again,) = runner.build_all([wanted], config, Docker(docker_client),
+                                    store_mod.Store(config.store))
     assert again.error is None and not again.built
     assert created.containers == []
     # Another certificate wants a rebuild, and says why.
@@ -150,7 +152,8 @@ def test_a_key_that_is_not_the_certificates_publishes_nothing(
     config = make_config()
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms", DriverKind.KMOD),
                                  signing=mixed)
-    (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+    (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                  store_mod.Store(config.store))
 
     assert outcome.error is not None
     assert outcome.error.step == "sign"
@@ -170,7 +173,8 @@ def test_one_pem_holding_key_and_certificate_is_mounted_once_and_signs(
     config = make_config()
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"),
                                  signing=modsig.Signing(str(both), str(both)))
-    (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+    (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                  store_mod.Store(config.store))
 
     assert outcome.error is None, str(outcome.error)
     found = modsig.signature_of(outcome.artifacts[0].path.read_bytes())

@@ -1,5 +1,5 @@
 """Build requests through the daemon's pass, in process: the real driver server and its
-intake over real HTTP, the real pass (``passes.Reconciler``), planner and executor, a real
+intake over real HTTP, the real pass (``passes.Runner``), planner and executor, a real
 git repository and store; only the container engine is the in-memory fake, so this runs
 where no Docker engine does (test_build_requests_e2e runs both daemons for real)."""
 
@@ -64,13 +64,13 @@ def _post(url: str, body: bytes, secret: bytes | None = SECRET) -> int:
 
 
 def _reconciler(conf: Settings, engine: FakeEngine,
-                queue: BuildQueue | None = None) -> passes.Reconciler:
+                queue: BuildQueue | None = None) -> passes.Runner:
     shared = runtime.Shared.for_settings(conf)
-    return passes.Reconciler(conf, lambda: runtime.open_runtime(
+    return passes.Runner(conf, lambda: runtime.open_runtime(
         conf, shared=shared, connect=lambda _timeout: engine), queue=queue)
 
 
-def _run(conf: Settings, reconciler: passes.Reconciler) -> passes.Report:
+def _run(conf: Settings, reconciler: passes.Runner) -> passes.Report:
     return reconciler.run(passes.find_head(conf), last_good=None, refused=None, container=None)
 
 

@@ -136,7 +136,7 @@ def test_suspension_is_persisted(tmp_path: Path) -> None:
 
 
 class Scripted:
-    """Stands in for passes.Reconciler: returns the scripted reports, records calls."""
+    """Stands in for passes.Runner: returns the scripted reports, records calls."""
 
     def __init__(self, reports: list[Report]) -> None:
         self.reports = reports

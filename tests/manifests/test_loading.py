@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import itertools
+import sys
 import textwrap
 from pathlib import Path
+from types import FrameType
 
 import pytest
 import yaml
@@ -112,6 +115,26 @@ def test_a_valid_repository_loads_in_path_then_document_order() -> None:
         "ubuntu-gke",
         "driverkit/config/7.0.0+driver/aarch64/debian_6.1.0-18-cloud-arm64_1.yaml#0",
     ]
+
+
+def test_loading_leaves_the_collector_to_the_process() -> None:
+    """The daemon loads manifests in a thread: switching the collector off there would
+    switch it off for every thread. Only the process edge (``cli.entry``) decides."""
+    files = _files({"hosts/10-web.yaml": HOST_WEB, "builds.yaml": BUILDS})
+    switched_off: list[str] = []
+
+    def watch(frame: FrameType, _event: str, _arg: object) -> None:
+        if not gc.isenabled() and not switched_off:
+            switched_off.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+
+    assert gc.isenabled()
+    sys.setprofile(watch)
+    try:
+        loading.load(files)
+    finally:
+        sys.setprofile(None)
+    assert switched_off == []
+    assert gc.isenabled()
 
 
 def test_a_driverkit_grid_config_takes_version_and_arch_from_its_folders() -> None:

@@ -16,6 +16,7 @@ from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
+from reconciler.errors import ConfigError
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Intake
 from reconciler.httpd.ratelimit import RateLimiter
@@ -179,3 +180,18 @@ def test_the_real_release_travels_with_a_key_named_otherwise(
                                  "web-1")
     [entry] = buildqueue.read(builder.state_dir).pending
     assert entry.path == named and entry.uname_release == "6.1.0-18-cloud-amd64"
+
+
+@pytest.mark.parametrize("content", [None, b"", b" \n"], ids=["missing", "empty", "blank"])
+def test_a_missing_or_empty_secret_is_a_configuration_error_not_an_unreachable_host(
+        builder: Builder, tmp_path: Path, content: bytes | None) -> None:
+    """No retry makes a secret appear: the asking host says so once (a ConfigError, not
+    transient) instead of reporting the build host unreachable and asking forever."""
+    path = tmp_path / "build-request.secret"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match="build request secret") as raised:
+        requester.request_builds([builder.upstream(path)], [_wanted(GOOD)],
+                                 tmp_path / "s", "web-1")
+    assert str(path) in str(raised.value) and not raised.value.transient
+    assert buildqueue.read(builder.state_dir).pending == () and builder.woken == []
