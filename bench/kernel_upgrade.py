@@ -1,7 +1,7 @@
 """Benchmark: a kernel upgrade with the daemon running, and the reboot into it. One run.
 
 A host root (Debian 12) runs the real 6.1.0-50-cloud-amd64, Falco 0.40.0 kmod on the
-stand-in images (tests/daemon/test_kernel_upgrade.py says what stands in for what); the
+stand-in images (tests/daemon/test_loop/test_kernel_upgrade.py says what stands in for what); the
 driver source is trixie's falcosecurity-scap-dkms, and the header and source caches are
 the build tests' (warm), so only the compile is left of a build.
 

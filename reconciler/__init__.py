@@ -15,7 +15,7 @@ The packages read as the pipeline, lower layers never importing higher ones::
     plan/       the pure diff, retention, renderings, saved plans, the planner of one pass
     apply/      the executor, fetches, Falco's safe (re)start, the preloaded module, recovery
     builder/    driver builds in Docker, step by step
-    httpd/      the driver server
+    httpd/      the HTTP server: the driver repository and the push webhook on one loop
     daemon/     ``reconciler run``: triggers, the loop, status
     commands/   one module per CLI command
     edges/      every outside system, grouped by the system it speaks to (git, host, http,

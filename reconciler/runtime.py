@@ -285,7 +285,8 @@ class DaemonParts:
             metrics.serve(parse_listen(conf.metrics_listen))
             stack.callback(metrics.stop)
         if conf.webhook_listen:
-            stack.callback(webhook_server(conf, self.wakeup).start().stop)
+            # On the driver server's loop, on its own address (httpd's Site per listener).
+            stack.callback(webhook_server(conf, self.wakeup, self.server).start().stop)
         self.watches = triggers.FileWatches(self.wakeup)
         repo_dir = _git_dir(conf.repo)
         if repo_dir is not None:
@@ -346,11 +347,13 @@ def webhook_secret(conf: Settings) -> bytes:
     return secrets.read(conf.webhook_secret_file, "the webhook secret")
 
 
-def webhook_server(conf: Settings, wakeup: Wakeup) -> WebhookServer:
+def webhook_server(conf: Settings, wakeup: Wakeup,
+                   server: DriverServer | None = None) -> WebhookServer:
     from reconciler.daemon.webhook import WebhookServer  # noqa: PLC0415 - see the module docstring
 
     assert conf.webhook_listen is not None
-    return WebhookServer(parse_listen(conf.webhook_listen), webhook_secret(conf), wakeup)
+    return WebhookServer(parse_listen(conf.webhook_listen), webhook_secret(conf), wakeup,
+                         server=server)
 
 
 def _build_requests(conf: Settings, store: Store,

@@ -216,7 +216,8 @@ class Store:
         descended into), in a stable order."""
         if not self.root.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(
+                self.root, onerror=opener.absent_unless_exhausted):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):

@@ -10,16 +10,18 @@ path with an empty, ``.``, ``..``, ``/`` or NUL part is refused before anything 
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.edges.store.verifier import Verifier, digest_in
-from reconciler.errors import StoreError
+from reconciler.errors import StoreBusy, StoreError
+from reconciler.model import artifacts
 from reconciler.model.artifacts import ArtifactKey
 
-SHA_SUFFIX = ".sha256"
+SHA_SUFFIX = artifacts.SHA_SUFFIX  # the model's rule, named here for the store's callers
 # A load test's result beside its artifact (reconciler.loadtest), read into index.json.
 LOAD_TEST_SUFFIX = ".loadtest.json"
 SIDECAR_MAX = 4096
@@ -41,6 +43,18 @@ class OpenFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def absent_unless_exhausted(exc: OSError) -> None:
+    """A failed open means "not there", unless the process is out of descriptors or
+    memory: that is ``StoreBusy``, so a server never answers "absent" for a file it holds
+    (also os.walk's ``onerror``: a list of the store must not be shorter for want of
+    descriptors)."""
+    if exc.errno in _EXHAUSTED:
+        raise StoreBusy(f"cannot open store files now: {exc.strerror}") from exc
 
 
 def safe_part(part: str) -> bool:
@@ -78,16 +92,19 @@ def open_artifact(root: str, relpath: str, verifier: Verifier) -> OpenFile | Non
     name = parts[-1]
     try:
         fds = _open_parents(root, parts)
-    except OSError:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to open
+    except OSError as exc:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to open
+        absent_unless_exhausted(exc)
         return None
     parent = fds[-1]
     try:
         fd = os.open(name, OPEN_FILE, dir_fd=parent)
-    except OSError:
+    except OSError as exc:
         for opened in fds:
             os.close(opened)
+        absent_unless_exhausted(exc)
         return None
     digest: str | None = None
+    busy: OSError | None = None
     try:
         st = os.fstat(fd)
         side_name = name + SHA_SUFFIX
@@ -96,11 +113,15 @@ def open_artifact(root: str, relpath: str, verifier: Verifier) -> OpenFile | Non
                 and side_st.st_size <= SIDECAR_MAX):
             digest = verifier.verified_digest(
                 fd, st, side_st, lambda: _read_small(side_name, parent))
-    except OSError:
+    except OSError as exc:
         digest = None
+        busy = exc
     finally:
         for opened in fds:
             os.close(opened)
+    if busy is not None and busy.errno in _EXHAUSTED:
+        os.close(fd)
+        absent_unless_exhausted(busy)
     if digest is None:
         os.close(fd)
         return None
@@ -115,11 +136,13 @@ def open_sidecar(root: str, relpath: str) -> OpenFile | None:
         return None
     try:
         fds = _open_parents(root, parts)
-    except OSError:
+    except OSError as exc:
+        absent_unless_exhausted(exc)
         return None
     try:
         fd = os.open(parts[-1], OPEN_FILE, dir_fd=fds[-1])
-    except OSError:
+    except OSError as exc:
+        absent_unless_exhausted(exc)
         return None
     finally:
         for opened in fds:
