@@ -55,6 +55,7 @@ from reconciler.plan import planner
 from reconciler.settings import Settings, parse_listen
 
 if TYPE_CHECKING:
+    from reconciler.daemon.building import Building
     from reconciler.daemon.wakeup import Wakeup
     from reconciler.daemon.webhook import WebhookServer
     from reconciler.edges.state.buildqueue import BuildQueue
@@ -259,9 +260,11 @@ class DaemonParts:
     started here and stopped in reverse order by the exit stack ``open_daemon`` owns."""
 
     def __init__(self, conf: Settings, stack: contextlib.ExitStack, *,
-                 connect: Connect = docker_client.connect) -> None:
+                 connect: Connect = docker_client.connect,
+                 progress: Progress | None = None) -> None:
         from reconciler.daemon import loop, notify, passes, triggers  # noqa: PLC0415 - see the module docstring
         from reconciler.daemon.alerts import Alerts  # noqa: PLC0415 - as above
+        from reconciler.daemon.building import Building  # noqa: PLC0415 - as above
         from reconciler.daemon.metrics import Metrics  # noqa: PLC0415 - as above
         from reconciler.daemon.wakeup import Wakeup  # noqa: PLC0415 - as above
 
@@ -300,8 +303,11 @@ class DaemonParts:
                 self.wakeup, lambda: docker_client.connect(timeout=EVENTS_TIMEOUT))
             events.start()
             stack.callback(events.stop)
+        # Each build's steps go to the terminal (if any) and to building.json (status).
+        progress = _also_recorded(progress or Progress(), Building(conf.state_dir))
         self.runner = passes.Runner(
-            conf, lambda: open_runtime(conf, shared=shared, connect=connect),
+            conf, lambda: open_runtime(conf, shared=shared, connect=connect,
+                                       progress=progress),
             queue=requests[0] if requests else None)
         self.alerts = Alerts(conf.alerts, host=host_name(conf)).start()
         stack.callback(self.alerts.close)
@@ -323,14 +329,27 @@ class DaemonParts:
         log.info("daemon.stopping")
 
 
+def _also_recorded(progress: Progress, building: Building) -> Progress:
+    """``progress`` whose build events also reach ``building`` (``daemon.building``)."""
+    shown = progress.build
+
+    def build(event: builder.BuildEvent) -> None:
+        building.event(event)
+        if shown is not None:
+            shown(event)
+
+    return replace(progress, build=build)
+
+
 @contextlib.contextmanager
-def open_daemon(conf: Settings, *,
-                connect: Connect = docker_client.connect) -> Iterator[DaemonParts]:
+def open_daemon(conf: Settings, *, connect: Connect = docker_client.connect,
+                progress: Progress | None = None) -> Iterator[DaemonParts]:
     """The daemon's parts, started; all stopped, in reverse order, when the block ends
     (or when starting one fails: those already started are stopped). ``connect`` opens
-    each pass's engine (tests give a recording one)."""
+    each pass's engine (tests give a recording one); ``progress`` is where each pass's
+    builds and pulls are shown live (a terminal)."""
     with contextlib.ExitStack() as stack:
-        yield DaemonParts(conf, stack, connect=connect)
+        yield DaemonParts(conf, stack, connect=connect, progress=progress)
 
 
 def host_name(conf: Settings) -> str:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from reconciler import logs, runtime, settings
+from reconciler.commands import daemonview
 from reconciler.daemon import lock
 
 log = logs.get("reconciler.run")
@@ -48,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     conf.state_dir.mkdir(parents=True, exist_ok=True)
     conf.store.mkdir(parents=True, exist_ok=True)
-    with lock.StateDirLock(conf.state_dir), runtime.open_daemon(conf) as daemon, \
-            _signals(daemon):
+    with lock.StateDirLock(conf.state_dir), daemonview.display() as progress, \
+            runtime.open_daemon(conf, progress=progress) as daemon, _signals(daemon):
         daemon.run()
     log.info("daemon.stopped")
     return 0
@@ -57,10 +58,18 @@ def run(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _signals(daemon: runtime.DaemonParts) -> Iterator[None]:
-    """SIGTERM and SIGINT stop the daemon after its pass; SIGHUP asks for a pass now."""
+    """SIGTERM and SIGINT stop the daemon after its pass; SIGHUP asks for a pass now. A
+    second SIGINT (Ctrl-C again, on a terminal) cancels what the pass still does: its
+    builds stop and clean up as they do for SIGTERM during a build."""
+    interrupts = 0
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal interrupts
         log.info("daemon.signal", signal=signal.Signals(signum).name)
+        if signum == signal.SIGINT:
+            interrupts += 1
+            if interrupts > 1:
+                raise KeyboardInterrupt
         daemon.loop.request_stop()
 
     def hup(_signum: int, _frame: FrameType | None) -> None:

@@ -218,7 +218,8 @@ class Daemon:
                          phase="idle", head_revision=report.head or self.status.head_revision,
                          container=report.container or self.status.container,
                          kernels=self.status.kernels if report.kernels is None
-                         else report.kernels, alerts=counts or self.status.alerts)
+                         else report.kernels, alerts=counts or self.status.alerts,
+                         last_changes=finished if outcomes else self.status.last_changes)
         if report.result is PassResult.OK and report.head:
             if status.applied_revision != report.head:
                 log.info("revision.applied", revision=report.head)

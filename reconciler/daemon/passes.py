@@ -32,7 +32,7 @@ from reconciler.errors import ManifestError, ReconcilerError, SignatureError, Un
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import stored
-from reconciler.plan import planner
+from reconciler.plan import planner, render
 from reconciler.plan.diff import Op
 from reconciler.settings import Settings
 
@@ -175,6 +175,8 @@ class Runner:
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
             return []
+        log.info("pass.planned", revision=planned.plan.revision,
+                 changes=len(planned.plan.changes), summary=render.summary(planned.plan))
         started = time.monotonic()
         outcomes = rt.executor().run(planned.plan, planned.desired, adopt=self.settings.adopt)
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),
