@@ -8,7 +8,9 @@ The packages read as the pipeline, lower layers never importing higher ones::
                 container spec, build-request rules, the URL policy, signed indexes
     manifests/  a commit's files -> a validated ManifestSet, or every located problem
     desired/    pure: manifests + facts -> what this host must have
-    observe/    what is there now (store, engine, upstreams), as values
+    observe/    what is there now, read through the Protocols of ``observe.sources`` (the
+                root builds them; fakes beside): the store, the engine, the host, the
+                upstreams, as values; the store's verdicts decided here
     plan/       the pure diff, retention, renderings, saved plans; the planner of a pass
     apply/      the executor, fetches, Falco's safe (re)start, the module, recovery
     builder/    driver builds in Docker, step by step (shell steps in builder/scripts/)

@@ -32,9 +32,12 @@ from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges import secrets
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.git.source import GitManifests
 from reconciler.edges.host import crypto, kmod
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.host.reader import AptCache, HostFiles
 from reconciler.edges.http import requester
+from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
@@ -42,11 +45,12 @@ from reconciler.httpd.files import StoreFiles
 from reconciler.loadtest import gate as loadtest_gate
 from reconciler.loadtest import tester
 from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.manifests import loading
 from reconciler.model.asking import RequestOutcome
 from reconciler.model.buildrequests import Requested
 from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.observe import survey
+from reconciler.observe import sources, survey
 from reconciler.plan import planner
 from reconciler.settings import Settings, parse_listen
 
@@ -143,8 +147,9 @@ class Runtime:
         conf = self.settings
         if repo is not None or ref is not None:
             conf = replace(conf, repo=repo or conf.repo, ref=ref or conf.ref)
-        return planner.Planner(conf, self.engine, self.store, self.shared.manifests,
-                               indexes=self.shared.indexes)
+        conf = replace(conf, docker_socket=conf.docker_socket or docker_client.socket_path())
+        return planner.Planner(conf, observation(conf, self.engine, self.store,
+                                                 self.shared.indexes), self.shared.manifests)
 
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
@@ -212,6 +217,20 @@ class Runtime:
             fetch=fetcher.Fetcher(self.store, self.settings.upstreams,
                                   trusted_keys=self.settings.trusted_keys).fetch,
             build_fallback=self.settings.build is BuildPolicy.MISSING)
+
+
+def observation(settings: Settings, engine: ContainerEngine, store: Store,
+                indexes: survey.IndexCache, *,
+                connect: survey.Connect | None = None) -> sources.Sources:
+    """What a pass reads, one adapter per Protocol; ``connect`` is how upstreams are
+    reached (default: ``edges.http.upstream.Client``)."""
+    return sources.Sources(
+        manifests=GitManifests(settings.repo, settings.ref, settings.path, settings.state_dir,
+                               loading.is_manifest_path, loading.MAX_FILE_BYTES),
+        host=HostFiles(settings.host_root, settings.hostname), store=store, engine=engine,
+        upstreams=survey.SurveyIndex(settings.upstreams, indexes, connect),
+        apt=AptCache(settings.host_root),
+        queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir))
 
 
 @contextlib.contextmanager

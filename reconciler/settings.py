@@ -51,6 +51,9 @@ class Settings:
     hostname: str | None = None  # overrides the host's name (tests, build hosts)
     # False only where the engine cannot grant every capability (see container.spec_for).
     privileged: bool = True
+    # The engine's unix socket, which Falco's container mounts; None: the root takes the
+    # one DOCKER_HOST names (edges.docker.client.socket_path).
+    docker_socket: str | None = None
     insmod_command: str = "insmod"  # kmod-preloaded: how the module is inserted
     rmmod_command: str = "rmmod"
     adopt: bool = False
@@ -123,6 +126,8 @@ _HELP = {
     "hostname": "act as this host name instead of the host's own",
     "privileged": "run Falco --privileged: true (default) or false, only for engines that "
     "cannot grant every capability",
+    "docker_socket": "the Docker engine's unix socket, mounted into Falco's container "
+    "(default: the socket DOCKER_HOST names, else /var/run/docker.sock)",
     "insmod_command": "kmod-preloaded: command that inserts the module, given its path "
     "(default: insmod)",
     "rmmod_command": "kmod-preloaded: command that removes the module, given its name "

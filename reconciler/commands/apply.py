@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
                        "kernel_url_allow", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
 
@@ -57,14 +58,14 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
     sys.stdout.write(render.as_text(planned.plan, colour=terminal.colour(sys.stdout)))
     if planned.plan.empty:
         rt.sign_index()
-        planned.remember(conf.state_dir)
+        planned.remember()
         return 0
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
     rt.sign_index()  # a build host vouches for what it now serves
-    planned.remember(conf.state_dir)
+    planned.remember()
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]

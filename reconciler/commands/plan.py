@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
 
