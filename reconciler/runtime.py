@@ -35,7 +35,7 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.git.source import GitManifests
 from reconciler.edges.host import crypto, kmod
 from reconciler.edges.host import facts as hostfacts
-from reconciler.edges.host.reader import AptCache, HostFiles
+from reconciler.edges.host.reader import AptCache, HostFiles, ReportedHost
 from reconciler.edges.http import requester
 from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store import signedindex
@@ -227,7 +227,9 @@ def observation(settings: Settings, engine: ContainerEngine, store: Store,
     return sources.Sources(
         manifests=GitManifests(settings.repo, settings.ref, settings.path, settings.state_dir,
                                loading.is_manifest_path, loading.MAX_FILE_BYTES),
-        host=HostFiles(settings.host_root, settings.hostname), store=store, engine=engine,
+        host=ReportedHost(settings.host_root, settings.hostname, settings.facts)
+        if settings.facts is not None else HostFiles(settings.host_root, settings.hostname),
+        store=store, engine=engine,
         upstreams=survey.SurveyIndex(settings.upstreams, indexes, connect),
         apt=AptCache(settings.host_root),
         queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir))

@@ -49,6 +49,8 @@ class Settings:
     jobs: int = 0  # 0: the number of cores
     build_timeout: float = 1800.0
     hostname: str | None = None  # overrides the host's name (tests, build hosts)
+    # Another host's facts (its `facts --json`): plan that host, not this machine.
+    facts: Path | None = None
     # False only where the engine cannot grant every capability (see container.spec_for).
     privileged: bool = True
     # The engine's unix socket, which Falco's container mounts; None: the root takes the
@@ -124,6 +126,8 @@ _HELP = {
     "jobs": "parallel builds (default: the number of cores)",
     "build_timeout": "seconds one build may take (default: 1800)",
     "hostname": "act as this host name instead of the host's own",
+    "facts": "plan with another host's facts: the JSON `reconciler facts --json` printed "
+    "there (with --hostname NAME)",
     "privileged": "run Falco --privileged: true (default) or false, only for engines that "
     "cannot grant every capability",
     "docker_socket": "the Docker engine's unix socket, mounted into Falco's container "
@@ -176,7 +180,7 @@ _HELP = {
     "the config file takes {url, format: generic|slack})",
 }
 # How a value from a flag, a variable or the config file becomes the setting's type.
-_PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
+_PATHS = {"host_root", "store", "state_dir", "facts", "webhook_secret_file", "verify_gpg_home",
           "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key"}
 _INTS = {"jobs", "stop_timeout", "build_request_queue", "kernel_url_max_bytes"}
 _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max",
@@ -212,6 +216,8 @@ def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True)
 
 def _metavar(name: str) -> str:
     """What a flag takes, as its help shows it: the choices, or the kind of value."""
+    if name == "facts":
+        return "FILE"
     if name in _CHOICES:
         return "{" + ",".join(_CHOICES[name]) + "}"
     kinds = ((_BOOLS, "{true,false}"), (_DURATIONS, "DURATION"), (_INTS, "N"),

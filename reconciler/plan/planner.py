@@ -200,11 +200,13 @@ class Planner:
             return ()
         return self.sources.queue.requested()
 
-    def plan(self, *, adopt: bool = False) -> Planned:
+    def plan(self, *, adopt: bool = False, review: bool = True) -> Planned:
+        """The plan of one pass; without ``review`` (planning a host this is not: its store
+        is elsewhere), nothing is said of retention."""
         inputs = self.read_inputs()
         want = self.desire(inputs)
         actual = self.observe(want)
-        retained = self.review(inputs, want, actual)
+        retained = self.review(inputs, want, actual) if review else None
         made = plan.diff(want, actual, adopt=adopt, retained=retained,
                          build=self.settings.build)
         if self.settings.build is BuildPolicy.NEVER:

@@ -7,10 +7,10 @@ Protocols (``observe.sources.HostReader``, ``AptLists``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.edges.host import apt, kmod, openssl
+from reconciler.edges.host import apt, factsfile, kmod, openssl
 from reconciler.edges.host import facts as hostfacts
 from reconciler.errors import CertificateUnreadable
 from reconciler.model.host import HostFacts, Newest
@@ -36,6 +36,21 @@ class HostFiles:
             return openssl.read_certificate(Path(certificate)).signer
         except CertificateUnreadable as exc:
             return str(exc)
+
+
+@dataclass(frozen=True)
+class ReportedHost(HostFiles):
+    """Another host, as its ``facts --json`` reported it (``plan --facts FILE``): its
+    facts come from the file; what is loaded in its kernel cannot be seen from here."""
+
+    facts_file: Path = Path()
+
+    def facts(self) -> HostFacts:
+        found = factsfile.read(self.facts_file)
+        return replace(found, hostname=self.hostname) if self.hostname else found
+
+    def loaded_module(self) -> LoadedModule | None:
+        return None
 
 
 @dataclass(frozen=True)
