@@ -14,6 +14,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── UnknownDriverVersion     a Falco version with no known driver version
     ├── SourceError              the git repository cannot be read or the ref resolved   (t)
     ├── StoreError               the driver store cannot be read or written
+    │   └── StoreBusy            out of descriptors or memory for now: "later", not "absent"
     ├── DockerError              the engine refused or failed a call                    (t)
     │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
     │   └── Cancelled            told to stop (interrupt) before or while a container ran
@@ -32,6 +33,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     │                            the deadline, TLS, an answer that is not HTTP, a body
     │                            too big, JSON malformed or nested too deep
     └── ServerError              the driver server cannot bind or serve
+        └── HeadError            a request head refused (the server answers its status)
 
 Below, outside that tree, signals that never leave the layer that raises them: their
 caller turns each into one of the errors above (or into a located ``Problem``).
@@ -40,6 +42,7 @@ caller turns each into one of the errors above (or into a located ``Problem``).
     ├── JsonError                JSON from outside: malformed or nested too deep
     ├── FleetSettingError        an upstream or alert entry of the settings
     ├── InvalidIndex             an index.json that is not a reconciler's
+    ├── InvalidSignedIndex       a signed index that does not parse, or no trusted key signed
     ├── BodyError                a body that is not a build request at all
     ├── InvalidSignature         a module signature or certificate that cannot be read
     ├── InvalidDriver            a file that is not the driver it claims to be
@@ -123,6 +126,11 @@ class SourceError(ReconcilerError):
 
 class StoreError(ReconcilerError):
     """The driver store cannot be read or written."""
+
+
+class StoreBusy(StoreError):
+    """The process is out of descriptors or memory for now: the store's answer is "later",
+    never "absent" (a server says 503, not 404, and lists nothing rather than less)."""
 
 
 class DockerError(ReconcilerError):
@@ -210,6 +218,16 @@ class ServerError(ReconcilerError):
     """The driver server cannot bind or serve."""
 
 
+class HeadError(ServerError):
+    """A request head that cannot be answered as asked: the server replies ``status``
+    with ``reason`` and closes (it never leaves the server)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
 class HttpError(ReconcilerError):
     """An HTTP exchange failed: no connection, a timeout or its deadline, TLS, an answer
     that is not HTTP, a body too big, or JSON malformed or nested too deep. The message
@@ -231,6 +249,10 @@ class FleetSettingError(ValueError):
 
 class InvalidIndex(ValueError):
     """An ``index.json`` that is not a reconciler's."""
+
+
+class InvalidSignedIndex(ValueError):
+    """A document that is not a signed index, or one no trusted key signed; ``str`` says why."""
 
 
 class BodyError(ValueError):

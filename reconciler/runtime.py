@@ -32,25 +32,30 @@ from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges import secrets
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.git.source import GitManifests
 from reconciler.edges.host import crypto, kmod
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.host.reader import AptCache, HostFiles, ReportedHost
 from reconciler.edges.http import requester
+from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.httpd.files import StoreFiles
 from reconciler.loadtest import gate as loadtest_gate
-from reconciler.loadtest import tester
+from reconciler.loadtest import quarantine, tester
 from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.manifests import loading
 from reconciler.model.asking import RequestOutcome
 from reconciler.model.buildrequests import Requested
 from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.observe import survey
+from reconciler.observe import sources, survey
 from reconciler.plan import planner
 from reconciler.settings import Settings, parse_listen
 
 if TYPE_CHECKING:
+    from reconciler.daemon.building import Building
     from reconciler.daemon.wakeup import Wakeup
     from reconciler.daemon.webhook import WebhookServer
     from reconciler.edges.state.buildqueue import BuildQueue
@@ -142,8 +147,9 @@ class Runtime:
         conf = self.settings
         if repo is not None or ref is not None:
             conf = replace(conf, repo=repo or conf.repo, ref=ref or conf.ref)
-        return planner.Planner(conf, self.engine, self.store, self.shared.manifests,
-                               indexes=self.shared.indexes)
+        conf = replace(conf, docker_socket=conf.docker_socket or docker_client.socket_path())
+        return planner.Planner(conf, observation(conf, self.engine, self.store,
+                                                 self.shared.indexes), self.shared.manifests)
 
     def load_test_gate(self) -> loadtest_gate.Gate | None:
         """The load test of built and fetched drivers, unless ``load_test: off``."""
@@ -220,6 +226,23 @@ class Runtime:
             build_fallback=self.settings.build is BuildPolicy.MISSING)
 
 
+def observation(settings: Settings, engine: ContainerEngine, store: Store,
+                indexes: survey.IndexCache, *,
+                connect: survey.Connect | None = None) -> sources.Sources:
+    """What a pass reads, one adapter per Protocol; ``connect`` is how upstreams are
+    reached (default: ``edges.http.upstream.Client``)."""
+    return sources.Sources(
+        manifests=GitManifests(settings.repo, settings.ref, settings.path, settings.state_dir,
+                               loading.is_manifest_path, loading.MAX_FILE_BYTES),
+        host=ReportedHost(settings.host_root, settings.hostname, settings.facts)
+        if settings.facts is not None else HostFiles(settings.host_root, settings.hostname),
+        store=store, engine=engine,
+        upstreams=survey.SurveyIndex(settings.upstreams, indexes, connect),
+        apt=AptCache(settings.host_root),
+        queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir),
+        loadtests=quarantine.LoadTestFiles(settings.state_dir, store))
+
+
 @contextlib.contextmanager
 def open_runtime(
     settings: Settings, *, shared: Shared | None = None, progress: Progress | None = None,
@@ -247,9 +270,11 @@ class DaemonParts:
     started here and stopped in reverse order by the exit stack ``open_daemon`` owns."""
 
     def __init__(self, conf: Settings, stack: contextlib.ExitStack, *,
-                 connect: Connect = docker_client.connect) -> None:
+                 connect: Connect = docker_client.connect,
+                 progress: Progress | None = None) -> None:
         from reconciler.daemon import loop, notify, passes, triggers  # noqa: PLC0415 - see the module docstring
         from reconciler.daemon.alerts import Alerts  # noqa: PLC0415 - as above
+        from reconciler.daemon.building import Building  # noqa: PLC0415 - as above
         from reconciler.daemon.metrics import Metrics  # noqa: PLC0415 - as above
         from reconciler.daemon.wakeup import Wakeup  # noqa: PLC0415 - as above
 
@@ -273,7 +298,8 @@ class DaemonParts:
             metrics.serve(parse_listen(conf.metrics_listen))
             stack.callback(metrics.stop)
         if conf.webhook_listen:
-            stack.callback(webhook_server(conf, self.wakeup).start().stop)
+            # On the driver server's loop, on its own address (httpd's Site per listener).
+            stack.callback(webhook_server(conf, self.wakeup, self.server).start().stop)
         self.watches = triggers.FileWatches(self.wakeup)
         repo_dir = _git_dir(conf.repo)
         if repo_dir is not None:
@@ -287,8 +313,11 @@ class DaemonParts:
                 self.wakeup, lambda: docker_client.connect(timeout=EVENTS_TIMEOUT))
             events.start()
             stack.callback(events.stop)
+        # Each build's steps go to the terminal (if any) and to building.json (status).
+        progress = _also_recorded(progress or Progress(), Building(conf.state_dir))
         self.runner = passes.Runner(
-            conf, lambda: open_runtime(conf, shared=shared, connect=connect),
+            conf, lambda: open_runtime(conf, shared=shared, connect=connect,
+                                       progress=progress),
             queue=requests[0] if requests else None)
         self.alerts = Alerts(conf.alerts, host=host_name(conf)).start()
         stack.callback(self.alerts.close)
@@ -310,14 +339,27 @@ class DaemonParts:
         log.info("daemon.stopping")
 
 
+def _also_recorded(progress: Progress, building: Building) -> Progress:
+    """``progress`` whose build events also reach ``building`` (``daemon.building``)."""
+    shown = progress.build
+
+    def build(event: builder.BuildEvent) -> None:
+        building.event(event)
+        if shown is not None:
+            shown(event)
+
+    return replace(progress, build=build)
+
+
 @contextlib.contextmanager
-def open_daemon(conf: Settings, *,
-                connect: Connect = docker_client.connect) -> Iterator[DaemonParts]:
+def open_daemon(conf: Settings, *, connect: Connect = docker_client.connect,
+                progress: Progress | None = None) -> Iterator[DaemonParts]:
     """The daemon's parts, started; all stopped, in reverse order, when the block ends
     (or when starting one fails: those already started are stopped). ``connect`` opens
-    each pass's engine (tests give a recording one)."""
+    each pass's engine (tests give a recording one); ``progress`` is where each pass's
+    builds and pulls are shown live (a terminal)."""
     with contextlib.ExitStack() as stack:
-        yield DaemonParts(conf, stack, connect=connect)
+        yield DaemonParts(conf, stack, connect=connect, progress=progress)
 
 
 def host_name(conf: Settings) -> str:
@@ -334,11 +376,13 @@ def webhook_secret(conf: Settings) -> bytes:
     return secrets.read(conf.webhook_secret_file, "the webhook secret")
 
 
-def webhook_server(conf: Settings, wakeup: Wakeup) -> WebhookServer:
+def webhook_server(conf: Settings, wakeup: Wakeup,
+                   server: DriverServer | None = None) -> WebhookServer:
     from reconciler.daemon.webhook import WebhookServer  # noqa: PLC0415 - see the module docstring
 
     assert conf.webhook_listen is not None
-    return WebhookServer(parse_listen(conf.webhook_listen), webhook_secret(conf), wakeup)
+    return WebhookServer(parse_listen(conf.webhook_listen), webhook_secret(conf), wakeup,
+                         server=server)
 
 
 def _build_requests(conf: Settings, store: Store,

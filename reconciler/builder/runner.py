@@ -7,7 +7,7 @@ Requests run in parallel up to ``jobs``, each within its own timeout; one failin
 stops the others: every request gets a ``BuildOutcome`` (its published artifacts, or the
 ``BuildError`` naming artifact, step, last output lines and the full log file under
 ``<state_dir>/logs/``). An artifact already in the store (verifying, and of an identity
-its driver version accepts: ``Store.usable``) costs no container at all.
+its driver version accepts: ``observe.stored.usable``) costs no container at all.
 
 Nothing half-done is ever visible: the build container writes into a private folder
 under ``<state_dir>/tmp/``, files are verified there, and only then published through
@@ -36,7 +36,6 @@ from typing import Protocol
 
 from reconciler import logs
 from reconciler.builder import (
-    compiler,
     headers,
     identity,
     images,
@@ -47,11 +46,13 @@ from reconciler.builder import (
     verify,
 )
 from reconciler.builder.steps import Step
+from reconciler.builder.toolchain import CONTAINERS, Toolchain
 from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import openssl as modsign
-from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store, StoredArtifact
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.opener import LOAD_TEST_SUFFIX
 from reconciler.errors import (
     BuildError,
     BuildTimeout,
@@ -65,6 +66,8 @@ from reconciler.errors import (
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
 from reconciler.model.netpolicy import STRICT, UrlPolicy
+from reconciler.model.stored import StoredArtifact
+from reconciler.observe.stored import usable
 
 log = logs.get(__name__)
 
@@ -171,7 +174,7 @@ def build_all(
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
         signer = wanted_signer(request)
-        present = tuple(store.usable(key, signer) for key in request.artifact_keys())
+        present = tuple(usable(store.lookup(key), signer) for key in request.artifact_keys())
         if all(a is not None for a in present):
             outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
         else:
@@ -235,9 +238,10 @@ class _Build:
 
     def __init__(
         self, request: BuildRequest, config: BuildConfig, eng: jobs.Jobs, store: Store,
-        progress: Progress | None,
+        progress: Progress | None, *, toolchain: Toolchain = CONTAINERS,
     ) -> None:
         self.request = request
+        self.toolchain = toolchain
         self.config = config
         self.eng = eng
         self.store = store
@@ -275,8 +279,8 @@ class _Build:
         request, config = self.request, self.config
         signer = wanted_signer(request)
         missing = tuple(k for k in request.kinds
-                        if self.store.usable(ArtifactKey.for_kernel(
-                            request.kernel, request.driver_version, k), signer) is None)
+                        if usable(self.store.lookup(ArtifactKey.for_kernel(
+                            request.kernel, request.driver_version, k)), signer) is None)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
         build_log = steps.BuildLog(
@@ -301,7 +305,7 @@ class _Build:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         present = tuple(
-            a for a in (self.store.usable(k, signer) for k in request.artifact_keys())
+            a for a in (usable(self.store.lookup(k), signer) for k in request.artifact_keys())
             if a is not None
         )
         seconds = round(self.elapsed(), 1)
@@ -322,14 +326,14 @@ class _Build:
                     f"the builder compiles natively; let a {request.kernel.arch} host build "
                     "them (a DriverBuild's match.hostnames)"
                 )
-            image = images.ensure(self.eng, config.base_image, cache / "locks", build_log,
-                                  timeout=self.remaining())
+            image = self.toolchain.builder_image(self.eng, config.base_image, cache / "locks",
+                                                 build_log, timeout=self.remaining())
             build_log.note(f"builder image {image.reference} (from {image.base_image})")
         # The driver source is fetched while the headers are: both are mostly waiting on
         # the mirror and unpacking, and a cold build saves the source step's whole time.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as prefetch:
             pending = prefetch.submit(
-                sources.ensure, self.eng, image.reference, config.source,
+                self.toolchain.source, self.eng, image.reference, config.source,
                 request.driver_version, cache_root=cache / "sources", log=build_log,
                 timeout=self.remaining(),
             )
@@ -341,13 +345,13 @@ class _Build:
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
-                expected = identity.check(source, config.source, request.driver_version,
-                                          missing, build_log,
-                                          suggest=self._suggest(image, workdir, build_log))
+                expected = self.toolchain.identity(
+                    source, config.source, request.driver_version, missing, build_log,
+                    suggest=self._suggest(image, workdir, build_log))
                 workdir.mkdir(parents=True, exist_ok=True)
-                sources.prepare(source, workdir, config.module_name, config.device_name)
+                self.toolchain.prepare(source, workdir, config.module_name, config.device_name)
         with self.stage(Step.COMPILE):
-            outputs = compiler.run(
+            outputs = self.toolchain.compile(
                 self.eng, image.reference, source.kind, kinds=missing, hdrs=hdrs,
                 workdir=workdir,
                 module_name=config.module_name, device_name=config.device_name,

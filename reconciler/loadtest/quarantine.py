@@ -75,3 +75,19 @@ def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:
         listed_.append({"path": relpath, "result": str(result.outcome) if result else "none",
                         "summary": result.one_line() if result else "not load-tested here"})
     return listed_
+
+
+class LoadTestFiles:
+    """The ``observe.sources.LoadTestReader`` over the state dir's quarantine folder and
+    the results beside the store's drivers."""
+
+    def __init__(self, state_dir: Path, store: Store) -> None:
+        self.state_dir = state_dir
+        self.store = store
+
+    def held_back(self, keys: Iterable[ArtifactKey]) -> list[tuple[ArtifactKey, str]]:
+        return held_back(self.state_dir, keys)
+
+    def unreadable(self, key: ArtifactKey | None
+                   ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+        return unreadable(self.store, key)

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from secrets import token_urlsafe
 
 from reconciler import logs
 from reconciler.edges import atomic, secrets
@@ -65,7 +66,9 @@ def _ask(upstream: Upstream, items: Sequence[Requested], hostname: str,
          post: Post) -> tuple[dict[str, tuple[Verdict, str]], str, float]:
     """One POST: each path's verdict, else why nothing was taken and the seconds the
     build host asked us to wait (429, 503)."""
-    body = BuildRequestBody(hostname, tuple(items)).encode()
+    # The time and a nonce are signed with the body: a build host refuses a replay.
+    body = BuildRequestBody(hostname, tuple(items), int(time.time()),
+                            token_urlsafe(24)).encode()
     headers = {**dict(upstream.headers), "Content-Type": "application/json",
                buildrequests.SIGNATURE_HEADER: hmacsig.header_value(_secret(upstream), body)}
     status, answer_headers, answer = post(upstream.url + buildrequests.PATH, body, headers,
