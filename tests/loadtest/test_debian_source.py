@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.builder import runner, sources
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store.local import Store
 from reconciler.loadtest import tester
 from reconciler.loadtest.gate import Gate
 from reconciler.loadtest.policy import Policy
@@ -46,7 +47,7 @@ def test_a_trixie_dkms_module_is_tested_with_scap_open_from_debians_libs_source(
                                 base_image=base_image, jobs=2, timeout=1800.0,
                                 load_test=Gate(engine, Policy.REQUIRED, setup))
     (outcome,) = runner.build_all([request(own.release, DRIVER_VERSION, DriverKind.KMOD)],
-                                  config, engine)
+                                  config, engine, Store(config.store))
     assert outcome.error is None, str(outcome.error)
     (artifact,) = outcome.artifacts
     result = json.loads(artifact.path.with_name(artifact.path.name + ".loadtest.json")
