@@ -1,6 +1,6 @@
 """The JSON Schema of a manifest document, derived from the pydantic models.
 
-One schema: ``oneOf`` Host | DriverBuild, told apart by ``kind``, with the shared parts in
+One schema: ``oneOf`` Host | DriverBuild | Rollout, told apart by ``kind``, with the shared parts in
 ``$defs``, keys spelt as in YAML (camelCase). Editors (yaml-language-server) and CI linters
 can check manifests with it; ``reconciler validate`` is still the authority, as the schema
 cannot express the cross-document rules (unique names, known driver versions). Plain
@@ -13,11 +13,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from reconciler.manifests import models
+from reconciler.manifests import models, rollout
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-Document = Annotated[models.Host | models.DriverBuild, Field(discriminator="kind")]
+Document = Annotated[models.Host | models.DriverBuild | rollout.Rollout,
+                     Field(discriminator="kind")]
 
 
 def json_schema() -> dict[str, Any]:
@@ -28,6 +29,6 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": DIALECT,
         "title": "falco-reconciler manifest",
-        "description": f"A {models.API_VERSION} document: a Host or a DriverBuild.",
+        "description": f"A {models.API_VERSION} document: a Host, a DriverBuild or a Rollout.",
         **schema,
     }
