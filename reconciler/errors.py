@@ -25,6 +25,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     │   └── FalcoStartError      the new container did not stay up; the old one is back
     ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
     │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
+    ├── PrometheusError          the fleet's Prometheus cannot be asked, or answers wrong (t)
     └── ServerError              the driver server cannot bind or serve
 
 ``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
@@ -166,6 +167,13 @@ class ArtifactRejected(UpstreamError):
     identity); it was discarded and never published."""
 
     transient = False
+
+
+class PrometheusError(ReconcilerError):
+    """The fleet's Prometheus did not answer a query, or answered something unreadable:
+    a rollout gate reads closed."""
+
+    transient = True
 
 
 class ServerError(ReconcilerError):
