@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from reconciler import runtime, settings
+from reconciler.daemon import rollout
+from reconciler.daemon import state as daemonstate
 from reconciler.plan import render
 from reconciler.plan import saved as savedplan
 
@@ -33,10 +35,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with runtime.open_runtime(conf) as rt:
-        planned = rt.planner().plan(adopt=conf.adopt)
+        head = rt.planner().read_inputs().revision
+        # What a daemon with this state dir would plan: its rollout wave may hold the head.
+        status = daemonstate.read(conf.state_dir)
+        choice = rollout.choose(rt, conf.repo, head,
+                                applied=status.applied_revision if status else None)
+        planned = rt.planner(ref=choice.revision if choice else head).plan(adopt=conf.adopt)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
-    out = render.as_json(planned.plan) if args.json else render.as_text(planned.plan)
+    held = choice.decision.held if choice else ""
+    out = render.as_json(planned.plan, held) if args.json else render.as_text(planned.plan)
+    if held and not args.json:
+        out = f"{held}\n{out}"
     sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if args.detailed_exitcode and not planned.plan.empty:
         return EXIT_CHANGES

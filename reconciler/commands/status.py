@@ -127,6 +127,8 @@ def as_text(doc: dict[str, object]) -> str:
     lines.append(f"applied:   {_short(doc.get('appliedRevision'))}"
                  f" at {doc.get('appliedAt') or '-'}")
     lines.append(f"head:      {_short(doc.get('headRevision'))}")
+    if doc.get("held"):
+        lines.append(f"rollout:   {_line(doc.get('held'))}")
     rejected = doc.get("rejected")
     if isinstance(rejected, dict):
         lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"
