@@ -142,6 +142,9 @@ _HELP = {
     "prometheus_ca_file": "CA bundle that Prometheus's certificate must chain to",
     "prometheus_timeout": "seconds a Prometheus query may take (default: 5)",
 }
+# The fleet's Prometheus, which rollout gates ask: flags of run, plan and rollout status.
+PROMETHEUS = ("prometheus_url", "prometheus_bearer_token_file", "prometheus_basic_auth_file",
+              "prometheus_ca_file", "prometheus_timeout")
 # How a value from a flag, a variable or the config file becomes the setting's type.
 _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
           "verify_ssh_allowed_signers", "build_request_secret_file",

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, *settings.PROMETHEUS, config=False)  # rollout gates
     p.set_defaults(handler=run)
 
 

@@ -5,7 +5,9 @@ the applied revision are computed when scraped, so an idle daemon does no work f
 
 What rollout gates and the alerting rules (docs/prometheus-rules.yaml) read, with small
 label sets: ``reconciler_rollout_healthy{rollout, wave, revision}`` (one series per host:
-the revision it runs, 1 while its last pass there went well), ``reconciler_rollout_held_seconds``
+the revision it runs, 1 while its last pass there went well),
+``reconciler_rollout_failed{rollout, wave, revision}`` (recent revisions that failed here),
+``reconciler_rollout_held_seconds``
 (how long a newer revision has waited for this host's wave), ``reconciler_falco_ready``,
 ``reconciler_driver_ready`` and ``reconciler_kernels_without_driver``.
 """
@@ -63,6 +65,10 @@ class Metrics:
             "reconciler_rollout_healthy", "1 while this host's last pass on the revision its "
             "rollout wave runs went well, else 0", ["rollout", "wave", "revision"], registry=r)
         self._healthy_labels: tuple[str, str, str] | None = None
+        self.failed = prom.Gauge(
+            "reconciler_rollout_failed", "1 for each recent revision that failed on this host "
+            "(its pass, or its wave's gate)", ["rollout", "wave", "revision"], registry=r)
+        self._failed_labels: set[tuple[str, str, str]] = set()
         self._held_since = 0.0
         held = prom.Gauge("reconciler_rollout_held_seconds", "Seconds a newer revision has "
                           "been held from this host by its rollout wave (0: none)", registry=r)
@@ -76,15 +82,22 @@ class Metrics:
             "the store", registry=r)
         self._server: Any = None
 
-    def rollout(self, rollout: str, wave: str, revision: str, healthy: bool,
-                held_since: float) -> None:
-        """This host's place in its rollout after a pass (one series: the old one goes)."""
+    def rollout(self, rollout: str, wave: str, revision: str, *, healthy: bool,
+                held_since: float, failed: Sequence[str] = ()) -> None:
+        """This host's place in its rollout after a pass (one series: the old one goes),
+        and the revisions that failed here (a few: the ledger's recent ones)."""
         labels = (rollout, wave, revision)
         if self._healthy_labels not in (None, labels):
             self.healthy.remove(*self._healthy_labels)
         self._healthy_labels = labels
         self.healthy.labels(*labels).set(1 if healthy else 0)
         self._held_since = held_since
+        wanted = {(rollout, wave, bad) for bad in failed}
+        for gone in self._failed_labels - wanted:
+            self.failed.remove(*gone)
+        for bad_labels in wanted:
+            self.failed.labels(*bad_labels).set(1)
+        self._failed_labels = wanted
 
     def host(self, *, falco_ready: bool, kernels: Sequence[tuple[bool, bool]]) -> None:
         """Falco's readiness and, per kernel (running?, driver ready?), the drivers."""

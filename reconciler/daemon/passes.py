@@ -160,7 +160,9 @@ class Reconciler:
             executor.OutcomeResult.FAILED, executor.OutcomeResult.PENDING)]
         transient = any(o.transient for o in failed)
         if choice is not None:
-            rollout.settle(rt, choice, ok=not failed)
+            choice = rollout.settle(rt, choice, ok=not failed)
+            # The next pass rolls back: let it come soon, as after a transient failure.
+            transient = transient or (bool(failed) and choice.rolls_back)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "

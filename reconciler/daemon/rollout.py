@@ -19,6 +19,7 @@ from reconciler.desired import rollout
 from reconciler.edges.http import prometheus
 from reconciler.edges.state import waves as ledger
 from reconciler.manifests.models import ManifestSet
+from reconciler.manifests.rollout import OnFailure
 
 log = logs.get(__name__)
 
@@ -30,6 +31,9 @@ class Choice:
     name: str  # the Rollout's
     decision: rollout.Decision
     held_since: float  # when the held head was first seen here; 0 when nothing is held
+    rolls_back: bool = False  # onFailure: rollback (a failed pass is retried soon, to go back)
+
+    failed: tuple[str, ...] = ()  # recent revisions that failed here, after this pass
 
     @property
     def revision(self) -> str:
@@ -69,10 +73,13 @@ def choose(rt: runtime.Runtime, repo: str, head: str, *, applied: str | None,
         log.warning("rollout.rolled_back", wave=decision.wave, failed=decision.rolled_back,
                     to=decision.revision)
     held_since = (decision.history.first_seen(head) or now) if decision.revision != head else 0
-    return Choice(plan.metadata.name, decision, held_since)
+    return Choice(plan.metadata.name, decision, held_since,
+                  plan.spec.on_failure is OnFailure.ROLLBACK)
 
 
-def settle(rt: runtime.Runtime, choice: Choice, *, ok: bool) -> None:
-    """Remember the pass: the revision passed here, or failed here."""
+def settle(rt: runtime.Runtime, choice: Choice, *, ok: bool) -> Choice:
+    """Remember the pass: the revision passed here, or failed here (exported as failed)."""
     history = rollout.after_pass(choice.decision.history, choice.revision, ok)
     ledger.write(rt.settings.state_dir, history)
+    recent = {rev for rev, _at in history.seen}
+    return replace(choice, failed=tuple(sorted(history.failed & recent)))

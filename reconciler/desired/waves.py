@@ -10,7 +10,9 @@ also in its first 50%, so a second wave of 50% adds 45% more hosts.
 
 A gate reading is computed from one ``FleetView``: per wave, how many hosts were seen in
 it (over a lookback, so a reconciler that vanished keeps the gate shut rather than
-opening it) and, per revision, how many run it and how many of those are healthy.
+opening it) and, per revision, how many run it, how many of those are healthy, and how
+many failed on it (a canary that failed and rolled back still says so: the revision stays
+failing for the waves after it).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class WaveCounts:
     members: int = 0  # hosts seen in the wave over the lookback
     on: Mapping[str, int] = field(default_factory=dict)  # revision -> hosts on it now
     healthy: Mapping[str, int] = field(default_factory=dict)  # revision -> healthy on it
+    # revision -> hosts that failed on it (and may since have rolled back)
+    failed: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,10 +116,10 @@ def read_gate(view: FleetView, watched: str, revision: str) -> GateReading:
     counts = view.waves.get(watched, WaveCounts())
     on = counts.on.get(revision, 0)
     healthy = counts.healthy.get(revision, 0)
-    if on > healthy:
+    failing = max(on - healthy, counts.failed.get(revision, 0))
+    if failing:
         return GateReading(Reading.FAILING, healthy, counts.members,
-                           f"{on - healthy} of {counts.members} hosts failing on "
-                           f"{revision[:12]}")
+                           f"{failing} of {counts.members} hosts failing on {revision[:12]}")
     if counts.members == 0:
         return GateReading(Reading.OPEN, 0, 0, f"no host seen in wave {watched}")
     if healthy >= counts.members:

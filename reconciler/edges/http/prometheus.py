@@ -8,8 +8,9 @@ Anything that goes wrong is one ``PrometheusError`` sentence; for a gate that me
 "closed, and why" (``view`` and ``holds`` never raise).
 
 One query per pass reads every wave at once (``fleet_query``): per wave the hosts seen
-over the lookback, and per revision how many run it and how many of those are healthy,
-all aggregated by Prometheus, so the answer is a few series however large the fleet is.
+over the lookback, and per revision how many run it, how many of those are healthy and
+how many failed on it, all aggregated by Prometheus, so the answer is a few series
+however large the fleet is.
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ from reconciler.settings import Settings
 MAX_ANSWER = 4 << 20  # bytes; a fleet view is a few series, a gate query's answer is read
 LOOKBACK = "1h"  # a reconciler that vanished keeps counting in its wave this long
 METRIC = "reconciler_rollout_healthy"
+FAILED = "reconciler_rollout_failed"
 
 
 def fleet_query(rollout: str, lookback: str = LOOKBACK) -> str:
-    """The one query behind ``view``: three aggregations told apart by a ``stat`` label."""
+    """The one query behind ``view``: four aggregations told apart by a ``stat`` label."""
     sel = f"{METRIC}{{rollout={json.dumps(rollout)}}}"
+    failed = f"{FAILED}{{rollout={json.dumps(rollout)}}}"
     return (
         f'label_replace(count by (wave) (group by (instance, wave) '
         f'(last_over_time({sel}[{lookback}]))), "stat", "members", "", "")'
         f' or label_replace(count by (wave, revision) ({sel}), "stat", "on", "", "")'
-        f' or label_replace(sum by (wave, revision) ({sel}), "stat", "healthy", "", "")')
+        f' or label_replace(sum by (wave, revision) ({sel}), "stat", "healthy", "", "")'
+        f' or label_replace(count by (wave, revision) ({failed}), "stat", "failed", "", "")')
 
 
 def _read_secret(path: Path, what: str) -> str:
@@ -118,18 +122,19 @@ class Prometheus:
         members: dict[str, int] = {}
         on: dict[str, dict[str, int]] = {}
         healthy: dict[str, dict[str, int]] = {}
+        failed: dict[str, dict[str, int]] = {}
+        tables = {"on": on, "healthy": healthy, "failed": failed}
         for row in rows:
             labels, value = row.get("metric", {}), row.get("value", [0, "0"])
             wave, stat = str(labels.get("wave", "")), labels.get("stat")
             count = int(float(value[1]))
             if stat == "members":
                 members[wave] = count
-            elif stat in ("on", "healthy"):
-                table = on if stat == "on" else healthy
-                table.setdefault(wave, {})[str(labels.get("revision", ""))] = count
-        waves = set(members) | set(on)
-        return FleetView({w: WaveCounts(members.get(w, 0), on.get(w, {}), healthy.get(w, {}))
-                          for w in waves})
+            elif stat in tables:
+                tables[stat].setdefault(wave, {})[str(labels.get("revision", ""))] = count
+        waves = set(members) | set(on) | set(failed)
+        return FleetView({w: WaveCounts(members.get(w, 0), on.get(w, {}), healthy.get(w, {}),
+                                        failed.get(w, {})) for w in waves})
 
     def holds(self, query: str) -> bool | None:
         try:

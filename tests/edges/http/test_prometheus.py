@@ -26,7 +26,7 @@ from tests.support.upstreams import free_port
 def test_the_fleet_view_counts_each_wave_from_the_reconcilers_own_metrics(
         tmp_path: Path) -> None:
     """Three reconcilers' metrics endpoints: two canaries (one healthy on abc, one failing
-    on abc), one web host still on old; one query reads every wave."""
+    on abc), one web host back on old after failing on bad; one query reads every wave."""
     hosts = [Metrics(Store(tmp_path / f"store{n}")) for n in range(3)]
     ports = [free_port() for _ in hosts]
     try:
@@ -35,7 +35,8 @@ def test_the_fleet_view_counts_each_wave_from_the_reconcilers_own_metrics(
         hosts[0].rollout("fleet", "canary", "abc", healthy=True, held_since=0)
         hosts[1].rollout("fleet", "canary", "old", healthy=True, held_since=0)
         hosts[1].rollout("fleet", "canary", "abc", healthy=False, held_since=0)  # moved on
-        hosts[2].rollout("fleet", "web", "old", healthy=True, held_since=100.0)
+        hosts[2].rollout("fleet", "web", "bad", healthy=False, held_since=0)
+        hosts[2].rollout("fleet", "web", "old", healthy=True, held_since=0, failed=("bad",))
         with promserver.running(tmp_path / "prom", [f"127.0.0.1:{p}" for p in ports]) as prom:
             prom.wait_up(3)
             client = prometheus.Prometheus(prom.url, "fleet")
@@ -44,7 +45,7 @@ def test_the_fleet_view_counts_each_wave_from_the_reconcilers_own_metrics(
             assert view.error == ""
             assert view.waves == {
                 "canary": WaveCounts(2, {"abc": 2}, {"abc": 1}),
-                "web": WaveCounts(1, {"old": 1}, {"old": 1}),
+                "web": WaveCounts(1, {"old": 1}, {"old": 1}, {"bad": 1}),  # rolled back
             }
             assert client.holds('reconciler_rollout_healthy{wave="web"} == 1') is True
             assert client.holds('reconciler_rollout_healthy{wave="none"}') is False
