@@ -55,8 +55,12 @@ def choose(rt: runtime.Runtime, repo: str, head: str, *, applied: str | None,
     now = clock()
     history = rollout.see(history, head, now)
 
+    read = {head: inputs.manifests}
+
     def manifests_at(revision: str) -> ManifestSet:
-        return rt.planner(repo=repo, ref=revision).read_inputs().manifests
+        if revision not in read:
+            read[revision] = rt.planner(repo=repo, ref=revision).read_inputs().manifests
+        return read[revision]
 
     running = manifests_at(history.target) if history.target else None
 

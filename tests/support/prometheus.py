@@ -88,16 +88,18 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running(folder: Path, targets: Sequence[str]) -> Iterator[Server]:
+def running(folder: Path, targets: Sequence[str], *,
+            honor_labels: bool = False) -> Iterator[Server]:
     """Prometheus scraping ``targets`` (``127.0.0.1:PORT``) every second; each target is
-    its own ``instance``."""
+    its own ``instance`` (unless ``honor_labels`` and the target says whose series are
+    whose: one endpoint standing for a whole fleet, in the benchmark)."""
     need()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "prometheus.yml"
     config.write_text(json.dumps({  # YAML is a superset of JSON
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "reconciler", "static_configs": [
-            {"targets": list(targets)}]}],
+        "scrape_configs": [{"job_name": "reconciler", "honor_labels": honor_labels,
+                            "static_configs": [{"targets": list(targets)}]}],
     }))
     port = free_port()
     server = Server(f"http://127.0.0.1:{port}", config, _spawn(config, folder, port), folder,
