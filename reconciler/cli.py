@@ -24,7 +24,7 @@ from reconciler import __version__, logs
 from reconciler.errors import ReconcilerError
 
 COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "prebuild", "serve", "run",
-            "status", "suspend", "resume", "reconcile")
+            "status", "suspend", "resume", "reconcile", "rollout")
 
 
 def _module(name: str) -> ModuleType:

@@ -269,8 +269,9 @@ class Daemon:
             (k.running, k.ready) for k in report.kernels or ()])
         if report.rollout is not None:
             self.metrics.rollout(report.rollout.name, report.rollout.decision.wave,
-                                 report.rollout.revision, healthy=ok,
-                                 held_since=report.rollout.held_since,
+                                 report.rollout.revision, host=report.rollout.host,
+                                 healthy=ok, held_since=report.rollout.held_since,
+                                 eta=report.rollout.decision.eta,
                                  failed=report.rollout.failed)
 
     def _summary(self) -> str:

@@ -4,7 +4,7 @@ Counters move at the end of each pass (``record_pass``); the store size and the 
 the applied revision are computed when scraped, so an idle daemon does no work for them.
 
 What rollout gates and the alerting rules (docs/prometheus-rules.yaml) read, with small
-label sets: ``reconciler_rollout_healthy{rollout, wave, revision}`` (one series per host:
+label sets: ``reconciler_rollout_healthy{rollout, wave, revision, host}`` (one per host:
 the revision it runs, 1 while its last pass there went well),
 ``reconciler_rollout_failed{rollout, wave, revision}`` (recent revisions that failed here),
 ``reconciler_rollout_held_seconds``
@@ -63,8 +63,13 @@ class Metrics:
         served.set_function(lambda: float(sum(1 for _ in store.artifact_paths())))
         self.healthy = prom.Gauge(
             "reconciler_rollout_healthy", "1 while this host's last pass on the revision its "
-            "rollout wave runs went well, else 0", ["rollout", "wave", "revision"], registry=r)
-        self._healthy_labels: tuple[str, str, str] | None = None
+            "rollout wave runs went well, else 0", ["rollout", "wave", "revision", "host"],
+            registry=r)
+        self._healthy_labels: tuple[str, str, str, str] | None = None
+        self.eta = prom.Gauge("reconciler_rollout_eta_timestamp_seconds", "When the held "
+                              "head revision is released to this host if its gates stay "
+                              "open (Unix time; 0: none held, or not a matter of time)",
+                              registry=r)
         self.failed = prom.Gauge(
             "reconciler_rollout_failed", "1 for each recent revision that failed on this host "
             "(its pass, or its wave's gate)", ["rollout", "wave", "revision"], registry=r)
@@ -82,11 +87,13 @@ class Metrics:
             "the store", registry=r)
         self._server: Any = None
 
-    def rollout(self, rollout: str, wave: str, revision: str, *, healthy: bool,
-                held_since: float, failed: Sequence[str] = ()) -> None:
+    def rollout(self, rollout: str, wave: str, revision: str, *, host: str, healthy: bool,
+                held_since: float, eta: float | None = None,
+                failed: Sequence[str] = ()) -> None:
         """This host's place in its rollout after a pass (one series: the old one goes),
         and the revisions that failed here (a few: the ledger's recent ones)."""
-        labels = (rollout, wave, revision)
+        labels = (rollout, wave, revision, host)
+        self.eta.set(eta or 0)
         if self._healthy_labels not in (None, labels):
             self.healthy.remove(*self._healthy_labels)
         self._healthy_labels = labels

@@ -29,6 +29,7 @@ class Choice:
     """The decision, and what the pass exports of it (``daemon.metrics.rollout``)."""
 
     name: str  # the Rollout's
+    host: str
     decision: rollout.Decision
     held_since: float  # when the held head was first seen here; 0 when nothing is held
     rolls_back: bool = False  # onFailure: rollback (a failed pass is retried soon, to go back)
@@ -77,7 +78,7 @@ def choose(rt: runtime.Runtime, repo: str, head: str, *, applied: str | None,
         log.warning("rollout.rolled_back", wave=decision.wave, failed=decision.rolled_back,
                     to=decision.revision)
     held_since = (decision.history.first_seen(head) or now) if decision.revision != head else 0
-    return Choice(plan.metadata.name, decision, held_since,
+    return Choice(plan.metadata.name, hostname, decision, held_since,
                   plan.spec.on_failure is OnFailure.ROLLBACK)
 
 

@@ -71,6 +71,9 @@ class Decision:
     history: History
     held: str = ""  # why a newer revision is not applied ("" when none is held)
     rolled_back: str | None = None  # the failed revision this host leaves
+    # When the held head is released here if its gates stay open (soak left, and the soaks
+    # of the gates after it); None: not a matter of time (a gate pending, failing, unknown).
+    eta: float | None = None
 
 
 def see(history: History, head: str, now: float) -> History:
@@ -98,6 +101,7 @@ class _Evaluation:
     before: Mapping[str, float]
     open_since: dict[str, float] = field(default_factory=dict)
     queries: dict[str, bool | None] = field(default_factory=dict)
+    eta: dict[str, float] = field(default_factory=dict)  # revision -> when, if only time
 
     def custom(self, query: str, revision: str, watched: str) -> GateReading:
         if self.gates is None:
@@ -141,6 +145,7 @@ class _Evaluation:
                 opened = max(opened, self.before.get(f"{revision}/0", self.now))
                 self.open_since[f"{revision}/0"] = opened
             if self.now < opened + wave.soak_seconds:
+                self.eta[revision] = opened + sum(w.soak_seconds for w in spec.waves[j:k + 1])
                 held = found.describe(revision) + " for " if found is not None and j else ""
                 return _waits(spec.waves[k].name, watched or "its soak", (
                     f"{held}{cron.show_duration(self.now - opened)} of {wave.soak} soak"
@@ -211,4 +216,5 @@ def decide(rollout: Rollout, hostname: str, head: str, now: float, history: Hist
     if chosen == head:
         held = ""
     kept = replace(history, target=chosen, open_since=run.open_since, failed=frozenset(failed))
-    return Decision(chosen, wave, kept, held, rolled_back)
+    return Decision(chosen, wave, kept, held, rolled_back,
+                    run.eta.get(head) if chosen != head else None)

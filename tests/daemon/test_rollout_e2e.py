@@ -15,7 +15,8 @@ rollback``. The test checks, in order:
 3. a push whose Falco crashes on the canary stops there: the canary's pass fails, it rolls
    back to the last revision that passed, and the other hosts never run it (their Falco
    containers never carry its environment);
-4. a deny window on wave ``web`` defers it; lifting the window lets it move;
+4. a deny window on wave ``web`` defers it (``reconciler rollout status`` draws the waves
+   meanwhile); lifting the window lets it move;
 5. the share is stable across restarts: restarted daemons report the same waves.
 
 What stands in for what: Falco is the session's stand-in image of 0.37.1
@@ -32,6 +33,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +44,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import GitRepo, _git
-from tests.daemon.conftest import Daemon
+from tests.daemon.conftest import ROOT, Daemon
 from tests.support import prometheus as promserver
 from tests.support.standin import Standins
 from tests.support.upstreams import free_port
@@ -236,6 +239,13 @@ def test_a_push_rolls_wave_by_wave_and_a_crashing_one_stops_at_the_canary(
         _held(web[0], "held: wave web is in a deny window (* * * * * for 1h)")
         time.sleep(SOAK + 1)
         assert web[0].status()["appliedRevision"] == third
+        drawn = subprocess.run(
+            [sys.executable, "-m", "reconciler.cli", "rollout", "status", "--repo",
+             str(fleet.bare), "--state-dir", str(tmp_path / "cli"), "--prometheus-url",
+             prom.url], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        assert f"wave canary: 1 host(s), 1 on {windowed[:12]}" in drawn
+        assert f"wave web: 3 host(s), 0 on {windowed[:12]}, soak {SOAK}s; gate open" in drawn
+        assert f"  {HOSTS[1]:<24} {third[:12]}  healthy" in drawn
         lifted = fleet.push(plain, {"STEP": "5"})
         for daemon in daemons:
             _on(daemon, lifted)

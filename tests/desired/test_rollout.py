@@ -70,6 +70,7 @@ def test_time_based_waves_follow_the_soak_from_the_first_seen_time() -> None:
     later = rollout.decide(PLAN, "web-2", "new", T0 + 1799, first.history, gates=None,
                            changes=always)
     assert later.revision == "old" and "29m59s of 30m soak" in later.held
+    assert first.eta == later.eta == T0 + 1800
     done = rollout.decide(PLAN, "web-2", "new", T0 + 1800, later.history, gates=None,
                           changes=always)
     assert (done.revision, done.held) == ("new", "")
@@ -86,6 +87,7 @@ def test_a_revision_that_changes_nothing_here_is_applied_at_once() -> None:
 def test_the_gate_must_hold_for_the_soak_continuously() -> None:
     pending = rollout.decide(PLAN, "web-2", "new", T0, on_old(), gates=Fake(canary(0, 0)),
                              changes=always)
+    assert pending.eta is None  # not a matter of time yet
     assert pending.held == "held: wave web waits for canary (0 of 1 hosts healthy on new)"
     opened = rollout.decide(PLAN, "web-2", "new", T0 + 60, pending.history,
                             gates=Fake(canary(1, 1)), changes=always)

@@ -32,11 +32,13 @@ def test_the_fleet_view_counts_each_wave_from_the_reconcilers_own_metrics(
     try:
         for metrics, port in zip(hosts, ports, strict=True):
             metrics.serve(("127.0.0.1", port))
-        hosts[0].rollout("fleet", "canary", "abc", healthy=True, held_since=0)
-        hosts[1].rollout("fleet", "canary", "old", healthy=True, held_since=0)
-        hosts[1].rollout("fleet", "canary", "abc", healthy=False, held_since=0)  # moved on
-        hosts[2].rollout("fleet", "web", "bad", healthy=False, held_since=0)
-        hosts[2].rollout("fleet", "web", "old", healthy=True, held_since=0, failed=("bad",))
+        hosts[0].rollout("fleet", "canary", "abc", host="h0", healthy=True, held_since=0)
+        hosts[1].rollout("fleet", "canary", "old", host="h1", healthy=True, held_since=0)
+        # Moved on: the old series goes.
+        hosts[1].rollout("fleet", "canary", "abc", host="h1", healthy=False, held_since=0)
+        hosts[2].rollout("fleet", "web", "bad", host="h2", healthy=False, held_since=0)
+        hosts[2].rollout("fleet", "web", "old", host="h2", healthy=True, held_since=0,
+                         failed=("bad",))
         with promserver.running(tmp_path / "prom", [f"127.0.0.1:{p}" for p in ports]) as prom:
             prom.wait_up(3)
             client = prometheus.Prometheus(prom.url, "fleet")
