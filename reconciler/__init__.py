@@ -4,7 +4,9 @@ The packages read as the pipeline, lower layers never importing higher ones::
 
     manifests (git) -> facts (host) -> desired -> observed -> plan -> apply
 
-    model/      pure values: artifacts, versions, naming rules, host facts, container spec
+    model/      pure values: artifacts, versions, naming rules, host facts, container spec,
+                the build-request rules (asking, queueing), URLs shown without credentials,
+                JSON from outside bounded in depth
     manifests/  a commit's files -> a validated ManifestSet, or every located problem
     desired/    pure: manifests + facts -> what this host must have
     observe/    what is there now: the store, the engine, the upstreams, as values
@@ -16,7 +18,7 @@ The packages read as the pipeline, lower layers never importing higher ones::
     commands/   one module per CLI command
     edges/      every outside system, grouped by the system it speaks to (git, host, http,
                 store, state, docker), each the only importer of its library and
-                translating its errors once
+                translating its errors once (http: ONE client, edges/http/client.py)
     runtime.py  the one composition root, used by plan, apply, build and the daemon
     cli.py      argv -> command, and the process policy each command declares
 """

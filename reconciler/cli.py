@@ -21,14 +21,15 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from reconciler import __version__, logs
+from reconciler.commands import helptext
 from reconciler.errors import ReconcilerError
 
 COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "prebuild", "serve", "run",
-            "status", "suspend", "resume", "reconcile", "rollout")
+            "status", "suspend", "resume", "reconcile", "load-test", "rollout")
 
 
 def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"reconciler.commands.{name}")
+    return importlib.import_module(f"reconciler.commands.{name.replace('-', '_')}")
 
 
 def parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -38,14 +39,33 @@ def parser(only: str | None = None) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="reconciler",
         description="Build, serve and run the right Falco driver on this host, from git.",
+        epilog="Run `reconciler COMMAND --help` for a command's flags and examples.",
     )
     top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    top.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    top.add_argument("--log-format", default="auto", choices=["auto", "console", "json"])
+    _global_flags(top, default=True)
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in (only,) if only in COMMANDS else COMMANDS:
         _module(name).register(sub)
+    for name, command in sub.choices.items():
+        # Help for a person (commands.helptext), and the global flags accepted after the
+        # command too (`reconciler plan --log-level debug`).
+        has_settings = any(a.dest == "config" for a in command._actions)
+        command.description, command.epilog = helptext.for_command(
+            name, command.description, settings=has_settings)
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+        _global_flags(command, default=False)
     return top
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, default: bool) -> None:
+    """--log-level and --log-format; on a command's parser they default to nothing, so a
+    value given before the command is not overwritten."""
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                        default="info" if default else argparse.SUPPRESS,
+                        help="least severe log events shown (default: info)")
+    parser.add_argument("--log-format", choices=["auto", "console", "json"],
+                        default="auto" if default else argparse.SUPPRESS,
+                        help="auto (default): readable on a terminal, JSON lines otherwise")
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

@@ -17,16 +17,40 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── DockerError              the engine refused or failed a call                    (t)
     │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
     │   └── Cancelled            told to stop (interrupt) before or while a container ran
+    ├── KeyUnusable              a host key or certificate cannot be read or used
     ├── BuildError               a driver build failed (names the artifact and the step)
     │   └── BuildTimeout                                                                (t)
     ├── ModuleError              inserting or removing the kernel module failed
+    ├── LoadTestError            a load test could not run (not: a driver that failed it)
+    │   └── VmError              QEMU is missing, refused its arguments or did not finish
     ├── DeployError              Falco could not be (re)started
     │   ├── DriverNotServed      its driver is not served at the URL it will use        (t)
     │   └── FalcoStartError      the new container did not stay up; the old one is back
     ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
     │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
     ├── PrometheusError          the fleet's Prometheus cannot be asked, or answers wrong (t)
+    ├── HttpError                an HTTP exchange failed: no connection, a timeout or   (t)
+    │                            the deadline, TLS, an answer that is not HTTP, a body
+    │                            too big, JSON malformed or nested too deep
     └── ServerError              the driver server cannot bind or serve
+
+Below, outside that tree, signals that never leave the layer that raises them: their
+caller turns each into one of the errors above (or into a located ``Problem``).
+
+    ValueError                   input that does not parse, raised by pure code
+    ├── JsonError                JSON from outside: malformed or nested too deep
+    ├── FleetSettingError        an upstream or alert entry of the settings
+    ├── InvalidIndex             an index.json that is not a reconciler's
+    ├── BodyError                a body that is not a build request at all
+    ├── InvalidSignature         a module signature or certificate that cannot be read
+    ├── InvalidDriver            a file that is not the driver it claims to be
+    └── KeyedError               a manifest validator's problem with one mapping entry
+    Exception
+    ├── CertificateUnreadable    the signing certificate file cannot be read or parsed
+    ├── UpstreamDown             this upstream answers no more in this pass
+    ├── StepFailed               a build step could not do its job
+    ├── UnusualYamlNode          a YAML node the fast reader leaves to PyYAML
+    └── YamlRefused              a YAML document too deep, or a scalar its tag cannot read
 
 ``transient`` (t) tells the daemon whether a retry later may succeed; a failure that is
 not transient waits for a new revision or a drift instead of being retried.
@@ -66,6 +90,11 @@ class StalePlan(ConfigError):
 
 class SignatureError(ReconcilerError):
     """The commit is not signed, or not by a configured key; it is not applied."""
+
+
+class KeyUnusable(ReconcilerError):
+    """A host key (module signing, index signing) or certificate cannot be read or used;
+    the message never holds the key's bytes."""
 
 
 class ManifestError(ReconcilerError):
@@ -137,6 +166,15 @@ class ModuleError(ReconcilerError):
     """Inserting or removing the kernel module failed."""
 
 
+class LoadTestError(ReconcilerError):
+    """A load test could not be run: no kernel image, no guest userspace, no QEMU. A
+    driver that the kernel refuses is not this: that is a failed ``LoadTestResult``."""
+
+
+class VmError(LoadTestError):
+    """QEMU is missing, refused to start, or the VM did not finish in time."""
+
+
 class DeployError(ReconcilerError):
     """Falco could not be (re)started; ``restored`` when the previous container was put
     back (a rollback: alerts tell it from a plain failure by this, not by the text)."""
@@ -178,3 +216,80 @@ class PrometheusError(ReconcilerError):
 
 class ServerError(ReconcilerError):
     """The driver server cannot bind or serve."""
+
+
+class HttpError(ReconcilerError):
+    """An HTTP exchange failed: no connection, a timeout or its deadline, TLS, an answer
+    that is not HTTP, a body too big, or JSON malformed or nested too deep. The message
+    names the request (its URL without credentials) and why."""
+
+    transient = True
+
+
+# -- signals that never leave the layer that raises them -------------------------------
+
+
+class JsonError(ValueError):
+    """A JSON document from outside that is malformed or nested too deep."""
+
+
+class FleetSettingError(ValueError):
+    """An upstream or alert entry that does not parse; the message names where it is."""
+
+
+class InvalidIndex(ValueError):
+    """An ``index.json`` that is not a reconciler's."""
+
+
+class BodyError(ValueError):
+    """The body is not a build request at all (the whole request is refused: 400)."""
+
+
+class InvalidSignature(ValueError):
+    """The module's appended signature, or a certificate, cannot be read."""
+
+
+class InvalidDriver(ValueError):
+    """The file is not the driver it claims to be."""
+
+
+class KeyedError(ValueError):
+    """A validator's problem with one entry of a mapping: ``key`` extends the error's
+    location (pydantic places an after-validator's error at the mapping itself, and takes
+    only a ``ValueError`` from a validator)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class CertificateUnreadable(Exception):
+    """The certificate file cannot be read or parsed; ``str`` is one sentence."""
+
+
+class UpstreamDown(Exception):
+    """This upstream answers no more in this pass (the message says why)."""
+
+
+class StepFailed(Exception):
+    """A build step could not do its job; ``reason`` is one sentence for the user."""
+
+    def __init__(self, reason: str, *, output: str = "", timed_out: bool = False) -> None:
+        self.reason = reason
+        self.output = output
+        self.timed_out = timed_out
+        super().__init__(reason)
+
+
+class UnusualYamlNode(Exception):
+    """A node the fast YAML reader leaves to PyYAML's SafeConstructor."""
+
+
+class YamlRefused(Exception):
+    """A document too deep, or with a scalar its tag cannot read: it is not constructed.
+    ``line`` is 1-based."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message

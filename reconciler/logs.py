@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
+from reconciler.model.urls import redacted
+
 if TYPE_CHECKING:
     from structlog.typing import EventDict, FilteringBoundLogger
 
@@ -94,6 +96,33 @@ def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+class _Readable:
+    """The console renderer, with multi-line text (a build's last log lines, a compiler's
+    error) shown as indented lines under the event instead of one ``'a\\nb'`` repr."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, logger: Any, method: str, event_dict: EventDict) -> str:
+        blocks = {k: v for k, v in event_dict.items()
+                  if isinstance(v, str) and "\n" in v.strip() and k != "event"}
+        for key in blocks:
+            del event_dict[key]
+        line: str = self._inner(logger, method, event_dict)
+        for key, text in blocks.items():
+            line += f"\n    {key}:" + "".join(f"\n      {row}" for row in
+                                               text.strip().splitlines())
+        return line
+
+
+def _redact_urls(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """No URL's user or password reaches a log line, whatever field it came in."""
+    for name, value in event_dict.items():
+        if isinstance(value, str) and "@" in value and "://" in value:
+            event_dict[name] = redacted(value)
+    return event_dict
+
+
 def _apply() -> None:
     """Configure structlog as ``configure`` last asked, once per ``configure``."""
     global _applied, _generation  # noqa: PLW0603 - logging is process-wide by nature
@@ -107,7 +136,7 @@ def _apply() -> None:
     json_logs = not console()
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else _Readable(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     )
     structlog.configure(
         processors=[
@@ -116,6 +145,7 @@ def _apply() -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _redact_urls,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

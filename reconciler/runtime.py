@@ -10,21 +10,32 @@ verdict cache, the manifest cache) across passes in a ``Shared``.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from reconciler import builder
+from reconciler import builder, logs
 from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
-from reconciler.edges.host import kmod
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.host import crypto, kmod
+from reconciler.edges.http import requester
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
-from reconciler.model.buildrequests import Requested, RequestOutcome
+from reconciler.httpd.files import StoreFiles
+from reconciler.loadtest import gate as loadtest_gate
+from reconciler.loadtest import tester
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
+from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import survey
 from reconciler.plan import planner
 from reconciler.settings import Settings
+
+log = logs.get(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,10 +82,15 @@ class Runtime:
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
         conf = self.settings
+        gate = None
+        if conf.load_test is not LoadTestPolicy.OFF:
+            gate = loadtest_gate.Gate(self.engine, conf.load_test, tester.Setup(
+                conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
         return builder.BuildConfig(
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
-            module_name=module_name, device_name=device_name,
+            module_name=module_name, device_name=device_name, load_test=gate,
+            url_policy=UrlPolicy(conf.kernel_url_allow, conf.kernel_url_max_bytes),
         )
 
     def build(
@@ -86,6 +102,22 @@ class Runtime:
         with builder.sigterm_as_interrupt():
             return builder.build_all(requests, config or self.build_config(), self.engine,
                                      progress=self.progress.build)
+
+    def sign_index(self) -> bool:
+        """On a build host with ``index_signing_key``: sign what the store holds again if
+        it changed or half its validity passed (``edges.store.signedindex``)."""
+        conf = self.settings
+        if conf.index_signing_key is None:
+            return False
+        key = crypto.load_signing_key(conf.index_signing_key)
+        signed = signedindex.resign(
+            self.store.root, key_id=key.key_id, sign=key.sign,
+            signer=conf.hostname or socket.gethostname(),
+            entries=StoreFiles(self.store).index(), expiry=conf.index_expiry,
+            now=dt.datetime.now(dt.UTC))
+        if signed:
+            log.info("index.signed", key=key.key_id[:12])
+        return signed
 
     def deployer(self) -> deploy.FalcoDeployer:
         return deploy.FalcoDeployer(self.engine, self.store, settle_seconds=self.settings.settle,
@@ -101,14 +133,15 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
-        return buildrequests.request_builds(self.settings.upstreams, keys,
+        return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:
         return executor.Executor(
             self.store, self.build, self.deployer().apply, self.module_loader().apply,
             self.request_builds,
-            fetch=fetcher.Fetcher(self.store, self.settings.upstreams).fetch,
+            fetch=fetcher.Fetcher(self.store, self.settings.upstreams,
+                                  trusted_keys=self.settings.trusted_keys).fetch,
             build_fallback=self.settings.build is BuildPolicy.MISSING)
 
 

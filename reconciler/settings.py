@@ -9,6 +9,7 @@ the flags in snake_case (``state_dir: /var/lib/falco-reconciler``); its path is
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -17,8 +18,11 @@ from typing import Any
 
 import yaml
 
-from reconciler.errors import ConfigError
+from reconciler.errors import ConfigError, FleetSettingError
+from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.model import keyring
 from reconciler.model import upstreams as fleet
+from reconciler.model.modsig import Signing
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
 DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
@@ -62,12 +66,23 @@ class Settings:
     # build requests we take, alerts we send.
     upstreams: tuple[fleet.Upstream, ...] = ()
     build: fleet.BuildPolicy = fleet.BuildPolicy.MISSING
+    # Prove each built driver in a VM of its kernel before publishing it (docs/load-test.md).
+    load_test: LoadTestPolicy = LoadTestPolicy.BEST_EFFORT
     falco_upstreams: bool = False  # give Falco the upstreams after our server
     accept_build_requests: bool = False
     build_request_secret_file: Path | None = None
     build_request_rate: float = 6.0  # requests per client per minute
     build_request_queue: int = 64  # artifacts waiting to be built, at most
     alerts: tuple[fleet.AlertTarget, ...] = ()
+    # Trust (model.keyring): the host's module-signing keys by name, the ranges a
+    # kernelUrls download may reach besides the public internet, the index key this host
+    # signs with, the index keys it trusts, and how long a signed index stays valid.
+    signing_keys: tuple[Signing, ...] = ()
+    kernel_url_allow: tuple[keyring.Network, ...] = ()
+    kernel_url_max_bytes: int = 512 << 20
+    index_signing_key: Path | None = None
+    trusted_keys: tuple[str, ...] = ()
+    index_expiry: float = 7 * 86400.0
     # The fleet's Prometheus, which rollout gates ask (a host's setting: manifests name no
     # host paths and no credentials).
     prometheus_url: str | None = None
@@ -79,6 +94,10 @@ class Settings:
     @property
     def listen_address(self) -> tuple[str, int]:
         return parse_listen(self.listen)
+
+    @property
+    def keyring(self) -> dict[str, Signing]:
+        return {pair.name: pair for pair in self.signing_keys}
 
     @property
     def build_jobs(self) -> int:
@@ -127,12 +146,24 @@ _HELP = {
     "config file takes per-upstream options)",
     "build": "build what no upstream has: missing (default), never (fetch only), always "
     "(never fetch)",
+    "load_test": "load-test each built driver in a VM of its kernel before publishing: "
+    "required (publish only passing ones), best-effort (default: never a failing one; an "
+    "untestable one is published marked untested) or off",
     "falco_upstreams": "give Falco our server first and the upstreams after it: true or "
     "false (default)",
     "accept_build_requests": "take build requests from other hosts: true or false (default)",
     "build_request_secret_file": "file holding the build requests' shared secret",
     "build_request_rate": "build requests per client per minute (default: 6)",
     "build_request_queue": "artifacts waiting to be built on request, at most (default: 64)",
+    "signing_keys": "module-signing keys by name (config file: {name: {key, certificate}})",
+    "kernel_url_allow": "CIDR ranges a kernelUrls download may reach although loopback, "
+    "link-local, private or metadata (comma-separated; default: none)",
+    "kernel_url_max_bytes": "largest kernelUrls download, bytes (default: 512 MiB)",
+    "index_signing_key": "Ed25519 key (PEM) this build host signs its index with",
+    "trusted_keys": "ed25519:<base64> index keys whose signatures make fetched drivers "
+    "publishable (comma-separated)",
+    "index_expiry": "how long this host's signed index stays valid: seconds or a number with "
+    "s, m, h or d (default: 7d)",
     "alerts": "URLs that get a JSON event when something needs a person (comma-separated; "
     "the config file takes {url, format: generic|slack})",
     "prometheus_url": "the fleet's Prometheus, asked by rollout gates (default: none: waves "
@@ -147,13 +178,15 @@ PROMETHEUS = ("prometheus_url", "prometheus_bearer_token_file", "prometheus_basi
               "prometheus_ca_file", "prometheus_timeout")
 # How a value from a flag, a variable or the config file becomes the setting's type.
 _PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
-          "verify_ssh_allowed_signers", "build_request_secret_file",
+          "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key",
           "prometheus_bearer_token_file", "prometheus_basic_auth_file", "prometheus_ca_file"}
-_INTS = {"jobs", "stop_timeout", "build_request_queue"}
+_INTS = {"jobs", "stop_timeout", "build_request_queue", "kernel_url_max_bytes"}
 _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max",
            "build_request_rate", "prometheus_timeout"}
 _BOOLS = {"privileged", "adopt", "docker_events", "falco_upstreams", "accept_build_requests"}
-_DURATIONS = {"retention"}
+_DURATIONS = {"retention", "index_expiry"}
+_CHOICES = {"build": ("missing", "never", "always"),
+            "load_test": ("required", "best-effort", "off")}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Booleans whose flag is a switch (--adopt) rather than taking a value (--privileged false).
 _SWITCHES = {"adopt"}
@@ -164,17 +197,31 @@ def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True)
     ``config`` is False (a second call on the same parser, or a command whose own
     ``-c/--config`` means something else)."""
     if config:
-        parser.add_argument("--config", type=Path, default=None,
+        parser.add_argument("--config", type=Path, default=None, metavar="FILE",
                             help="config file (default: /etc/falco-reconciler/config.yaml)")
     for name in names:
         if name not in _HELP:
             raise KeyError(name)
         flag = "--" + name.replace("_", "-")
+        helped = f"{_HELP[name]} [{'RECONCILER_' + name.upper()}]"
         if name in _SWITCHES:
             parser.add_argument(flag, dest=name, action="store_const", const="true",
-                                default=None, help=_HELP[name])
+                                default=None, help=helped)
         else:
-            parser.add_argument(flag, dest=name, default=None, help=_HELP[name])
+            parser.add_argument(flag, dest=name, default=None, help=helped,
+                                metavar=_metavar(name))
+
+
+def _metavar(name: str) -> str:
+    """What a flag takes, as its help shows it: the choices, or the kind of value."""
+    if name in _CHOICES:
+        return "{" + ",".join(_CHOICES[name]) + "}"
+    kinds = ((_BOOLS, "{true,false}"), (_DURATIONS, "DURATION"), (_INTS, "N"),
+             ({"build_request_rate"}, "RATE"), (_FLOATS, "SECONDS"),
+             ({"listen", "metrics_listen", "webhook_listen"}, "HOST:PORT"),
+             ({n for n in _PATHS if n.endswith(("_file", "_signers"))}, "FILE"),
+             (_PATHS, "DIR"))
+    return next((shown for names, shown in kinds if name in names), name.upper())
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -184,11 +231,23 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
         return str(value)
     try:
         return parse(value, origin)
-    except fleet.FleetSettingError as exc:
+    except FleetSettingError as exc:
         raise ConfigError(str(exc)) from exc
     except (TypeError, ValueError) as exc:
-        kind = _KINDS.get(name) or {f.name: f.type for f in fields(Settings)}[name]
-        raise ConfigError(f"{origin}: {name} must be a {kind}, got {value!r}") from exc
+        raise ConfigError(f"{origin}: {name} must be {_kind(name)}, got {value!r}") from exc
+
+
+def _kind(name: str) -> str:
+    """What a setting's value must be, in words (for errors)."""
+    if name in _KINDS:
+        return _KINDS[name]
+    if name in _INTS:
+        return "a whole number such as 4"
+    if name in _FLOATS:
+        return "a number of seconds such as 30 or 2.5"
+    if name in _BOOLS:
+        return "true or false"
+    return "text"
 
 
 def duration(value: Any) -> float:
@@ -222,18 +281,38 @@ def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any
             raise ConfigError(f"config file {path} does not exist")
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    known = {f.name for f in fields(Settings)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}"
-        )
-    return {k: _coerce(k, v, str(path)) for k, v in data.items()}
+    data, lines = _settings_of(text, path)
+    known = sorted(f.name for f in fields(Settings))
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            hint = (f"did you mean {close[0]!r}?" if close
+                    else "see `reconciler run --help` for the settings")
+            raise ConfigError(f"{path}:{lines[key]}: unknown setting {key!r}; {hint}")
+    return {k: _coerce(k, v, f"{path}:{lines[k]}") for k, v in data.items()}
+
+
+def _settings_of(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The config file's settings and the line each is on, or a located ConfigError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from exc
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        raise ConfigError(f"{path}:1: expected a mapping of settings (name: value), got "
+                          f"{type(data).__name__}")
+    lines = {str(k.value): k.start_mark.line + 1 for k, _v in node.value
+             if isinstance(k, yaml.ScalarNode)}
+    return {str(k): v for k, v in data.items()}, lines
 
 
 def resolve(args: argparse.Namespace, env: dict[str, str] | None = None) -> Settings:
@@ -273,6 +352,11 @@ _PARSERS: dict[str, Callable[[Any, str], Any]] = {
     "upstreams": fleet.parse_upstreams,
     "alerts": fleet.parse_alerts,
     "build": lambda v, _o: fleet.BuildPolicy(str(v)),
+    "signing_keys": keyring.parse_signing_keys,
+    "kernel_url_allow": keyring.parse_networks,
+    "trusted_keys": keyring.parse_public_keys,
+    "load_test": lambda v, _o: LoadTestPolicy(str(v)),
 }
-_KINDS = {**{name: "duration such as 7d, 36h or 3600" for name in _DURATIONS},
-          "build": "build policy (missing, never or always)"}
+_KINDS = {**{name: "a duration such as 7d, 36h or 3600" for name in _DURATIONS},
+          "build": "a build policy (missing, never or always)",
+          "load_test": "a load-test policy (required, best-effort or off)"}

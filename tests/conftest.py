@@ -25,6 +25,10 @@ from reconciler.edges.docker import client as docker_edge
 from reconciler.edges.docker.client import Docker
 from reconciler.errors import DockerUnavailable
 from tests.support import kernelpkg
+
+# The load tests' one session build, shared by tests/loadtest and tests/commands (a fixture
+# imported into two conftests would be built twice).
+from tests.support.loadtest import built  # noqa: F401 - registered here as a fixture
 from tests.support.standin import Standins
 from tests.support.standin_kernel import StandinKernel
 

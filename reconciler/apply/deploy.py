@@ -39,7 +39,7 @@ from reconciler.desired.state import DesiredState
 from reconciler.edges.docker.protocol import ContainerEngine, create_falco
 from reconciler.edges.http import client as httpclient
 from reconciler.edges.store.local import Store
-from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError
+from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError, HttpError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.container import LABEL_MANAGED, ContainerSpec, LoaderSpec, aside_name
 from reconciler.model.generations import PROBE_PATH
@@ -80,7 +80,7 @@ class FalcoDeployer:
         url = base_url + key.url_path(with_arch=with_arch)
         try:
             status = httpclient.head_status(url)
-        except httpclient.HttpError as exc:
+        except HttpError as exc:
             raise DriverNotServed(
                 f"the driver server does not serve {url}: {exc}; run `reconciler serve` or "
                 "the daemon with the same --store and --listen"
@@ -305,7 +305,7 @@ class FalcoDeployer:
 def _answers(url: str) -> bool:
     try:
         return httpclient.get_status(url, timeout=1.0) == 200
-    except httpclient.HttpError:
+    except HttpError:
         return False
 
 

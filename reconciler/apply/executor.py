@@ -24,7 +24,8 @@ from reconciler.desired.state import DesiredState
 from reconciler.edges.store.local import Store
 from reconciler.errors import DeployError, ReconcilerError, UpstreamError
 from reconciler.model.artifacts import ArtifactKey, KernelId
-from reconciler.model.buildrequests import Requested, RequestOutcome, Standing
+from reconciler.model.asking import RequestOutcome, Standing
+from reconciler.model.buildrequests import Requested
 from reconciler.plan.diff import Change, ChangeKind, Op, Plan, Reason
 
 log = logs.get(__name__)
@@ -151,7 +152,8 @@ class Executor:
         by_request: dict[tuple[KernelId, str], list[Change]] = {}
         for change in changes:
             assert change.artifact is not None
-            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN):
+            if change.reason in (Reason.UNSAFE_PATH, Reason.UNAVAILABLE, Reason.UPSTREAM_DOWN,
+                                 Reason.NO_HEADERS):
                 # Building it would publish where nothing is ever served: say so, once.
                 # An upstream that did not answer may have it next time: retried, not held.
                 failed.add(change.artifact)
@@ -234,6 +236,8 @@ def _record(outcomes: list[Outcome], outcome: Outcome) -> None:
     outcomes.append(outcome)
     event = "change.applied" if outcome.result is OutcomeResult.OK else (
         f"change.{outcome.result}")
-    log.info(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
-             name=outcome.change.name, message=outcome.message,
-             seconds=round(outcome.seconds, 3))
+    # A failure is said once, here, at error level, with its whole cause; the pass's own
+    # events only count failures.
+    emit = log.error if outcome.result is OutcomeResult.FAILED else log.info
+    emit(event, kind=outcome.change.kind.value, op=outcome.change.op.value,
+         name=outcome.change.name, message=outcome.message, seconds=round(outcome.seconds, 3))

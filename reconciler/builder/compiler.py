@@ -10,12 +10,14 @@ together they fill the cores better than one after the other.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.builder import headers, sources, steps
 from reconciler.edges.docker import jobs
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 
@@ -28,6 +30,9 @@ class Outputs:
     """Where the compiled files are on the host, by kind."""
 
     files: tuple[tuple[DriverKind, Path], ...]
+
+
+MAX_OUTPUT = 256 << 20  # a module is a few MB; anything near this is not one
 
 
 def module_file(module_name: str) -> str:
@@ -58,7 +63,26 @@ def run(
     files = []
     for kind in kinds:
         path = out / (module_file(module_name) if kind is DriverKind.KMOD else PROBE_FILE)
-        if not path.is_file():
-            raise steps.StepFailed(f"the compiler reported success but left no {path.name}")
-        files.append((kind, path))
+        files.append((kind, _output(out, path)))
     return Outputs(tuple(files))
+
+
+def _output(out: Path, path: Path) -> Path:
+    """``path`` if it is a plain file of at most ``MAX_OUTPUT`` bytes inside ``out``. The
+    container ran code from the headers and the source: a symlink it left (to a host file
+    such as a key) is never followed, and a file of any size never read. It has exited, so
+    nothing changes between this check and the reading."""
+    for part in (out, path):
+        try:
+            info = part.lstat()
+        except FileNotFoundError:
+            raise StepFailed(
+                f"the compiler reported success but left no {path.name}") from None
+        wanted = stat.S_ISDIR if part is out else stat.S_ISREG
+        if not wanted(info.st_mode):
+            raise StepFailed(f"the compiler left {part.name} as a symlink or a special "
+                                   "file: it is never followed")
+    if path.lstat().st_size > MAX_OUTPUT:
+        raise StepFailed(f"the compiler left a {path.name} of {path.lstat().st_size} "
+                               f"bytes, over the {MAX_OUTPUT} a driver can be")
+    return path

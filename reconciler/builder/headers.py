@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,12 @@ from pathlib import Path
 from reconciler.builder import locks, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
-from reconciler.model.artifacts import KernelId
+from reconciler.edges.http import guarded
+from reconciler.errors import HttpError, StepFailed
+from reconciler.model.artifacts import APT_HEADER_TARGETS, KernelId
 from reconciler.model.container import BindMount
+from reconciler.model.netpolicy import STRICT, UrlPolicy
+from reconciler.model.urls import file_name, redacted
 
 MANIFEST = "headers.json"
 NOT_FOUND_EXIT = 42
@@ -36,7 +39,7 @@ LOCAL_OR_HTTP = ("http", "https", "file")
 _SOURCE_MARK = "source: "
 # The targets whose headers come from apt, with no kernelUrls: what a build host can
 # build for a build request, which carries no URLs (it must not make us download any).
-APT_TARGETS = frozenset({"debian"})
+APT_TARGETS = APT_HEADER_TARGETS
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
 def ensure(
     eng: jobs.Jobs, builder_image: str, kernel: KernelId, *, kernel_urls: Sequence[str],
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
+    policy: UrlPolicy = STRICT,
 ) -> Headers:
     """The headers of ``kernel`` from the cache, fetched first if they are not there."""
     found = cached(cache_root, kernel)
@@ -95,12 +99,12 @@ def ensure(
         try:
             if kernel_urls:
                 _fetch_urls(eng, builder_image, kernel, urls=kernel_urls, partial=partial,
-                            log=log, timeout=timeout)
+                            log=log, timeout=timeout, policy=policy)
             elif kernel.target in APT_TARGETS:
                 _fetch_apt(eng, builder_image, kernel, partial=partial, log=log,
                            timeout=timeout)
             else:
-                raise steps.StepFailed(
+                raise StepFailed(
                     f"no kernel headers for {kernel.target} {kernel.kernel_release}: only "
                     "debian headers come from apt; give kernelUrls for other targets"
                 )
@@ -135,7 +139,7 @@ def find_kernel_dir(root: Path, release: str) -> str:
             continue
         if (path / "Makefile").is_file() and (path / ".config").is_file():
             return "/" + path.relative_to(root).as_posix()
-    raise steps.StepFailed(
+    raise StepFailed(
         f"the header packages of {release} hold no kernel build tree "
         "(a folder with Makefile and .config under usr/src)"
     )
@@ -160,7 +164,7 @@ def _fetch_apt(
             line[len(_SOURCE_MARK):].strip() for line in result.output.splitlines()
             if line.startswith(_SOURCE_MARK)
         ]
-        raise steps.StepFailed(
+        raise StepFailed(
             f"kernel release {kernel.kernel_release} not found: no package "
             f"linux-headers-{kernel.kernel_release} in the apt sources "
             f"({', '.join(sources) or 'none configured'}) and no kernelUrls given",
@@ -171,22 +175,28 @@ def _fetch_apt(
 
 def _fetch_urls(
     eng: jobs.Jobs, image: str, kernel: KernelId, *, urls: Sequence[str], partial: Path,
-    log: steps.BuildLog, timeout: float | None,
+    log: steps.BuildLog, timeout: float | None, policy: UrlPolicy,
 ) -> None:
     downloads = partial / "dl"
     downloads.mkdir()
     for index, url in enumerate(urls):
-        name = Path(urllib.parse.urlparse(url).path).name or "package"
+        name = file_name(url) or "package"
         target = downloads / f"{index:02d}-{name}"
-        log.note(f"kernel headers {kernel.kernel_release}: fetching {url}")
+        log.note(f"kernel headers {kernel.kernel_release}: fetching {redacted(url)}")
         try:
-            # file:// too: kernel URLs reach here from the host's own settings and flags;
-            # the manifests' loader refuses them (a push must not read host files).
-            httpclient.download(url, target, timeout=timeout, schemes=LOCAL_OR_HTTP)
-        except (OSError, ValueError) as exc:
-            raise steps.StepFailed(
+            if url[:5].lower() == "file:":
+                # Only from the host's own flags (reconciler build): the manifests' loader
+                # refuses file:// (a push must not read host files).
+                httpclient.download(url, target, timeout=timeout, deadline=timeout,
+                                    schemes=LOCAL_OR_HTTP)
+            else:
+                # Named by the repository: the host's policy says where it may reach.
+                with target.open("xb") as handle:
+                    guarded.download(url, handle, policy=policy, timeout=timeout or 600.0)
+        except (HttpError, OSError) as exc:
+            raise StepFailed(
                 f"kernel release {kernel.kernel_release}: cannot fetch its headers from "
-                f"{url} ({exc}); kernelUrls tried: {', '.join(urls)}"
+                f"{redacted(url)} ({exc}); kernelUrls tried: {redacted(', '.join(urls))}"
             ) from exc
     result = eng.run(
         image, steps.script("headers-unpack.sh"),

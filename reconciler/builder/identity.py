@@ -17,6 +17,7 @@ from pathlib import Path
 
 from reconciler.builder import sources, steps
 from reconciler.edges.docker import jobs
+from reconciler.errors import StepFailed
 from reconciler.model import versions
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
@@ -73,7 +74,7 @@ def check(
     ``kinds``; returns the identity it declares (what the built files must carry).
     ``suggest`` is asked, on a mismatch only, where a source that fits may be found."""
     if DriverKind.EBPF in kinds and not has_probe(source):
-        raise steps.StepFailed(
+        raise StepFailed(
             f"driver source {spec!r} has no eBPF probe (no bpf/ folder with a Makefile; "
             "falcosecurity/libs dropped the legacy probe in driver 10.0), so it cannot "
             f"build the ebpf artifact of {driver_version}: ask for kmod only, or use "
@@ -86,14 +87,14 @@ def check(
                  f"we know the API and schema of (the source has {found or 'none'})")
         return found
     if found is None:
-        raise steps.StepFailed(
+        raise StepFailed(
             f"driver source {spec!r} declares no API/schema version, so it cannot be shown "
             f"to be {driver_version} (which requires {required})"
         )
     problem = versions.identity_problem(driver_version, found)
     if problem is not None:
         hint = f"; {suggest()}" if suggest is not None else ""
-        raise steps.StepFailed(f"driver source {spec!r} does not fit: {problem}{hint}")
+        raise StepFailed(f"driver source {spec!r} does not fit: {problem}{hint}")
     log.note(f"driver identity: the source has {found}, which {driver_version} accepts "
              f"(it requires {required})")
     return found

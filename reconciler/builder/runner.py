@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from reconciler import logs
 from reconciler.builder import (
@@ -46,13 +47,24 @@ from reconciler.builder import (
     verify,
 )
 from reconciler.builder.steps import Step
+from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import openssl as modsign
-from reconciler.edges.store.local import Store, StoredArtifact
-from reconciler.errors import BuildError, BuildTimeout, Cancelled, DockerError, StoreError
+from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store, StoredArtifact
+from reconciler.errors import (
+    BuildError,
+    BuildTimeout,
+    Cancelled,
+    CertificateUnreadable,
+    DockerError,
+    InvalidDriver,
+    StepFailed,
+    StoreError,
+)
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
+from reconciler.model.netpolicy import STRICT, UrlPolicy
 
 log = logs.get(__name__)
 
@@ -91,6 +103,15 @@ class BuildRequest:
         return f"{first} [{','.join(self.kinds)}]"
 
 
+class LoadTest(Protocol):
+    """Tests a verified artifact before publish (``reconciler.loadtest.gate``): raises
+    ``StepFailed`` to keep it out of the store, or leaves its result at ``path`` +
+    ``LOAD_TEST_SUFFIX`` for the publish step to put beside it."""
+
+    def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
+                 device_name: str, build_log: steps.BuildLog) -> None: ...
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     state_dir: Path
@@ -101,6 +122,9 @@ class BuildConfig:
     timeout: float
     module_name: str = "falco"
     device_name: str = "falco"
+    # Where a kernelUrls download may reach, and how much it may bring (model.netpolicy).
+    url_policy: UrlPolicy = STRICT
+    load_test: LoadTest | None = None
 
 
 class Phase(enum.StrEnum):
@@ -179,9 +203,12 @@ def wanted_signer(request: BuildRequest) -> Signer | str | None:
     for it, and the sign step says why), or None when no signing is asked for."""
     if request.signing is None:
         return None
+    if not request.signing.known:
+        return (f"the signing key {request.signing.name!r} is not in this build host's "
+                "keyring (signing_keys)")
     try:
         return modsign.read_certificate(Path(request.signing.certificate)).signer
-    except modsign.CertificateUnreadable as exc:
+    except CertificateUnreadable as exc:
         return str(exc)
 
 
@@ -225,7 +252,7 @@ class _Build:
     def remaining(self) -> float:
         left = self.config.timeout - self.elapsed()
         if left <= 0:
-            raise steps.StepFailed(
+            raise StepFailed(
                 f"the build ran past its timeout of {self.config.timeout:g}s", timed_out=True
             )
         return left
@@ -259,7 +286,7 @@ class _Build:
         build_log.note(f"build {self.name} (missing: {', '.join(missing)}) in {workdir}")
         try:
             published = self._steps(missing, workdir, build_log)
-        except steps.StepFailed as exc:
+        except StepFailed as exc:
             return self._failed(exc.reason, exc.output or build_log.tail(), build_log,
                                 timed_out=exc.timed_out)
         except Cancelled as exc:
@@ -290,7 +317,7 @@ class _Build:
         with self.stage(Step.BUILDER_IMAGE):
             engine_arch = self.eng.architecture()
             if engine_arch and engine_arch != request.kernel.arch:
-                raise steps.StepFailed(
+                raise StepFailed(
                     f"cannot build {request.kernel.arch} drivers on this {engine_arch} engine: "
                     f"the builder compiles natively; let a {request.kernel.arch} host build "
                     "them (a DriverBuild's match.hostnames)"
@@ -310,7 +337,7 @@ class _Build:
                 hdrs = headers.ensure(
                     self.eng, image.reference, request.built_kernel,
                     kernel_urls=request.kernel_urls, cache_root=cache / "headers",
-                    log=build_log, timeout=self.remaining(),
+                    log=build_log, timeout=self.remaining(), policy=config.url_policy,
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
@@ -330,10 +357,7 @@ class _Build:
         module = dict(outputs.files).get(DriverKind.KMOD)
         if request.signing is not None and module is not None:
             with self.stage(Step.SIGN):
-                signing.sign(self.eng, image.reference, module=module, hdrs=hdrs,
-                             key=Path(request.signing.key),
-                             certificate=Path(request.signing.certificate),
-                             artifact=self.name, log=build_log, timeout=self.remaining())
+                signing.sign(module=module, hdrs=hdrs, signing=request.signing, log=build_log)
         with self.stage(Step.VERIFY):
             for kind, path in outputs.files:
                 try:
@@ -341,13 +365,25 @@ class _Build:
                         path, kind, request.built_kernel.kernel_release, request.kernel.arch,
                         config.module_name, expected=expected,
                     ))
-                except verify.InvalidDriver as exc:
-                    raise steps.StepFailed(f"{path.name}: {exc}") from exc
+                except InvalidDriver as exc:
+                    raise StepFailed(f"{path.name}: {exc}") from exc
+        if config.load_test is not None:
+            with self.stage(Step.LOAD_TEST):
+                for kind, path in outputs.files:
+                    config.load_test(
+                        ArtifactKey.for_kernel(request.kernel, request.driver_version, kind),
+                        path, release=request.built_kernel.kernel_release,
+                        module_name=config.module_name, device_name=config.device_name,
+                        build_log=build_log)
         with self.stage(Step.PUBLISH):
             published = []
             for kind, path in outputs.files:
                 key = ArtifactKey.for_kernel(request.kernel, request.driver_version, kind)
-                stored = self.store.publish(key, path)
+                stored = self.store.publish(key, path)  # refuses a symlinked folder
+                tested = path.with_name(path.name + LOAD_TEST_SUFFIX)
+                if tested.is_file():
+                    atomic.copy_file(tested, stored.path.with_name(
+                        stored.path.name + LOAD_TEST_SUFFIX))
                 build_log.note(f"published {stored.path} sha256 {stored.sha256}")
                 published.append(stored)
         return published

@@ -31,7 +31,9 @@ from pathlib import Path
 from reconciler.builder import headers, locks, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.http import client as httpclient
+from reconciler.errors import HttpError, StepFailed
 from reconciler.model.container import BindMount
+from reconciler.model.urls import redacted
 
 DEB_PREFIX = "deb:"
 # Where to look for a package version that fits, when the one asked for does not: the
@@ -53,7 +55,7 @@ class DebPackage:
     def parse(cls, spec: str) -> DebPackage:
         match = _DEB.fullmatch(spec.removeprefix(DEB_PREFIX))
         if not match:
-            raise steps.StepFailed(
+            raise StepFailed(
                 f"driver source {spec!r} is not deb:<package>[=<version>][/<suite>] "
                 "(e.g. deb:falcosecurity-scap-dkms/trixie)"
             )
@@ -97,7 +99,7 @@ def ensure(
             log.note(f"driver source: the folder {local}")
             return classify(local, spec)
         if not local.is_file():
-            raise steps.StepFailed(
+            raise StepFailed(
                 f"driver source {spec!r} is neither a folder, a tarball, a URL template "
                 "nor deb:<package>"
             )
@@ -138,12 +140,13 @@ def _fetch(
     if "://" in spec:
         url = spec.replace("{driverVersion}", driver_version)
         archive = partial / "source.tar"
-        log.note(f"driver source: {url}")
+        log.note(f"driver source: {redacted(url)}")
         try:
-            httpclient.download(url, archive, timeout=timeout, schemes=headers.LOCAL_OR_HTTP)
-        except (OSError, ValueError) as exc:
-            raise steps.StepFailed(
-                f"cannot fetch driver {driver_version} from {url}: {exc}"
+            httpclient.download(url, archive, timeout=timeout, deadline=timeout,
+                                schemes=headers.LOCAL_OR_HTTP)
+        except HttpError as exc:
+            raise StepFailed(
+                f"cannot fetch driver {driver_version} from {redacted(url)}: {exc}"
             ) from exc
     else:
         archive = Path(spec).expanduser()
@@ -152,7 +155,7 @@ def _fetch(
         with tarfile.open(archive) as tar:
             tar.extractall(partial / "root", filter="data")
     except (OSError, tarfile.TarError) as exc:
-        raise steps.StepFailed(f"cannot unpack the driver source {archive}: {exc}") from exc
+        raise StepFailed(f"cannot unpack the driver source {archive}: {exc}") from exc
     if archive.parent == partial:
         archive.unlink()
 
@@ -171,7 +174,7 @@ def classify(root: Path, spec: str) -> Source:
                 (child, depth + 1) for child in sorted(folder.iterdir())
                 if child.is_dir() and not child.is_symlink()
             )
-    raise steps.StepFailed(
+    raise StepFailed(
         f"driver source {spec!r} holds no driver: neither a falcosecurity/libs tree "
         "(driver/CMakeLists.txt) nor a DKMS tree (Makefile and driver_config.h)"
     )
@@ -193,9 +196,9 @@ def rename_dkms(tree: Path, module_name: str, device_name: str) -> None:
     """Set the module and device names of a ready tree (driverkit's moduledrivername and
     moduledevicename): the defines in driver_config.h and the module in the Makefile."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", module_name):
-        raise steps.StepFailed(f"module name {module_name!r} is not a valid kernel module name")
+        raise StepFailed(f"module name {module_name!r} is not a valid kernel module name")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", device_name):
-        raise steps.StepFailed(f"device name {device_name!r} is not a valid device name")
+        raise StepFailed(f"device name {device_name!r} is not a valid device name")
     config = tree / "driver_config.h"
     text = config.read_text(encoding="utf-8")
     text = re.sub(r'(#define\s+(?:DRIVER|PROBE)_NAME\s+)"[^"]*"', rf'\1"{module_name}"', text)
@@ -207,7 +210,7 @@ def rename_dkms(tree: Path, module_name: str, device_name: str) -> None:
     text = makefile.read_text(encoding="utf-8")
     match = _OBJ_M.search(text)
     if match is None:
-        raise steps.StepFailed(f"{makefile.name} of the driver source has no obj-m line")
+        raise StepFailed(f"{makefile.name} of the driver source has no obj-m line")
     old = re.escape(match[1])
     text = re.sub(rf"^{old}-(y|objs)\b", rf"{module_name}-\1", text, flags=re.MULTILINE)
     text = _OBJ_M.sub(f"obj-m += {module_name}.o", text)

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from reconciler.edges.docker import jobs
+from reconciler.errors import StepFailed
 
 TAIL_LINES = 20
 
@@ -34,17 +35,10 @@ class Step(enum.StrEnum):
     COMPILE = "compile"
     SIGN = "sign"  # only for a request that names a signing key
     VERIFY = "verify"
+    LOAD_TEST = "load-test"  # only when a load-test gate is configured
     PUBLISH = "publish"
 
 
-class StepFailed(Exception):
-    """A step could not do its job; ``reason`` is one sentence for the user."""
-
-    def __init__(self, reason: str, *, output: str = "", timed_out: bool = False) -> None:
-        self.reason = reason
-        self.output = output
-        self.timed_out = timed_out
-        super().__init__(reason)
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reconciler.errors import InvalidDriver
 from reconciler.model import driverfile, versions
 from reconciler.model.artifacts import DriverKind, store_arch
 from reconciler.model.driverfile import (
@@ -20,7 +21,6 @@ from reconciler.model.driverfile import (
     EM_X86_64,
     ET_REL,
     ElfInfo,
-    InvalidDriver,
     modinfo,
     read_elf,
 )

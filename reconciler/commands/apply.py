@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler import runtime, settings
 from reconciler.apply import executor
-from reconciler.commands import progress
+from reconciler.commands import progress, terminal
 from reconciler.errors import ConfigError
 from reconciler.plan import render
 from reconciler.plan import saved as savedplan
@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
                        config=False)
     # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
+                       "kernel_url_allow", "build", "falco_upstreams", config=False)
     p.set_defaults(handler=run)
 
 
@@ -57,14 +58,16 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
     planned = rt.planner().plan(adopt=conf.adopt)
     if saved is not None:
         savedplan.check(saved, planned)
-    sys.stdout.write(render.as_text(planned.plan))
+    sys.stdout.write(render.as_text(planned.plan, colour=terminal.colour(sys.stdout)))
     if planned.plan.empty:
+        rt.sign_index()
         planned.remember(conf.state_dir)
         return 0
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
+    rt.sign_index()  # a build host vouches for what it now serves
     planned.remember(conf.state_dir)
     print()
     for outcome in outcomes:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from reconciler import runtime, settings
+from reconciler.commands import notes, terminal
 from reconciler.daemon import rollout
 from reconciler.daemon import state as daemonstate
 from reconciler.plan import render
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "upstreams", "trusted_keys", "build", "falco_upstreams", config=False)
     settings.add_flags(p, *settings.PROMETHEUS, config=False)  # rollout gates
     p.set_defaults(handler=run)
 
@@ -42,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
         choice = rollout.choose(rt, conf.repo, head,
                                 applied=status.applied_revision if status else None)
         planned = rt.planner(ref=choice.revision if choice else head).plan(adopt=conf.adopt)
+    notes.warn_uncommitted(conf.repo, conf.path, planned.inputs.revision, "planned")
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     held = choice.decision.held if choice else ""
-    out = render.as_json(planned.plan, held) if args.json else render.as_text(planned.plan)
+    out = render.as_json(planned.plan, held) if args.json else render.as_text(
+        planned.plan, colour=terminal.colour(sys.stdout))
     if held and not args.json:
         out = f"{held}\n{out}"
     sys.stdout.write(out if out.endswith("\n") else out + "\n")

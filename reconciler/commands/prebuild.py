@@ -18,7 +18,7 @@ import sys
 
 from reconciler import runtime, settings
 from reconciler.apply import executor
-from reconciler.commands import progress
+from reconciler.commands import progress, terminal
 from reconciler.plan import render
 from reconciler.plan.diff import ChangeKind, Op
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir",
                        "hostname", "source", "base_image", "jobs", "build_timeout")
     # Where missing drivers come from (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", config=False)
+    settings.add_flags(p, "upstreams", "trusted_keys", "kernel_url_allow", "build", config=False)
     p.set_defaults(handler=run)
 
 
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         builds = tuple(c for c in planned.plan.changes
                        if c.kind is ChangeKind.DRIVER and c.op in (Op.BUILD, Op.FETCH))
         only = dataclasses.replace(planned.plan, changes=builds)
-        sys.stdout.write(render.as_text(only))
+        sys.stdout.write(render.as_text(only, colour=terminal.colour(sys.stdout)))
         wanted = len(planned.desired.artifacts)
         if not builds:
             print(f"Nothing to build: the {wanted} drivers this host root needs are in the store.")

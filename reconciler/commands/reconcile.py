@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    pid = control.poke(conf.state_dir)
+    pid = control.poke(control.existing(conf.state_dir))
     if pid is None:
         raise ConfigError(f"no daemon runs on state dir {conf.state_dir}")
     suspended = control.read(conf.state_dir).suspended

@@ -19,7 +19,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    conf.state_dir.mkdir(parents=True, exist_ok=True)
     control.set_suspended(conf.state_dir, False)
     pid = control.poke(conf.state_dir)
     told = f"daemon pid {pid} reconciles now" if pid else "no daemon running"

@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
     # A fleet's: where missing drivers come from, and build requests (docs/fleet.md).
-    settings.add_flags(p, "upstreams", "build", "falco_upstreams", "accept_build_requests",
+    settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
+                       "kernel_url_allow", "build", "falco_upstreams", "accept_build_requests",
                        "build_request_secret_file", "build_request_rate", "build_request_queue",
                        config=False)
     settings.add_flags(p, *settings.PROMETHEUS, config=False)  # rollout gates (docs/rollout.md)

@@ -12,13 +12,15 @@ import argparse
 import datetime as dt
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from reconciler import settings
 from reconciler.daemon import control, lock, state
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
+from reconciler.loadtest import quarantine
 from reconciler.model import timestamps
 
 ONE_SHOT = True
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if pid is None:
         doc["phase"] = "stopped"
     doc["buildRequests"] = build_requests(conf.state_dir)
+    doc["quarantined"] = quarantine.listed(conf.state_dir)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -63,10 +66,10 @@ def build_requests(state_dir: Path) -> dict[str, object]:
         queue = buildqueue.read(state_dir)
     except ConfigError as exc:
         return {"error": str(exc), "queued": [], "finished": [],
-                "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+                "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
     return {"queued": [e.to_json() for e in queue.pending],
             "finished": [f.to_json() for f in queue.finished],
-            "sent": [s.to_json() for s in buildrequests.read_sent(state_dir)]}
+            "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
 
 
 def _iso(epoch: object) -> str:
@@ -115,18 +118,41 @@ def _line(text: object, width: int = 160) -> str:
     return first if len(first) <= width else first[: width - 1] + "…"
 
 
+def _wrapped(head: str, text: object, indent: int = 4, width: int = 100) -> list[str]:
+    """``head`` then the whole message, each of its lines wrapped under it: the cause of a
+    failure is what a person came for, so it is never cut (a build's last log lines too)."""
+    body = [line.rstrip() for line in str(text or "").strip().splitlines() if line.strip()]
+    if not body:
+        return [head]
+    first = textwrap.wrap(f"{head} {body[0].strip()}", width=width,
+                          subsequent_indent=" " * indent) or [head]
+    rest = [wrapped for line in body[1:]
+            for wrapped in textwrap.wrap(line, width=width, initial_indent=" " * indent,
+                                         subsequent_indent=" " * (indent + 2))]
+    return first + rest
+
+
+def _applied(doc: dict[str, object]) -> str:
+    revision = doc.get("appliedRevision")
+    if not revision:
+        return "applied:   nothing yet"
+    return f"applied:   {_short(revision)} at {doc.get('appliedAt') or 'an unknown time'}"
+
+
 def as_text(doc: dict[str, object]) -> str:
     lines = []
     running = f"running (pid {doc['pid']})" if doc.get("running") else "not running"
-    lines.append(f"daemon:    {running}, {doc.get('phase')}"
-                 + (", SUSPENDED" if doc.get("suspended") else ""))
+    phase = str(doc.get("phase") or "")
+    # The phase says "suspended" once the daemon saw it; the request alone says it before.
+    said = ", suspended" if doc.get("suspended") and "suspend" not in phase else ""
+    lines.append(f"daemon:    {running}, {phase}{said}")
     served = doc.get("serving") or "-"
     lines.append(f"serving:   {served}" if doc.get("running")
                  else f"served:    {served} (until it stopped)")
     lines.append("           (details of every outcome and error: --json)")
-    lines.append(f"applied:   {_short(doc.get('appliedRevision'))}"
-                 f" at {doc.get('appliedAt') or '-'}")
-    lines.append(f"head:      {_short(doc.get('headRevision'))}")
+    lines.append(_applied(doc))
+    head = doc.get("headRevision")
+    lines.append(f"head:      {_short(head) if head else 'not read yet'}")
     if doc.get("held"):
         lines.append(f"rollout:   {_line(doc.get('held'))}")
     rejected = doc.get("rejected")
@@ -143,8 +169,8 @@ def as_text(doc: dict[str, object]) -> str:
                      f"{_short(last.get('revision'))}, {last.get('seconds')} s, "
                      f"finished {last.get('finishedAt')}: {_line(last.get('message'))}")
         for outcome in last.get("outcomes") or []:
-            lines.append(f"  {outcome.get('result'):8} {outcome.get('op')} {outcome.get('name')}:"
-                         f" {_line(outcome.get('message'), 100)}")
+            lines += _wrapped(f"  {outcome.get('result'):8} {outcome.get('op')} "
+                              f"{outcome.get('name')}:", outcome.get("message"), indent=13)
     kernels = doc.get("kernels")
     if isinstance(kernels, list) and kernels:
         lines.append("kernels:   (drivers for the next boot too; as of the last pass that planned)")
@@ -160,10 +186,14 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
                      f"failed, {alerts.get('dropped', 0)} dropped")
     lines += _request_lines(doc.get("buildRequests"))
+    held_back = doc.get("quarantined")
+    for held in held_back if isinstance(held_back, list) else []:
+        lines.append(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load test "
+                     f"{held.get('result')}: {_line('; '.join(held.get('reasons') or []), 100)}")
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")
         for error in errors[-5:]:
-            lines.append(f"  {error.get('at')} {_short(error.get('revision'))}: "
-                         f"{_line(error.get('message'))}")
+            lines += _wrapped(f"  {error.get('at')} {_short(error.get('revision'))}:",
+                              error.get("message"), indent=6)
     return "\n".join(lines) + "\n"

@@ -19,7 +19,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    conf.state_dir.mkdir(parents=True, exist_ok=True)
     wanted = control.set_suspended(conf.state_dir, True)
     pid = control.poke(conf.state_dir)
     told = f"daemon pid {pid} told" if pid else "no daemon running; the next one starts suspended"

@@ -20,7 +20,6 @@ import json
 import random
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,11 +29,13 @@ from reconciler.daemon.backoff import Backoff
 from reconciler.daemon.events import Event
 from reconciler.daemon.state import AlertCounts as Counts
 from reconciler.edges.http import client as httpclient
+from reconciler.errors import HttpError
+from reconciler.model import urls
 from reconciler.model.upstreams import AlertFormat, AlertTarget
 
 log = logs.get(__name__)
 
-# POST ``body`` to ``url`` within ``timeout`` seconds, raising OSError if it is not taken.
+# POST ``body`` to ``url`` within ``timeout`` seconds, raising HttpError if it is not taken.
 Post = Callable[[str, bytes, float], object]
 
 
@@ -52,7 +53,7 @@ def body(event: Event, target: AlertTarget, host: str) -> bytes:
 def where(url: str) -> str:
     """How logs name a target: its host only, as a webhook's path often holds its secret
     (Slack's does)."""
-    return urllib.parse.urlsplit(url).netloc
+    return urls.where(url)
 
 
 def slack_text(event: Event, host: str) -> str:
@@ -169,7 +170,7 @@ class Alerts:
         event, target = delivery.event, delivery.target
         try:
             self.post(target.url, body(event, target, self.host), self.timeout)
-        except OSError as exc:
+        except HttpError as exc:
             error = str(exc).replace(target.url, where(target.url))
             with self._wake:
                 if delivery.attempt >= self.attempts:

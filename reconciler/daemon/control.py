@@ -42,8 +42,19 @@ def write(state_dir: Path, control: Control) -> None:
     atomic.write_bytes(state_dir / CONTROL_NAME, body.encode())
 
 
+def existing(state_dir: Path) -> Path:
+    """``state_dir`` if a daemon's state is there; a typo'd ``--state-dir`` is an error, not
+    a new folder that no daemon will ever read."""
+    if not state_dir.is_dir():
+        raise ConfigError(
+            f"no daemon state at {state_dir}: no `reconciler run` has used this --state-dir "
+            f"(it makes the folder when it starts); check the path or the config's state_dir"
+        )
+    return state_dir
+
+
 def set_suspended(state_dir: Path, suspended: bool) -> Control:
-    current = read(state_dir)
+    current = read(existing(state_dir))
     if current.suspended == suspended:
         return current
     wanted = Control(suspended, state.now())

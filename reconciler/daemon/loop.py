@@ -242,8 +242,7 @@ class Daemon:
             self._retry_at = time.monotonic() + delay
             status = replace(status, retry_attempt=self._attempt,
                              next_retry_at=_iso_in(delay))
-            log.warning("pass.retry", attempt=self._attempt, seconds=round(delay, 1),
-                        error=report.message)
+            log.warning("pass.retry", attempt=self._attempt, seconds=round(delay, 1))
         else:
             if report.result in (PassResult.OK, PassResult.REJECTED):
                 self._attempt = 0

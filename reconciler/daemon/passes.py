@@ -26,7 +26,7 @@ from reconciler.apply import executor, recovery
 from reconciler.daemon import rollout, state
 from reconciler.edges.git import repo as gitrepo
 from reconciler.edges.git import signatures as gitsign
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
@@ -146,12 +146,13 @@ class Reconciler:
                               "waiting for a revision that validates", rejection=rejection)
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
+        rt.sign_index()  # a build host vouches for what it now serves
         planned.remember(self.settings.state_dir)
         kernels = kernel_drivers(planned, rt.store.usable)
         if self.queue is not None:
             settle_requests(self.queue, planned, outcomes)
         if self.settings.build is BuildPolicy.NEVER:
-            buildrequests.keep_only(self.settings.state_dir, [
+            requester.keep_only(self.settings.state_dir, [
                 c.artifact for c in planned.plan.changes
                 if c.op is Op.REQUEST and c.artifact is not None])
         name = planned.desired.container.spec.name if planned.desired.container else container
@@ -169,10 +170,8 @@ class Reconciler:
                           f"kept {planned.plan.revision[:12]}", transient, rejection, name,
                           kernels)
         if failed:
-            first = failed[0]
-            text = (f"{len(failed)} of {len(outcomes)} change(s) failed; first: "
-                    f"{first.change.op.value} {first.change.name}: "
-                    f"{_first_line(first.message)}")
+            # Each failure was logged once, with its cause (change.failed): count them here.
+            text = f"{len(failed)} of {len(outcomes)} change(s) failed"
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
                           text, transient, None, name, kernels, choice)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from reconciler.edges.host.apt import Newest
-from reconciler.manifests.models import DriverBuild, FalcoSpec, Host, Located, ManifestSet
+from reconciler.manifests.models import (
+    DriverBuild,
+    FalcoSpec,
+    Host,
+    Located,
+    ManifestSet,
+    SigningSpec,
+)
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.buildrequests import Requested
@@ -192,18 +199,27 @@ def _build_keys(build: DriverBuild, keys_of: KeysOf,
     return build.spec.artifact_keys(resolved.release)
 
 
+def _signing(spec: SigningSpec | None, ring: Mapping[str, Signing] | None) -> Signing | None:
+    """The keyring's pair a manifest names; a name it lacks, unresolved (no paths)."""
+    if spec is None:
+        return None
+    return (ring or {}).get(spec.key) or Signing("", "", spec.key)
+
+
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
     keys_of: KeysOf = _keys_of, newest: Mapping[str, Newest] | None = None,
     falco_home: str = "/root/.falco", mirrors: tuple[str, ...] = (),
     requested: Sequence[tuple[Requested, tuple[str, ...]]] = (),
+    keyring: Mapping[str, Signing] | None = None,
 ) -> DesiredState:
     """What this host must have. ``keys_of`` gives a DriverBuild's artifact keys (the
     daemon remembers them per document across passes); ``newest`` what each
     ``newestKernel`` pattern resolved to on this host; ``mirrors`` the upstreams Falco's
     loader may fall back on after our server; ``requested`` what other hosts asked this
-    build host for, with their names."""
+    build host for, with their names; ``keyring`` the host's signing keys by name (a
+    manifest names one; a name it lacks is carried unresolved and its build says why)."""
     notes: list[str] = []
     wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
     releases: dict[ArtifactKey, str] = {}
@@ -217,8 +233,8 @@ def compute(
         if signing is not None and key.kind is DriverKind.KMOD:
             first = signings.setdefault(key, signing)
             if first != signing:
-                notes.append(f"{by}: {key.relpath} is already wanted signed with "
-                             f"{first.certificate}; {signing.certificate} is not used for it")
+                notes.append(f"{by}: {key.relpath} is already wanted signed with key "
+                             f"{first.name!r}; {signing.name!r} is not used for it")
         entry = wanted.get(key)
         if entry is None:
             wanted[key] = ([by], list(dict.fromkeys(urls)))
@@ -240,7 +256,7 @@ def compute(
             blocked = (f"Falco {falco.version}'s loader names no driver on this host "
                        f"({found.reason}): nothing is built for it, and Falco is left as it is")
         name = host.metadata.name
-        signing = host.spec.signing.signing() if host.spec.signing else None
+        signing = _signing(host.spec.signing, keyring)
         if key is not None:
             want(key, f"Host/{name} ({BOOTS if _image_root(facts) else RUNNING})",
                  release=_other_release(key, facts.kernel_release), signing=signing)
@@ -268,7 +284,7 @@ def compute(
         if isinstance(keys, str):
             notes.append(keys)
             continue
-        build_signing = build.value.spec.signing.signing() if build.value.spec.signing else None
+        build_signing = _signing(build.value.spec.signing, keyring)
         for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
                  release=_other_release(key, build.value.spec.uname_release),

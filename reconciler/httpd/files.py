@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
+from pathlib import Path
 
-from reconciler.edges.store.local import OpenFile, Store
+from reconciler.edges.store import signedindex
+from reconciler.edges.store.local import LOAD_TEST_SUFFIX, OpenFile, Store
 from reconciler.model import modsig, timestamps
 
 __all__ = ["OpenFile", "StoreFiles"]
@@ -38,7 +41,7 @@ class StoreFiles:
         """Every artifact that verifies: store path, URL path, size, sha256, build time,
         and the identity and module signer it carries (null where it carries none)."""
         entries: list[dict[str, object]] = []
-        for key, _path in self.store.artifact_paths():
+        for key, path in self.store.artifact_paths():
             opened = self.store.open_artifact(key.relpath)
             if opened is None:
                 continue
@@ -64,9 +67,24 @@ class StoreFiles:
                     "sigKey": (signer.serial if signer else signature.key_id) if signature
                     else None,
                     "sigHashAlgo": signature.hash_algo if signature else None,
+                    "loadTest": _load_test(path),
                 })
         return entries
 
     def index_json(self) -> bytes:
-        body = {"artifacts": self.index()}
+        root = self.store.root  # trust: how each came in, and the signed indexes held
+        body = {"artifacts": signedindex.annotate(self.index(), root), **signedindex.served(root)}
         return (json.dumps(body, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _load_test(artifact: Path) -> object:
+    """The load test's result beside ``artifact`` (``reconciler.loadtest``), or None when
+    it was not tested here; never through a symlink, and bounded."""
+    try:
+        fd = os.open(artifact.with_name(artifact.name + LOAD_TEST_SUFFIX),
+                     os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            found = json.loads(handle.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

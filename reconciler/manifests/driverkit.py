@@ -40,6 +40,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from reconciler.model import versions
+
 # Targets driverkit has builders for (its --target help of recent releases), plus the
 # older ubuntu-generic/ubuntu-aws names; every ubuntu-<flavor> is accepted, as Falco's
 # loaders name Ubuntu kernels by flavor from 0.33 on.
@@ -156,8 +158,10 @@ def driver_version_problem(value: str) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _driver_version_problem(value: str) -> str | None:
-    if value in ("master", "dev") or _SHA1.fullmatch(value) or _SEMVER.fullmatch(value):
+    if value in ("master", "dev") or _SHA1.fullmatch(value):
         return None
+    if _SEMVER.fullmatch(value):
+        return versions.driver_release_problem(value)
     return (
         f"{value!r} is not a driver version: expected a release such as 2.0.0+driver, "
         "a commit hash, or master"

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+from reconciler.errors import KeyedError
 from reconciler.manifests import driverkit
 from reconciler.model import generations, versions
 from reconciler.model.artifacts import manifest_arch
@@ -127,6 +128,10 @@ ContainerName = Annotated[
     str, StringConstraints(pattern=_CONTAINER_NAME, max_length=MAX_CONTAINER_NAME)]
 EnvKey = Annotated[str, StringConstraints(pattern=_ENV_KEY)]
 HostPath = Annotated[str, StringConstraints(pattern=_HOST_PATH, max_length=MAX_HOST_PATH)]
+# A key of the build host's keyring, by name: never a path (a push must not read host files).
+MAX_KEY_NAME = 64
+KeyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                           max_length=MAX_KEY_NAME)]
 
 # What a failed pattern or length means, by key, for loading's messages: what is expected.
 PATTERN_MEANING = {
@@ -165,13 +170,10 @@ PATTERN_MEANING = {
         f"characters, at most {MAX_URL} characters"),
     "hostnames": f"must be a non-blank host name glob of at most {MAX_GLOB} characters",
     "key": (
-        "must be the absolute path of the signing key on the build host (/ first, no "
-        "control characters or ':', no empty, . or .. component, at most "
-        f"{MAX_HOST_PATH} characters)"),
-    "certificate": (
-        "must be the absolute path of the signing certificate on the build host (/ first, "
-        "no control characters or ':', no empty, . or .. component, at most "
-        f"{MAX_HOST_PATH} characters)"),
+        "must be the name of a signing key in the build host's keyring (its signing_keys "
+        "setting: letters, digits and . _ -, a letter or digit first, at most "
+        f"{MAX_KEY_NAME} characters), never a path: keys are the host's, not the "
+        "repository's"),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s")
@@ -206,13 +208,6 @@ def set_by_reconciler(key: str) -> bool:
     return generations.owned_env_key(key)
 
 
-class KeyedError(ValueError):
-    """A validator's problem with one entry of a mapping: ``key`` extends the error's
-    location (pydantic places an after-validator's error at the mapping itself)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 def _env_rule(env: dict[str, str]) -> dict[str, str]:

@@ -46,12 +46,12 @@ from reconciler.manifests.grammar import (
     Env,
     FalcoRelease,
     Glob,
-    HostPath,
     ImageRef,
     KernelRelease,
     KernelTarget,
     KernelUrl,
     KernelVersion,
+    KeyName,
     Name,
     NetworkName,
     NewestKernel,
@@ -61,7 +61,7 @@ from reconciler.manifests.grammar import (
     kernel_arch,
     union_tag,
 )
-from reconciler.model import generations, modsig, versions
+from reconciler.model import generations, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId, store_arch
 
 # Re-exported: the manifests speak of them, and loading checks a Host's mode.
@@ -217,14 +217,11 @@ Kernels = Annotated[
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class SigningSpec(_Document):
-    """Sign the kernel modules with this key and certificate, files on the build host (an
-    enrolled MOK, say): for hosts that refuse unsigned modules. Probes are not signed."""
+    """Sign the kernel modules with this key of the build host's keyring (``signing_keys``:
+    an enrolled MOK, say), by name only: for hosts that refuse unsigned modules. Probes are
+    not signed."""
 
-    key: HostPath
-    certificate: HostPath
-
-    def signing(self) -> modsig.Signing:
-        return modsig.Signing(self.key, self.certificate)
+    key: KeyName
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)

@@ -12,7 +12,7 @@ import yaml
 from pydantic.dataclasses import is_pydantic_dataclass
 from pydantic.fields import FieldInfo
 
-from reconciler.errors import Problem
+from reconciler.errors import KeyedError, Problem
 from reconciler.manifests import driverkit, grammar
 from reconciler.manifests.driverkit import did_you_mean, quoted
 from reconciler.manifests.issues import Issue, KeyPath
@@ -33,7 +33,7 @@ def explain(
     loc: KeyPath = tuple(part for part in error["loc"] if not grammar.is_union_tag(part))
     kind: str = error["type"]
     keyed = (error.get("ctx") or {}).get("error")
-    if isinstance(keyed, grammar.KeyedError):
+    if isinstance(keyed, KeyedError):
         loc = (*loc, keyed.key)  # a validator's problem with one entry of a mapping
     field = _field(loc)
     if loc[-1:] == ("[key]",):  # a mapping's key: at the key's line, said of the mapping
@@ -48,6 +48,7 @@ def explain(
         known = _keys_at(model, loc[:-1])
         key = str(loc[-1])
         hint = did_you_mean(key, known) or (
+            f"; expected {known[0]}" if len(known) == 1 else
             f"; expected one of {', '.join(known)}" if known else "")
         return shown, (
             f"unknown key {quoted(key)} in {dotted(shown[:-1]) or 'the document'}{hint}")

@@ -55,14 +55,14 @@ class WindowKind(enum.StrEnum):
     DENY = "deny"
 
 
+# Each property's description is in manifests.schema.DESCRIBED, with every other kind's.
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class Window(_Document):
-    kind: WindowKind = Field(description="allow: waves move only inside an allow window (when "
-                             "any is given); deny: never inside one (deny wins)")
-    schedule: Schedule = Field(description="when the window opens: five cron fields in UTC "
-                               "(minute hour day-of-month month day-of-week) or @daily...")
-    duration: Annotated[str, AfterValidator(_window_duration)] = Field(
-        description="how long it stays open: 30m, 8h, 2d (at most 7d)")
+    kind: WindowKind
+    schedule: Schedule
+    duration: Annotated[str, AfterValidator(_window_duration)]
 
     @property
     def seconds(self) -> int:
@@ -71,24 +71,12 @@ class Window(_Document):
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class Wave(_Document):
-    name: Name = Field(description="the wave's name, unique in the rollout (shown in holds, "
-                       "metrics and `rollout status`)")
-    hostnames: tuple[Glob, ...] | None = Field(
-        default=None, description="fnmatch globs on the host name (case ignored); omitted: "
-        "every host. A host is in the first wave that selects it; hosts no wave selects are "
-        "in the last wave")
-    percent: Annotated[float, Field(gt=0, le=100)] | None = Field(
-        default=None, description="a deterministic share (0-100) of the hosts the globs "
-        "match, the same on every host and every pass; shares are cumulative across waves "
-        "(a host in the first 5% is also in the first 50%)")
-    soak: Duration = Field(default="0s", description="how long this wave's gate must hold "
-                           "continuously before the wave gets a revision (30s, 30m, 2h)")
-    gate: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY)] | None = Field(
-        default=None, description="an extra PromQL query that must return a non-empty "
-        "result; $revision and $wave (the previous wave) are replaced")
-    windows: tuple[Window, ...] = Field(
-        default=(), max_length=MAX_WINDOWS, description="maintenance windows: when the wave "
-        "may move to a new revision")
+    name: Name
+    hostnames: tuple[Glob, ...] | None = None
+    percent: Annotated[float, Field(gt=0, le=100)] | None = None
+    soak: Duration = "0s"
+    gate: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY)] | None = None
+    windows: tuple[Window, ...] = Field(default=(), max_length=MAX_WINDOWS)
 
     @property
     def soak_seconds(self) -> int:
@@ -97,12 +85,8 @@ class Wave(_Document):
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)
 class RolloutSpec(_Document):
-    on_failure: OnFailure = Field(
-        default=OnFailure.HOLD, alias="onFailure", description="when a gate fails: hold (the "
-        "revision goes no further) or rollback (hosts that run it also go back to the last "
-        "revision that passed)")
-    waves: tuple[Wave, ...] = Field(min_length=1, max_length=MAX_WAVES,
-                                    description="the waves, in order")
+    on_failure: OnFailure = Field(default=OnFailure.HOLD, alias="onFailure")
+    waves: tuple[Wave, ...] = Field(min_length=1, max_length=MAX_WAVES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=_STRICT)

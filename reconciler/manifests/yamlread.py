@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import yaml
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from reconciler.errors import UnusualYamlNode, YamlRefused
 from reconciler.manifests.driverkit import quoted
 from reconciler.manifests.issues import Issue
 from reconciler.manifests.limits import MAX_DEPTH, MAX_DOCUMENTS, MAX_DOCUMENTS_PER_FILE
@@ -33,19 +34,6 @@ _SHORTCUT = (
     None not in yaml.resolver.Resolver.yaml_implicit_resolvers
     and not yaml.resolver.Resolver.yaml_path_resolvers
 )
-
-
-class _Unusual(Exception):
-    """A node the fast path leaves to SafeConstructor."""
-
-
-class _Refused(Exception):
-    """A document too deep, or with a scalar its tag cannot read: it is not constructed."""
-
-    def __init__(self, node: yaml.Node, message: str) -> None:
-        super().__init__(message)
-        self.line: int = node.start_mark.line + 1
-        self.message = message
 
 
 # PyYAML wheels ship libyaml; a build without it still works, only slower.
@@ -118,14 +106,14 @@ class FastLoader(SafeLoader):  # type: ignore[valid-type,misc]  # chosen at impo
         found = len(self.problems)
         try:
             return self._build(node, 0)
-        except _Refused as refused:
+        except YamlRefused as refused:
             self.problems.append((refused.line, refused.message))
             return None
-        except (_Unusual, RecursionError):
+        except (UnusualYamlNode, RecursionError):
             del self.problems[found:]  # the walk below finds them again
         try:
             self._check_shape(node)
-        except _Refused as refused:
+        except YamlRefused as refused:
             self.problems.append((refused.line, refused.message))
             return None
         return super().construct_document(node)
@@ -137,10 +125,10 @@ class FastLoader(SafeLoader):  # type: ignore[valid-type,misc]  # chosen at impo
                 return node.value
             return self._scalar(node)  # type: ignore[arg-type]  # a ScalarNode, by its class
         if id(node) in self._seen:
-            raise _Unusual
+            raise UnusualYamlNode
         self._seen.add(id(node))
         if depth == MAX_DEPTH:
-            raise _Refused(node, _too_deep())
+            raise YamlRefused(node.start_mark.line + 1, _too_deep())
         depth += 1
         if kind is MappingNode and node.tag == _MAP:
             mapping: dict[Any, Any] = {}
@@ -161,27 +149,27 @@ class FastLoader(SafeLoader):  # type: ignore[valid-type,misc]  # chosen at impo
                 else self._build(item, depth)
                 for item in node.value
             ]
-        raise _Unusual
+        raise UnusualYamlNode
 
     def _scalar(self, node: ScalarNode) -> Any:
         """A non-string scalar; PyYAML's constructors raise bare errors on a bad one."""
         construct = self._scalars.get(node.tag)
         if construct is None:
-            raise _Unusual
+            raise UnusualYamlNode
         if node.tag == "tag:yaml.org,2002:int" and len(node.value) > _MAX_INT_TEXT:
-            raise _Refused(node, (
+            raise YamlRefused(node.start_mark.line + 1, (
                 f"{quoted(node.value)} is an integer of more than {_MAX_INT_TEXT} characters; "
                 "quote it to keep it as text"))
         try:
             return construct(node)
         except (ValueError, KeyError, AttributeError, TypeError):
-            raise _Refused(node, (
+            raise YamlRefused(node.start_mark.line + 1, (
                 f"{quoted(node.value)} is not a valid {_SCALAR_KIND[node.tag]}; quote it to "
                 "keep it as text")) from None
 
     def _scalar_key(self, node: yaml.Node) -> Any:
         if not isinstance(node, ScalarNode):
-            raise _Unusual  # a complex key
+            raise UnusualYamlNode  # a complex key
         return self._scalar(node)
 
     def _key(self, node: ScalarNode) -> Any:
@@ -221,7 +209,7 @@ class FastLoader(SafeLoader):  # type: ignore[valid-type,misc]  # chosen at impo
                     self._scalar(node)
                 continue
             if depth == MAX_DEPTH:
-                raise _Refused(node, _too_deep())
+                raise YamlRefused(node.start_mark.line + 1, _too_deep())
             if isinstance(node, MappingNode):
                 self._duplicates(node.value)
                 for key_node, value_node in reversed(node.value):
@@ -340,7 +328,6 @@ def document_lines(content: bytes, count: int) -> list[int] | None:
         offset = start
         lines.append(line)
     return lines if len(lines) == count else None
-
 
 
 def compose(content: bytes) -> list[yaml.Node]:

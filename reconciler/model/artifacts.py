@@ -53,6 +53,11 @@ def manifest_arch(arch: str) -> str:
     return _MANIFEST_ARCH[store_arch(arch)]
 
 
+# Targets whose kernel headers a build finds by itself, from the builder's apt sources
+# (``linux-headers-<release>``); any other kernel builds only from its ``kernelUrls``.
+APT_HEADER_TARGETS = frozenset({"debian"})
+
+
 @dataclass(frozen=True, order=True)
 class KernelId:
     """A kernel as a Falco loader names it: the parts of an artifact file name.

@@ -21,7 +21,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.model import artifacts
+# Re-exported: httpd.intake (engineer httpd's) names it as buildrequests.BodyError.
+from reconciler.errors import BodyError as BodyError  # noqa: PLC0414 - see above
+from reconciler.errors import JsonError
+from reconciler.model import artifacts, jsondoc
 from reconciler.model.artifacts import ArtifactKey
 
 PATH = "/v1/build-requests"
@@ -34,8 +37,6 @@ _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 _UNAME = re.compile(r"^[A-Za-z0-9](?:\.?[A-Za-z0-9_+~-]){0,63}$")
 
 
-class BodyError(ValueError):
-    """The body is not a build request at all (the whole request is refused: 400)."""
 
 
 class Verdict(enum.StrEnum):
@@ -112,8 +113,8 @@ def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
     """The asking host and each entry (an artifact, or a verdict refusing it); raises
     ``BodyError`` for a body that is no build request."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = jsondoc.loads(body)
+    except JsonError as exc:
         raise BodyError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise BodyError("expected an object {host, artifacts}")
@@ -133,8 +134,8 @@ def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
 def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
     """The verdicts of a build host's answer; unreadable parts are left out."""
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = jsondoc.loads(body)
+    except JsonError:
         return ()
     found = []
     for item in doc.get("artifacts", []) if isinstance(doc, dict) else []:
@@ -146,34 +147,3 @@ def parse_answer(body: bytes) -> tuple[KeyVerdict, ...]:
             continue
         found.append(KeyVerdict(item["path"], verdict, str(item.get("reason", ""))))
     return tuple(found)
-
-
-# -- the asking side: where each artifact asked for stands -------------------------------
-
-class Standing(enum.StrEnum):
-    PENDING = "pending"  # a build host took it (or has it): wait, then fetch
-    REJECTED = "rejected"  # every build host refused it; ``detail`` says why
-    UNREACHABLE = "unreachable"  # no build host answered (or asked us to wait): retry
-    NO_BUILD_HOST = "no build host"  # no upstream takes build requests
-
-
-@dataclass(frozen=True)
-class KeyStanding:
-    key: ArtifactKey
-    standing: Standing
-    upstream: str = ""  # the build host that took it
-    detail: str = ""
-    next_at: float = 0.0  # epoch seconds: not asked again before then
-    posted: bool = False  # asked in this call (else a request made earlier still stands)
-
-    @property
-    def transient(self) -> bool:
-        return self.standing in (Standing.PENDING, Standing.UNREACHABLE)
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    keys: tuple[KeyStanding, ...] = ()
-
-    def standing(self, key: ArtifactKey) -> KeyStanding | None:
-        return next((k for k in self.keys if k.key == key), None)

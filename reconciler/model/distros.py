@@ -11,7 +11,7 @@ from reconciler.model.host import HostFacts
 from reconciler.model.kernelparts import Unnamed, V
 from reconciler.model.versions import FalcoVersion, LoaderKind
 
-_MINIKUBE_VERSION = re.compile(r"([0-9]+(\.[0-9]+){2})")
+MINIKUBE_VERSION = re.compile(r"([0-9]+(\.[0-9]+){2})")
 
 
 # -- which distro the loader thinks it is on ---------------------------------------------
@@ -71,7 +71,7 @@ FALCOCTL_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 def _falcoctl_minikube(facts: HostFacts) -> bool:
     """falcoctl's minikube check: etc/VERSION exists and holds a version like 1.26.0."""
     return (facts.minikube_version is not None
-            and _MINIKUBE_VERSION.search(facts.minikube_version) is not None)
+            and MINIKUBE_VERSION.search(facts.minikube_version) is not None)
 
 
 def falcoctl_distro(facts: HostFacts, falco: FalcoVersion) -> str | Unnamed:

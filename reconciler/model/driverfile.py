@@ -16,6 +16,7 @@ import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from reconciler.errors import InvalidDriver
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.versions import DriverIdentity, SemVer
 
@@ -29,8 +30,6 @@ PROBE_IDENTITY_SECTIONS = ("api_version", "schema_version")
 Reader = Callable[[int, int], bytes]
 
 
-class InvalidDriver(ValueError):
-    """The file is not the driver it claims to be."""
 
 
 @dataclass(frozen=True)

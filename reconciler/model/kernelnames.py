@@ -33,8 +33,8 @@ from dataclasses import dataclass, replace
 from reconciler.errors import FactsError
 from reconciler.model.artifacts import KernelId, store_arch
 from reconciler.model.distros import (
-    _MINIKUBE_VERSION,
     FALCOCTL_REQUIRED_KEYS,
+    MINIKUBE_VERSION,
     bash_distro,
     distro_id,
     falcoctl_distro,
@@ -282,7 +282,7 @@ def minikube_version(facts: HostFacts, names: Names) -> Names | Unnamed:
     ``v1.26.0-1655407986-14197`` -> ``1_1.26.0``: minikube ISOs share kernels across
     releases, so the prebuilt drivers are keyed by minikube's own version.
     """
-    found = _MINIKUBE_VERSION.search(facts.minikube_version or "")
+    found = MINIKUBE_VERSION.search(facts.minikube_version or "")
     if not found:
         return Unnamed(f"etc/VERSION marks a minikube host but holds no version like 1.26.0: "
                        f"Falco {names.falco}'s loader stops there")

@@ -24,6 +24,8 @@ import re
 import struct
 from dataclasses import dataclass
 
+from reconciler.errors import InvalidSignature
+
 MARKER = b"~Module signature appended~\n"
 _INFO = struct.Struct(">BBBBB3xI")  # struct module_signature
 PKEY_ID_PKCS7 = 2
@@ -48,8 +50,6 @@ _SIGNED_DATA = "1.2.840.113549.1.7.2"
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.DOTALL)
 
 
-class InvalidSignature(ValueError):
-    """The module's appended signature, or a certificate, cannot be read."""
 
 
 @dataclass(frozen=True, order=True)
@@ -75,10 +75,18 @@ class Signer:
 @dataclass(frozen=True, order=True)
 class Signing:
     """Sign kernel modules with this key and certificate: absolute paths on the build host
-    (an enrolled MOK, say); the key is read by the signing container only."""
+    (an enrolled MOK, say), named ``name`` in its keyring (``signing_keys``); a manifest
+    names the key only, never a path. The key is read by this process only
+    (``edges.host.crypto``). A name the keyring lacks has empty paths: nothing is signed
+    with it, and the sign step says why."""
 
     key: str
     certificate: str
+    name: str = ""
+
+    @property
+    def known(self) -> bool:
+        return bool(self.key and self.certificate)
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,11 @@ class Certificate:
     subject: str
     sha256: str  # fingerprint of the DER certificate
     der: bytes
+
+
+def trailer(signature_length: int) -> bytes:
+    """What follows a PKCS#7 signature of ``signature_length`` bytes: the struct and marker."""
+    return _INFO.pack(0, 0, PKEY_ID_PKCS7, 0, 0, signature_length) + MARKER
 
 
 def signature_of(data: bytes) -> ModuleSignature | None:

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.errors import InvalidIndex
+from reconciler.model.upstreams import Trust
 from reconciler.model.versions import DriverIdentity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -26,6 +28,7 @@ class Offer:
     sha256: str | None = None  # the digest the upstream states (None: it states none)
     size: int | None = None  # the size it states or its HEAD answered
     identity: DriverIdentity | None = None  # the identity its index states
+    trust: Trust = Trust.SIGNED  # its upstream's: checksum means no signature is needed
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,6 @@ class IndexEntry:
     identity: DriverIdentity | None
 
 
-class InvalidIndex(ValueError):
-    """An ``index.json`` that is not a reconciler's."""
 
 
 def parse_index(doc: Any) -> dict[str, IndexEntry]:

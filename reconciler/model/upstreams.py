@@ -19,10 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from reconciler.errors import FleetSettingError
+from reconciler.model.urls import has_credentials, redacted
+
 
 class UpstreamKind(enum.StrEnum):
     RECONCILER = "reconciler"  # another reconciler: its index.json gives sha256 and identity
     REPOSITORY = "repository"  # any Falco driver repository in the store layout
+
+
+class Trust(enum.StrEnum):
+    """What makes an upstream's bytes publishable (``model.trustindex``)."""
+
+    SIGNED = "signed"  # a trusted, unexpired signed index covers its path and sha256 (default)
+    CHECKSUM = "checksum"  # an upstream that signs nothing: its own .sha256 and ELF checks
 
 
 class BuildPolicy(enum.StrEnum):
@@ -37,10 +47,10 @@ class AlertFormat(enum.StrEnum):
 
 
 DEFAULT_TIMEOUT = 10.0
+# A module is a few MB: five minutes is a slow link's worth, not a dripping server's.
+DEFAULT_DEADLINE = 300.0
 
 
-class FleetSettingError(ValueError):
-    """An upstream or alert entry that does not parse; the message names where it is."""
 
 
 @dataclass(frozen=True)
@@ -51,14 +61,16 @@ class Upstream:
     basic_auth_file: Path | None = None  # a file holding "user:password"
     ca_bundle: Path | None = None  # PEM file of the CAs to trust for https
     timeout: float = DEFAULT_TIMEOUT  # seconds per connect/read
+    deadline: float = DEFAULT_DEADLINE  # seconds for each whole request, body included
     build_requests: bool = False  # a build host that takes our build requests
     secret_file: Path | None = None  # the HMAC secret those requests are signed with
+    trust: Trust = Trust.SIGNED
 
     @property
     def name(self) -> str:
         """How plans and logs name it: its host[:port] and path."""
         parts = urllib.parse.urlsplit(self.url)
-        return parts.netloc + parts.path
+        return parts.netloc.rpartition("@")[2] + parts.path  # never a password
 
 
 @dataclass(frozen=True)
@@ -68,17 +80,21 @@ class AlertTarget:
 
 
 _UPSTREAM_KEYS = {"url", "kind", "headers", "basic_auth_file", "ca_bundle", "timeout",
-                  "build_requests", "secret_file"}
+                  "deadline", "build_requests", "secret_file", "trust"}
 
 
 def _url(value: Any, where: str) -> str:
     if not isinstance(value, str):
         raise FleetSettingError(f"{where}: url must be text, got {value!r}")
     parts = urllib.parse.urlsplit(value.strip())
+    shown = redacted(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise FleetSettingError(f"{where}: url must be http(s)://host[:port][/path], got {value!r}")
+        raise FleetSettingError(f"{where}: url must be http(s)://host[:port][/path], got {shown!r}")
+    if has_credentials(value):
+        raise FleetSettingError(f"{where}: url must hold no user or password, got {shown!r}; "
+                                "give them as basic_auth_file (or a header) instead")
     if parts.query or parts.fragment:
-        raise FleetSettingError(f"{where}: url must have no query or fragment, got {value!r}")
+        raise FleetSettingError(f"{where}: url must have no query or fragment, got {shown!r}")
     return value.strip().rstrip("/")
 
 
@@ -105,7 +121,8 @@ def _upstream(entry: Any, where: str) -> Upstream:
     if isinstance(entry, str):
         return Upstream(_url(entry, where))
     if not isinstance(entry, Mapping):
-        raise FleetSettingError(f"{where}: expected a URL or a mapping with url, got {entry!r}")
+        raise FleetSettingError(f"{where}: expected a URL or a mapping with url, got "
+                                f"{redacted(repr(entry))}")
     unknown = sorted(set(entry) - _UPSTREAM_KEYS)
     if unknown:
         raise FleetSettingError(f"{where}: unknown key {unknown[0]!r}; known: "
@@ -121,6 +138,11 @@ def _upstream(entry: Any, where: str) -> Upstream:
     timeout = entry.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
         raise FleetSettingError(f"{where}: timeout must be seconds in (0, 3600], got {timeout!r}")
+    deadline = entry.get("deadline", DEFAULT_DEADLINE)
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not (
+            timeout <= deadline <= 86400):
+        raise FleetSettingError(f"{where}: deadline must be seconds in [timeout, 86400], got "
+                                f"{deadline!r}")
     paths = {}
     for key in ("basic_auth_file", "ca_bundle", "secret_file"):
         value = entry.get(key)
@@ -135,7 +157,9 @@ def _upstream(entry: Any, where: str) -> Upstream:
         url=_url(entry["url"], where), kind=kind,
         headers=tuple(sorted((str(k), str(v)) for k, v in headers.items())),
         basic_auth_file=paths["basic_auth_file"], ca_bundle=paths["ca_bundle"],
-        timeout=float(timeout), build_requests=build_requests, secret_file=paths["secret_file"],
+        timeout=float(timeout), deadline=float(deadline), build_requests=build_requests,
+        secret_file=paths["secret_file"],
+        trust=_choice(Trust, entry.get("trust", Trust.SIGNED), f"{where}: trust"),
     )
 
 
@@ -156,7 +180,7 @@ def parse_upstreams(value: Any, origin: str) -> tuple[Upstream, ...]:
     variable); raises ValueError naming ``origin`` and the entry."""
     entries = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if not isinstance(entries, list | tuple):
-        raise FleetSettingError(f"{origin}: upstreams must be a list, got {value!r}")
+        raise FleetSettingError(f"{origin}: upstreams must be a list, got {redacted(repr(value))}")
     return tuple(_upstream(e, f"{origin}: upstreams[{i}]") for i, e in enumerate(entries))
 
 
@@ -164,7 +188,7 @@ def parse_alerts(value: Any, origin: str) -> tuple[AlertTarget, ...]:
     """A list of URLs or ``{url, format: generic|slack}`` mappings, or comma-separated URLs."""
     entries = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else value
     if not isinstance(entries, list | tuple):
-        raise FleetSettingError(f"{origin}: alerts must be a list, got {value!r}")
+        raise FleetSettingError(f"{origin}: alerts must be a list, got {redacted(repr(value))}")
     found = []
     for i, entry in enumerate(entries):
         where = f"{origin}: alerts[{i}]"
@@ -172,7 +196,8 @@ def parse_alerts(value: Any, origin: str) -> tuple[AlertTarget, ...]:
             found.append(AlertTarget(_url(entry, where)))
             continue
         if not isinstance(entry, Mapping) or "url" not in entry or set(entry) - {"url", "format"}:
-            raise FleetSettingError(f"{where}: expected a URL or {{url, format}}, got {entry!r}")
+            raise FleetSettingError(f"{where}: expected a URL or {{url, format}}, got "
+                                    f"{redacted(repr(entry))}")
         form = _choice(AlertFormat, entry.get("format", AlertFormat.GENERIC),
                        f"{where}: format")
         found.append(AlertTarget(_url(entry["url"], where), form))

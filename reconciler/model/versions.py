@@ -75,6 +75,46 @@ _DRIVER_VERSIONS: tuple[tuple[tuple[int, int, int | None], str], ...] = (
 )
 
 
+# Every driver release falcosecurity/libs has tagged (``<x.y.z>+driver``; release
+# candidates as ``-rcN+driver``), up to the newest this table knows. A version in that
+# namespace at or below the newest which is not here was never released, so no source can
+# have it; a newer one may be a release made after this table and is let through.
+DRIVER_RELEASES: tuple[str, ...] = (
+    "2.0.0", "3.0.0", "3.0.1", "4.0.0", "4.0.1", "5.0.0", "5.0.1", "5.1.0", "6.0.0",
+    "6.0.1", "7.0.0", "7.1.0", "7.2.0", "7.2.1", "7.3.0", "8.0.0", "8.1.0", "9.0.0",
+    "9.1.0", "10.0.0", "10.1.0", "10.2.0",
+)
+_RELEASED = {tuple(int(p) for p in v.split(".")): v for v in DRIVER_RELEASES}
+_DRIVER_TAG = re.compile(r"(\d+)\.(\d+)\.(\d+)(-rc\d+)?(\+driver)?")
+
+
+def driver_release_problem(value: str) -> str | None:
+    """Why ``value`` names a driver release no source can have, with the releases nearest
+    to it; None for a release, a newer version than this table knows, or a name outside
+    the release namespace (a commit, ``master``, a private build's own version)."""
+    found = _DRIVER_TAG.fullmatch(value)
+    if found is None:
+        return None
+    number = (int(found[1]), int(found[2]), int(found[3]))
+    if found[5] is None:
+        if number in _RELEASED:
+            return (f"{value!r} is not a driver release: falcosecurity/libs tags driver "
+                    f"releases with +driver; did you mean '{value}+driver'?")
+        return None
+    if number in _RELEASED or number > max(_RELEASED):
+        return None
+    below = [v for v in _RELEASED if v < number]
+    above = [v for v in _RELEASED if v > number]
+    near = [_RELEASED[max(below)]] if below else []
+    near += [_RELEASED[min(above)]] if above else []
+    nearest = min((v for v in _RELEASED if v[0] == number[0]),
+                  key=lambda v: abs(v[1] - number[1]) * 1000 + abs(v[2] - number[2]),
+                  default=max(below) if below else min(above))
+    return (f"{value!r} is not a driver release (the releases nearest it are "
+            f"{' and '.join(n + '+driver' for n in near)}); did you mean "
+            f"'{_RELEASED[nearest]}+driver'?")
+
+
 def known_driver_version(version: FalcoVersion) -> str | None:
     for (major, minor, patch), driver in _DRIVER_VERSIONS:
         if (version.major, version.minor) == (major, minor) and patch in (None, version.patch):

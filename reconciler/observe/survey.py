@@ -12,16 +12,16 @@ the bytes to what they state.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from reconciler import logs
-from reconciler.edges.http import upstream as http
-from reconciler.errors import ConfigError, UpstreamError
+from reconciler.edges.http import upstream
+from reconciler.errors import ConfigError, InvalidIndex, UpstreamDown, UpstreamError
 from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.offers import IndexEntry, InvalidIndex, Offer, parse_index
+from reconciler.model.offers import IndexEntry, Offer, parse_index
 from reconciler.model.upstreams import Upstream, UpstreamKind
 
 log = logs.get(__name__)
@@ -30,7 +30,7 @@ INDEX_PATH = "/index.json"
 MAX_INDEX_BYTES = 64 << 20
 _ABSENT = (403, 404, 410)  # what repositories (S3 among them) answer for a file they lack
 
-Connect = Callable[[Upstream], http.Client]
+Connect = Callable[[Upstream], upstream.Client]
 
 
 @dataclass
@@ -49,12 +49,10 @@ class Survey:
     down: tuple[str, ...] = ()
 
 
-class _Down(Exception):
-    """This upstream answers no more in this pass (the message says why)."""
 
 
 def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: IndexCache,
-           *, connect: Connect = http.Client) -> Survey:
+           *, connect: Connect = upstream.Client) -> Survey:
     wanted = sorted(set(keys))
     if not wanted or not upstreams:
         return Survey()
@@ -70,17 +68,17 @@ def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: In
                 offers = _from_index(client, wanted, cache, notes)
             else:
                 _from_heads(client, wanted, notes, offers)
-        except (_Down, UpstreamError, ConfigError) as exc:
+        except (UpstreamDown, UpstreamError, ConfigError) as exc:
             notes.append(f"upstream {source.name} not asked further: {exc}")
             down.append(source.name)
             log.warning("upstream.down", upstream=source.name, error=str(exc))
         for key, offer in offers:
-            found.setdefault(key, []).append(offer)
+            found.setdefault(key, []).append(dataclasses.replace(offer, trust=source.trust))
     return Survey(tuple((k, tuple(found[k])) for k in wanted if k in found), tuple(notes),
                   tuple(down))
 
 
-def _from_heads(client: http.Client, keys: Sequence[ArtifactKey], notes: list[str],
+def _from_heads(client: upstream.Client, keys: Sequence[ArtifactKey], notes: list[str],
                 offers: list[tuple[ArtifactKey, Offer]]) -> None:
     name = client.upstream.name
     for key in keys:
@@ -89,16 +87,16 @@ def _from_heads(client: http.Client, keys: Sequence[ArtifactKey], notes: list[st
         if answer.status in _ABSENT:
             continue
         if answer.status != 200:
-            raise _Down(f"HEAD {url} answered {answer.status}")
+            raise UpstreamDown(f"HEAD {url} answered {answer.status}")
         size = answer.length
-        if size is not None and size > http.MAX_ARTIFACT_BYTES:
+        if size is not None and size > upstream.MAX_ARTIFACT_BYTES:
             notes.append(f"{key.relpath}: {name} has it with {size} bytes, over the "
-                         f"{http.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
+                         f"{upstream.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
             continue
         offers.append((key, Offer(name, url, size=size)))
 
 
-def _from_index(client: http.Client, keys: Sequence[ArtifactKey], cache: IndexCache,
+def _from_index(client: upstream.Client, keys: Sequence[ArtifactKey], cache: IndexCache,
                 notes: list[str]) -> list[tuple[ArtifactKey, Offer]]:
     name = client.upstream.name
     url = client.url(INDEX_PATH)
@@ -108,14 +106,14 @@ def _from_index(client: http.Client, keys: Sequence[ArtifactKey], cache: IndexCa
         entries = known[1]
     elif answer.status == 200:
         try:
-            entries = parse_index(json.loads(answer.body))
-        except (ValueError, InvalidIndex) as exc:
-            raise _Down(f"{url} is not a falco-reconciler index: {exc}") from exc
+            entries = parse_index(answer.json(url))
+        except InvalidIndex as exc:
+            raise UpstreamDown(f"{url} is not a falco-reconciler index: {exc}") from exc
         etag = answer.header("ETag")
         if etag:
             cache.by_url[url] = (etag, entries)
     else:
-        raise _Down(f"GET {url} answered {answer.status}")
+        raise UpstreamDown(f"GET {url} answered {answer.status}")
     offers = []
     for key in keys:
         entry = entries.get(key.relpath)
@@ -126,9 +124,9 @@ def _from_index(client: http.Client, keys: Sequence[ArtifactKey], cache: IndexCa
         if misfit is not None:
             notes.append(f"{key.relpath}: {name} has it, but its index says {misfit}")
             continue
-        if entry.size > http.MAX_ARTIFACT_BYTES:
+        if entry.size > upstream.MAX_ARTIFACT_BYTES:
             notes.append(f"{key.relpath}: {name} has it with {entry.size} bytes, over the "
-                         f"{http.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
+                         f"{upstream.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
             continue
         offers.append((key, Offer(name, client.url(entry.url_path), entry.sha256, entry.size,
                                   entry.identity)))

@@ -24,9 +24,9 @@ import enum
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-from reconciler.desired.state import DesiredContainer, DesiredState
+from reconciler.desired.state import DesiredArtifact, DesiredContainer, DesiredState
 from reconciler.model import versions
-from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.artifacts import APT_HEADER_TARGETS, ArtifactKey
 from reconciler.model.container import ContainerSpec
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.observations import ObservedContainer, ObservedImage
@@ -65,6 +65,7 @@ class Reason(enum.StrEnum):
     UNAVAILABLE = "blocked: no upstream has it and this host does not build"
     # As UNAVAILABLE, but an upstream could not be asked: it may have it once it answers.
     UPSTREAM_DOWN = "blocked: no upstream that answered has it and this host does not build"
+    NO_HEADERS = "cannot be built: no source of this kernel's headers"
     UNWANTED_CORRUPT = "corrupt or unverifiable and no longer wanted"
     EXPIRED = "no Host, DriverBuild or installed kernel wants it any more, past its retention"
     ABSENT = "container does not exist"
@@ -111,6 +112,7 @@ class Change(NamedTuple):
         }
         if self.offers:
             found["from"] = self.offers[0].upstream
+            found["trust"] = self.offers[0].trust.value
         return found
 
 
@@ -121,6 +123,8 @@ class Plan:
     changes: tuple[Change, ...]
     manifest_host: str | None = None  # the Host manifest that matched
     notes: tuple[str, ...] = ()  # observed facts the text form shows (not in the JSON)
+    # What retention keeps a while longer: shown after the changes (not in the JSON).
+    retention: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -252,8 +256,7 @@ def _retention_notes(retained: Review | None) -> list[str]:
     return found
 
 
-def notes(desired: DesiredState, observed: ObservedState,
-          retained: Review | None = None) -> tuple[str, ...]:
+def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
     """Facts worth showing beside the changes (the text form prints them)."""
     found: list[str] = list(desired.notes)
     want = desired.container
@@ -267,7 +270,19 @@ def notes(desired: DesiredState, observed: ObservedState,
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
-    return (*found, *_retention_notes(retained))
+    return tuple(found)
+
+
+def _has_headers(artifact: DesiredArtifact) -> bool:
+    return bool(artifact.kernel_urls) or artifact.key.target in APT_HEADER_TARGETS
+
+
+def _no_headers(artifact: DesiredArtifact) -> str:
+    key = artifact.key
+    return (f"a {key.target} kernel's headers are found only through kernelUrls (apt "
+            f"finds them for {', '.join(sorted(APT_HEADER_TARGETS))} kernels only): list "
+            f"the header packages of {key.kernel_release} in a DriverBuild's kernelUrls, or "
+            f"serve the driver from an upstream; wanted by {', '.join(artifact.wanted_by)}")
 
 
 def _source(change: Change, offers: tuple[Offer, ...], build: BuildPolicy) -> Change:
@@ -290,7 +305,8 @@ def requests_instead(plan: Plan, *, build_hosts: bool = True,
         return plan
 
     def instead(change: Change) -> Change:
-        if change.op is not Op.BUILD or change.reason is Reason.UNSAFE_PATH:
+        if change.op is not Op.BUILD or change.reason in (Reason.UNSAFE_PATH,
+                                                           Reason.NO_HEADERS):
             return change
         if build_hosts:
             return change._replace(op=Op.REQUEST)
@@ -327,9 +343,12 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
             reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
         elif artifact.key in unsigned:
             reason, detail = Reason.UNSIGNED, f"{unsigned[artifact.key]}; {detail}"
-        change = Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
-                        detail=detail, artifact=artifact.key)
-        builds.append(_source(change, offered.get(artifact.key, ()), build))
+        change = _source(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
+                                detail=detail, artifact=artifact.key),
+                         offered.get(artifact.key, ()), build)
+        if change.op is Op.BUILD and not _has_headers(artifact):
+            change = change._replace(reason=Reason.NO_HEADERS, detail=_no_headers(artifact))
+        builds.append(change)
     wanted = {a.key for a in desired.artifacts}
     deletes = [
         Change(ChangeKind.DRIVER, Op.DELETE, key.relpath, Reason.UNWANTED_CORRUPT, artifact=key)
@@ -350,5 +369,6 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
         host=desired.hostname,
         changes=(*builds, *modules, *containers, *deletes),
         manifest_host=desired.host,
-        notes=notes(desired, observed, retained),
+        notes=notes(desired, observed),
+        retention=tuple(_retention_notes(retained)),
     )

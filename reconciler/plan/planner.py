@@ -22,7 +22,7 @@ from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.state import buildqueue, ledger
 from reconciler.edges.store import local as stores
-from reconciler.errors import ConfigError
+from reconciler.errors import CertificateUnreadable, ConfigError
 from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
@@ -141,10 +141,13 @@ def wanted_signers(want: desired.DesiredState) -> dict[ArtifactKey, stores.Wante
         if artifact.signing is None:
             continue
         path = artifact.signing.certificate
-        if path not in by_path:
+        if not artifact.signing.known:
+            by_path[path] = (f"the signing key {artifact.signing.name!r} is not in this "
+                             "build host's keyring (signing_keys)")
+        elif path not in by_path:
             try:
                 by_path[path] = modsign.read_certificate(Path(path)).signer
-            except modsign.CertificateUnreadable as exc:
+            except CertificateUnreadable as exc:
                 by_path[path] = str(exc)
         signers[artifact.key] = by_path[path]
     return signers
@@ -274,7 +277,7 @@ class Planner:
             inputs.manifests, inputs.facts, inputs.revision, drivers_url=drivers_url,
             privileged=self.settings.privileged, docker_socket=docker_socket,
             keys_of=self.manifests.keys_of, newest=newest, falco_home=falco_home,
-            mirrors=mirrors, requested=requested,
+            mirrors=mirrors, requested=requested, keyring=self.settings.keyring,
         )
         self.manifests.forget_builds_but(inputs.manifests)
         self.manifests.desired = (key, want)

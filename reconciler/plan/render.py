@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from reconciler.model.upstreams import Trust
 from reconciler.plan.diff import ChangeKind, Op, Plan
 
 
@@ -27,24 +28,43 @@ def as_json(plan: Plan, held: str = "") -> str:
     return f'{head}, "changes": [\n  {body}\n]}}\n'
 
 
-def as_text(plan: Plan) -> str:
+# As terraform colours its plans: green adds, yellow replaces, red removals (ANSI SGR).
+_COLOURS = {Op.FETCH: "32", Op.BUILD: "32", Op.CREATE: "32", Op.REQUEST: "32",
+            Op.REPLACE: "33", Op.DELETE: "31", Op.REMOVE: "31"}
+
+
+def _paint(text: str, sgr: str | None, colour: bool) -> str:
+    return f"\x1b[{sgr}m{text}\x1b[0m" if colour and sgr else text
+
+
+def as_text(plan: Plan, *, colour: bool = False) -> str:
+    """The plan for people; ``colour`` (a terminal that wants it) paints each change's
+    symbol and operation by what it does."""
     head = f"Host {plan.host} at revision {plan.revision[:12]}"
     head += f" (Host manifest {plan.manifest_host!r})" if plan.manifest_host else (
         " (no Host manifest matches: no Falco here)")
-    lines = [head, *(f"  ({note})" for note in plan.notes), ""]
+    lines = [_paint(head, "1", colour), *(f"  ({note})" for note in plan.notes), ""]
+    kept = [_paint(f"  ({note})", "2", colour) for note in plan.retention]
     if plan.empty:
         lines.append("No changes. The host matches the manifests.")
+        lines += ["", *kept] if kept else []
         return "\n".join(lines) + "\n"
     width = max(len(c.op.value) for c in plan.changes)
     for change in plan.changes:
         what = "container " + change.name if change.kind is ChangeKind.CONTAINER else change.name
         if change.source is not None:
             what += f" from {change.source}"
-        lines.append(f"  {change.op.symbol} {change.op.value:<{width}}  {what}")
+            if change.offers[0].trust is Trust.CHECKSUM:
+                what += " (trust: checksum, no signature)"
+        sign = _paint(f"{change.op.symbol} {change.op.value:<{width}}",
+                      _COLOURS.get(change.op), colour)
+        lines.append(f"  {sign}  {what}")
         lines.append(f"      {change.reason_text}")
         if change.needs_adopt:
             lines.append("      (blocked: apply will not replace it without adoption)")
+    lines += ["", *kept] if kept else []
     counts = Counter(c.op for c in plan.changes)
-    summary = ", ".join(f"{counts[op]} to {op.value}" for op in Op if counts[op])
+    summary = ", ".join(_paint(f"{counts[op]} to {op.value}", _COLOURS.get(op), colour)
+                        for op in Op if counts[op])
     lines += ["", f"Plan: {summary}."]
     return "\n".join(lines) + "\n"

@@ -19,6 +19,7 @@ from reconciler.manifests.models import FalcoSpec
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modes import DriverMode
+from tests.support import upstreams as ups
 
 OLD, NEW = "falco:old", "docker.io/falcosecurity/falco:0.36.2"
 
@@ -269,3 +270,21 @@ def test_a_falco_with_no_address_yet_is_not_asked_and_times_out(
     with pytest.raises(FalcoStartError, match=r"did not answer its /healthz within 0\.3 s"):
         deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
                              ready_timeout=0.3).apply(change, want)
+
+
+def test_a_healthz_answering_garbage_is_not_ready_and_is_rolled_back(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """Before: http.client.BadStatusLine escaped the readiness check and crashed the pass.
+    Now a port that answers something other than HTTP is simply not ready."""
+    old = engine.container("falco")
+    assert old is not None
+    with ups.raw_server(ups.garbage) as (url, heads):
+        engine.behaviours[NEW] = Behaviour(address="127.0.0.1")
+        change, want = healthz_change(engine, int(url.rpartition(":")[2]))
+        with pytest.raises(FalcoStartError, match=r"did not answer .*/healthz within 0\.5 s"):
+            deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
+                                 ready_timeout=0.5).apply(change, want)
+    assert heads and all(h.startswith(b"GET /healthz ") for h in heads)
+    back = engine.container("falco")
+    assert back is not None and back.id == old.id and back.running

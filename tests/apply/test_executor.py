@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler import plan
+import pytest
+
+from reconciler import logs, plan
 from reconciler.apply import executor
 from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import (
@@ -186,3 +188,30 @@ def test_a_kernel_named_otherwise_than_uname_r_is_built_for_its_real_release(
     assert by_name["6.1.192-3-cloud-amd64"].kinds == (DriverKind.KMOD, DriverKind.EBPF)
     assert by_name["6.1.192-3-cloud-amd64"].built_kernel.kernel_release == "6.1.0-57-cloud-amd64"
     assert by_name[GOOD.kernel_release].uname_release == ""
+
+
+def test_a_failure_is_logged_once_at_error_level_with_its_whole_cause(tmp_path: Path) -> None:
+    desired = state(BAD)
+    run = executor.Executor(Store(tmp_path), FakeBuilder(), lambda _c, _d: "started",
+                            no_module)
+    with logs.captured() as events:
+        run.run(plan.diff(desired, ObservedState()), desired)
+    failed = [e for e in events if e["log_level"] == "error"]
+    assert [e["event"] for e in failed] == ["change.failed"]
+    assert failed[0]["name"] == BAD.relpath and "no headers" in failed[0]["message"]
+    said = [e for e in events if "no headers" in str(e.get("message", ""))]
+    assert len(said) == 1  # the skipped Falco names the driver, not the build's cause again
+
+
+def test_on_a_terminal_a_multi_line_cause_reads_as_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logs.configure("info", "console")
+    try:
+        logs.get("t").error("change.failed", name="a.ko",
+                            message="build failed\nmain.c:12: error: x\nmake: *** Error 1")
+    finally:
+        logs.configure()
+    err = capsys.readouterr().err
+    assert "\\n" not in err
+    assert "    message:\n      build failed\n      main.c:12: error: x\n" in err

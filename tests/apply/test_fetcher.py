@@ -3,11 +3,13 @@ driver server over a second store, nginx with basic auth in upstream's layout an
 sidecars, stand-ins that corrupt, hang or drop the connection), the plan says what it will
 fetch from where, and the executor's real fetcher publishes only what verifies. Docker is
 faked by our own engine Protocol; the builder by a recorder (no build may happen unless
-the plan or a failed fetch says so)."""
+the plan or a failed fetch says so). These upstreams are ``trust: checksum``: what is held
+to a signed index is tests/apply/test_signed_fetch.py's."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -23,14 +25,15 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.edges.store.local import Store, sha256_file
 from reconciler.errors import ArtifactRejected
 from reconciler.httpd import DriverServer, ServerConfig
+from reconciler.model import upstreams as fleet
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modsig import Signing
 from reconciler.model.offers import Offer
-from reconciler.model.upstreams import BuildPolicy, Upstream, UpstreamKind
+from reconciler.model.upstreams import BuildPolicy, Trust, UpstreamKind
 from reconciler.observe.state import ObservedState
 from reconciler.plan import planner, render
 from reconciler.plan.diff import Change, Op, Reason
@@ -64,6 +67,9 @@ class Builds:
     def __call__(self, requests: Sequence[BuildRequest]) -> Sequence[BuildOutcome]:
         self.requests += requests
         return [BuildOutcome(r) for r in requests]
+
+# Checksum-trusted upstreams: the checks below are what such an upstream is held to.
+Upstream = functools.partial(fleet.Upstream, trust=Trust.CHECKSUM)
 
 
 @dataclass
@@ -146,10 +152,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
                                     EBPF.relpath: (Op.FETCH, Reason.MISSING, name)}
         changes = json.loads(render.as_json(planned.plan))["changes"]
         kmod = next(c for c in changes if c["name"] == KMOD.relpath)
-        assert (kmod["op"], kmod["from"]) == ("fetch", name)
+        assert (kmod["op"], kmod["from"], kmod["trust"]) == ("fetch", name, "checksum")
         assert kmod["reason"].startswith("missing from the store: ")
-        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name}\n",
-                         render.as_text(planned.plan))
+        assert re.search(rf"\+ fetch +{re.escape(KMOD.relpath)} from {name} \(trust: "
+                         r"checksum, no signature\)\n", render.as_text(planned.plan))
         outcomes = host.apply(rt, planned)
     results = {o.change.name: (o.result.value, o.message) for o in outcomes}
     assert results[KMOD.relpath][0] == "ok"
@@ -168,10 +174,10 @@ def test_a_reconciler_upstream_is_planned_fetched_verified_and_kept(
     assert drivers(again) == {}
 
 
-class Recording(http.Client):
+class Recording(upstream.Client):
     answers: list[int] = []  # noqa: RUF012 - one list per test run, reset by the test
 
-    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> http.Answer:
+    def get_small(self, url: str, *, limit: int, etag: str | None = None) -> upstream.Reply:
         answer = super().get_small(url, limit=limit, etag=etag)
         Recording.answers.append(answer.status)
         return answer
@@ -191,7 +197,7 @@ def test_the_index_is_read_once_a_pass_and_then_only_if_it_changed(
 
 
 @contextlib.contextmanager
-def mirror(tmp_path: Path, contents: dict[ArtifactKey, bytes]) -> Iterator[Upstream]:
+def mirror(tmp_path: Path, contents: dict[ArtifactKey, bytes]) -> Iterator[fleet.Upstream]:
     """nginx with basic auth over upstream's layout, no sidecars: a corporate mirror."""
     root = tmp_path / "mirror"
     for key, data in contents.items():
@@ -375,3 +381,34 @@ def test_a_fetched_module_is_held_to_the_kernels_real_release(
                 fetch(change, want)
     assert (store.lookup(key) is not None) is accepted
     assert partials(tmp_path / "store") == []
+
+
+def _answer_with(body: bytes) -> Any:
+    def answer(conn: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    return answer
+
+
+def test_one_bad_upstream_never_stops_a_pass(host: Host) -> None:
+    """Issue 20.4: an index nested 100,000 deep (RecursionError before) and a repository
+    that drips its files a byte every 0.2 s (minutes of reads, each within the timeout)
+    are reported and skipped; the good upstream after them serves the whole pass."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with (ups.raw_server(_answer_with(deep)) as (nested, _h1),
+          ups.raw_server(ups.dripping(GOOD[KMOD])) as (drip, _h2),
+          ups.file_server(ups.Behaviour(files=ups.layout(GOOD))) as (good, _seen)):
+        rt = host.make([Upstream(nested, UpstreamKind.RECONCILER),
+                        Upstream(drip, timeout=1, deadline=1), Upstream(good)])
+        planned = rt.planner().plan()
+        assert any(n.startswith(f"upstream {Upstream(nested).name} not asked further")
+                   and "nested 100000 deep" in n for n in planned.plan.notes)
+        assert drivers(planned)[KMOD.relpath] == (Op.FETCH, Reason.MISSING, Upstream(drip).name)
+        outcomes = {o.change.name: o for o in host.apply(rt, planned)}
+    assert {o.result.value for o in outcomes.values()} == {"ok"}
+    message = outcomes[KMOD.relpath].message
+    assert message.startswith(f"fetched from {Upstream(good).name}, verified")
+    assert f"{Upstream(drip).name}: GET {drip}{KMOD.url_path()}: not done within its 1 s " \
+           "deadline" in message
+    assert sha256_file(host.store.path_of(KMOD)) == ups.sha256(GOOD[KMOD])
+    assert host.started == [NAME]
+    assert partials(host.tmp / "store") == []

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 
 from reconciler import cli
-from reconciler.edges.host import openssl as modsign
-from reconciler.model import modsig
 from tests.builder.helpers import DKMS_SOURCE
-from tests.builder.test_signing_docker import make_signing_pair
+from tests.support.keys import make_signing_pair, signed_by
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -41,12 +39,7 @@ def test_build_names_it_as_the_loader_does_and_signs_it(
     module = store / "0.1.1-dkms/x86_64" / f"falco_debian_{loader_name}_1.ko"
     data = module.read_bytes()
     assert f"vermagic={kernel_release} SMP".encode() in data
-    found = modsig.signature_of(data)
-    assert found is not None
-    assert found.signer == modsign.read_certificate(Path(pair.certificate)).signer
-    unsigned = tmp_path / "unsigned.ko"
-    unsigned.write_bytes(data[:found.unsigned_size])
-    assert modsign.verify(found.signature, unsigned, Path(pair.certificate)).ok
+    signed_by(data, pair, tmp_path)
 
 
 def test_a_signing_key_without_its_certificate_is_refused(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
 
-from reconciler.builder import headers, steps
+from reconciler.builder import compiler, headers, steps
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import KernelId
 from reconciler.model.container import BindMount
+from reconciler.model.netpolicy import UrlPolicy
+from tests.support import upstreams as ups
+from tests.support.upstreams import Behaviour, file_server
 
 RELEASE = "6.1.0-57-cloud-amd64"
+# The host's kernel_url_allow opening loopback, where the tests' servers are.
+LOOPBACK = UrlPolicy((ipaddress.ip_network("127.0.0.0/8"),))
 
 
 def kernel_tree(path: Path) -> Path:
@@ -35,7 +42,7 @@ def test_rpm_packages_give_usr_src_kernels(tmp_path: Path) -> None:
 
 def test_packages_without_a_kernel_tree_are_refused(tmp_path: Path) -> None:
     (tmp_path / "usr/share/doc").mkdir(parents=True)
-    with pytest.raises(steps.StepFailed, match="no kernel build tree"):
+    with pytest.raises(StepFailed, match="no kernel build tree"):
         headers.find_kernel_dir(tmp_path, RELEASE)
 
 
@@ -64,7 +71,7 @@ def test_a_non_debian_target_without_kernel_urls_fails_naming_the_way_out(
     tmp_path: Path,
 ) -> None:
     kernel = KernelId("centos", "4.18.0-348.el8.x86_64", "1", "x86_64")
-    with pytest.raises(steps.StepFailed, match="give kernelUrls"):
+    with pytest.raises(StepFailed, match="give kernelUrls"):
         headers.ensure(None, "img", kernel, kernel_urls=(),  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
     assert headers.cached(tmp_path, kernel) is None
@@ -77,8 +84,87 @@ def test_a_kernel_url_that_cannot_be_fetched_names_the_release_and_urls(
 ) -> None:
     kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
     url = (tmp_path / "nope.rpm").as_uri()
-    with pytest.raises(steps.StepFailed) as caught:
+    with pytest.raises(StepFailed) as caught:
         headers.ensure(None, "img", kernel, kernel_urls=(url,),  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
     assert "5.10.1.amzn2.x86_64" in caught.value.reason
     assert url in caught.value.reason
+
+
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://169.254.169.254/latest/meta-data/iam/linux-headers.deb",
+     "169.254.169.254 is link-local (cloud metadata lives there)"),
+    ("http://127.0.0.1:{port}/linux-headers.deb", "127.0.0.1 is loopback"),
+])
+def test_kernel_urls_to_metadata_or_loopback_are_refused_clearly(
+    tmp_path: Path, url: str, said: str,
+) -> None:
+    """A manifest's kernelUrls reach only what the host's policy allows: the build fails
+    at the headers step naming the release, the URL and why, and nothing is requested
+    (the loopback server sees no request) or cached."""
+    with file_server(Behaviour(files={"/linux-headers.deb": b"!<arch>\n"})) as (base, how):
+        url = url.format(port=base.rsplit(":", 1)[1])
+        kernel = KernelId("vanilla", RELEASE, "1", "x86_64")
+        with pytest.raises(steps.StepFailed) as caught:
+            headers.ensure(None, "img", kernel, kernel_urls=(url,),  # type: ignore[arg-type]
+                           cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
+        assert how.requests == []
+    reason = caught.value.reason
+    assert f"kernel release {RELEASE}: cannot fetch its headers from {url}" in reason
+    assert said in reason
+    assert "kernel_url_allow" in reason
+    assert headers.cached(tmp_path, kernel) is None
+
+
+def test_a_compile_output_that_is_a_symlink_or_too_big_is_never_read(tmp_path: Path) -> None:
+    """The compile container ran the headers' and the source's code: a falco.ko it left as
+    a symlink to a host file (a key, a secret) is refused unread, as is an ``out`` folder
+    that is a symlink, or a file over the size a driver can be."""
+    secret = tmp_path / "webhook.secret"
+    secret.write_text("s3cr3t\n")
+    out = tmp_path / "work/out"
+    out.mkdir(parents=True)
+    (out / "falco.ko").symlink_to(secret)
+    with pytest.raises(steps.StepFailed, match=r"falco\.ko as a symlink"):
+        compiler._output(out, out / "falco.ko")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/falco.ko").write_bytes(b"\x7fELF")
+    linked = tmp_path / "work2/out"
+    linked.parent.mkdir()
+    linked.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(steps.StepFailed, match="out as a symlink"):
+        compiler._output(linked, linked / "falco.ko")
+    (out / "falco.ko").unlink()
+    with (out / "falco.ko").open("wb") as handle:
+        handle.truncate(compiler.MAX_OUTPUT + 1)  # sparse: no disk used
+    with pytest.raises(steps.StepFailed, match="over the"):
+        compiler._output(out, out / "falco.ko")
+    (out / "falco.ko").unlink()
+    with pytest.raises(steps.StepFailed, match=r"left no falco\.ko"):
+        compiler._output(out, out / "falco.ko")
+
+
+def test_a_kernel_url_answering_garbage_fails_the_step(tmp_path: Path) -> None:
+    """Before: http.client.BadStatusLine escaped the headers download (and cancelled
+    every parallel build). Now it is this step's failure, naming the release."""
+    kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
+    with ups.raw_server(ups.garbage) as (url, heads), pytest.raises(StepFailed) as caught:
+        headers.ensure(None, "img", kernel, kernel_urls=(url + "/k.rpm",),  # type: ignore[arg-type]
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"),
+                       policy=LOOPBACK)
+    assert "5.10.1.amzn2.x86_64" in caught.value.reason
+    assert "BadStatusLine" in caught.value.reason
+    assert len(heads) == 1
+
+
+def test_a_kernel_url_with_credentials_is_refused_and_never_shown(tmp_path: Path) -> None:
+    kernel = KernelId("amazonlinux2", "5.10.1.amzn2.x86_64", "1", "x86_64")
+    with ups.raw_server(ups.garbage) as (url, heads), pytest.raises(StepFailed) as caught:
+        headers.ensure(None, "img", kernel,  # type: ignore[arg-type]
+                       kernel_urls=(url.replace("//", "//me:s3cret@") + "/k.rpm",),
+                       cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"),
+                       policy=LOOPBACK)
+    assert "credentials in a URL are refused" in caught.value.reason
+    assert "s3cret" not in caught.value.reason
+    assert "s3cret" not in (tmp_path / "log").read_text()
+    assert heads == []

@@ -11,6 +11,7 @@ import pytest
 from reconciler.builder import identity, sources, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.errors import StepFailed
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.versions import DriverIdentity
 
@@ -76,7 +77,7 @@ def test_a_version_not_in_the_table_builds_and_the_log_says_it_was_not_checked(
 
 
 def test_a_tree_that_does_not_fit_fails_naming_both_and_the_hint(tmp_path: Path) -> None:
-    with pytest.raises(steps.StepFailed) as failed:
+    with pytest.raises(StepFailed) as failed:
         identity.check(dkms(tmp_path / "t"), "deb:x", "9.1.0+driver", [KMOD],
                        steps.BuildLog(tmp_path / "log"), suggest=lambda: "try elsewhere")
     assert failed.value.reason == (
@@ -87,7 +88,7 @@ def test_a_tree_that_does_not_fit_fails_naming_both_and_the_hint(tmp_path: Path)
 
 def test_a_known_version_from_a_tree_without_identity_is_refused(tmp_path: Path) -> None:
     tree = dkms(tmp_path / "t", config='#define DRIVER_NAME "scap"\n')
-    with pytest.raises(steps.StepFailed, match=r"^driver source '/t' declares no API/schema "
+    with pytest.raises(StepFailed, match=r"^driver source '/t' declares no API/schema "
                        r"version, so it cannot be shown to be 8\.0\.0\+driver \(which requires "
                        r"API 8\.0\.3 / schema 3\.5\.0\)$"):
         identity.check(tree, "/t", "8.0.0+driver", [KMOD], steps.BuildLog(tmp_path / "log"))
@@ -97,7 +98,7 @@ def test_a_probe_from_a_tree_without_bpf_is_refused(tmp_path: Path) -> None:
     tree = libs(tmp_path, "10.1.0", "4.5.1", probe=False)
     log = steps.BuildLog(tmp_path / "log")
     assert identity.check(tree, "t.tgz", "10.2.0+driver", [KMOD], log)
-    with pytest.raises(steps.StepFailed, match=r"^driver source 't.tgz' has no eBPF probe"):
+    with pytest.raises(StepFailed, match=r"^driver source 't.tgz' has no eBPF probe"):
         identity.check(tree, "t.tgz", "10.2.0+driver", [KMOD, EBPF], log)
 
 
@@ -113,7 +114,7 @@ def test_deb_specs_are_apts_own_syntax(spec: str, argument: str, suite: str | No
 
 
 def test_a_malformed_deb_spec_is_refused() -> None:
-    with pytest.raises(steps.StepFailed, match=r"is not deb:<package>\[=<version>\]\[/<suite>\]"):
+    with pytest.raises(StepFailed, match=r"is not deb:<package>\[=<version>\]\[/<suite>\]"):
         sources.DebPackage.parse("deb:Bad Name/")
 
 

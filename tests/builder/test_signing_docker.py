@@ -1,7 +1,9 @@
 """Signed modules, for real: Debian's falcosecurity-scap-dkms built against a real bookworm
-cloud kernel's headers, signed with that kernel's own ``scripts/sign-file`` and a key and
-certificate made here as the kernel's ``certs/Makefile`` makes its own (codeSigning, not
-a CA), then read back by our parser and by ``modinfo``, and checked by openssl.
+cloud kernel's headers, signed IN-PROCESS with a key of the build host's keyring made here
+as the kernel's ``certs/Makefile`` makes its own (codeSigning, not a CA), then read back by
+our parser and by ``modinfo``, and checked by openssl. Nothing from the headers runs with
+the key in reach: headers whose ``scripts/sign-file`` is hostile sign the same way, and
+their ``sign-file`` never runs.
 """
 
 from __future__ import annotations
@@ -13,50 +15,26 @@ from typing import Any
 
 import pytest
 
-from reconciler.builder import runner, signing, steps
+from reconciler.builder import headers, runner, signing, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.store import local as store_mod
+from reconciler.errors import StepFailed
 from reconciler.model import modsig
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
+from reconciler.model.modsig import Signing
 from tests.builder.helpers import CACHE_ROOT, request
+from tests.support.keys import (
+    files_holding,
+    hostile_headers,
+    key_lines,
+    make_signing_pair,
+    signed_by,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-def make_signing_pair(folder: Path, name: str, *, serial: str | None = None) -> modsig.Signing:
-    """A module-signing key and self-signed certificate, as the kernel's x509.genkey asks."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key, cert = folder / f"{name}.key.pem", folder / f"{name}.crt.pem"
-    subprocess.run(
-        ["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
-         "-sha256", "-keyout", str(key), "-out", str(cert),
-         "-subj", f"/O=falco-reconciler tests/CN={name}",
-         "-addext", "basicConstraints=critical,CA:FALSE",
-         "-addext", "keyUsage=digitalSignature",
-         "-addext", "extendedKeyUsage=codeSigning",
-         "-addext", "subjectKeyIdentifier=hash",
-         *(["-set_serial", serial] if serial else [])],
-        check=True, capture_output=True,
-    )
-    key.chmod(0o600)
-    return modsig.Signing(str(key), str(cert))
-
-
-def key_lines(signing_pair: modsig.Signing) -> list[str]:
-    """Lines of the private key's PEM body: what would show if the key leaked anywhere."""
-    body = Path(signing_pair.key).read_text().splitlines()[1:-1]
-    return [body[1], body[len(body) // 2], body[-2]]
-
-
-def files_holding(lines: list[str], *roots: Path) -> list[str]:
-    patterns = [arg for line in lines for arg in ("-e", line)]
-    found = subprocess.run(["grep", "-rlF", *patterns,
-                            *(str(r) for r in roots if r.exists())],
-                           capture_output=True, text=True, check=False)
-    return found.stdout.split()
 
 
 @pytest.mark.usefixtures("no_leftover_containers")
@@ -79,7 +57,8 @@ def test_a_signed_module_is_published_signed_by_the_certificate_and_the_key_stay
     assert outcome.error is None, str(outcome.error)
     (stored,) = outcome.artifacts
     started = [e.step for e in events if e.phase is runner.Phase.STARTED]
-    assert started == list(steps.Step)  # the sign step ran, between compile and verify
+    # the sign step ran, between compile and verify (no load-test gate in this config)
+    assert started == [s for s in steps.Step if s is not steps.Step.LOAD_TEST]
     data = stored.path.read_bytes()
     found = modsig.signature_of(data)
     assert found is not None
@@ -136,10 +115,10 @@ def test_a_certificate_of_another_key_fails_the_check(tmp_path: Path) -> None:
 
     forged_cert = modsign.read_certificate(Path(forged.certificate))
     assert forged_cert.signer == cert.signer
-    with pytest.raises(steps.StepFailed, match="does not verify against the certificate"):
+    with pytest.raises(StepFailed, match="does not verify against the certificate"):
         signing.check(signed, built, module, forged_cert, hash_algo="sha256",
                       certificate=Path(forged.certificate))
-    with pytest.raises(steps.StepFailed, match="not the built module plus a signature"):
+    with pytest.raises(StepFailed, match="not the built module plus a signature"):
         signing.check(signed, built + b"x", module, cert, hash_algo="sha256",
                       certificate=Path(pair.certificate))
 
@@ -165,7 +144,7 @@ def test_a_key_that_is_not_the_certificates_publishes_nothing(
     itself, and the store stays empty; the key is not in the log either."""
     pair = make_signing_pair(tmp_path / "a", "key a")
     other = make_signing_pair(tmp_path / "b", "key b")
-    mixed = modsig.Signing(pair.key, other.certificate)
+    mixed = modsig.Signing(pair.key, other.certificate, "mixed")
     config = make_config()
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms", DriverKind.KMOD),
                                  signing=mixed)
@@ -173,6 +152,7 @@ def test_a_key_that_is_not_the_certificates_publishes_nothing(
 
     assert outcome.error is not None
     assert outcome.error.step == "sign"
+    assert "is not the key of the certificate" in str(outcome.error)
     assert not config.store.exists() or not [p for p in config.store.rglob("*") if p.is_file()]
     assert outcome.log_path is not None
     assert files_holding(key_lines(pair), outcome.log_path, config.state_dir / "logs") == []
@@ -194,3 +174,49 @@ def test_one_pem_holding_key_and_certificate_is_mounted_once_and_signs(
     found = modsig.signature_of(outcome.artifacts[0].path.read_bytes())
     assert found is not None
     assert found.signer == modsign.read_certificate(both).signer
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_a_key_name_the_keyring_lacks_fails_the_sign_step_and_says_why(
+    docker_client: Any, kernel_release: str, make_config: Any,
+) -> None:
+    wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"),
+                                 signing=Signing("", "", "absent"))
+    (outcome,) = runner.build_all([wanted], make_config(), Docker(docker_client))
+    assert outcome.error is not None and outcome.error.step == "sign"
+    assert "the signing key 'absent' is not in this build host's keyring" in str(outcome.error)
+
+
+@pytest.mark.usefixtures("no_leftover_containers")
+def test_headers_with_a_hostile_sign_file_never_run_it_and_the_key_stays_out(
+    docker_client: Any, kernel_release: str, make_config: Any, tmp_path: Path,
+    count_containers: Any, builder_image: str,
+) -> None:
+    """The headers carry a ``scripts/sign-file`` that would print the key: the build signs
+    in-process (no sign container is started at all, so nothing from the headers runs with
+    a key in reach), the module verifies with openssl against the keyring's certificate,
+    and neither the hostile script's mark nor the key is in the store, the logs or the
+    build log."""
+    pair = make_signing_pair(tmp_path / "keys", "keyring key")
+    shared = CACHE_ROOT / "cache"
+    headers.ensure(jobs.Jobs(Docker(docker_client)), builder_image,
+                   request(kernel_release, "x").kernel, kernel_urls=(),
+                   cache_root=shared / "headers",
+                   log=steps.BuildLog(tmp_path / "headers.log"))  # the shared copy exists
+    state = tmp_path / "hostile-state"
+    assert hostile_headers(shared, state / "cache", kernel_release) >= 1
+    config = make_config(state_dir=state, store=tmp_path / "hostile-store")
+    wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"), signing=pair)
+    with count_containers() as created:
+        (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+
+    assert outcome.error is None, str(outcome.error)
+    assert steps.Step.SIGN not in created.steps()
+    (stored,) = outcome.artifacts
+    signed_by(stored.path.read_bytes(), pair, tmp_path)
+    assert outcome.log_path is not None
+    log_text = outcome.log_path.read_text()
+    assert "HOSTILE-SIGN-FILE-RAN" not in log_text
+    assert "signing falco.ko in-process with key keyring-key" in log_text
+    assert files_holding(key_lines(pair), config.store, state / "logs",
+                         outcome.log_path) == []

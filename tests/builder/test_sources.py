@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.builder import sources, steps
+from reconciler.errors import StepFailed
+from tests.support import upstreams as ups
 
 MAKEFILE = """scap-y += main.o ppm_events.o
 obj-m += scap.o
@@ -46,7 +48,7 @@ def test_a_libs_archive_is_found_by_its_driver_cmake_file(tmp_path: Path) -> Non
 
 def test_a_tree_without_a_driver_is_refused_clearly(tmp_path: Path) -> None:
     (tmp_path / "README").write_text("nothing here\n")
-    with pytest.raises(steps.StepFailed, match="holds no driver"):
+    with pytest.raises(StepFailed, match="holds no driver"):
         sources.classify(tmp_path, "/some/dir")
 
 
@@ -70,9 +72,9 @@ def test_module_and_device_names_are_configurable_and_checked(tmp_path: Path) ->
     sources.rename_dkms(tree, "mydriver", "mydev")
     assert "obj-m += mydriver.o" in (tree / "Makefile").read_text()
     assert '#define DRIVER_DEVICE_NAME "mydev"' in (tree / "driver_config.h").read_text()
-    with pytest.raises(steps.StepFailed, match="not a valid kernel module name"):
+    with pytest.raises(StepFailed, match="not a valid kernel module name"):
         sources.rename_dkms(tree, "bad name", "x")
-    with pytest.raises(steps.StepFailed, match="not a valid device name"):
+    with pytest.raises(StepFailed, match="not a valid device name"):
         sources.rename_dkms(tree, "ok", "a/b")
 
 
@@ -93,7 +95,7 @@ def test_a_local_tarball_is_unpacked_once_per_driver_version(tmp_path: Path) -> 
 
 
 def test_an_unusable_source_spec_fails_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(steps.StepFailed, match="neither a folder"):
+    with pytest.raises(StepFailed, match="neither a folder"):
         sources.ensure(None, "img", str(tmp_path / "missing"), "1.0.0",  # type: ignore[arg-type]
                        cache_root=tmp_path, log=steps.BuildLog(tmp_path / "log"))
 
@@ -112,6 +114,17 @@ def test_a_url_template_is_filled_with_the_driver_version_and_cached(tmp_path: P
     assert found.kind is sources.TreeKind.DKMS
     assert found.tree.name == "libs-2.0.0-driver"
     assert "/2.0.0+driver.tar.gz" in log.path.read_text()
-    with pytest.raises(steps.StepFailed, match=r"cannot fetch driver 3\.0\.0"):
+    with pytest.raises(StepFailed, match=r"cannot fetch driver 3\.0\.0"):
         sources.ensure(None, "img", template, "3.0.0",  # type: ignore[arg-type]
                        cache_root=tmp_path / "cache", log=log)
+
+
+def test_a_source_server_answering_garbage_fails_the_step_not_the_build_run(
+        tmp_path: Path) -> None:
+    """Before: http.client.BadStatusLine escaped the download, and build_all's
+    ``except BaseException`` cancelled every parallel build. Now it is this step's failure."""
+    with ups.raw_server(ups.garbage) as (url, heads), \
+            pytest.raises(StepFailed, match=r"cannot fetch driver 3\.0\.0 .*BadStatusLine"):
+        sources.ensure(None, "img", url + "/{driverVersion}.tar.gz", "3.0.0",  # type: ignore[arg-type]
+                       cache_root=tmp_path / "cache", log=steps.BuildLog(tmp_path / "log"))
+    assert heads and heads[0].startswith(b"GET /3.0.0.tar.gz ")

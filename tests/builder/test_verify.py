@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.builder import verify
+from reconciler.errors import InvalidDriver
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.versions import DriverIdentity
 from tests.support.elf import make_elf, probe_identity_sections
@@ -42,13 +43,13 @@ def test_big_endian_elf_is_read_too() -> None:
     (make_elf(verify.EM_X86_64, {".modinfo": MODINFO})[:200], "truncated"),
 ])
 def test_a_module_that_is_not_for_this_kernel_is_refused(data: bytes, message: str) -> None:
-    with pytest.raises(verify.InvalidDriver, match=message):
+    with pytest.raises(InvalidDriver, match=message):
         verify.check_module(data, RELEASE, "amd64", "falco")
 
 
 def test_a_probe_must_be_an_ebpf_object() -> None:
     verify.check_probe(make_elf(verify.EM_BPF, {"tracepoint/x": b"\0" * 8}))
-    with pytest.raises(verify.InvalidDriver, match="not an eBPF object"):
+    with pytest.raises(InvalidDriver, match="not an eBPF object"):
         verify.check_probe(make_elf(verify.EM_X86_64, {".text": b"\x90"}))
 
 
@@ -68,12 +69,12 @@ def test_a_module_must_carry_the_identity_its_source_declared(tmp_path: Path) ->
     assert verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco",
                         expected=IDENTITY).endswith(", API 8.0.3 / schema 3.5.0")
     other = DriverIdentity.parse("8.0.4", "3.5.0")
-    with pytest.raises(verify.InvalidDriver, match=(
+    with pytest.raises(InvalidDriver, match=(
             r"^carries API 8\.0\.3 / schema 3\.5\.0 in its \.modinfo api_version/"
             r"schema_version, but its source declares API 8\.0\.4 / schema 3\.5\.0$")):
         verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco", expected=other)
     module.write_bytes(make_elf(verify.EM_X86_64, {".modinfo": MODINFO}))
-    with pytest.raises(verify.InvalidDriver, match="^" + re.escape(
+    with pytest.raises(InvalidDriver, match="^" + re.escape(
             "no .modinfo api_version/schema_version: expected API 8.0.3 / schema 3.5.0, "
             "as its source declares") + "$"):
         verify.check(module, DriverKind.KMOD, RELEASE, "x86_64", "falco", expected=IDENTITY)
@@ -85,6 +86,6 @@ def test_a_probe_carries_its_identity_in_two_packed_sections(tmp_path: Path) -> 
     assert "API 8.0.3 / schema 3.5.0" in verify.check(
         probe, DriverKind.EBPF, RELEASE, "x86_64", "falco", expected=IDENTITY)
     probe.write_bytes(make_elf(verify.EM_BPF, probe_identity_sections("8.0.3", "3.6.1")))
-    with pytest.raises(verify.InvalidDriver, match=re.escape(
+    with pytest.raises(InvalidDriver, match=re.escape(
             "carries API 8.0.3 / schema 3.6.1 in its api_version/schema_version sections")):
         verify.check(probe, DriverKind.EBPF, RELEASE, "x86_64", "falco", expected=IDENTITY)

@@ -11,6 +11,7 @@ holds it to its vermagic and identity, and the stand-in kernel reads the same .m
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import subprocess
@@ -22,8 +23,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.edges.host import crypto
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store, sha256_file
+from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.server import DriverServer
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
@@ -91,11 +95,18 @@ def test_a_driver_fetched_from_another_reconciler_is_what_falco_loads(
     upstream_store = Store(tmp_path / "upstream-store")
     (tmp_path / "source.ko").write_bytes(data)
     upstream_store.publish(key, tmp_path / "source.ko")
+    # The upstream vouches for it with a signed index; this host pins that key.
+    signer = crypto.new_signing_key(tmp_path / "index.key")
+    assert signedindex.resign(upstream_store.root, key_id=signer.key_id, sign=signer.sign,
+                              signer="build-1", entries=StoreFiles(upstream_store).index(),
+                              expiry=3600, now=dt.datetime.now(dt.UTC))
     with reconciler_serve(upstream_store.root, tmp_path / "serve.log") as url:
         # build: never: a build would fail here anyway; the point is that none is tried.
-        code, out = apply(host, capsys, "--upstreams", url, "--build", "never")
+        code, out = apply(host, capsys, "--upstreams", url, "--build", "never",
+                          "--trusted-keys", signer.public)
     assert code == 0, out
     assert f"fetched from {url.removeprefix('http://')}, verified: sha256 as stated" in out
+    assert "signed by 'build-1' (index version 1" in out
     found = host.store.lookup(key)
     assert found is not None
     assert sha256_file(found.path) == ups.sha256(data)

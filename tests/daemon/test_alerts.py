@@ -27,6 +27,7 @@ from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges.store.local import Store
 from reconciler.model.upstreams import AlertFormat, AlertTarget
 from reconciler.settings import Settings
+from tests.support import upstreams as ups
 
 FAST = Backoff(base=0.001, cap=0.002)
 
@@ -240,3 +241,18 @@ def test_the_loop_runs_on_while_an_alert_target_hangs(receiver: Any, tmp_path: P
         daemon.request_stop()
         thread.join(10)
         alerts.close(flush=0)
+
+
+def test_a_target_answering_garbage_is_retried_and_given_up_not_a_dead_sender(
+        sender: Any, receiver: Any) -> None:
+    """Before: http.client.BadStatusLine (not an OSError) escaped the sender's thread and
+    every later alert was silently never sent. Now it is a failed POST like any other."""
+    good = receiver()
+    with ups.raw_server(ups.garbage) as (url, heads):
+        alerts = sender([AlertTarget(url + "/hook")], attempts=2)
+        alerts.send(EVENT)
+        _until(lambda: alerts.counts().failed == 1)
+        assert len(heads) == 2
+        alerts.targets = (AlertTarget(good.url()),)  # the same sender thread goes on
+        alerts.send(EVENT)
+        _until(lambda: alerts.counts().sent == 1)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
@@ -194,7 +194,7 @@ def test_a_host_that_does_not_build_asks_once_and_rechecks_soon(
                                 why="two retry passes")
         assert "retry" in later["lastPass"]["trigger"]
         assert intake.posts == 1
-        [record] = buildrequests.read_sent(state)
+        [record] = requester.read_sent(state)
         assert record.attempts == 1 and record.upstream
         text = _status(state)
         assert "build requests sent: 1" in text.stdout and GOOD in text.stdout, text.stdout

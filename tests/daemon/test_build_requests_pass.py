@@ -6,6 +6,7 @@ where no Docker engine does (test_build_requests_e2e runs both daemons for real)
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -19,11 +20,14 @@ from reconciler.apply.executor import OutcomeResult
 from reconciler.daemon import passes, state
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.edges.docker.fake import FakeEngine
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.host import crypto
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
+from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
+from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.intake import Answer, Intake
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.model import buildrequests as wire
@@ -81,7 +85,8 @@ def _good_key() -> wire.Requested:
 def _asking_host(tmp_path: Path, git_repo: GitRepo, make_host_root: Any, intake: Intake,
                  falco: str) -> Iterator[Settings]:
     """An edge host (web-1, ``build: never``, Falco ``falco``) whose one upstream is a
-    build host serving ``intake``'s store and taking its build requests."""
+    build host serving ``intake``'s store and taking its build requests; it pins the build
+    host's index key (``INDEX_KEY``)."""
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET + b"\n")
     git_repo.commit({"web.yaml": host_yaml("0.32.2", name=falco)})
@@ -92,7 +97,12 @@ def _asking_host(tmp_path: Path, git_repo: GitRepo, make_host_root: Any, intake:
             store=tmp_path / "store", state_dir=tmp_path / "state", privileged=False,
             build=BuildPolicy.NEVER, upstreams=(Upstream(
                 builder.url, UpstreamKind.RECONCILER, build_requests=True,
-                secret_file=secret),))
+                secret_file=secret),), trusted_keys=(_index_key(tmp_path).public,))
+
+
+def _index_key(tmp_path: Path) -> crypto.SigningKey:
+    path = tmp_path / "index.key"
+    return crypto.load_signing_key(path) if path.exists() else crypto.new_signing_key(path)
 
 
 @pytest.fixture
@@ -181,7 +191,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
         [again] = [o for o in second.outcomes if o.change.name == GOOD]
         assert again.result is OutcomeResult.PENDING and "asked earlier" in again.message
         assert intake.posts == 1  # within the backoff: not asked again
-        [record] = buildrequests.read_sent(conf.state_dir)
+        [record] = requester.read_sent(conf.state_dir)
         assert record.attempts == 1 and record.next_at > record.sent_at
         # The artifact arrives (the fetch side's job): no request any more, record gone.
         key = _good_key()
@@ -189,7 +199,7 @@ def test_a_host_that_does_not_build_asks_once_and_its_pass_is_retried_soon(
         built.write_bytes(b"\x7fELF stand-in module")
         Store(conf.store).publish(key.key, built)
         _run(conf, reconciler)
-        assert buildrequests.read_sent(conf.state_dir) == ()
+        assert requester.read_sent(conf.state_dir) == ()
 
 
 def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
@@ -202,7 +212,7 @@ def test_status_shows_requests_queued_on_a_build_host_and_awaited_on_the_asker(
     key = _good_key()
     upstream = Upstream(server.url, UpstreamKind.RECONCILER, build_requests=True,
                         secret_file=secret)
-    buildrequests.request_builds([upstream], [key], asker, "edge-7")
+    requester.request_builds([upstream], [key], asker, "edge-7")
     for state_dir in (conf.state_dir, asker):
         state.write(state_dir, state.Status(phase="idle"))
 
@@ -234,6 +244,10 @@ def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
         built = tmp_path / "built.ko"
         built.write_bytes(ups.driver_bytes(key.key))
         builder_store.publish(key.key, built)
+        signer = _index_key(tmp_path)  # and vouches for it, as its pass does
+        signedindex.resign(builder_store.root, key_id=signer.key_id, sign=signer.sign,
+                           signer="builder-1", entries=StoreFiles(builder_store).index(),
+                           expiry=3600, now=dt.datetime.now(dt.UTC))
         second = _run(conf, reconciler)
         name = conf.upstreams[0].name
     [fetched] = [o for o in second.outcomes if o.change.name == GOOD]
@@ -241,4 +255,4 @@ def test_what_the_build_host_built_for_us_is_fetched_by_the_next_pass(
     assert fetched.message.startswith(f"fetched from {name}, verified: "
                                       "sha256 as stated, kernel module")
     assert Store(conf.store).lookup(key.key) is not None
-    assert buildrequests.read_sent(conf.state_dir) == ()  # nothing is asked any more
+    assert requester.read_sent(conf.state_dir) == ()  # nothing is asked any more

@@ -10,7 +10,8 @@ root and manifest repository, talking real HTTP:
   its real ``uname -r`` (``unameRelease``); it really builds it, and later what web-b asks
   for;
 - **web-a** (``build: never``, build-1 as a ``reconciler`` upstream), running that kernel:
-  fetches the module from build-1, checks its sha256 against build-1's index, publishes it,
+  fetches the module from build-1, checks its sha256 against build-1's signed index (its
+  key pinned), publishes it,
   and its Falco starts on it; it never starts a builder container;
 - **web-b** (``build: never``; a corporate mirror, then build-1 taking build requests),
   running the older real Debian kernel, which nobody has: the mirror answers 404, so it
@@ -52,6 +53,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.edges.host import crypto
 from reconciler.edges.state import buildqueue
 from reconciler.model.artifacts import parse_relpath
 from reconciler.model.upstreams import Upstream
@@ -189,7 +191,10 @@ def test_a_fleet_builds_once_serves_many_asks_for_what_is_missing_and_outlives_i
     secret = tmp_path / "secret"
     secret.write_bytes(SECRET)
 
-    # build-1: builds the newer kernel's driver and serves it.
+    # build-1: builds the newer kernel's driver and serves it, signing its index; the
+    # others pin its key, so what they fetch is published only under its signature.
+    index_key = crypto.new_signing_key(tmp_path / "index.key")
+    trusted = f"trusted_keys: ['{index_key.public}']\n"
     build = sites("build", standins.falco_repository)
     build_root = make_host_root(hostname="build-1", os_release=DEBIAN_12)
     build.push({"build.yaml": driver_build(newer)})
@@ -199,7 +204,8 @@ def test_a_fleet_builds_once_serves_many_asks_for_what_is_missing_and_outlives_i
     build_args = ["--host-root", str(build_root), "--hostname", "build-1",
                   "--source", SOURCE, "--base-image", BASE_IMAGE, "--no-docker-events",
                   "--poll-interval", "300", "--accept-build-requests", "true",
-                  "--build-request-secret-file", str(secret)]
+                  "--build-request-secret-file", str(secret),
+                  "--index-signing-key", str(tmp_path / "index.key")]
     built_since = time.time()
     builder = build.daemon(*build_args)
     first = builder.wait_for(lambda s: s.get("phase") == "idle" and bool(s.get("lastPass")),
@@ -220,7 +226,7 @@ def test_a_fleet_builds_once_serves_many_asks_for_what_is_missing_and_outlives_i
         FALCO, "kmod", name=site_a.name, image=standins.falco_repository,
         loader_image=standins.loader_repository)})
     config_a = tmp_path / "a.yaml"
-    config_a.write_text(f"build: never\nupstreams:\n"
+    config_a.write_text(f"{trusted}build: never\nupstreams:\n"
                         f"  - {{url: 'http://127.0.0.1:{build.port}', kind: reconciler}}\n")
     assert plan(site_a, root_a, "web-a", config_a) == {path_a: f"fetch {build_name}"}
     a_since = time.time()
@@ -233,6 +239,7 @@ def test_a_fleet_builds_once_serves_many_asks_for_what_is_missing_and_outlives_i
     assert fetched["message"].startswith(
         f"fetched from {build_name}, verified: sha256 as stated, kernel module, vermagic "
         f"'{newer.release} SMP "), fetched["message"]
+    assert "signed by 'build-1' (index version " in fetched["message"]
     assert sha256(site_a.store.root / path_a) == stated[path_a]
     assert kernels(done_a) == [(newer.release, True, True)]
     falco_a = site_a.falco()
@@ -258,7 +265,7 @@ def test_a_fleet_builds_once_serves_many_asks_for_what_is_missing_and_outlives_i
             extra=f"    webserverPort: {standins_b.web_port}\n")})
         config_b = tmp_path / "b.yaml"
         config_b.write_text(
-            "build: never\nupstreams:\n"
+            f"{trusted}build: never\nupstreams:\n"
             f"  - {{url: '{mirror_url}', basic_auth_file: '{tmp_path / 'mirror.auth'}'}}\n"
             f"  - {{url: 'http://127.0.0.1:{build.port}', kind: reconciler, "
             f"build_requests: true, secret_file: '{secret}'}}\n")

@@ -1,6 +1,7 @@
-"""``signing`` in a Host and a DriverBuild: absolute paths, located errors otherwise, and
-the key and certificate carried through the desired state into the build request of
-each module (never of a probe)."""
+"""``signing`` in a Host and a DriverBuild: the NAME of a key in the build host's keyring,
+never a path (a located error says so), resolved against the host's ``signing_keys`` into
+the key and certificate the build request of each module (never of a probe) carries; a
+name the keyring lacks is carried unresolved, so its build refuses and says why."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from reconciler.model.host import HostFacts
 from reconciler.model.modsig import Signing
 from reconciler.observe.state import ObservedState
 
-MOK = Signing("/etc/falco-reconciler/mok/MOK.priv", "/etc/falco-reconciler/mok/MOK.der")
+MOK = Signing("/etc/falco-reconciler/mok/MOK.priv", "/etc/falco-reconciler/mok/MOK.der", "mok")
+OTHER = Signing("/srv/other.key", "/srv/other.crt", "other")
+KEYRING = {"mok": MOK, "other": OTHER}
 HOST = """\
 apiVersion: falco-reconciler/v1
 kind: Host
@@ -28,7 +31,6 @@ spec:
   kernels: [{target: debian, kernelRelease: 5.10.0-20-cloud-amd64, kernelVersion: 1}]
   signing:
     key: %s
-    certificate: %s
 """
 BUILD = """\
 apiVersion: falco-reconciler/v1
@@ -39,7 +41,7 @@ spec:
   driverVersion: 2.0.0+driver
   kernelRelease: 5.10.0-14-cloud-amd64
   outputs: [kmod, ebpf]
-  signing: {key: /srv/other.key, certificate: /srv/other.crt}
+  signing: {key: other}
 """
 FACTS = HostFacts("web-1", "5.10.0-14-cloud-amd64", "#1 SMP Debian 5.10.113-1 (2022-04-29)",
                   "x86_64", "debian", "11", (("ID", "debian"), ("VERSION_ID", "11")),
@@ -50,36 +52,32 @@ def _problems(text: str) -> list[str]:
     return [str(p) for p in loading.problems([("m.yaml", textwrap.dedent(text).encode())])]
 
 
-def test_relative_or_unclean_paths_are_located_errors() -> None:
-    must = ("must be the absolute path of the signing {} on the build host (/ first, no "
-            "control characters or ':', no empty, . or .. component, at most 4095 "
-            "characters)")
-    assert sorted(_problems(HOST % ("MOK.priv", "/etc/mok/../MOK.der"))) == [
-        f"m.yaml:8: spec.signing.key: {must.format('key')}, got 'MOK.priv'",
-        f"m.yaml:9: spec.signing.certificate: {must.format('certificate')}, "
-        "got '/etc/mok/../MOK.der'",
-    ]
-    for bad in ("/etc/mok/", "/etc//mok", "/etc/./mok", "/etc/a:b", "/"):
-        assert _problems(HOST % ("/etc/mok/k", bad)) == [
-            f"m.yaml:9: spec.signing.certificate: {must.format('certificate')}, got '{bad}'"]
-    assert _problems(HOST % ("/etc/mok/.k", "/etc/mok/..c...")) == []
-    assert _problems(BUILD.replace("certificate: /srv/other.crt", "cert: /srv/other.crt")) == [
-        "m.yaml:9: missing required key 'certificate' in spec.signing",
-        "m.yaml:9: unknown key 'cert' in spec.signing; expected one of key, certificate",
-    ]
+def test_a_path_or_a_certificate_is_a_located_error() -> None:
+    """A push cannot make a build host read a file: ``key`` is a name, and a manifest has
+    no ``certificate`` to give."""
+    must = ("must be the name of a signing key in the build host's keyring (its "
+            "signing_keys setting: letters, digits and . _ -, a letter or digit first, at "
+            "most 64 characters), never a path: keys are the host's, not the repository's")
+    for bad in ("/etc/falco-reconciler/webhook.secret", "../secret", "mok key", ".mok"):
+        assert _problems(HOST % bad) == [f"m.yaml:8: spec.signing.key: {must}, got '{bad}'"]
+    assert _problems(HOST % "mok-2026.a_b") == []
+    assert _problems(BUILD.replace("{key: other}", "{key: other, certificate: /c.pem}")) == [
+        "m.yaml:9: unknown key 'certificate' in spec.signing; expected key"]
 
 
 def test_the_schema_describes_signing() -> None:
     defs = schema.json_schema()["$defs"]
-    assert set(defs["SigningSpec"]["required"]) == {"key", "certificate"}
+    assert set(defs["SigningSpec"]["required"]) == {"key"}
+    assert set(defs["SigningSpec"]["properties"]) == {"key"}
     assert "signing" in defs["HostSpec"]["properties"]
     assert "signing" in defs["DriverBuildSpec"]["properties"]
 
 
 def test_signing_flows_into_the_build_request_of_each_module_only(tmp_path: Path) -> None:
-    manifests = loading.load([("a.yaml", (HOST % (MOK.key, MOK.certificate)).encode()),
+    manifests = loading.load([("a.yaml", (HOST % "mok").encode()),
                               ("b.yaml", BUILD.encode())])
-    want = desired.compute(manifests, FACTS, "r" * 40, drivers_url="http://127.0.0.1:8000")
+    want = desired.compute(manifests, FACTS, "r" * 40, drivers_url="http://127.0.0.1:8000",
+                           keyring=KEYRING)
 
     by_release = {(a.key.kernel_release, a.key.kind): a.signing for a in want.artifacts}
     assert by_release == {
@@ -89,7 +87,7 @@ def test_signing_flows_into_the_build_request_of_each_module_only(tmp_path: Path
     }
     assert want.notes == (
         "DriverBuild/both: 2.0.0+driver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko is "
-        f"already wanted signed with {MOK.certificate}; /srv/other.crt is not used for it",)
+        "already wanted signed with key 'mok'; 'other' is not used for it",)
 
     requests: list[BuildRequest] = []
 
@@ -103,3 +101,12 @@ def test_signing_flows_into_the_build_request_of_each_module_only(tmp_path: Path
         ("5.10.0-14-cloud-amd64", (DriverKind.EBPF, DriverKind.KMOD), MOK),
         ("5.10.0-20-cloud-amd64", (DriverKind.KMOD,), MOK),
     ]
+
+
+def test_a_name_the_keyring_lacks_is_carried_unresolved() -> None:
+    manifests = loading.load([("a.yaml", (HOST % "absent").encode())])
+    want = desired.compute(manifests, FACTS, "r" * 40, drivers_url="http://127.0.0.1:8000",
+                           keyring=KEYRING)
+    signings = {a.signing for a in want.artifacts}
+    assert signings == {Signing("", "", "absent")}
+    assert not Signing("", "", "absent").known

@@ -99,5 +99,95 @@ def test_schema_prints_a_json_schema_document(capsys: pytest.CaptureFixture[str]
     assert cli.main(["schema"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert len(document["oneOf"]) == 3
+    assert len(document["oneOf"]) == 4
     assert "Host" in document["$defs"] and "DriverBuild" in document["$defs"]
+
+
+def test_an_uncommitted_typo_is_named_not_hidden_behind_valid(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sha = git_repo.commit({"hosts/web.yaml": HOST})
+    git_repo.write("hosts/web.yaml", HOST + "    drvier: kmod\n")
+    git_repo.write("hosts/new.yaml", HOST.replace("name: web", "name: new"))
+    assert cli.main(_validate(git_repo, tmp_path)) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"1 hosts, 0 driver builds at {sha[:12]}: valid\n"
+    assert captured.err.startswith(
+        "note: 2 manifest files have uncommitted changes (hosts/new.yaml, hosts/web.yaml); "
+        f"validated {sha[:12]}")
+
+
+def test_worktree_reads_the_files_as_they_are_now(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git_repo.commit({"hosts/web.yaml": HOST})
+    git_repo.write("hosts/web.yaml", HOST.replace("version: 0.37.1",
+                                                  "version: 0.37.1\n    drvier: kmod"))
+    assert cli.main(_validate(git_repo, tmp_path, "--worktree")) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "hosts/web.yaml:9: unknown key 'drvier' in spec.falco; did you mean 'driver'?",
+    ]
+    git_repo.write("hosts/web.yaml", HOST)
+    assert cli.main(_validate(git_repo, tmp_path, "--worktree")) == 0
+    assert capsys.readouterr().out == "1 hosts, 0 driver builds at the working tree: valid\n"
+
+
+def test_from_a_subfolder_the_repository_is_found_and_that_folder_validated(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sha = git_repo.commit({"manifests/hosts/web.yaml": HOST,
+                           "manifests/bad.yaml": "kind: Hots\n",
+                           "docker-compose.yml": "services: {web: {image: nginx}}\n"})
+    monkeypatch.chdir(git_repo.path / "manifests" / "hosts")
+    argv = ["validate", "--state-dir", str(tmp_path / "state")]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == f"1 hosts, 0 driver builds at {sha[:12]}: valid\n"
+    monkeypatch.chdir(git_repo.path / "manifests")
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "manifests/bad.yaml:1: unknown kind 'Hots'; expected Host, DriverBuild or "
+        "Rollout; did you mean 'Host'?",
+    ]
+
+
+def test_non_manifest_yaml_at_the_root_hints_at_path(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git_repo.commit({"manifests/hosts/web.yaml": HOST,
+                     "docker-compose.yml": "services: {web: {image: nginx}}\n"})
+    assert cli.main(_validate(git_repo, tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "hint: 1 YAML file(s) here are not manifests (docker-compose.yml)" in err
+    assert "try --path manifests" in err
+
+
+def test_a_clone_url_that_fails_keeps_gits_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Nothing listens on port 1 of loopback: git's own reason must reach the user.
+    argv = ["validate", "--repo", "http://127.0.0.1:1/nothing.git", "--state-dir",
+            str(tmp_path / "s")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "cannot fetch http://127.0.0.1:1/nothing.git: unable to access" in err
+    assert "Failed to connect to 127.0.0.1 port 1" in err
+
+
+def test_a_driver_version_no_source_can_have_is_a_located_error(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git_repo.commit({
+        "hosts/web.yaml": HOST.replace("version: 0.37.1",
+                                       "version: 0.37.1\n    driverVersion: 8.0.0"),
+        "builds/b.yaml": GRID.replace("kernelversion: 1", "kernelversion: 1\n"
+                                      "driverversion: 8.0.1+driver"),
+    })
+    assert cli.main(_validate(git_repo, tmp_path)) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "builds/b.yaml:2: driverversion: '8.0.1+driver' is not a driver release (the releases"
+        " nearest it are 8.0.0+driver and 8.1.0+driver); did you mean '8.0.0+driver'?",
+        "hosts/web.yaml:9: spec.falco.driverVersion: '8.0.0' is not a driver release: "
+        "falcosecurity/libs tags driver releases with +driver; did you mean '8.0.0+driver'?",
+    ]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.errors import InvalidSignature
 from reconciler.model import modsig
 from tests.support import signed
 
@@ -55,7 +56,7 @@ def test_a_damaged_signature_header_is_refused(
 ) -> None:
     damaged = bytearray(debian_module)
     damaged[offset] = value
-    with pytest.raises(modsig.InvalidSignature, match=message):
+    with pytest.raises(InvalidSignature, match=message):
         modsig.signature_of(bytes(damaged))
 
 
@@ -64,7 +65,7 @@ def test_a_signature_that_is_not_pkcs7_is_refused(debian_module: bytes) -> None:
     assert found is not None
     damaged = bytearray(debian_module)
     damaged[found.unsigned_size + 4] ^= 0xFF  # inside the ContentInfo's OID
-    with pytest.raises(modsig.InvalidSignature):
+    with pytest.raises(InvalidSignature):
         modsig.signature_of(bytes(damaged))
 
 
@@ -88,7 +89,7 @@ def test_a_certificate_names_the_issuer_and_serial_openssl_prints(tmp_path: Path
 
 
 def test_bytes_that_are_no_certificate_are_refused() -> None:
-    with pytest.raises(modsig.InvalidSignature):
+    with pytest.raises(InvalidSignature):
         modsig.certificate(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
-    with pytest.raises(modsig.InvalidSignature):
+    with pytest.raises(InvalidSignature):
         modsig.certificate(b"\x30\x82\xff\xff")

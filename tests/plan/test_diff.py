@@ -20,6 +20,7 @@ from reconciler.manifests.models import DriverMode, FalcoSpec, PullPolicy
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.observations import LoadedModule, ObservedContainer, ObservedImage
+from reconciler.model.offers import Offer
 from reconciler.observe.state import ObservedState
 from reconciler.plan import render
 from tests.support.elf import make_elf
@@ -165,6 +166,18 @@ def test_text_form_reads_like_terraform() -> None:
     assert text.rstrip().endswith("Plan: 1 to build, 1 to create.")
 
 
+def test_text_form_on_a_terminal_is_coloured_like_terraform() -> None:
+    got = plan.diff(desired(), ObservedState(present=frozenset({KEY}),
+                                             containers=(ours(status="exited"),),
+                                             corrupt=frozenset({OTHER})))
+    text = render.as_text(got, colour=True)
+    assert "\x1b[33m~ replace\x1b[0m  container falco" in text  # yellow: replaced
+    assert f"\x1b[31m- delete \x1b[0m  {OTHER.relpath}" in text  # red: deleted
+    build = render.as_text(plan.diff(desired(), ObservedState()), colour=True)
+    assert f"\x1b[32m+ build \x1b[0m  {KEY.relpath}" in build  # green: added
+    assert "\x1b[" not in render.as_text(got)  # off a terminal: plain text
+
+
 def test_moved_tag_replaces_falco_only_with_pull_always() -> None:
     moved = ObservedImage(SPEC.image, local_id="sha256:old", remote_digest="sha256:new",
                           running_digests=(f"{SPEC.image}@sha256:old",))
@@ -228,3 +241,30 @@ def test_the_store_reads_the_version_a_module_declares(tmp_path: Path) -> None:
     drivers.publish(KEY, staged)
     assert drivers.module_version(KEY) == "0.20.0"
     assert drivers.module_version(OTHER) is None  # absent
+
+
+UBUNTU = ArtifactKey("2.0.0+driver", "x86_64", "ubuntu-generic", "5.15.0-86-generic", "96",
+                     DriverKind.KMOD)
+
+
+def test_a_kernel_without_a_header_source_is_planned_as_unbuildable_with_the_way_out() -> None:
+    state = desired(artifacts=(UBUNTU,), with_container=False)
+    (change,) = plan.diff(state, ObservedState()).changes
+    assert (change.op, change.reason) == (plan.Op.BUILD, plan.Reason.NO_HEADERS)
+    assert change.reason_text.startswith(
+        "cannot be built: no source of this kernel's headers: a ubuntu-generic kernel's "
+        "headers are found only through kernelUrls")
+    assert "5.15.0-86-generic in a DriverBuild's kernelUrls" in change.reason_text
+    # A host that does not build does not ask a build host for it either: none could.
+    assert plan.requests_instead(plan.diff(state, ObservedState())).changes == (change,)
+
+
+def test_with_kernel_urls_or_an_upstream_that_has_it_the_same_kernel_is_fine() -> None:
+    urls = DesiredState(revision="a" * 40, hostname="web-1", host=None, container=None, artifacts=(
+        DesiredArtifact(UBUNTU, ("DriverBuild/u",), ("https://mirror.example/h.deb",)),))
+    (change,) = plan.diff(urls, ObservedState()).changes
+    assert (change.op, change.reason) == (plan.Op.BUILD, plan.Reason.MISSING)
+    offer = Offer("https://builds.example", "https://builds.example/x.ko", "0" * 64, None)
+    fetched = plan.diff(desired(artifacts=(UBUNTU,), with_container=False),
+                        ObservedState(offers=((UBUNTU, (offer,)),)))
+    assert fetched.changes[0].op is plan.Op.FETCH

@@ -165,3 +165,14 @@ def test_a_deletion_removes_the_artifact_and_its_checksum_through_the_store(
     assert not target.exists()
     assert not target.with_name(target.name + SHA_SUFFIX).exists()
     assert list(store.artifact_paths()) == []
+
+
+def test_what_retention_keeps_is_shown_after_the_changes_not_before() -> None:
+    review = judge({STRAY, OLD, CURRENT}, wanted={CURRENT},
+                   before=ledger.Ledger({STRAY.relpath: T0 - 2 * WEEK, OLD.relpath: T0}),
+                   now=T0 + dt.timedelta(days=1))
+    observed = ObservedState(present=frozenset({CURRENT}),
+                             stored=frozenset({STRAY, OLD, CURRENT}))
+    text = render.as_text(plan.diff(empty_desired(), observed, retained=review))
+    assert text.index(f"- delete  {STRAY.relpath}") < text.index(f"({OLD.relpath}: no longer")
+    assert text.index(f"({OLD.relpath}: no longer") < text.index("Plan: 1 to delete.")

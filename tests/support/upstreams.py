@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,9 +253,6 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
     """An HTTP proxy that only tunnels (``CONNECT``), as corporate proxies do for https:
     its URL and the targets it was asked for. It sees no byte of what goes through."""
     asked: list[str] = []
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
 
     def pipe(source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -266,12 +263,9 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
 
     def tunnel(client: socket.socket) -> None:
         with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
+            head = _read_head(client)
+            if head is None:
+                return
             method, target = head.split(b" ", 2)[:2]
             if method != b"CONNECT":
                 client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
@@ -285,14 +279,77 @@ def connect_proxy() -> Iterator[tuple[str, list[str]]]:
                 pipe(client, origin)
                 back.join(10)
 
+    with _listening(tunnel) as url:
+        yield url, asked
+
+
+@contextlib.contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[tuple[str, list[bytes]]]:
+    """A listener on 127.0.0.1 that reads each request's head and then lets ``answer``
+    write whatever bytes it likes (not HTTP, HTTP a byte at a time...): its URL and the
+    heads it was sent."""
+    heads: list[bytes] = []
+
+    def one(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            head = _read_head(conn)
+            if head is None:
+                return
+            heads.append(head)
+            answer(conn)
+
+    with _listening(one) as url:
+        yield url, heads
+
+
+def _read_head(conn: socket.socket) -> bytes | None:
+    """A request's head, up to its blank line; None if the client went before it."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return None
+        head += chunk
+    return head
+
+
+@contextlib.contextmanager
+def _listening(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A listener on 127.0.0.1 handing each connection to ``handle`` in a thread of its
+    own: its URL, while the block runs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
     def serve() -> None:
         with contextlib.suppress(OSError):
             while True:
-                client, _addr = listener.accept()
-                threading.Thread(target=tunnel, args=(client,), daemon=True).start()
+                conn, _addr = listener.accept()
+                threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}", asked
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
+
+
+def garbage(conn: socket.socket) -> None:
+    """Answer with bytes that are not an HTTP status line (http.client: BadStatusLine)."""
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2 not http at all\r\n\r\n")
+
+
+def dripping(body: bytes, *, every: float = 0.2, in_head: bool = False,
+             ) -> Callable[[socket.socket], None]:
+    """Answer 200 with ``body``, one byte per ``every`` seconds (the head too with
+    ``in_head``), each byte well within any read timeout, until the client goes."""
+    head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    def answer(conn: socket.socket) -> None:
+        if not in_head:
+            conn.sendall(head)
+        for byte in (head if in_head else b"") + body:
+            conn.sendall(bytes([byte]))
+            time.sleep(every)
+
+    return answer

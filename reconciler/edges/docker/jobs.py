@@ -26,6 +26,8 @@ LABEL_OWNER = "io.falco-reconciler.owner"
 LABEL_STEP = "io.falco-reconciler.step"
 LABEL_ARTIFACT = "io.falco-reconciler.artifact"
 ROLE_BUILDER = "builder"
+MAX_OUTPUT_LINES = 20_000  # what a build step keeps of its output: the end, where errors are
+MAX_OUTPUT_CHARS = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,9 @@ class Jobs:
         timed_out = exit_code is None
         if timed_out:
             self.engine.kill(ident)
-        output = self.engine.logs(ident)
+        # Bounded: the container may have run code from headers or a source tree, and its
+        # output goes to the build log and, in part, to status and alerts.
+        output = self.engine.logs(ident, tail=MAX_OUTPUT_LINES)[-MAX_OUTPUT_CHARS:]
         if exit_code == 0 and commit_to is not None:
             reference, labels = commit_to
             self.engine.commit(ident, reference, labels, ("/bin/bash",))

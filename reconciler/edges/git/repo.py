@@ -37,6 +37,11 @@ class Snapshot:
     revision: str
     tree: str
     files: tuple[tuple[str, bytes], ...] | None
+    # The manifest root relative to the repository's top (``--path``, below the folder the
+    # repository was found from): where file names are relative to.
+    root: str = ""
+    # Not a commit's files but the working tree's (``validate --worktree``).
+    worktree: bool = False
 
 
 def is_remote(repo: str) -> bool:
@@ -52,9 +57,13 @@ def open_repo(repo: str, state_dir: Path, *, fetch: bool = True) -> git.Repo:
     """The local repository, or the up-to-date mirror of a remote one."""
     if not is_remote(repo):
         try:
-            return git.Repo(repo, search_parent_directories=False)
+            # As git does: a folder inside a work tree belongs to that repository.
+            return git.Repo(repo, search_parent_directories=True)
         except (git.NoSuchPathError, git.InvalidGitRepositoryError) as exc:
-            raise SourceError(f"{repo} is not a git repository") from exc
+            raise SourceError(
+                f"{repo} is not a git repository, nor a folder inside one (manifests are "
+                f"read from a commit: `git init` and commit them, or give --repo)"
+            ) from exc
     mirror = _cache_dir(state_dir, repo)
     try:
         if not (mirror / "HEAD").exists():
@@ -68,10 +77,27 @@ def open_repo(repo: str, state_dir: Path, *, fetch: bool = True) -> git.Repo:
             _follow_remote_head(handle)
         return handle
     except git.GitCommandError as exc:
-        detail = (exc.stderr or "").strip().splitlines()
-        raise SourceError(
-            f"cannot fetch {repo}: {detail[-1] if detail else exc}"
-        ) from exc
+        raise SourceError(f"cannot fetch {repo}: {git_reason(exc)}") from exc
+
+
+def git_reason(exc: git.GitCommandError) -> str:
+    """git's own reason for a failed command, without GitPython's wrapping.
+
+    GitPython's ``stderr`` is ``"\n  stderr: '<git's stderr>'"``: its last line is a lone
+    quote, so the reason has to be dug out. git says why on its ``fatal:``/``error:``
+    lines; without one, its last line, and without any output, the exit status.
+    """
+    text = str(exc.stderr or "").strip()
+    if text.startswith("stderr:"):
+        text = text[len("stderr:"):].strip()
+    text = text.strip("'\"").strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    if said:
+        return "; ".join(line.split(":", 1)[1].strip() for line in said)
+    if lines:
+        return lines[-1]
+    return f"git exited with status {exc.status}"
 
 
 # Never prompt for credentials: a daemon has nobody to ask.
@@ -105,6 +131,86 @@ def resolve(handle: git.Repo, ref: str | None) -> git.Commit:
             return obj
     where = handle.git_dir
     raise SourceError(f"ref {ref or 'HEAD'!r} names no commit in {where}")
+
+
+def _below_top(handle: git.Repo, repo: str, path: str) -> str:
+    """``path`` as seen from the repository's top: a repository found from one of its
+    subfolders (``cd manifests && reconciler validate``) has its manifest root there."""
+    root = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
+    if is_remote(repo) or handle.working_tree_dir is None:
+        return "" if root == "." else root
+    inside = Path(repo).resolve().relative_to(Path(handle.working_tree_dir).resolve())
+    joined = posixpath.normpath(posixpath.join(inside.as_posix(), root or "."))
+    return "" if joined == "." else joined
+
+
+def uncommitted(repo: str, path: str, select: Selector) -> tuple[str, ...]:
+    """The manifest files (relative to the repository's top) whose working-tree content is
+    not the HEAD commit's: modified, staged, deleted or untracked. A remote repository and
+    a bare one have none."""
+    if is_remote(repo):
+        return ()
+    handle = open_repo(repo, Path(), fetch=False)
+    try:
+        if handle.bare or handle.working_tree_dir is None:
+            return ()
+        root = _below_top(handle, repo, path)
+        try:
+            out = str(handle.git.status("--porcelain=v1", "-z", "--untracked-files=all",
+                                        "--", root or "."))
+        except git.GitCommandError as exc:
+            raise SourceError(f"cannot read the status of {repo}: {git_reason(exc)}") from exc
+    finally:
+        handle.close()
+    changed: list[str] = []
+    entries = iter(out.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        name = entry[3:]
+        if entry[0] in "RC":
+            next(entries, None)  # a rename's second field is its old name
+        rel = posixpath.relpath(name, root) if root else name
+        if not rel.startswith("../") and select(rel):
+            changed.append(name)
+    return tuple(sorted(set(changed)))
+
+
+def worktree_snapshot(repo: str, path: str, select: Selector, *,
+                      max_bytes: int | None = None) -> Snapshot:
+    """The manifests as the working tree holds them now (``validate --worktree``, for
+    pre-commit hooks and editors), with the HEAD they sit on as the revision."""
+    if is_remote(repo):
+        raise SourceError(f"--worktree reads a local working tree; {repo} is a URL")
+    handle = open_repo(repo, Path(), fetch=False)
+    try:
+        if handle.working_tree_dir is None:
+            raise SourceError(f"{repo} is a bare repository: it has no working tree")
+        root = _below_top(handle, repo, path)
+        top = Path(handle.working_tree_dir)
+        try:
+            revision = handle.head.commit.hexsha
+        except ValueError:
+            revision = "0" * 40  # no commit yet: the working tree is all there is
+    finally:
+        handle.close()
+    base = top / root if root else top
+    if not base.is_dir():
+        raise SourceError(f"--path {path!r} is not a folder in {top}")
+    files: list[tuple[str, bytes]] = []
+    for file in sorted(base.rglob("*")):
+        rel = file.relative_to(base).as_posix()
+        if not file.is_file() or file.is_symlink() or not select(rel):
+            continue
+        data = file.read_bytes()
+        if max_bytes is not None and len(data) > max_bytes:
+            head = Truncated(data[: max_bytes + 1])
+            head.size = len(data)
+            files.append((rel, head))
+        else:
+            files.append((rel, data))
+    return Snapshot(revision=revision, tree="worktree", files=tuple(files), root=root,
+                    worktree=True)
 
 
 def manifest_tree(commit: git.Commit, path: str = "") -> git.Tree:
@@ -157,7 +263,8 @@ def snapshot(
     handle = open_repo(repo, state_dir)
     try:
         commit = resolve(handle, ref)
-        tree = manifest_tree(commit, path)
+        root = _below_top(handle, repo, path)
+        tree = manifest_tree(commit, root)
         files = None
         if tree.hexsha not in known_trees:
             collected: list[tuple[str, bytes]] = []
@@ -165,4 +272,4 @@ def snapshot(
             files = tuple(sorted(collected))
     finally:
         handle.close()
-    return Snapshot(revision=commit.hexsha, tree=tree.hexsha, files=files)
+    return Snapshot(revision=commit.hexsha, tree=tree.hexsha, files=files, root=root)

@@ -16,18 +16,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import CertificateUnreadable, InvalidSignature
 from reconciler.model import modsig
 
 MAX_CERTIFICATE = 1 << 16
 OPENSSL_TIMEOUT = 60.0
 
 
-class CertificateUnreadable(Exception):
-    """The certificate file cannot be read or parsed; ``str`` is one sentence."""
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Checked:
     ok: bool
     detail: str  # openssl's own words, or why it could not run
 
@@ -44,13 +43,13 @@ def read_certificate(path: Path) -> modsig.Certificate:
                                     f"{MAX_CERTIFICATE} bytes: not a certificate")
     try:
         return modsig.certificate(data)
-    except modsig.InvalidSignature as exc:
+    except InvalidSignature as exc:
         raise CertificateUnreadable(
             f"the signing certificate {path} is not an X.509 certificate (PEM or DER): "
             f"{exc}") from exc
 
 
-def verify(signature: bytes, content: Path, certificate: Path) -> Verdict:
+def verify(signature: bytes, content: Path, certificate: Path) -> Checked:
     """Whether ``signature`` (DER PKCS#7) signs ``content`` with ``certificate``'s key."""
     with tempfile.NamedTemporaryFile(prefix="modsig-", suffix=".p7s") as sig:
         sig.write(signature)
@@ -64,9 +63,9 @@ def verify(signature: bytes, content: Path, certificate: Path) -> Verdict:
                 capture_output=True, text=True, timeout=OPENSSL_TIMEOUT, check=False,
             )
         except FileNotFoundError:
-            return Verdict(False, "openssl is not installed on this host: a signed module "
+            return Checked(False, "openssl is not installed on this host: a signed module "
                            "cannot be checked, so it is not published")
         except subprocess.TimeoutExpired:
-            return Verdict(False, f"openssl did not answer within {OPENSSL_TIMEOUT:g}s")
+            return Checked(False, f"openssl did not answer within {OPENSSL_TIMEOUT:g}s")
     detail = " ".join((done.stderr or done.stdout).split())
-    return Verdict(done.returncode == 0, detail)
+    return Checked(done.returncode == 0, detail)

@@ -1,4 +1,5 @@
-"""The fleet's Prometheus, asked through the project's HTTP client (``edges.http.client``).
+"""The fleet's Prometheus, asked through the project's one HTTP client (a
+``client.Session`` whose error is ``PrometheusError``).
 
 Instant queries are POSTed as a form to ``/api/v1/query`` (Prometheus's HTTP API takes
 both GET and POST; a POST keeps long gate queries out of URLs and logs). Answers are
@@ -16,6 +17,7 @@ however large the fleet is.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import urllib.parse
 from dataclasses import dataclass, field
@@ -73,7 +75,7 @@ class Prometheus:
         if not settings.prometheus_url:
             return None
         headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "User-Agent": "falco-reconciler", "Accept": "application/json"}
+                   "Accept": "application/json"}
         if settings.prometheus_bearer_token_file is not None:
             token = _read_secret(settings.prometheus_bearer_token_file, "bearer_token")
             headers["Authorization"] = f"Bearer {token}"
@@ -84,8 +86,16 @@ class Prometheus:
                                   f"{settings.prometheus_basic_auth_file} must hold "
                                   "user:password")
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        return cls(settings.prometheus_url.rstrip("/"), rollout, headers,
+        made = cls(settings.prometheus_url.rstrip("/"), rollout, headers,
                    settings.prometheus_ca_file, settings.prometheus_timeout)
+        made.session.tls()  # a CA bundle that cannot be read is a ConfigError now
+        return made
+
+    @functools.cached_property
+    def session(self) -> client.Session:
+        return client.Session(headers=self.headers, ca_bundle=self.ca_file,
+                              timeout=self.timeout, deadline=self.timeout * 2,
+                              error=PrometheusError)
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """The instant vector ``promql`` returns (PrometheusError for anything else)."""
@@ -93,21 +103,14 @@ class Prometheus:
         body = urllib.parse.urlencode({"query": promql}).encode()
         where = f"Prometheus at {self.url}"
         try:
-            status, _headers, data = client.post(
-                f"{self.url}/api/v1/query", body, self.headers, timeout=self.timeout,
-                ca_bundle=self.ca_file, limit=MAX_ANSWER + 1)
-        except OSError as exc:  # client.HttpError, or the CA bundle unreadable
-            raise PrometheusError(f"{where} is unreachable: {exc}") from exc
-        if len(data) > MAX_ANSWER:
-            raise PrometheusError(f"{where} answered more than {MAX_ANSWER} bytes")
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            raise PrometheusError(f"{where} answered {status} with no JSON") from None
-        if not isinstance(answer, dict) or answer.get("status") != "success":
-            said = answer.get("error") if isinstance(answer, dict) else None
+            with self.session.open("POST", f"{self.url}/api/v1/query", body=body) as answer:
+                status, doc = answer.status, answer.json(MAX_ANSWER)
+        except PrometheusError as exc:  # the client's one error map said what went wrong
+            raise PrometheusError(f"{where} did not answer: {exc}") from exc
+        if not isinstance(doc, dict) or doc.get("status") != "success":
+            said = doc.get("error") if isinstance(doc, dict) else None
             raise PrometheusError(f"{where} answered {status}: {said or 'no success'}")
-        data_part = answer.get("data") or {}
+        data_part = doc.get("data") or {}
         result = data_part.get("result")
         if data_part.get("resultType") != "vector" or not isinstance(result, list):
             raise PrometheusError(f"{where} answered a {data_part.get('resultType')}, not an "

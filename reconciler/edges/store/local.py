@@ -42,18 +42,21 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from reconciler.edges import atomic
-from reconciler.errors import StoreError
+from reconciler.errors import InvalidDriver, InvalidSignature, StoreError
 from reconciler.model import driverfile, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
 
 SHA_SUFFIX = ".sha256"
+# A load test's result beside its artifact (reconciler.loadtest), read into index.json.
+LOAD_TEST_SUFFIX = ".loadtest.json"
 SIDECAR_MAX = 4096
 
 _OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
-Identity = tuple[int, int, int, int, int]
+# A file as it is now (device, inode, size, mtime, ctime): a cached check holds while it holds.
+StatKey = tuple[int, int, int, int, int]
 # What a module's appended signature says; a str when it is there but cannot be read.
 Signature = modsig.ModuleSignature | str | None
 # The signer a module must carry; a str says why the wanted one cannot be known.
@@ -136,7 +139,7 @@ def digest_in(text: bytes) -> str | None:
     return digest
 
 
-def identity(st: os.stat_result) -> Identity:
+def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -195,10 +198,10 @@ class Verifier:
     and what each file carries (identity, signature), keyed by its own."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._verdicts: _Memo[tuple[Identity, Identity], str | None] = _Memo(max_entries)
-        self._identities: _Memo[tuple[Identity, DriverKind], DriverIdentity | None] = (
+        self._sidecar_checks: _Memo[tuple[StatKey, StatKey], str | None] = _Memo(max_entries)
+        self._identities: _Memo[tuple[StatKey, DriverKind], DriverIdentity | None] = (
             _Memo(max_entries))
-        self._signatures: _Memo[Identity, Signature] = _Memo(max_entries)
+        self._signatures: _Memo[StatKey, Signature] = _Memo(max_entries)
 
     def module_signature(self, fd: int, st: os.stat_result) -> Signature:
         """The appended signature of the open module (None if unsigned), read once."""
@@ -208,12 +211,12 @@ class Verifier:
             try:
                 return modsig.read_signature(os.pread(fd, length, st.st_size - length),
                                              st.st_size)
-            except modsig.InvalidSignature as exc:
+            except InvalidSignature as exc:
                 return str(exc)
             except OSError:
                 return None
 
-        return self._signatures.get(identity(st), read)
+        return self._signatures.get(stat_key(st), read)
 
     def driver_identity(self, fd: int, st: os.stat_result, kind: DriverKind) -> (
             DriverIdentity | None):
@@ -225,10 +228,10 @@ class Verifier:
                     lambda offset, size: os.pread(fd, size, offset), st.st_size,
                     only=driverfile.identity_sections(kind))
                 return driverfile.identity(info, kind)
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
 
-        return self._identities.get((identity(st), kind), read)
+        return self._identities.get((stat_key(st), kind), read)
 
     def verified_digest(
         self, fd: int, st: os.stat_result, side_st: os.stat_result,
@@ -241,7 +244,7 @@ class Verifier:
             expected = digest_in(read_sidecar())
             return expected if expected and _sha256_fd(fd, st.st_size) == expected else None
 
-        return self._verdicts.get((identity(st), identity(side_st)), verdict)
+        return self._sidecar_checks.get((stat_key(st), stat_key(side_st)), verdict)
 
 
 class Store:
@@ -419,7 +422,7 @@ class Store:
                 info = driverfile.read_elf_from(
                     lambda offset, size: os.pread(opened.fd, size, offset), opened.size,
                     only=(".modinfo",))
-            except (driverfile.InvalidDriver, OSError, OverflowError):
+            except (InvalidDriver, OSError, OverflowError):
                 return None
         return driverfile.modinfo(info).get("version") or None
 
@@ -512,7 +515,8 @@ class Store:
     def remove(self, key: ArtifactKey) -> None:
         target = self.path_of(key)
         try:
-            for path in (target, target.with_name(target.name + SHA_SUFFIX)):
+            for path in (target, target.with_name(target.name + SHA_SUFFIX),
+                         target.with_name(target.name + LOAD_TEST_SUFFIX)):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         except OSError as exc:

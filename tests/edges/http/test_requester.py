@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.http import requester as buildrequests
+from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Intake
 from reconciler.httpd.ratelimit import RateLimiter
-from reconciler.model import artifacts
-from reconciler.model.buildrequests import Requested, Standing
+from reconciler.model import artifacts, asking
+from reconciler.model.asking import Standing
+from reconciler.model.buildrequests import Requested
 from reconciler.model.upstreams import Upstream, UpstreamKind
 
 SECRET = b"fleet-secret"
@@ -76,40 +77,40 @@ def test_asks_once_then_waits_out_the_backoff(builder: Builder, secret_file: Pat
     clock = Clock()
     state = tmp_path / "state"
     ups = [Upstream("http://127.0.0.1:9/plain"), builder.upstream(secret_file)]
-    first = buildrequests.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    first = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
     [standing] = first.keys
     assert standing.standing is Standing.PENDING and standing.posted
     assert standing.upstream == builder.upstream(secret_file).name
-    assert standing.next_at == clock.now + buildrequests.FIRST_WAIT
+    assert standing.next_at == clock.now + asking.FIRST_WAIT
     queued = buildqueue.read(builder.state_dir).pending
     assert [(e.path, e.hosts) for e in queued] == [(GOOD, ("web-1",))]
     assert builder.woken == ["build-request"]
 
     # Passes within the backoff do not POST again.
     clock.now += 10
-    again = buildrequests.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    again = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
     assert not again.keys[0].posted and again.keys[0].standing is Standing.PENDING
     assert builder.woken == ["build-request"]
-    [record] = buildrequests.read_sent(state)
+    [record] = requester.read_sent(state)
     assert record.attempts == 1
 
     # After it, once more, and the next wait is twice as long.
-    clock.now += buildrequests.FIRST_WAIT
-    third = buildrequests.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    clock.now += asking.FIRST_WAIT
+    third = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
     assert third.keys[0].posted
     assert third.keys[0].standing is Standing.PENDING
     assert third.keys[0].detail == "already queued"
-    assert third.keys[0].next_at == clock.now + 2 * buildrequests.FIRST_WAIT
-    assert buildrequests.wait_after(10) == buildrequests.LONGEST_WAIT
+    assert third.keys[0].next_at == clock.now + 2 * asking.FIRST_WAIT
+    assert asking.wait_after(10) == asking.LONGEST_WAIT
 
     # Fetched (or no longer wanted): the record goes.
-    buildrequests.keep_only(state, [])
-    assert buildrequests.read_sent(state) == ()
+    requester.keep_only(state, [])
+    assert requester.read_sent(state) == ()
 
 
 def test_a_refusal_is_reported_per_artifact_with_the_build_hosts_reason(
         builder: Builder, secret_file: Path, tmp_path: Path) -> None:
-    outcome = buildrequests.request_builds(
+    outcome = requester.request_builds(
         [builder.upstream(secret_file)], [_wanted(GOOD), _wanted(FOREIGN)], tmp_path / "s",
         "web-1")
     good, foreign = outcome.keys
@@ -121,7 +122,7 @@ def test_a_refusal_is_reported_per_artifact_with_the_build_hosts_reason(
 def test_a_wrong_secret_makes_nothing_and_says_so(builder: Builder, tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.secret"
     wrong.write_text("not-the-secret")
-    outcome = buildrequests.request_builds([builder.upstream(wrong)], [_wanted(GOOD)],
+    outcome = requester.request_builds([builder.upstream(wrong)], [_wanted(GOOD)],
                                            tmp_path / "s", "web-1")
     assert outcome.keys[0].standing is Standing.UNREACHABLE
     assert "401" in outcome.keys[0].detail and outcome.keys[0].transient
@@ -130,13 +131,13 @@ def test_a_wrong_secret_makes_nothing_and_says_so(builder: Builder, tmp_path: Pa
 
 def test_no_build_host_and_a_silent_one_are_told_apart(secret_file: Path,
                                                       tmp_path: Path) -> None:
-    none = buildrequests.request_builds([Upstream("http://127.0.0.1:9")], [_wanted(GOOD)],
+    none = requester.request_builds([Upstream("http://127.0.0.1:9")], [_wanted(GOOD)],
                                         tmp_path / "s", "web-1")
     assert none.keys[0].standing is Standing.NO_BUILD_HOST and not none.keys[0].transient
     # A port nothing listens on.
     gone = Upstream("http://127.0.0.1:9", build_requests=True, secret_file=secret_file,
                     timeout=2)
-    silent = buildrequests.request_builds([gone], [_wanted(GOOD)], tmp_path / "s", "web-1")
+    silent = requester.request_builds([gone], [_wanted(GOOD)], tmp_path / "s", "web-1")
     assert silent.keys[0].standing is Standing.UNREACHABLE and silent.keys[0].transient
 
 
@@ -160,7 +161,7 @@ def test_a_busy_build_hosts_retry_after_is_honoured(secret_file: Path, tmp_path:
         busy = Upstream(f"http://127.0.0.1:{httpd.server_address[1]}", build_requests=True,
                         secret_file=secret_file)
         clock = Clock()
-        outcome = buildrequests.request_builds([busy], [_wanted(GOOD)], tmp_path / "s",
+        outcome = requester.request_builds([busy], [_wanted(GOOD)], tmp_path / "s",
                                                "web-1", now=clock)
         assert outcome.keys[0].standing is Standing.UNREACHABLE
         assert "503" in outcome.keys[0].detail
@@ -173,7 +174,7 @@ def test_a_busy_build_hosts_retry_after_is_honoured(secret_file: Path, tmp_path:
 def test_the_real_release_travels_with_a_key_named_otherwise(
         builder: Builder, secret_file: Path, tmp_path: Path) -> None:
     named = "8.0.0+driver/x86_64/falco_debian_6.1.76-1-cloud-amd64_1.ko"
-    buildrequests.request_builds([builder.upstream(secret_file)],
+    requester.request_builds([builder.upstream(secret_file)],
                                  [_wanted(named, "6.1.0-18-cloud-amd64")], tmp_path / "s",
                                  "web-1")
     [entry] = buildqueue.read(builder.state_dir).pending

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.edges.http import upstream as http
+from reconciler.edges.http import upstream
 from reconciler.errors import ArtifactRejected, ConfigError, UpstreamError
 from reconciler.model.upstreams import Upstream
 from tests.support import upstreams as ups
@@ -21,7 +21,7 @@ def test_headers_and_basic_auth_go_with_every_request(tmp_path: Path) -> None:
     auth = tmp_path / "auth"
     auth.write_text("mirror:s3cret\n")
     with ups.file_server(ups.Behaviour(files={"/f": BODY})) as (url, seen):
-        client = http.Client(Upstream(url, headers=(("X-Team", "sec"),), basic_auth_file=auth))
+        client = upstream.Client(Upstream(url, headers=(("X-Team", "sec"),), basic_auth_file=auth))
         assert client.head(url + "/f").status == 200
         handle = io.BytesIO()
         assert client.download(url + "/f", handle) == len(BODY)
@@ -33,7 +33,7 @@ def test_headers_and_basic_auth_go_with_every_request(tmp_path: Path) -> None:
 
 def test_an_unreadable_auth_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="basic_auth_file"):
-        http.Client(Upstream("http://127.0.0.1:1", basic_auth_file=tmp_path / "absent"))
+        upstream.Client(Upstream("http://127.0.0.1:1", basic_auth_file=tmp_path / "absent"))
 
 
 def test_a_redirect_keeps_auth_on_its_origin_and_drops_it_elsewhere(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_a_redirect_keeps_auth_on_its_origin_and_drops_it_elsewhere(tmp_path: Pa
     with (ups.file_server(ups.Behaviour(files={"/f": BODY})) as (cdn, cdn_seen),
           ups.file_server(ups.Behaviour(files={"/here": BODY})) as (mirror, seen)):
         seen.redirects = {"/same": "/here", "/away": cdn + "/f"}
-        client = http.Client(Upstream(mirror, basic_auth_file=auth))
+        client = upstream.Client(Upstream(mirror, basic_auth_file=auth))
         client.download(mirror + "/same", io.BytesIO())
         client.download(mirror + "/away", io.BytesIO())
     assert [r[2].get("authorization") for r in seen.requests] == ["Basic dTpw"] * 3
@@ -55,7 +55,7 @@ def test_redirects_are_followed_within_a_limit_and_only_to_http() -> None:
         seen.redirects = {f"/r{i}": f"/r{i + 1}" for i in range(10)}
         seen.redirects["/ftp"] = "ftp://127.0.0.1/f"
         seen.redirects["/file"] = "file:///etc/passwd"
-        client = http.Client(Upstream(url))
+        client = upstream.Client(Upstream(url))
         assert client.head(url + "/r5").status == 404  # 5 hops to /r10, which is not there
         with pytest.raises(UpstreamError, match="redirect not followed"):
             client.head(url + "/r4")  # 6 hops
@@ -67,7 +67,7 @@ def test_redirects_are_followed_within_a_limit_and_only_to_http() -> None:
 
 def test_a_server_that_never_answers_times_out() -> None:
     with ups.hanging() as url:
-        client = http.Client(Upstream(url, timeout=0.5))
+        client = upstream.Client(Upstream(url, timeout=0.5))
         start = time.monotonic()
         with pytest.raises(UpstreamError, match=r"no answer within 0.5 s"):
             client.head(url + "/f")
@@ -77,13 +77,13 @@ def test_a_server_that_never_answers_times_out() -> None:
 def test_a_refused_connection_is_our_error() -> None:
     url = ups.refused()
     with pytest.raises(UpstreamError, match="connection refused"):
-        http.Client(Upstream(url)).head(url + "/f")
+        upstream.Client(Upstream(url)).head(url + "/f")
 
 
 def test_a_dropped_download_resumes_with_range() -> None:
     with ups.file_server(ups.Behaviour(files={"/f": BODY}, cut_first=100_000)) as (url, seen):
         handle = io.BytesIO()
-        size = http.Client(Upstream(url)).download(url + "/f", handle)
+        size = upstream.Client(Upstream(url)).download(url + "/f", handle)
     assert (size, handle.getvalue() == BODY) == (len(BODY), True)
     gets = [headers for method, _p, headers in seen.requests if method == "GET"]
     assert len(gets) == 2
@@ -95,14 +95,14 @@ def test_a_range_answered_from_elsewhere_is_refused() -> None:
     behaviour = ups.Behaviour(files={"/f": BODY}, cut_first=100_000, wrong_range_start=True)
     with ups.file_server(behaviour) as (url, _seen), pytest.raises(
             UpstreamError, match="does not continue at byte 100000"):
-        http.Client(Upstream(url)).download(url + "/f", io.BytesIO())
+        upstream.Client(Upstream(url)).download(url + "/f", io.BytesIO())
 
 
 def test_a_server_that_ignores_range_starts_over() -> None:
     behaviour = ups.Behaviour(files={"/f": BODY}, cut_first=100_000, ignore_range=True)
     with ups.file_server(behaviour) as (url, _seen):
         handle = io.BytesIO()
-        http.Client(Upstream(url)).download(url + "/f", handle)
+        upstream.Client(Upstream(url)).download(url + "/f", handle)
     assert handle.getvalue() == BODY
 
 
@@ -111,7 +111,7 @@ def test_resuming_stops_after_a_few_attempts() -> None:
     gone = r"closed after 4000 of 512000 bytes \(4 attempts\)$"
     with ups.file_server(ups.Behaviour(files={"/f": BODY}, cut_every=1000)) as (url, seen), \
             pytest.raises(UpstreamError, match=gone):
-        http.Client(Upstream(url)).download(url + "/f", io.BytesIO())
+        upstream.Client(Upstream(url)).download(url + "/f", io.BytesIO())
     assert len(seen.requests) == 4
 
 
@@ -119,13 +119,13 @@ def test_an_attempt_without_progress_is_not_retried() -> None:
     with ups.hanging() as url:
         start = time.monotonic()
         with pytest.raises(UpstreamError, match=r"/f: no answer within 0.5 s \(1 attempt\)$"):
-            http.Client(Upstream(url, timeout=0.5)).download(url + "/f", io.BytesIO())
+            upstream.Client(Upstream(url, timeout=0.5)).download(url + "/f", io.BytesIO())
     assert time.monotonic() - start < 1.5
 
 
 def test_size_cap_and_stated_size_are_enforced() -> None:
     with ups.file_server(ups.Behaviour(files={"/f": BODY})) as (url, _seen):
-        client = http.Client(Upstream(url))
+        client = upstream.Client(Upstream(url))
         with pytest.raises(ArtifactRejected, match="over the 1000 bytes"):
             client.download(url + "/f", io.BytesIO(), max_bytes=1000)
         with pytest.raises(ArtifactRejected, match="states 5"):
@@ -136,8 +136,8 @@ def test_https_trusts_the_ca_bundle_only(tmp_path: Path) -> None:
     cert, key = ups.self_signed(tmp_path)
     with ups.file_server(ups.Behaviour(files={"/f": b"x"}), tls=(cert, key)) as (url, _seen):
         with pytest.raises(UpstreamError, match="TLS failed"):
-            http.Client(Upstream(url)).head(url + "/f")
-        assert http.Client(Upstream(url, ca_bundle=cert)).head(url + "/f").status == 200
+            upstream.Client(Upstream(url)).head(url + "/f")
+        assert upstream.Client(Upstream(url, ca_bundle=cert)).head(url + "/f").status == 200
 
 
 def test_the_proxy_variables_are_honoured_with_our_headers(
@@ -152,7 +152,7 @@ def test_the_proxy_variables_are_honoured_with_our_headers(
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
         handle = io.BytesIO()
-        http.Client(Upstream("http://drivers.invalid", basic_auth_file=auth)).download(
+        upstream.Client(Upstream("http://drivers.invalid", basic_auth_file=auth)).download(
             "http://drivers.invalid/f", handle)
     assert handle.getvalue() == b"via proxy"
     assert seen.requests[0][1] == "http://drivers.invalid/f"
@@ -161,7 +161,7 @@ def test_the_proxy_variables_are_honoured_with_our_headers(
 
 def test_small_documents_are_conditional_and_bounded() -> None:
     with ups.file_server(ups.Behaviour(files={"/index.json": b"{}"})) as (url, seen):
-        client = http.Client(Upstream(url))
+        client = upstream.Client(Upstream(url))
         first = client.get_small(url + "/index.json", limit=100)
         assert (first.status, first.body) == (200, b"{}")
         etag = first.header("ETag")
@@ -184,10 +184,45 @@ def test_https_through_a_tunnelling_proxy_still_checks_the_origin_and_sends_our_
         monkeypatch.delenv("no_proxy", raising=False)
         monkeypatch.delenv("NO_PROXY", raising=False)
         with pytest.raises(UpstreamError, match="TLS failed"):
-            http.Client(Upstream(url)).head(url + "/f")  # the origin's CA is not the system's
+            upstream.Client(Upstream(url)).head(url + "/f")  # the origin's CA is not the system's
         handle = io.BytesIO()
-        http.Client(Upstream(url, ca_bundle=cert, basic_auth_file=auth)).download(
+        upstream.Client(Upstream(url, ca_bundle=cert, basic_auth_file=auth)).download(
             url + "/f", handle)
     assert handle.getvalue() == BODY
     assert asked == [url.removeprefix("https://")] * 2
     assert seen.requests[-1][2]["authorization"] == "Basic dTpw"
+
+
+def test_a_redirect_elsewhere_drops_the_upstreams_custom_headers_too(tmp_path: Path) -> None:
+    """Issue 20.4: an X-Api-Key meant for the mirror never reaches the CDN it redirects to."""
+    auth = tmp_path / "auth"
+    auth.write_text("u:p")
+    with (ups.file_server(ups.Behaviour(files={"/f": BODY})) as (cdn, cdn_seen),
+          ups.file_server() as (mirror, seen)):
+        seen.redirects = {"/away": cdn + "/f"}
+        client = upstream.Client(Upstream(mirror, headers=(("X-Api-Key", "k3y"),),
+                                          basic_auth_file=auth))
+        assert client.download(mirror + "/away", io.BytesIO()) == len(BODY)
+    assert seen.requests[0][2]["x-api-key"] == "k3y"
+    [(_method, _path, headers)] = cdn_seen.requests
+    assert "x-api-key" not in headers
+    assert "authorization" not in headers
+
+
+def test_a_dripping_download_stops_at_the_upstreams_deadline_and_is_not_resumed() -> None:
+    """Each byte comes within the 1 s read timeout; the whole download has 1 s."""
+    with ups.raw_server(ups.dripping(BODY)) as (url, heads):
+        client = upstream.Client(Upstream(url, timeout=1, deadline=1))
+        handle = io.BytesIO()
+        with pytest.raises(UpstreamError, match=r"not done within its 1 s deadline"):
+            client.download(url + "/f", handle)
+    assert len(heads) == 1  # the deadline is the whole download's: no resume after it
+    assert 0 < len(handle.getvalue()) < len(BODY)
+
+
+def test_a_server_answering_garbage_is_an_upstream_error() -> None:
+    with ups.raw_server(ups.garbage) as (url, _heads):
+        with pytest.raises(UpstreamError, match=r"no valid HTTP answer \(BadStatusLine\)"):
+            upstream.Client(Upstream(url)).head(url + "/f")
+        with pytest.raises(UpstreamError, match=r"no valid HTTP answer \(BadStatusLine\)"):
+            upstream.Client(Upstream(url)).download(url + "/f", io.BytesIO())

@@ -1,0 +1,110 @@
+"""The build's load-test step: test each verified artifact before it is published.
+
+The builder calls the gate between verify and publish. It fetches the kernel's image
+package through the builder image's apt sources (Debian and Ubuntu name it
+``linux-image-<release>``; cached under ``<state_dir>/cache/kernel-packages/``), builds
+or reuses scap-open, boots the VM and applies the policy: a refused artifact is not
+published, it is copied with its VM log to ``<state_dir>/quarantine/`` and the build fails
+at step load-test with the reason. A published one carries its result beside it in the
+store (``<artifact>.loadtest.json``, read into ``index.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import logs
+from reconciler.builder import images, locks, steps
+from reconciler.edges import atomic
+from reconciler.edges.docker import jobs
+from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.store.local import LOAD_TEST_SUFFIX
+from reconciler.edges.vm import qemu
+from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
+from reconciler.loadtest import guest, policy, quarantine, tester, userspace
+from reconciler.loadtest.result import LoadTestResult
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.container import BindMount
+
+log = logs.get(__name__)
+
+_IMAGE_TARGETS = ("debian", "ubuntu")
+
+
+@dataclass(frozen=True)
+class Gate:
+    engine: ContainerEngine
+    policy: policy.Policy
+    setup: tester.Setup
+    accel: str = qemu.DEFAULT_ACCEL
+
+    def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
+                 device_name: str, build_log: steps.BuildLog) -> None:
+        """Test ``path``; raise ``StepFailed`` if the policy keeps it out of the store,
+        else leave its result beside it (``path`` + LOAD_TEST_SUFFIX) for the publish step."""
+        result = self._result(key, path, release=release, module_name=module_name,
+                              device_name=device_name, build_log=build_log)
+        build_log.note(f"load test of {key.relpath}: {result.summary()}")
+        refused = policy.refusal(self.policy, result)
+        if refused is not None:
+            where = self._quarantine(key, path, result)
+            raise StepFailed(f"{refused}; quarantined in {where}")
+        atomic.write_bytes(path.with_name(path.name + LOAD_TEST_SUFFIX),
+                           json.dumps(result.to_json(), indent=2).encode())
+
+    def _result(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
+                device_name: str, build_log: steps.BuildLog) -> LoadTestResult:
+        kind = str(key.kind)
+        if not qemu.available():
+            return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
+        if not key.kernel.target.startswith(_IMAGE_TARGETS):
+            return LoadTestResult.untested(
+                kind, f"no kernel image package is known for target {key.kernel.target}")
+        try:
+            space = tester.prepare(self.engine, self.setup, key.driver_version,
+                                   module_name=module_name, device_name=device_name)
+            deb = self._kernel_package(release, build_log)
+            subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
+            return tester.test(subject, deb, space, self.setup, guest.Options(accel=self.accel))
+        except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
+            return LoadTestResult.untested(kind, str(exc))
+
+    def _kernel_package(self, release: str, build_log: steps.BuildLog) -> Path:
+        folder = self.setup.state_dir / "cache" / "kernel-packages" / release
+        found = sorted(folder.glob("*.deb")) if folder.is_dir() else []
+        if found:
+            return found[0]
+        cache = self.setup.state_dir / "cache"
+        eng = jobs.Jobs(self.engine)
+        with locks.held(cache / "locks" / f"kernel-package-{release}.lock"):
+            image = images.ensure(eng, self.setup.base_image, cache / "locks", build_log,
+                                  timeout=self.setup.timeout)
+            partial = folder.with_name(f".{release}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir(parents=True)
+            done = eng.run(image.reference, userspace.script_text("kernel-package.sh"),
+                           mounts=[BindMount(str(partial), "/out", read_only=False)],
+                           network="host", timeout=self.setup.timeout,
+                           environment={"RELEASE": release},
+                           labels={jobs.LABEL_STEP: "kernel-package"})
+            build_log.write(done.output)
+            if not done.ok:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise LoadTestError(f"no kernel image package for {release} in the builder's "
+                                    "apt sources")
+            shutil.rmtree(folder, ignore_errors=True)
+            partial.rename(folder)
+        return sorted(folder.glob("*.deb"))[0]
+
+    def _quarantine(self, key: ArtifactKey, path: Path, result: LoadTestResult) -> Path:
+        where = quarantine.folder(self.setup.state_dir) / key.relpath
+        atomic.copy_file(path, where)
+        atomic.write_bytes(where.with_name(where.name + LOAD_TEST_SUFFIX),
+                           json.dumps(result.to_json(), indent=2).encode())
+        if result.vm_log and Path(result.vm_log).is_file():
+            atomic.copy_file(Path(result.vm_log), where.with_name(where.name + ".vm.log"))
+        log.warning("loadtest.quarantined", artifact=key.relpath, folder=str(where.parent))
+        return where

@@ -1,0 +1,87 @@
+"""The result of one load test, a pure value that travels with its artifact.
+
+``passed`` means the kernel took the driver (insmod, or the probe through the verifier),
+its devices appeared, scap-open captured events including every marker mkdir, the driver
+came out again, and the kernel said nothing worse than "out-of-tree, unsigned". ``loaded``
+is kept apart: a probe that passes the verifier but whose libscap cannot read it on that
+kernel loaded and still failed. ``untested`` says why no test ran (no QEMU, no image).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+# Bumped when what a passing test checks changes (the guest script, the scan's rules).
+TEST_VERSION = "1"
+
+
+class Outcome(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    UNTESTED = "untested"
+
+
+@dataclass(frozen=True)
+class LoadTestResult:
+    outcome: Outcome
+    kind: str  # kmod | ebpf
+    reasons: tuple[str, ...] = ()
+    loaded: bool = False
+    events: int = 0
+    drops: int = 0
+    markers_found: int = 0
+    markers: int = 0
+    duration_seconds: float = 0.0
+    kernel_release: str = ""
+    kernel_image_sha256: str = ""
+    libs_version: str = ""
+    test_version: str = TEST_VERSION
+    vm_log: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+    @classmethod
+    def untested(cls, kind: str, reason: str) -> LoadTestResult:
+        return cls(Outcome.UNTESTED, kind, (reason,))
+
+    def summary(self) -> str:
+        """One line: ``passed: 1657 events, 0 drops, 5/5 markers in 7.7 s on <release>``."""
+        head = (f"{self.outcome}: {self.events} events, {self.drops} drops, "
+                f"{self.markers_found}/{self.markers} markers in {self.duration_seconds:.1f} s"
+                f" on {self.kernel_release or '?'}")
+        if self.outcome is Outcome.UNTESTED:
+            head = "untested"
+        return head + "".join(f"\n  - {reason}" for reason in self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "result": str(self.outcome), "kind": self.kind, "reasons": list(self.reasons),
+            "loaded": self.loaded, "events": self.events, "drops": self.drops,
+            "markersFound": self.markers_found, "markers": self.markers,
+            "durationSeconds": round(self.duration_seconds, 1),
+            "kernelRelease": self.kernel_release,
+            "kernelImageSha256": self.kernel_image_sha256,
+            "libsVersion": self.libs_version, "testVersion": self.test_version,
+            "vmLog": self.vm_log,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadTestResult:
+        """Read what ``to_json`` wrote (an index.json entry); unknown results are failed."""
+        try:
+            outcome = Outcome(str(data.get("result", "")))
+        except ValueError:
+            outcome = Outcome.FAILED
+        return cls(
+            outcome, str(data.get("kind", "")),
+            tuple(str(r) for r in data.get("reasons") or ()), bool(data.get("loaded")),
+            int(data.get("events") or 0), int(data.get("drops") or 0),
+            int(data.get("markersFound") or 0), int(data.get("markers") or 0),
+            float(data.get("durationSeconds") or 0.0), str(data.get("kernelRelease", "")),
+            str(data.get("kernelImageSha256", "")), str(data.get("libsVersion", "")),
+            str(data.get("testVersion", "")), str(data.get("vmLog", "")),
+        )

@@ -1,0 +1,75 @@
+"""A load test of one artifact on one kernel package, end to end: the builder image, the
+driver's source tree and scap-open (each cached), the kernel image (cached by the
+package's sha256), one VM. The command and the apply path both test through here.
+
+Caches live under ``<state_dir>/cache/`` (``guest-userspace/``, ``kernel-images/``) and
+each VM log under ``<state_dir>/logs/``, beside the build logs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler import logs
+from reconciler.builder import images, sources, steps
+from reconciler.edges.docker import jobs
+from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.vm import kernelimage, qemu
+from reconciler.errors import LoadTestError, StepFailed
+from reconciler.loadtest import guest, userspace
+from reconciler.loadtest.result import LoadTestResult
+
+log = logs.get(__name__)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where the test's parts come from: the build settings it shares with builds."""
+
+    state_dir: Path
+    source: str
+    base_image: str
+    timeout: float = 1800.0
+
+
+def vm_log_path(state_dir: Path, artifact: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "_", artifact.name)
+    return state_dir / "logs" / f"loadtest-{safe}-{stamp}.vm.log"
+
+
+def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
+            module_name: str = "falco", device_name: str = "falco") -> userspace.GuestUserspace:
+    """scap-open for ``driver_version`` (built in the builder unless cached)."""
+    cache = setup.state_dir / "cache"
+    build_log = steps.BuildLog(setup.state_dir / "logs" / f"guest-userspace-{driver_version}.log")
+    eng = jobs.Jobs(engine)
+    try:
+        image = images.ensure(eng, setup.base_image, cache / "locks", build_log,
+                              timeout=setup.timeout)
+        source = sources.ensure(eng, image.reference, setup.source, driver_version,
+                                cache_root=cache / "sources", log=build_log,
+                                timeout=setup.timeout)
+    except StepFailed as exc:
+        raise LoadTestError(f"cannot prepare the load test's userspace: {exc.reason} "
+                            f"(log {build_log.path})") from exc
+    return userspace.ensure(eng, image.reference, source, setup.source, driver_version,
+                            module_name=module_name, device_name=device_name,
+                            cache_root=cache, log=build_log, timeout=setup.timeout)
+
+
+def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUserspace,
+         setup: Setup, options: guest.Options = guest.DEFAULT_OPTIONS) -> LoadTestResult:
+    """Boot the kernel of ``kernel_package`` with ``subject`` in it, once."""
+    if not qemu.available():
+        raise LoadTestError(f"{qemu.BINARY} is not installed (Debian: qemu-system-x86)")
+    image = kernelimage.from_package(kernel_package, setup.state_dir / "cache" / "kernel-images")
+    result = guest.run(subject, image, space, vm_log_path(setup.state_dir, subject.artifact),
+                       options)
+    log.info("loadtest.done", artifact=str(subject.artifact), result=str(result.outcome),
+             events=result.events, drops=result.drops, seconds=round(result.duration_seconds, 1),
+             vm_log=result.vm_log)
+    return result

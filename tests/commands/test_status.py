@@ -1,0 +1,52 @@
+"""``reconciler status`` as a person reads it (commands/status.py): whole causes, wrapped;
+no word said twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler import cli
+from reconciler.daemon import control, state
+
+CAUSE = ("build of 8.0.0+driver/x86_64/falco_debian_6.1.0-28-cloud-amd64_1.ko failed at "
+         "step compile: make exited with 2\n"
+         "/tmp/build/driver/main.c:1234:5: error: implicit declaration of function "
+         "'tracepoint_probe_register_prio_may_exist'; did you mean 'tracepoint_probe_register'?"
+         " [-Werror=implicit-function-declaration]\n"
+         "make[1]: *** [scripts/Makefile.build:250: main.o] Error 1")
+
+
+def _status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    assert cli.main(["status", "--state-dir", str(tmp_path)]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_failing_steps_cause_is_shown_whole_and_wrapped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    record = state.PassRecord(7, ("poll",), state.now(), "a" * 40, result="failed",
+                              outcomes=({"op": "build", "name": "falco_debian.ko",
+                                         "result": "failed", "message": CAUSE},))
+    state.write(tmp_path, state.Status(pid=1, last_pass=record).with_error(
+        state.ErrorRecord(state.now(), CAUSE, "a" * 40)))
+    out = _status(tmp_path, capsys)
+    words = " ".join(out.split())
+    assert "[-Werror=implicit-function-declaration]" in words  # nothing cut
+    assert "make[1]: *** [scripts/Makefile.build:250: main.o] Error 1" in words
+    assert "…" not in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_suspended_is_said_once_and_nothing_applied_reads_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    state.write(tmp_path, state.Status(pid=1, phase="suspended"))
+    control.set_suspended(tmp_path, True)
+    out = _status(tmp_path, capsys)
+    assert out.count("suspended") == 1 and "SUSPENDED" not in out
+    assert "applied:   nothing yet" in out and "none at -" not in out
+    state.write(tmp_path, state.Status(pid=1, phase="idle"))
+    # Asked while no daemon runs: said once, beside the phase.
+    assert "daemon:    not running, stopped, suspended\n" in _status(tmp_path, capsys)

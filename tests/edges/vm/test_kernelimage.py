@@ -1,0 +1,45 @@
+"""The kernel image from a real Debian linux-image package, extracted once and cached by
+the package's sha256; a package without an image is refused by name."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reconciler.edges.vm import kernelimage
+from reconciler.errors import LoadTestError
+from tests.support import kernelpkg
+
+
+def test_the_image_is_the_packages_vmlinuz_and_is_read_from_the_cache_after(
+    tmp_path: Path,
+) -> None:
+    (deb,) = kernelpkg.require(1)
+    image = kernelimage.from_package(deb.deb, tmp_path / "cache")
+    unpacked = tmp_path / "unpacked"
+    subprocess.run(["dpkg-deb", "-x", str(deb.deb), str(unpacked)], check=True)
+    expected = (unpacked / "boot" / f"vmlinuz-{deb.release}").read_bytes()
+
+    assert image.release == deb.release
+    assert image.path.read_bytes() == expected
+    assert image.sha256 == hashlib.sha256(expected).hexdigest()
+    image.path.chmod(0o400)  # a second call must not write it again
+    assert kernelimage.from_package(deb.deb, tmp_path / "cache") == image
+
+
+def test_a_package_without_a_kernel_image_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        "Package: not-a-kernel\nVersion: 1\nArchitecture: all\nMaintainer: t <t@t>\n"
+        "Description: nothing\n")
+    (root / "boot").mkdir()
+    (root / "boot" / "config-6.1").write_text("# no image here\n")
+    deb = tmp_path / "not-a-kernel.deb"
+    subprocess.run(["dpkg-deb", "-b", "--root-owner-group", str(root), str(deb)], check=True,
+                   capture_output=True)
+    with pytest.raises(LoadTestError, match=r"holds no boot/vmlinuz-\*"):
+        kernelimage.from_package(deb, tmp_path / "cache")
