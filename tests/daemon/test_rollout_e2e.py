@@ -43,8 +43,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GitRepo, _git
-from tests.daemon.conftest import ROOT, Daemon
+from tests.daemon.conftest import ROOT, Daemon, manifest_repo
 from tests.support import prometheus as promserver
 from tests.support.standin import Standins
 from tests.support.upstreams import free_port
@@ -85,11 +84,7 @@ class Fleet:
                  make_host_root: Callable[..., Path]) -> None:
         self.tmp, self.client, self.standins = tmp, client, standins
         self.prefix = f"falco-rollout-{uuid.uuid4().hex[:6]}"
-        self.bare = tmp / "manifests.git"
-        self.bare.mkdir()
-        _git(self.bare, "init", "-q", "--bare", "-b", "main")
-        self.work = GitRepo(tmp / "work")
-        self.work.git("remote", "add", "origin", str(self.bare))
+        self.bare, self.work = manifest_repo(tmp)
         self.roots = {h: make_host_root(hostname=h) for h in HOSTS}
         self.metrics = {h: free_port() for h in HOSTS}
         self.listen = {h: free_port() for h in HOSTS}

@@ -9,15 +9,11 @@ revision (``daemon.rollout``), so a lost file restarts soaks and never skips one
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from reconciler import logs
 from reconciler.desired.rollout import History
-from reconciler.edges import atomic
-
-log = logs.get(__name__)
+from reconciler.edges.state import jsonfile
 
 NAME = "rollout.json"
 FORMAT = 1
@@ -46,16 +42,8 @@ def path(state_dir: Path) -> Path:
 
 
 def read(state_dir: Path) -> History:
-    target = path(state_dir)
-    try:
-        return from_json(json.loads(target.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return History()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("rollout.ledger.unreadable", path=str(target), error=str(exc))
-        return History()
+    return jsonfile.read(path(state_dir), from_json, History, "rollout.ledger.unreadable")
 
 
 def write(state_dir: Path, history: History) -> None:
-    body = json.dumps(to_json(history), indent=2) + "\n"
-    atomic.write_bytes(path(state_dir), body.encode("utf-8"))
+    jsonfile.write(path(state_dir), to_json(history))
