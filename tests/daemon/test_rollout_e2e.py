@@ -110,16 +110,21 @@ class Fleet:
         self.work.git("push", "-q", "origin", "HEAD:main")
         return revision
 
+    def common(self, host: str) -> list[str]:
+        """The settings ``run`` and ``plan`` share for ``host``."""
+        folder = self.tmp / host
+        return ["--repo", str(self.bare), "--host-root", str(self.roots[host]),
+                "--store", str(folder / "store"), "--state-dir", str(folder / "state"),
+                "--listen", f"127.0.0.1:{self.listen[host]}",
+                "--prometheus-url", self.prometheus_url, "--prometheus-timeout", "1",
+                "--privileged", "false"]
+
     def start(self, host: str) -> Daemon:
         folder = self.tmp / host
         folder.mkdir(exist_ok=True)
-        args = ["--repo", str(self.bare), "--host-root", str(self.roots[host]),
-                "--store", str(folder / "store"), "--state-dir", str(folder / "state"),
-                "--listen", f"127.0.0.1:{self.listen[host]}",
-                "--metrics-listen", f"127.0.0.1:{self.metrics[host]}",
-                "--prometheus-url", self.prometheus_url, "--prometheus-timeout", "1",
-                "--privileged", "false", "--settle", "0.5", "--stop-timeout", "2",
-                "--ready-timeout", "20", "--poll-interval", "1", "--backoff-max", "1",
+        args = [*self.common(host), "--metrics-listen", f"127.0.0.1:{self.metrics[host]}",
+                "--settle", "0.5", "--stop-timeout", "2", "--ready-timeout", "20",
+                "--poll-interval", "1", "--backoff-max", "1",
                 "--base-image", "falco-reconciler/no-such-base-image:0"]
         self.daemons[host] = Daemon(args, folder / "state", folder / "daemon.log").start()
         return self.daemons[host]
@@ -241,6 +246,11 @@ def test_a_push_rolls_wave_by_wave_and_a_crashing_one_stops_at_the_canary(
         assert f"wave canary: 1 host(s), 1 on {windowed[:12]}" in drawn
         assert f"wave web: 3 host(s), 0 on {windowed[:12]}, soak {SOAK}s; gate open" in drawn
         assert f"  {HOSTS[1]:<24} {third[:12]}  healthy" in drawn
+        planned = subprocess.run(
+            [sys.executable, "-m", "reconciler.cli", "plan", *fleet.common(HOSTS[1])],
+            capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        assert planned.startswith("held: wave web is in a deny window"), planned
+        assert f"at revision {third[:12]}" in planned  # the revision it keeps, planned
         lifted = fleet.push(plain, {"STEP": "5"})
         for daemon in daemons:
             _on(daemon, lifted)
