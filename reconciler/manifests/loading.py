@@ -308,7 +308,10 @@ class _FileReader:
                 self.builds.append(models.Located(build, origin))
         elif kind == "Rollout":
             plan = self.validate(origin, rollout.Rollout, document)
-            if plan is not None and self.check_rollout(origin, plan) and keep:
+            problem = rollout.wave_names_problem(plan) if plan is not None else None
+            if problem is not None:
+                self.issue(origin, *problem)
+            elif plan is not None and keep:
                 self.rollouts.append(models.Located(plan, origin))
         elif kind is None and driverkit.is_config(document):
             self.read_driverkit_config(origin, document, keep=keep)
@@ -402,18 +405,6 @@ class _FileReader:
                     "9.1.0+driver): expected driver modern_ebpf, kmod or an older driverVersion"
                 ))
                 return False
-        return True
-
-    def check_rollout(self, origin: models.Origin, plan: rollout.Rollout) -> bool:
-        """Wave names are unique: holds, metrics and gates name waves."""
-        seen: set[str] = set()
-        for index, wave in enumerate(plan.spec.waves):
-            if wave.name in seen:
-                self.issue(origin, ("spec", "waves", index, "name"), (
-                    f"spec.waves[{index}].name: wave {wave.name!r} is named twice; wave names "
-                    "must be unique in a Rollout"))
-                return False
-            seen.add(wave.name)
         return True
 
     def check_kernel(self, origin: models.Origin, document: dict[Any, Any]) -> None:

@@ -95,3 +95,15 @@ class Rollout(_Document):
     kind: Literal["Rollout"]
     metadata: Metadata
     spec: RolloutSpec
+
+
+def wave_names_problem(plan: Rollout) -> tuple[tuple[str | int, ...], str] | None:
+    """A wave named twice (holds, metrics and gates name waves), where and what; or None."""
+    seen: set[str] = set()
+    for index, wave in enumerate(plan.spec.waves):
+        if wave.name in seen:
+            return ("spec", "waves", index, "name"), (
+                f"spec.waves[{index}].name: wave {wave.name!r} is named twice; wave names "
+                "must be unique in a Rollout")
+        seen.add(wave.name)
+    return None
