@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-import docker  # noqa: E402
+import docker  # noqa: E402 - after the sys.path set-up above
 
-from tests.conftest import BASE_IMAGE  # noqa: E402
-from tests.daemon.conftest import Site, host_yaml  # noqa: E402
-from tests.support.standin import Standins  # noqa: E402
-from tests.support.standin_kernel import StandinKernel  # noqa: E402
+from tests.conftest import BASE_IMAGE  # noqa: E402 - after the sys.path set-up above
+from tests.daemon.conftest import Site, host_yaml  # noqa: E402 - after the sys.path set-up above
+from tests.support.standin import Standins  # noqa: E402 - after the sys.path set-up above
+from tests.support.standin_kernel import StandinKernel  # noqa: E402 - after the sys.path set-up above
 
 __all__ = ["ROOT", "Site", "host_yaml", "site", "standins"]
 

@@ -72,8 +72,9 @@ def _process(argv: list[str], log: Path, **kwargs: object) -> Iterator[subproces
 
 _SERVE_ONLY = """
 import argparse, sys
-from reconciler import logs
+from reconciler import cli, logs
 from reconciler.commands import serve
+cli.process_policy(one_shot=False)  # what cli.entry gives `reconciler serve`
 logs.configure(fmt="json")
 top = argparse.ArgumentParser()
 serve.register(top.add_subparsers())

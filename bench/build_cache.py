@@ -27,6 +27,7 @@ from reconciler import logs
 from reconciler.builder import runner
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
@@ -71,7 +72,8 @@ def main() -> None:
             since = time.time()
             start = time.monotonic()
             (outcome,) = runner.build_all(
-                [runner.BuildRequest(kernel, version, (DriverKind.KMOD,))], config, Docker(client))
+                [runner.BuildRequest(kernel, version, (DriverKind.KMOD,))], config, Docker(client),
+                                          Store(config.store))
             seconds = time.monotonic() - start
             if outcome.error is not None:
                 raise SystemExit(str(outcome.error))

@@ -29,6 +29,7 @@ from reconciler import logs
 from reconciler.builder import images, runner, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import DriverKind, KernelId
 
 BASE_IMAGE = "falco-reconciler/bookworm:base"
@@ -75,7 +76,7 @@ def ours(client: object, release: str, round_no: int) -> float:
         request = runner.BuildRequest(KernelId("debian", release, "1", "x86_64"),
                                       f"bench-{round_no}", (DriverKind.KMOD, DriverKind.EBPF))
         start = time.monotonic()
-        (outcome,) = runner.build_all([request], config, Docker(client))
+        (outcome,) = runner.build_all([request], config, Docker(client), Store(config.store))
         seconds = time.monotonic() - start
         if outcome.error is not None:
             raise SystemExit(str(outcome.error))

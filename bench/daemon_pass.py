@@ -32,10 +32,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-import gen_manifests  # noqa: E402
+import gen_manifests  # noqa: E402 - after the sys.path set-up above
 
-from reconciler import runtime, settings  # noqa: E402
-from reconciler.edges.docker import client  # noqa: E402
+from reconciler import cli, runtime, settings  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.docker import client  # noqa: E402 - after the sys.path set-up above
 
 
 def git(repo: Path, *args: str) -> None:
@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--repo", type=Path, help="reuse a generated repository (it gets commits)")
     args = ap.parse_args()
+    cli.process_policy(one_shot=False)  # what `reconciler run` runs with
     work = Path(tempfile.mkdtemp(prefix="pass-bench-"))
     repo = args.repo or work / "fleet"
     if not args.repo:

@@ -40,15 +40,15 @@ import docker
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reconciler import runtime, settings  # noqa: E402
-from reconciler.edges.docker.client import Docker  # noqa: E402
-from reconciler.edges.store import local as store  # noqa: E402
-from reconciler.httpd.server import DriverServer  # noqa: E402
-from reconciler.model.artifacts import DriverKind  # noqa: E402
-from reconciler.plan.diff import Reason  # noqa: E402
-from tests.support import falcohost  # noqa: E402
-from tests.support.standin import Standins  # noqa: E402
-from tests.support.standin_kernel import StandinKernel  # noqa: E402
+from reconciler import runtime, settings  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.docker.client import Docker  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.store import local as store  # noqa: E402 - after the sys.path set-up above
+from reconciler.httpd.server import DriverServer  # noqa: E402 - after the sys.path set-up above
+from reconciler.model.artifacts import DriverKind  # noqa: E402 - after the sys.path set-up above
+from reconciler.plan.diff import Reason  # noqa: E402 - after the sys.path set-up above
+from tests.support import falcohost  # noqa: E402 - after the sys.path set-up above
+from tests.support.standin import Standins  # noqa: E402 - after the sys.path set-up above
+from tests.support.standin_kernel import StandinKernel  # noqa: E402 - after the sys.path set-up above
 
 NAME = "falco-bench-replace"
 BARE = "falco-bench-bare"

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-from bench._servers import free_port, wait_up  # noqa: E402
-from tests.builder.helpers import CACHE_ROOT  # noqa: E402
-from tests.support import falcohost, kernelpkg  # noqa: E402
+from bench._servers import free_port, wait_up  # noqa: E402 - after the sys.path set-up above
+from tests.builder.helpers import CACHE_ROOT  # noqa: E402 - after the sys.path set-up above
+from tests.support import falcohost, kernelpkg  # noqa: E402 - after the sys.path set-up above
 
 FALCO = "0.40.0"
 SOURCE = "deb:falcosecurity-scap-dkms/trixie"

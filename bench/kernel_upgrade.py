@@ -1,7 +1,7 @@
 """Benchmark: a kernel upgrade with the daemon running, and the reboot into it. One run.
 
 A host root (Debian 12) runs the real 6.1.0-50-cloud-amd64, Falco 0.40.0 kmod on the
-stand-in images (tests/daemon/test_kernel_upgrade.py says what stands in for what); the
+stand-in images (tests/daemon/test_loop/test_kernel_upgrade.py says what stands in for what); the
 driver source is trixie's falcosecurity-scap-dkms, and the header and source caches are
 the build tests' (warm), so only the compile is left of a build.
 
@@ -31,6 +31,7 @@ from reconciler import logs
 from reconciler.builder import runner
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.store.local import Store
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.versions import FalcoVersion, driver_version
@@ -144,7 +145,7 @@ def main() -> None:
                                       newest.release)
         config = runner.BuildConfig(site.state_dir, site.store.root, SOURCE, BASE_IMAGE,
                                     jobs=1, timeout=1800)
-        (outcome,) = runner.build_all([request], config, Docker(site.client))
+        (outcome,) = runner.build_all([request], config, Docker(site.client), Store(config.store))
         if outcome.error is not None:
             raise SystemExit(str(outcome.error))
 

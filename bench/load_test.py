@@ -29,18 +29,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DOCKER_HOST", "unix:///run/reconciler-ci/docker.sock")
 
-import docker  # noqa: E402
+import docker  # noqa: E402 - after the sys.path set-up above
 
-from reconciler import logs  # noqa: E402
-from reconciler.builder import runner  # noqa: E402
-from reconciler.edges.docker.client import Docker, connect  # noqa: E402
-from reconciler.edges.vm import kernelimage, qemu  # noqa: E402
-from reconciler.loadtest import guest, initramfs, tester  # noqa: E402
-from reconciler.model.artifacts import DriverKind  # noqa: E402
-from tests.builder.helpers import CACHE_ROOT, request  # noqa: E402
-from tests.conftest import BASE_IMAGE  # noqa: E402
-from tests.support import kernelpkg  # noqa: E402
-from tests.support.loadtest import DRIVER_VERSION, libs_tarball  # noqa: E402
+from reconciler import logs  # noqa: E402 - after the sys.path set-up above
+from reconciler.builder import runner  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.docker.client import Docker, connect  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.store.local import Store  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.vm import kernelimage, qemu  # noqa: E402 - after the sys.path set-up above
+from reconciler.loadtest import guest, initramfs, tester  # noqa: E402 - after the sys.path set-up above
+from reconciler.model.artifacts import DriverKind  # noqa: E402 - after the sys.path set-up above
+from tests.builder.helpers import CACHE_ROOT, request  # noqa: E402 - after the sys.path set-up above
+from tests.conftest import BASE_IMAGE  # noqa: E402 - after the sys.path set-up above
+from tests.support import kernelpkg  # noqa: E402 - after the sys.path set-up above
+from tests.support.loadtest import DRIVER_VERSION, libs_tarball  # noqa: E402 - after the sys.path set-up above
 
 BARE_INIT = b"""#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
@@ -80,7 +81,7 @@ def main() -> None:
     client = docker.from_env()
     (outcome,) = runner.build_all(
         [request(deb.release, DRIVER_VERSION, DriverKind.KMOD, DriverKind.EBPF)], config,
-        Docker(client))
+        Docker(client), Store(config.store))
     if outcome.error is not None:
         raise outcome.error
     module, probe = (a.path for a in outcome.artifacts)

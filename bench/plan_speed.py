@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import gen_manifests  # noqa: E402
+import gen_manifests  # noqa: E402 - after the sys.path set-up above
 
 BASELINE = """
 import sys, yaml
@@ -56,6 +56,8 @@ def timed_wait4(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]
 
 INPROCESS = """
 import sys, time, yaml
+from reconciler import cli
+cli.process_policy(one_shot=True)  # what `reconciler plan` runs with
 from pathlib import Path
 root, host_root, work = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 from reconciler import runtime, settings

@@ -13,13 +13,13 @@ The packages read as the pipeline, lower layers never importing higher ones::
     plan/       the pure diff, retention, renderings, saved plans, the planner of one pass
     apply/      the executor, fetches, Falco's safe (re)start, the preloaded module, recovery
     builder/    driver builds in Docker, step by step
-    httpd/      the driver server
+    httpd/      the HTTP server: the driver repository and the push webhook on one loop
     daemon/     ``reconciler run``: triggers, the loop, status
     commands/   one module per CLI command
     edges/      every outside system, grouped by the system it speaks to (git, host, http,
                 store, state, docker), each the only importer of its library and
                 translating its errors once (http: ONE client, edges/http/client.py)
-    runtime.py  the one composition root, used by plan, apply, build and the daemon
+    runtime.py  the one composition root: store, server, engine, daemon; every command's
     cli.py      argv -> command, and the process policy each command declares
 """
 

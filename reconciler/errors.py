@@ -14,6 +14,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     ├── UnknownDriverVersion     a Falco version with no known driver version
     ├── SourceError              the git repository cannot be read or the ref resolved   (t)
     ├── StoreError               the driver store cannot be read or written
+    │   └── StoreBusy            out of descriptors or memory for now: "later", not "absent"
     ├── DockerError              the engine refused or failed a call                    (t)
     │   ├── DockerUnavailable    no engine answers at DOCKER_HOST                       (t)
     │   └── Cancelled            told to stop (interrupt) before or while a container ran
@@ -33,6 +34,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     │                            the deadline, TLS, an answer that is not HTTP, a body
     │                            too big, JSON malformed or nested too deep
     └── ServerError              the driver server cannot bind or serve
+        └── HeadError            a request head refused (the server answers its status)
 
 Below, outside that tree, signals that never leave the layer that raises them: their
 caller turns each into one of the errors above (or into a located ``Problem``).
@@ -126,6 +128,11 @@ class StoreError(ReconcilerError):
     """The driver store cannot be read or written."""
 
 
+class StoreBusy(StoreError):
+    """The process is out of descriptors or memory for now: the store's answer is "later",
+    never "absent" (a server says 503, not 404, and lists nothing rather than less)."""
+
+
 class DockerError(ReconcilerError):
     """The Docker engine refused or failed a call."""
 
@@ -216,6 +223,16 @@ class PrometheusError(ReconcilerError):
 
 class ServerError(ReconcilerError):
     """The driver server cannot bind or serve."""
+
+
+class HeadError(ServerError):
+    """A request head that cannot be answered as asked: the server replies ``status``
+    with ``reason`` and closes (it never leaves the server)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
 
 
 class HttpError(ReconcilerError):

@@ -12,7 +12,7 @@ import argparse
 import difflib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,9 @@ class Settings:
     metrics_listen: str | None = None
     webhook_listen: str | None = None
     webhook_secret_file: Path | None = None
+    # RECONCILER_WEBHOOK_SECRET only (never a flag or the config file: those are readable
+    # by more than the daemon); used when webhook_secret_file is not set.
+    webhook_secret: str = field(default="", repr=False)
     verify_gpg_home: Path | None = None
     verify_ssh_allowed_signers: Path | None = None
     docker_events: bool = True
@@ -273,6 +276,10 @@ def _boolean(value: Any) -> bool:
     raise ValueError(value)
 
 
+# Secrets: read from the environment only (systemd's EnvironmentFile, mode 0600).
+_ENVIRONMENT_ONLY = frozenset({"webhook_secret"})
+
+
 def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     given = getattr(args, "config", None) or env.get("RECONCILER_CONFIG")
     path = Path(given) if given else DEFAULT_CONFIG
@@ -285,7 +292,7 @@ def _config_file(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     data, lines = _settings_of(text, path)
-    known = sorted(f.name for f in fields(Settings))
+    known = sorted({f.name for f in fields(Settings)} - _ENVIRONMENT_ONLY)
     for key in data:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)

@@ -32,6 +32,21 @@ def test_flag_beats_variable_beats_file_beats_default(tmp_path: Path) -> None:
     assert settings.resolve(parsed(), {}).store == settings.Settings().store
 
 
+def test_the_webhook_secret_is_a_setting_read_from_the_environment_only(
+        tmp_path: Path) -> None:
+    """RECONCILER_WEBHOOK_SECRET is read here, with every other variable, and nowhere
+    else; it is never printed with the settings and never taken from the config file
+    (readable by more than the daemon)."""
+    got = settings.resolve(parsed(), {"RECONCILER_WEBHOOK_SECRET": "s3cret-value"})
+    assert got.webhook_secret == "s3cret-value"
+    assert "s3cret-value" not in repr(got)
+    assert settings.resolve(parsed(), {}).webhook_secret == ""
+    config = tmp_path / "config.yaml"
+    config.write_text("webhook_secret: in-a-file\n")
+    with pytest.raises(ConfigError, match="unknown setting 'webhook_secret'"):
+        settings.resolve(parsed("--config", str(config)), {})
+
+
 def test_config_flag_wins_over_the_variable_naming_another_file(tmp_path: Path) -> None:
     one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
     one.write_text("jobs: 1\n")

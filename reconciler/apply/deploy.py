@@ -28,16 +28,16 @@ old Falco stopped (it then reuses the file it has just downloaded from us).
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reconciler import logs
 from reconciler.desired.state import DesiredState
+from reconciler.edges.clock import Clock, SystemClock
 from reconciler.edges.docker.protocol import ContainerEngine, create_falco
-from reconciler.edges.http import client as httpclient
+from reconciler.edges.http.probe import HttpProber, Prober
 from reconciler.edges.store.local import Store
 from reconciler.errors import DeployError, DockerError, DriverNotServed, FalcoStartError, HttpError
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
@@ -66,6 +66,10 @@ class FalcoDeployer:
     ready_timeout: float = 60.0
     # After /healthz answered: how long Falco must stay up still (at most the settle time).
     confirm_seconds: float = 2.0
+    # Who asks our server and Falco's /healthz, and the clock the waits follow: the
+    # seams the deploy logic's tests replace (edges.http.probe, edges.clock).
+    prober: Prober = field(default_factory=HttpProber)
+    clock: Clock = field(default_factory=SystemClock)
 
     # -- checks -------------------------------------------------------------------------
 
@@ -79,7 +83,7 @@ class FalcoDeployer:
         with_arch = uses_arch_folder(FalcoVersion.parse(falco_version))
         url = base_url + key.url_path(with_arch=with_arch)
         try:
-            status = httpclient.head_status(url)
+            status = self.prober.status("HEAD", url, 5.0)
         except HttpError as exc:
             raise DriverNotServed(
                 f"the driver server does not serve {url}: {exc}; run `reconciler serve` or "
@@ -92,7 +96,7 @@ class FalcoDeployer:
         if pull is PullPolicy.MISSING and self.engine.image_id(ref) is not None:
             return
         log.info("image.pull", image=ref)
-        started = time.monotonic()
+        started = self.clock.monotonic()
 
         layers_done: set[str] = set()
 
@@ -100,7 +104,7 @@ class FalcoDeployer:
             if event.get("status") in ("Pull complete", "Already exists"):
                 layers_done.add(str(event.get("id", "")))
                 log.info("image.pull.progress", image=ref, layers_done=len(layers_done),
-                         seconds=round(time.monotonic() - started, 1))
+                         seconds=round(self.clock.monotonic() - started, 1))
             if self.pull_progress is not None:
                 self.pull_progress(ref, event)
 
@@ -108,7 +112,7 @@ class FalcoDeployer:
             self.engine.pull(ref, progress)
         except DockerError as exc:
             raise DockerError(f"cannot pull {ref}: {exc}") from exc
-        log.info("image.pulled", image=ref, seconds=round(time.monotonic() - started, 1))
+        log.info("image.pulled", image=ref, seconds=round(self.clock.monotonic() - started, 1))
 
     # -- container operations -------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class FalcoDeployer:
         ``/healthz`` once the container as just seen has an address), answering 200 within the ready
         timeout and still up a confirm window later. A health check the image declares
         must also end healthy."""
-        started = time.monotonic()
+        started = self.clock.monotonic()
         settle_until = started + self.settle_seconds
         ready_at: float | None = None
         while True:
@@ -131,10 +135,10 @@ class FalcoDeployer:
                 return f"exited with code {found.exit_code}"
             if found.health == "unhealthy":
                 return "health check failed"
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if healthz is not None and ready_at is None:
                 url = healthz(found)
-                if url is not None and _answers(url):
+                if url is not None and self._answers(url):
                     ready_at = now
                     log.info("falco.ready", container=ident[:12], url=url,
                              seconds=round(now - started, 1))
@@ -150,7 +154,7 @@ class FalcoDeployer:
             if done and now >= (ready_at or settle_until) + 60:
                 return f"health check still {found.health} after the settle period"
             # While /healthz is awaited, ask often: the wait is the restart's own latency.
-            time.sleep(0.05 if healthz is not None and ready_at is None else 0.2)
+            self.clock.sleep(0.05 if healthz is not None and ready_at is None else 0.2)
 
     @staticmethod
     def _healthz(network: str,
@@ -294,19 +298,18 @@ class FalcoDeployer:
         said = "did not finish" if code is None else f"exited with code {code}"
         return f"driver loader {loader.image} {said}", tail
 
+    def _answers(self, url: str) -> bool:
+        try:
+            return self.prober.status("GET", url, 1.0) == 200
+        except HttpError:
+            return False
+
     def apply(self, change: Change, desired: DesiredState) -> str:
         if change.op is Op.REMOVE:
             return self.remove(change)
         if change.reason is Reason.LOADER_RUN:
             return self.run_loader(change, desired)
         return self.replace(change, desired)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpclient.get_status(url, timeout=1.0) == 200
-    except HttpError:
-        return False
 
 
 def _loads_module(change: Change) -> bool:

@@ -213,7 +213,13 @@ class Executor:
         for key in keys:
             found = desired.artifact(key)
             wanted.append(Requested(key, found.uname_release if found else ""))
-        answer = self.request(wanted, desired.hostname)
+        try:
+            answer = self.request(wanted, desired.hostname)
+        except ReconcilerError as exc:  # a missing secret: no retry mends it
+            for change in changes:
+                _record(outcomes, Outcome(change, OutcomeResult.FAILED, str(exc),
+                                          transient=exc.transient))
+            return set(keys)
         for change in changes:
             assert change.artifact is not None
             standing = answer.standing(change.artifact)

@@ -36,7 +36,6 @@ from typing import Protocol
 
 from reconciler import logs
 from reconciler.builder import (
-    compiler,
     headers,
     identity,
     images,
@@ -47,6 +46,7 @@ from reconciler.builder import (
     verify,
 )
 from reconciler.builder.steps import Step
+from reconciler.builder.toolchain import CONTAINERS, Toolchain
 from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
@@ -163,10 +163,10 @@ Progress = Callable[[BuildEvent], None]
 
 def build_all(
     requests: Sequence[BuildRequest], config: BuildConfig, engine: ContainerEngine,
-    progress: Progress | None = None,
+    store: Store, progress: Progress | None = None,
 ) -> tuple[BuildOutcome, ...]:
-    """Build every request; one outcome per request, in order, never stopping early."""
-    store = Store(config.store)
+    """Build every request into ``store`` (the one the runtime holds, with its verdict
+    cache); one outcome per request, in order, never stopping early."""
     outcomes: dict[int, BuildOutcome] = {}
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
@@ -235,9 +235,10 @@ class _Build:
 
     def __init__(
         self, request: BuildRequest, config: BuildConfig, eng: jobs.Jobs, store: Store,
-        progress: Progress | None,
+        progress: Progress | None, *, toolchain: Toolchain = CONTAINERS,
     ) -> None:
         self.request = request
+        self.toolchain = toolchain
         self.config = config
         self.eng = eng
         self.store = store
@@ -322,14 +323,14 @@ class _Build:
                     f"the builder compiles natively; let a {request.kernel.arch} host build "
                     "them (a DriverBuild's match.hostnames)"
                 )
-            image = images.ensure(self.eng, config.base_image, cache / "locks", build_log,
-                                  timeout=self.remaining())
+            image = self.toolchain.builder_image(self.eng, config.base_image, cache / "locks",
+                                                 build_log, timeout=self.remaining())
             build_log.note(f"builder image {image.reference} (from {image.base_image})")
         # The driver source is fetched while the headers are: both are mostly waiting on
         # the mirror and unpacking, and a cold build saves the source step's whole time.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as prefetch:
             pending = prefetch.submit(
-                sources.ensure, self.eng, image.reference, config.source,
+                self.toolchain.source, self.eng, image.reference, config.source,
                 request.driver_version, cache_root=cache / "sources", log=build_log,
                 timeout=self.remaining(),
             )
@@ -341,13 +342,13 @@ class _Build:
                 )
             with self.stage(Step.DRIVER_SOURCE):
                 source = pending.result()
-                expected = identity.check(source, config.source, request.driver_version,
-                                          missing, build_log,
-                                          suggest=self._suggest(image, workdir, build_log))
+                expected = self.toolchain.identity(
+                    source, config.source, request.driver_version, missing, build_log,
+                    suggest=self._suggest(image, workdir, build_log))
                 workdir.mkdir(parents=True, exist_ok=True)
-                sources.prepare(source, workdir, config.module_name, config.device_name)
+                self.toolchain.prepare(source, workdir, config.module_name, config.device_name)
         with self.stage(Step.COMPILE):
-            outputs = compiler.run(
+            outputs = self.toolchain.compile(
                 self.eng, image.reference, source.kind, kinds=missing, hdrs=hdrs,
                 workdir=workdir,
                 module_name=config.module_name, device_name=config.device_name,

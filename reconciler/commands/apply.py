@@ -47,9 +47,8 @@ def run(args: argparse.Namespace) -> int:
     saved = savedplan.load(args.planfile) if args.planfile else None
     if saved is not None:
         conf = savedplan.settings_for(saved, conf)
-    # Committing a builder image can take minutes: the client's timeout covers a build.
     with progress.display() as shown, runtime.open_runtime(
-            conf, timeout=conf.build_timeout, progress=shown) as rt:
+            conf, progress=shown) as rt:
         return _apply(args, rt, saved)
 
 

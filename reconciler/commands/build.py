@@ -148,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
     settings_args = copy.copy(args)
     settings_args.config = None  # ours is driverkit's file, not the settings file
     conf = settings.resolve(settings_args)
-    # Committing a fresh builder image can take minutes: a long per-request timeout.
     with progress.display() as shown, runtime.open_runtime(
-            conf, timeout=conf.build_timeout, progress=shown) as rt:
+            conf, progress=shown) as rt:
         config = rt.build_config(
             module_name=str(merged.get("moduledrivername") or "falco"),
             device_name=str(merged.get("moduledevicename") or "falco"),

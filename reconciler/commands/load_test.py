@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     version = driver_version_of(artifact, args.driver_version)
     conf = settings.resolve(args)
     setup = tester.Setup(conf.state_dir, conf.source, conf.base_image, conf.build_timeout)
-    with runtime.open_runtime(conf, timeout=conf.build_timeout) as rt:
-        space = tester.prepare(rt.engine, setup, version, module_name=args.module_name,
+    with runtime.open_runtime(conf) as rt:
+        space = tester.prepare(rt.build_engine(), setup, version, module_name=args.module_name,
                                device_name=args.device_name)
     subject = guest.Subject(artifact, kind, args.module_name, args.device_name)
     result = tester.test(subject, args.kernel_package, space, setup,

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     with progress.display() as shown, runtime.open_runtime(
-            conf, timeout=conf.build_timeout, progress=shown) as rt:
+            conf, progress=shown) as rt:
         planned = rt.planner().plan()
         builds = tuple(c for c in planned.plan.changes
                        if c.kind is ChangeKind.DRIVER and c.op in (Op.BUILD, Op.FETCH))

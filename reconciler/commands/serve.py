@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import resource
 import signal
 import threading
 from types import FrameType
 
-from reconciler import logs, settings
-from reconciler.edges.store.local import Store
-from reconciler.httpd.server import DriverServer, ServerConfig
+from reconciler import logs, runtime, settings
+from reconciler.httpd.server import ServerConfig
 
 _log = logs.get("reconciler.serve")
 
@@ -31,19 +28,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=run)
 
 
-def _raise_fd_limit() -> None:
-    """Idle keep-alive clients cost one descriptor each: allow as many as the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
-    _raise_fd_limit()
-    server = DriverServer(Store(conf.store), conf.listen_address,
-                          config=ServerConfig(workers=max(1, args.workers)))
+    server = runtime.driver_server(runtime.open_store(conf), conf.listen_address,
+                                   workers=args.workers)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

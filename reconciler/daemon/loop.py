@@ -18,7 +18,6 @@ handed to the alert sender (``alerts``), which only queues them.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.notify import Notifier
 from reconciler.daemon.passes import GitHead, PassResult, PassRunner, Report, find_head
 from reconciler.daemon.wakeup import Wakeup
+from reconciler.edges.clock import Clock, SystemClock
 from reconciler.errors import ReconcilerError
 from reconciler.model import timestamps
 from reconciler.settings import Settings
@@ -48,9 +48,10 @@ class Daemon:
         self, settings: Settings, reconciler: PassRunner, *,
         wakeup: Wakeup, notifier: Notifier, metrics: Metrics,
         find: Callable[[Settings], GitHead] = find_head, backoff: Backoff | None = None,
-        alerts: Alerts | None = None,
+        alerts: Alerts | None = None, clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or SystemClock()  # what the timers, retries and watchdog follow
         self.reconciler = reconciler
         self.backoff = backoff or Backoff(base=2.0, cap=max(2.0, settings.backoff_max))
         self.wakeup = wakeup
@@ -71,7 +72,8 @@ class Daemon:
         self.status = replace(previous, current=None, phase="starting", next_retry_at=None,
                               retry_attempt=0)
         if previous.applied_revision and previous.applied_at:
-            self.metrics.applied(previous.applied_revision, _epoch(previous.applied_at))
+            self.metrics.applied(previous.applied_revision,
+                                 _epoch(previous.applied_at, self.clock.time()))
 
     # -- outside world ------------------------------------------------------------------
 
@@ -80,7 +82,7 @@ class Daemon:
         watchdog should restart us. Waiting for a trigger is always healthy."""
         started = self._pass_started
         limit = self.settings.build_timeout + 600
-        return started is None or time.monotonic() - started < limit
+        return started is None or self.clock.monotonic() - started < limit
 
     def request_stop(self) -> None:
         self._stopping = True
@@ -105,7 +107,7 @@ class Daemon:
                 reasons = self.wakeup.wait(self._timeout())
                 if self._stopping:
                     break
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if self._retry_at is not None and now >= self._retry_at:
                     reasons.add("retry")
                 if now >= self._next_poll:
@@ -126,7 +128,7 @@ class Daemon:
         deadline = self._next_poll
         if self._retry_at is not None:
             deadline = min(deadline, self._retry_at)
-        return max(0.0, deadline - time.monotonic())
+        return max(0.0, deadline - self.clock.monotonic())
 
     def _suspended(self) -> bool:
         try:
@@ -159,7 +161,7 @@ class Daemon:
     def _pass(self, reasons: set[str]) -> None:
         number = self.status.passes + 1
         record = state.PassRecord(number, tuple(sorted(reasons)), state.now())
-        started = time.monotonic()
+        started = self.clock.monotonic()
         self._save(phase="running", current=record)
         self._say(f"pass {number} running ({', '.join(sorted(reasons))})")
         log.info("pass.started", number=number, trigger=sorted(reasons))
@@ -174,7 +176,7 @@ class Daemon:
             self._save(phase="idle", current=None)
             self._say(self._summary())
             return
-        self._record(record, report, time.monotonic() - started)
+        self._record(record, report, self.clock.monotonic() - started)
 
     def _report(self, reasons: set[str]) -> Report | None:
         try:
@@ -225,7 +227,7 @@ class Daemon:
                 log.info("revision.applied", revision=applied)
             status = replace(status, applied_revision=applied, applied_at=state.now(),
                              rejected=None)
-            self.metrics.applied(applied, time.time())
+            self.metrics.applied(applied, self.clock.time())
         elif report.result is PassResult.REJECTED and report.head and (
                 status.rejected is None or status.rejected.revision != report.head):
                 status = replace(status, rejected=state.Rejection(
@@ -239,9 +241,9 @@ class Daemon:
         if report.transient:
             self._attempt += 1
             delay = self.backoff.delay(self._attempt)
-            self._retry_at = time.monotonic() + delay
+            self._retry_at = self.clock.monotonic() + delay
             status = replace(status, retry_attempt=self._attempt,
-                             next_retry_at=_iso_in(delay))
+                             next_retry_at=_iso_at(self.clock.time() + delay))
             log.warning("pass.retry", attempt=self._attempt, seconds=round(delay, 1))
         else:
             if report.result in (PassResult.OK, PassResult.REJECTED):
@@ -287,13 +289,12 @@ class Daemon:
         return text + f"; serving {s.serving}"
 
 
-def _iso_in(seconds: float) -> str:
-    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
-    return timestamps.iso_utc(at)
+def _iso_at(epoch: float) -> str:
+    return timestamps.iso_utc(dt.datetime.fromtimestamp(epoch, dt.UTC))
 
 
-def _epoch(iso: str) -> float:
+def _epoch(iso: str, fallback: float) -> float:
     try:
         return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
-        return time.time()
+        return fallback

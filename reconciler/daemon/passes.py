@@ -69,7 +69,7 @@ class Report:
 
 
 class PassRunner(Protocol):
-    """What the loop needs of a pass (``Reconciler``; tests script it)."""
+    """What the loop needs of a pass (``Runner``; tests script it)."""
 
     def run(self, head: GitHead, *, last_good: str | None, refused: str | None,
             container: str | None) -> Report: ...
@@ -100,7 +100,9 @@ def git_dir(repo: str) -> Path | None:
 OpenRuntime = Callable[[], AbstractContextManager[runtime.Runtime]]
 
 
-class Reconciler:
+class Runner:
+    """Runs one pass at a time, each on a runtime of its own (the composition root's)."""
+
     def __init__(self, settings: Settings, open_runtime: OpenRuntime, *,
                  queue: BuildQueue | None = None) -> None:
         self.settings = settings

@@ -1,7 +1,9 @@
 """The webhook endpoint: a forge's push notification, authenticated, means "fetch now".
 
-A small ``http.server`` of its own (never the driver server: a different audience and
-port). ``POST`` any path; accepted when the body's HMAC-SHA256 with the shared secret
+A ``Site`` of the HTTP server's core (``reconciler.httpd``), on its own address (a different
+audience than the driver repository's): on the driver server's loop when the daemon has
+one, else on a loop of its own. ``POST`` any path, the body at most ``MAX_BODY`` bytes, read
+by the loop within the header timeout; accepted when the body's HMAC-SHA256 with the shared secret
 matches ``X-Hub-Signature-256: sha256=<hex>`` (GitHub, Gitea, Forgejo) or
 ``X-Gitea-Signature: <hex>``, or when ``X-Gitlab-Token`` equals the secret (GitLab's
 scheme). Comparisons are constant-time. The payload itself is never trusted: the pass
@@ -11,17 +13,25 @@ fetches and reads the repository as always.
 from __future__ import annotations
 
 import hmac
-import http.server
 import threading
 from collections.abc import Mapping
 
 from reconciler import logs
 from reconciler.daemon.wakeup import Wakeup
 from reconciler.errors import ServerError
+from reconciler.httpd.config import ServerConfig
+from reconciler.httpd.heads import RequestHead
+from reconciler.httpd.loop import Loop
+from reconciler.httpd.messages import Admission, Request, Response, content_length, text
+from reconciler.httpd.server import DriverServer
 from reconciler.model import hmacsig
 
 log = logs.get(__name__)
 MAX_BODY = 1 << 20
+_SIGNATURES = ("X-Hub-Signature-256", "X-Gitea-Signature", "X-Gitlab-Token")
+_EVENTS = ("X-GitHub-Event", "X-Gitea-Event", "X-Gitlab-Event")
+# A loop of its own (no driver server): webhooks are rare and answered at once.
+_OWN_LOOP = ServerConfig(workers=2, max_connections=256)
 
 
 def authentic(secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:
@@ -35,81 +45,74 @@ def authentic(secret: bytes, body: bytes, headers: Mapping[str, str]) -> bool:
     return bool(token) and hmac.compare_digest(token.encode(), secret)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: WebhookHTTPServer
-    timeout = 10
-    protocol_version = "HTTP/1.0"
+class WebhookSite:
+    """The webhook as a ``messages.Site`` (module docstring)."""
 
-    def log_message(self, format: str, *args: object) -> None:
-        return  # one structured event per request instead (below)
-
-    def _answer(self, code: int, text: str) -> None:
-        body = (text + "\n").encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        length = self.headers.get("Content-Length", "")
-        if not length.isdigit():
-            self._answer(411, "Content-Length required")
-            return
-        if int(length) > MAX_BODY:
-            self._answer(413, "payload too large")
-            return
-        body = self.rfile.read(int(length))
-        headers = {k: v for k, v in self.headers.items()}
-        if not authentic(self.server.secret, body, headers):
-            log.warning("webhook.rejected", client=self.client_address[0], path=self.path)
-            self._answer(401, "bad or missing signature")
-            return
-        event = headers.get("X-GitHub-Event") or headers.get("X-Gitea-Event") \
-            or headers.get("X-Gitlab-Event") or "push"
-        log.info("webhook.accepted", client=self.client_address[0], kind=event)
-        self.server.wakeup.wake("webhook")
-        self._answer(202, "reconciling")
-
-    def _not_allowed(self) -> None:
-        self.send_response(405)
-        self.send_header("Allow", "POST")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_PUT = do_DELETE = do_HEAD = _not_allowed  # noqa: N815 - stdlib naming
-
-
-class WebhookHTTPServer(http.server.HTTPServer):
-    def __init__(self, address: tuple[str, int], secret: bytes, wakeup: Wakeup) -> None:
+    def __init__(self, secret: bytes, wakeup: Wakeup) -> None:
         self.secret = secret
         self.wakeup = wakeup
-        super().__init__(address, _Handler)
+
+    def admit(self, head: RequestHead) -> Admission:
+        if head.method != "POST":
+            return Admission(refusal=text(405, "method not allowed\n", close=True,
+                                          fields=(("Allow", "POST"),)))
+        length = content_length(head, MAX_BODY)
+        if isinstance(length, Response):
+            return Admission(refusal=length)
+        return Admission(body_length=length)
+
+    def respond(self, request: Request) -> Response:
+        fields = request.head.headers
+        proof = {name: value for name in _SIGNATURES if (value := fields.get(name))}
+        if not authentic(self.secret, request.body, proof):
+            log.warning("webhook.rejected", client=request.client,
+                        path=request.head.target[:200])
+            return text(401, "bad or missing signature\n")
+        event = next((value for name in _EVENTS if (value := fields.get(name))), "push")
+        log.info("webhook.accepted", client=request.client, kind=event[:64])
+        self.wakeup.wake("webhook")
+        return text(202, "reconciling\n")
 
 
 class WebhookServer:
-    def __init__(self, address: tuple[str, int], secret: bytes, wakeup: Wakeup) -> None:
+    """The webhook on ``address``: on ``server``'s loop if given, else on its own."""
+
+    def __init__(self, address: tuple[str, int], secret: bytes, wakeup: Wakeup, *,
+                 server: DriverServer | None = None) -> None:
         if not secret:
             raise ServerError("the webhook needs a shared secret (--webhook-secret-file)")
+        self._server = server
+        self._loop = Loop(_OWN_LOOP) if server is None else None
+        site = WebhookSite(secret, wakeup)
         try:
-            self._httpd = WebhookHTTPServer(address, secret, wakeup)
+            if server is not None:
+                self._socket = server.listen(address, site)
+            else:
+                assert self._loop is not None
+                self._socket = self._loop.listen(address, site)
         except OSError as exc:
+            if self._loop is not None:
+                self._loop.stop(0)
             raise ServerError(f"cannot listen for webhooks on {address[0]}:{address[1]}: "
                               f"{exc.strerror}") from exc
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="webhook",
-                                        daemon=True)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._httpd.server_address[:2]
-        return str(host), int(port)
+        host, port = self._socket.getsockname()[:2]
+        self.address = str(host), int(port)  # the bound one (port 0 picks a free port)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> WebhookServer:
-        self._thread.start()
+        if self._loop is not None:
+            self._thread = threading.Thread(target=self._loop.run, name="httpd-webhook",
+                                            daemon=True)
+            self._thread.start()
         log.info("webhook.listening", address=f"{self.address[0]}:{self.address[1]}")
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        if self._server is not None:
+            self._server.unlisten(self._socket)
+            return
+        assert self._loop is not None
+        self._loop.stop(grace=1.0)
+        if self._thread is not None:
+            self._thread.join()
+

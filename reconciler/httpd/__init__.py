@@ -1,8 +1,13 @@
-"""The driver repository server (``reconciler serve`` and the daemon's server).
+"""The HTTP server: the driver repository (``reconciler serve``, the daemon) and the push
+webhook, on one core.
 
-``paths`` routes a request target (pure), ``conditions`` holds the HTTP validator and range
-rules (pure), ``files`` opens and verifies store files, ``handler`` answers one request on
-``http.server``'s handler, ``server`` multiplexes connections over a bounded worker pool.
+Layers, each importing only those before it: ``heads`` parses a request head, ``paths``
+routes a target and ``conditions`` holds the validator and range rules (pure);
+``messages`` the request and response values and the ``Site`` protocol; ``responder``
+answers the driver repository's requests (pure, given a context that opens ``files``);
+``intake`` takes build requests; ``connection`` moves one connection's bytes (a state
+machine); ``loop`` multiplexes connections over epoll and a bounded worker pool;
+``server`` wires the store's site onto a loop.
 """
 
 from reconciler.httpd.server import DriverServer, ServerConfig

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import os
 from pathlib import Path
 
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX, OpenFile, Store
+from reconciler.errors import StoreBusy
 from reconciler.model import modsig, timestamps
 
 __all__ = ["OpenFile", "StoreFiles"]
@@ -85,6 +87,11 @@ def _load_test(artifact: Path) -> object:
                      os.O_RDONLY | os.O_NOFOLLOW)
         with os.fdopen(fd, "rb") as handle:
             found = json.loads(handle.read(1 << 16))
-    except (OSError, ValueError):
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+            # Out of descriptors: "later" (503), not an index that says "not tested".
+            raise StoreBusy(f"cannot read load test results now: {exc.strerror}") from exc
+        return None
+    except ValueError:
         return None
     return found if isinstance(found, dict) else None

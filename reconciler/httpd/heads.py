@@ -21,21 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
 
+from reconciler.errors import HeadError
+
+__all__ = ["HeadError", "RequestHead", "RequestHeaders", "parse", "parse_request_line",
+           "read_fields"]
+
 MAX_LINE = 65536  # one field line, as the stock parser allows
 MAX_FIELDS = 100
 # Fields whose repeats must agree: a disagreement is how request smuggling starts.
 _SINGLE = frozenset({"content-length", "host"})
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # HTAB is allowed in a value
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 5.1: a field name
-
-
-class HeadError(ValueError):
-    """A head that cannot be answered as asked: reply ``status`` with ``reason``, close
-    (never leaves the handler)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
 
 
 class RequestHeaders(email.message.Message):
@@ -114,7 +110,11 @@ def read_fields(readline: Callable[[int], bytes]) -> RequestHeaders:
             return RequestHeaders(fields)
         if len(fields) >= MAX_FIELDS:
             raise HeadError(431, "too many header fields")
-        line = raw.decode("iso-8859-1").rstrip("\r\n")
+        if not raw.isascii():  # nothing we serve or sign uses obs-text; refuse, never guess
+            raise HeadError(400, "non-ASCII byte in a header field")
+        line = raw.decode("ascii").rstrip("\r\n")
+        if _CONTROL.search(line):
+            raise HeadError(400, "control character in a header field")
         if line[:1] in (" ", "\t"):
             raise HeadError(400, "folded header line")
         name, colon, value = line.partition(":")

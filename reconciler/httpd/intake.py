@@ -6,13 +6,17 @@ is queued unless every step passes:
 
 1. the client's token bucket (``ratelimit``): 429 with ``Retry-After`` (charged before the
    signature, so guessing signatures is throttled too);
-2. the signature over the raw body: 401, nothing parsed;
-3. the body: 400 if it is no build request;
-4. each artifact: a store path of a driverkit target whose headers this host can fetch
+2. the signature over the raw body: 401, nothing parsed, nothing written; bad signatures
+   from all clients together are capped (``unsigned``, 429 beyond it) and logged at most
+   once a second, so a flood from many addresses costs a 401 each and no more;
+3. the body: 400 if it is no build request, or carries no signed time and nonce;
+4. the signed time and nonce (``replay``): 401 for a stale body or a nonce seen before,
+   so a captured request, even one whose build failed, is never queued again;
+5. each artifact: a store path of a driverkit target whose headers this host can fetch
    without URLs, a driver version we know the identity of, this host's architecture, a
    kernel release and version of the manifests' grammar; already in the store is
    ``available``;
-5. the queue's bound: 503 with ``Retry-After`` when the new artifacts do not fit.
+6. the queue's bound: 503 with ``Retry-After`` when the new artifacts do not fit.
 
 Then 202 with one verdict per artifact (400 when none was taken) and the daemon is woken
 (reason ``build-request``) to build what was queued.
@@ -24,16 +28,18 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from reconciler import logs
-from reconciler.builder.headers import APT_TARGETS
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
 from reconciler.errors import ReconcilerError
+from reconciler.httpd.messages import Response, text
 from reconciler.httpd.ratelimit import RateLimiter
+from reconciler.httpd.replay import ReplayGuard
+from reconciler.httpd.throttle import Throttled
 from reconciler.manifests import driverkit, grammar
 from reconciler.model import buildrequests, hmacsig, versions
+from reconciler.model.artifacts import APT_HEADER_TARGETS as APT_TARGETS
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import KeyVerdict, Requested, Verdict
 
@@ -42,18 +48,12 @@ WAKE_REASON = "build-request"
 _RELEASE = re.compile(grammar.RELEASE_PATTERN)
 _KERNEL_VERSION = re.compile(grammar.KERNEL_VERSION_PATTERN)
 _QUEUE_FULL_RETRY = 60
+_UNSIGNED_PER_MINUTE = 600  # bad signatures answered 401 per minute, all clients together
+_refusals = Throttled()
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _text(status: int, text: str, **headers: str) -> Answer:
-    return Answer(status, (text + "\n").encode(), "text/plain; charset=utf-8", headers)
+def _text(status: int, line: str, **fields: str) -> Response:
+    return text(status, line + "\n", fields=tuple(fields.items()))
 
 
 def key_problem(key: ArtifactKey, host_arch: str) -> str | None:  # noqa: PLR0911 - one per rule
@@ -81,7 +81,8 @@ class Intake:
     """What the server does with one build request (module docstring)."""
 
     def __init__(self, secret: bytes, queue: BuildQueue, store: Store, *, host_arch: str,
-                 limiter: RateLimiter, wake: Callable[[str], None]) -> None:
+                 limiter: RateLimiter, wake: Callable[[str], None],
+                 replay: ReplayGuard | None = None, unsigned: RateLimiter | None = None) -> None:
         if not secret:
             raise ValueError("build requests need a shared secret")
         self.secret = secret
@@ -90,20 +91,40 @@ class Intake:
         self.host_arch = host_arch
         self.limiter = limiter
         self.wake = wake
+        self.replay = replay or ReplayGuard()
+        self.unsigned = unsigned or RateLimiter(_UNSIGNED_PER_MINUTE, max_clients=1)
 
-    def handle(self, client: str, body: bytes, signature: str | None) -> Answer:
+    def _gate(self, client: str, body: bytes, signature: str | None) -> (
+            Response | tuple[str, tuple[Requested | KeyVerdict, ...]]):
+        """Steps 1 to 4 (module docstring): the refusal, or the host and its entries."""
         wait = self.limiter.take(client)
         if wait > 0:
-            _log.warning("build_request.limited", client=client, retry_after=math.ceil(wait))
+            _refusals.warning("build_request.limited", client=client,
+                              retry_after=math.ceil(wait))
             return _text(429, "too many build requests", **{"Retry-After": str(math.ceil(wait))})
         if not hmacsig.matches(self.secret, body, signature):
-            _log.warning("build_request.unauthenticated", client=client)
+            _refusals.warning("build_request.unauthenticated", client=client)
+            wait = self.unsigned.take("*")
+            if wait > 0:
+                return _text(429, "too many unsigned build requests",
+                             **{"Retry-After": str(math.ceil(wait))})
             return _text(401, "bad or missing signature")
         try:
-            host, entries = buildrequests.parse(body)
+            parsed = buildrequests.parse(body)
+            refused = self.replay.refusal(buildrequests.stamp_of(body))
+            if refused is not None:
+                _log.warning("build_request.replayed", client=client, reason=refused)
+                return _text(401, refused)
+            return parsed
         except buildrequests.BodyError as exc:
             _log.warning("build_request.malformed", client=client, error=str(exc))
             return _text(400, f"not a build request: {exc}")
+
+    def handle(self, client: str, body: bytes, signature: str | None) -> Response:
+        gated = self._gate(client, body, signature)
+        if isinstance(gated, Response):
+            return gated
+        host, entries = gated
         verdicts: list[KeyVerdict | None] = []
         wanted: list[Requested] = []
         for entry in entries:
@@ -142,4 +163,5 @@ class Intake:
         if any(v.verdict is Verdict.QUEUED for v in final):
             self.wake(WAKE_REASON)
         doc = {"host": host, "artifacts": [v.to_json() for v in final]}
-        return Answer(202 if taken else 400, (json.dumps(doc) + "\n").encode())
+        return text(202 if taken else 400, json.dumps(doc) + "\n",
+                    content_type="application/json")

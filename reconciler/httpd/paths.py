@@ -25,9 +25,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from reconciler.edges import atomic
-from reconciler.edges.store.local import SHA_SUFFIX
 from reconciler.model import artifacts
+from reconciler.model.artifacts import SHA_SUFFIX
 
 # The arch folders of the store, in the order tried when a path has none (Falco < 0.32).
 STORE_ARCHES = tuple(artifacts.store_arch(a) for a in artifacts.SUPPORTED_ARCHES)
@@ -118,7 +117,7 @@ def resolve(  # noqa: PLR0911 - one route per shape of path
     for segment in segments:
         if not segment:
             return _missing("empty segment or trailing slash")
-        if segment.startswith(".") or atomic.is_partial(segment):
+        if segment.startswith("."):  # a publish's temp files start with "." too
             return _missing("dot segment, hidden or temp file")
     if segments == ["index.json"]:
         return INDEX

@@ -18,6 +18,7 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 DRIVER_NAME = "falco"
+SHA_SUFFIX = ".sha256"  # the checksum sidecar beside each stored artifact
 
 
 class DriverKind(enum.StrEnum):

@@ -7,7 +7,10 @@ loader does; where that differs from the kernel's ``uname -r`` (Debian from Falc
 on rebuilds the release from ``uname -v``), the builder needs the real release for the
 headers and the vermagic check, so the asking host sends it.
 
-The body is signed with the shared secret (``model.hmacsig``) in ``X-Reconciler-Signature``.
+The body is signed with the shared secret (``model.hmacsig``) in ``X-Reconciler-Signature``,
+and carries inside the signed bytes the time it was sent (``time``, Unix seconds) and a
+random ``nonce``: a build host refuses a body older or newer than ``FRESHNESS`` seconds,
+and one whose nonce it has seen, so a captured request cannot be replayed.
 The answer gives one verdict per artifact. Parsing here is pure and strict: the body is
 attacker-controlled until the signature is checked, and the signature proves only who
 sent it, never that its contents are sane.
@@ -31,6 +34,8 @@ PATH = "/v1/build-requests"
 SIGNATURE_HEADER = "X-Reconciler-Signature"
 MAX_BODY = 64 * 1024
 MAX_ARTIFACTS = 256
+FRESHNESS = 300  # seconds a signed request is taken either side of the build host's clock
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # A host name as the asking daemon knows it (a DNS name, or what --hostname says).
 _HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})$")
 # `uname -r`: utsname's 64 characters, the store's name-part characters.
@@ -77,11 +82,22 @@ class KeyVerdict:
 class BuildRequestBody:
     host: str
     artifacts: tuple[Requested, ...]
+    sent_at: int  # Unix seconds (module docstring)
+    nonce: str  # random, 16-64 URL-safe characters
 
     def encode(self) -> bytes:
         """The exact bytes that are signed and sent."""
-        doc = {"host": self.host, "artifacts": [a.to_json() for a in self.artifacts]}
+        doc = {"host": self.host, "artifacts": [a.to_json() for a in self.artifacts],
+               "time": self.sent_at, "nonce": self.nonce}
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """When a signed body says it was sent, and its nonce."""
+
+    sent_at: int
+    nonce: str
 
 
 def _entry(value: Any) -> Requested | KeyVerdict:
@@ -109,16 +125,33 @@ def _entry(value: Any) -> Requested | KeyVerdict:
     return Requested(key, "" if release == key.kernel_release else release)
 
 
-def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
-    """The asking host and each entry (an artifact, or a verdict refusing it); raises
-    ``BodyError`` for a body that is no build request."""
+def _document(body: bytes) -> dict[str, Any]:
     try:
         doc = jsondoc.loads(body)
     except JsonError as exc:
         raise BodyError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise BodyError("expected an object {host, artifacts}")
-    unknown = sorted(set(doc) - {"host", "artifacts"})
+        raise BodyError("expected an object {host, artifacts, time, nonce}")
+    return doc
+
+
+def stamp_of(body: bytes) -> Stamp:
+    """The ``time`` and ``nonce`` of a body; ``BodyError`` if either is missing or not
+    one (a body without them cannot be told from a replay)."""
+    doc = _document(body)
+    sent_at, nonce = doc.get("time"), doc.get("nonce")
+    if not isinstance(sent_at, int) or isinstance(sent_at, bool) or not 0 < sent_at < 1 << 40:
+        raise BodyError("time must be the Unix time the request was sent, signed with it")
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        raise BodyError("nonce must be 16-64 random URL-safe characters, signed with it")
+    return Stamp(sent_at, nonce)
+
+
+def parse(body: bytes) -> tuple[str, tuple[Requested | KeyVerdict, ...]]:
+    """The asking host and each entry (an artifact, or a verdict refusing it); raises
+    ``BodyError`` for a body that is no build request."""
+    doc = _document(body)
+    unknown = sorted(set(doc) - {"host", "artifacts", "time", "nonce"})
     if unknown:
         raise BodyError(f"unknown field {unknown[0]!r}")
     host, entries = doc.get("host"), doc.get("artifacts")

@@ -2,7 +2,7 @@
 
 A plan is data: it can be printed, serialised (``to_json``, the README's JSON contract) and
 applied. Applying every change of a plan to the state it was made from leaves a state
-whose plan is empty (tests/plan/test_plan_property.py checks that with hypothesis).
+whose plan is empty (tests/plan/test_diff/test_converges_property.py checks that with hypothesis).
 
 A wanted artifact the store lacks is fetched when an upstream has it (``+ fetch <path>
 from <upstream>``, the observed offers in upstream order), else built; with ``build:

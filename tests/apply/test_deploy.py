@@ -4,6 +4,7 @@ create, start, settle, then remove the old one; or roll back and say why."""
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 from pathlib import Path
 
@@ -12,13 +13,13 @@ import pytest
 from reconciler import plan
 from reconciler.apply import deploy
 from reconciler.desired.state import DesiredContainer, DesiredState, container_spec
-from reconciler.edges.docker.fake import Behaviour, FakeEngine
 from reconciler.edges.store.local import Store
-from reconciler.errors import DeployError, FalcoStartError
+from reconciler.errors import DeployError, DriverNotServed, FalcoStartError
 from reconciler.manifests.models import FalcoSpec
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.modes import DriverMode
+from reconciler.testing import Behaviour, FakeClock, FakeEngine, FakeProber
 from tests.support import upstreams as ups
 
 OLD, NEW = "falco:old", "docker.io/falcosecurity/falco:0.36.2"
@@ -103,12 +104,15 @@ def loader_change(tmp_path: Path, engine: FakeEngine) -> tuple[plan.Change, Desi
     return change, want, stale
 
 
-class Served(deploy.FalcoDeployer):
-    """The deployer with its served check satisfied (the real check needs our server)."""
-
-    def check_served(self, spec: container.ContainerSpec, falco_version: str,
-                     base_url: str) -> None:
-        return None
+def served(engine: FakeEngine, tmp_path: Path, change: plan.Change) -> deploy.FalcoDeployer:
+    """The deployer with the change's driver in the store and our server answering 200 to
+    any HEAD (the fake prober stands in for our server; its own tests are tests/httpd)."""
+    store = Store(tmp_path / "store")
+    assert change.artifact is not None
+    built = tmp_path / "built.ko"
+    built.write_bytes(b"a module, as far as the deploy logic cares")
+    store.publish(change.artifact, built)
+    return deploy.FalcoDeployer(engine, store, settle_seconds=0, prober=FakeProber(default=200))
 
 
 def test_the_loader_runs_to_completion_after_the_stale_download_is_removed(
@@ -116,7 +120,7 @@ def test_the_loader_runs_to_completion_after_the_stale_download_is_removed(
 ) -> None:
     change, want, stale = loader_change(tmp_path, engine)
     engine.behaviours[LOADER] = Behaviour(exit_code=0, log="* Success: falco module found\n")
-    said = Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    said = served(engine, tmp_path, change).apply(change, want)
     assert said == f"{LOADER} loaded {change.spec.driver if change.spec else ''}"
     assert not stale.exists()
     assert engine.container("falco-driver-loader") is None  # a job: removed after
@@ -129,7 +133,7 @@ def test_a_loader_that_fails_says_why_with_its_last_lines(
     change, want, _stale = loader_change(tmp_path, engine)
     engine.behaviours[LOADER] = Behaviour(exit_code=1, log="Error: unable to download\n")
     with pytest.raises(DeployError) as caught:
-        Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+        served(engine, tmp_path, change).apply(change, want)
     assert str(caught.value) == (
         f"driver loader {LOADER} exited with code 1; Falco left as is. "
         "Last log lines:\nError: unable to download")
@@ -158,7 +162,7 @@ def test_a_module_held_by_the_old_falco_is_loaded_again_once_it_stopped(
     change, want, old_id = kmod_replace(tmp_path, engine)
     engine.behaviours[LOADER] = Behaviour(exit_code=0, log="* Success\n")
     engine.calls.clear()
-    Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+    served(engine, tmp_path, change).apply(change, want)
     aside = container.aside_name("falco", old_id)
     assert engine.calls == [
         ("stop", "falco"), ("rename", f"falco->{aside}"),
@@ -174,7 +178,7 @@ def test_a_second_loader_run_that_fails_puts_the_old_falco_back(
     change, want, old_id = kmod_replace(tmp_path, engine)
     engine.behaviours[LOADER] = Behaviour(exit_code=1, log="Error: unable to insmod\n")
     with pytest.raises(DeployError) as caught:
-        Served(engine, Store(tmp_path / "store"), settle_seconds=0).apply(change, want)
+        served(engine, tmp_path, change).apply(change, want)
     assert str(caught.value) == (
         f"driver loader {LOADER} exited with code 1 once the old Falco stopped; the previous "
         "container was put back. Last log lines:\nError: unable to insmod")
@@ -270,6 +274,86 @@ def test_a_falco_with_no_address_yet_is_not_asked_and_times_out(
     with pytest.raises(FalcoStartError, match=r"did not answer its /healthz within 0\.3 s"):
         deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
                              ready_timeout=0.3).apply(change, want)
+
+
+# -- the served check and readiness, through the prober and clock seams -------------------
+
+
+def test_the_loader_is_run_only_once_our_server_answers_for_its_exact_url(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """0.40 loaders ask under the arch folder: the HEAD goes where the loader will go."""
+    change, want, _stale = loader_change(tmp_path, engine)
+    engine.behaviours[LOADER] = Behaviour(exit_code=0)
+    deployer = served(engine, tmp_path, change)
+    deployer.apply(change, want)
+    assert isinstance(deployer.prober, FakeProber)
+    assert deployer.prober.asked == [
+        ("HEAD", "http://x/8.0.0%2Bdriver/x86_64/falco_debian_6.1.0-57-cloud-amd64_1.ko")]
+
+
+@pytest.mark.parametrize(("answers", "said"), [
+    ({}, "the driver server does not serve http://x/8.0.0%2Bdriver/x86_64/"
+         "falco_debian_6.1.0-57-cloud-amd64_1.ko: HEAD"),
+    ({"default": 404}, "answered 404, not 200"),
+])
+def test_a_driver_our_server_does_not_serve_runs_nothing(
+    engine: FakeEngine, tmp_path: Path, answers: dict[str, int], said: str,
+) -> None:
+    change, want, _stale = loader_change(tmp_path, engine)
+    deployer = served(engine, tmp_path, change)
+    deployer.prober = FakeProber(default=answers.get("default"))
+    engine.calls.clear()
+    with pytest.raises(DriverNotServed, match=re.escape(said)):
+        deployer.apply(change, want)
+    assert engine.calls == []  # neither the loader nor Falco touched
+
+
+def test_a_driver_missing_from_the_store_is_not_asked_for(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    change, want, _stale = loader_change(tmp_path, engine)
+    prober = FakeProber(default=200)
+    deployer = deploy.FalcoDeployer(engine, Store(tmp_path / "empty"), prober=prober)
+    with pytest.raises(DriverNotServed, match="is not in the store"):
+        deployer.apply(change, want)
+    assert prober.asked == []
+
+
+def test_falco_is_ready_at_its_first_200_and_asked_often_until_then(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    """/healthz answers 503 twice, then 200: ready at the third ask, after two short waits
+    of the clock, however long the settle time."""
+    engine.behaviours[NEW] = Behaviour(address="10.0.0.7")
+    change, want = healthz_change(engine, 8765)
+    url = "http://10.0.0.7:8765/healthz"
+    prober, clock = FakeProber({url: [503, 503, 200]}), FakeClock()
+    deployer = deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=3600,
+                                    confirm_seconds=0, prober=prober, clock=clock)
+    assert deployer.apply(change, want).startswith("started ")
+    assert prober.asked == [("GET", url)] * 3
+    assert clock.slept == [0.05, 0.05]
+
+
+def test_a_falco_never_ready_is_rolled_back_when_the_ready_timeout_has_passed(
+    engine: FakeEngine, tmp_path: Path,
+) -> None:
+    engine.behaviours[NEW] = Behaviour(address="10.0.0.7", log="loading rules\n")
+    change, want = healthz_change(engine, 8765)
+    clock = FakeClock()
+    deployer = deploy.FalcoDeployer(engine, Store(tmp_path), settle_seconds=0,
+                                    ready_timeout=60, prober=FakeProber(default=503),
+                                    clock=clock)
+    started = clock.monotonic()
+    with pytest.raises(FalcoStartError, match=re.escape(
+            "did not answer http://10.0.0.7:8765/healthz within 60 s; the previous container "
+            "was put back")):
+        deployer.apply(change, want)
+    assert clock.monotonic() - started >= 60  # not before the timeout, by the clock
+    assert clock.monotonic() - started < 61
+    back = engine.container("falco")
+    assert back is not None and back.image == OLD and back.running
 
 
 def test_a_healthz_answering_garbage_is_not_ready_and_is_rolled_back(

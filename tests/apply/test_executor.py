@@ -17,9 +17,17 @@ from reconciler.desired.state import (
     container_spec,
 )
 from reconciler.edges.store.local import Store
-from reconciler.errors import BuildError, DeployError, DockerError, FalcoStartError
+from reconciler.errors import (
+    BuildError,
+    ConfigError,
+    DeployError,
+    DockerError,
+    FalcoStartError,
+)
 from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.asking import RequestOutcome
+from reconciler.model.buildrequests import Requested
 from reconciler.observe.state import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
@@ -215,3 +223,25 @@ def test_on_a_terminal_a_multi_line_cause_reads_as_lines(
     err = capsys.readouterr().err
     assert "\\n" not in err
     assert "    message:\n      build failed\n      main.c:12: error: x\n" in err
+
+
+def test_a_build_request_that_cannot_be_signed_fails_for_good_and_the_rest_goes_on(
+        tmp_path: Path) -> None:
+    """A missing build-request secret (the requester's ConfigError) is a permanent failure
+    of each requested artifact, not an unreachable build host retried forever; changes
+    that need no request are still applied."""
+    desired = state(GOOD)
+
+    def unsigned(_keys: Sequence[Requested], _hostname: str) -> RequestOutcome:
+        raise ConfigError("the build request secret /etc/x is empty")
+
+    started: list[str] = []
+    planned = plan.requests_instead(plan.diff(desired, ObservedState(
+        present=frozenset({GOOD}))))
+    outcomes = executor.Executor(
+        Store(tmp_path), FakeBuilder(), lambda c, _d: started.append(c.name) or "started",
+        no_module, request=unsigned, build_fallback=False).run(planned, desired)
+    requested = [o for o in outcomes if o.change.op is plan.Op.REQUEST]
+    assert [(o.result.value, o.transient) for o in requested] == [("failed", False)]
+    assert "secret /etc/x is empty" in requested[0].message
+    assert started == ["falco"]

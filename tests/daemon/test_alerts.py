@@ -203,7 +203,7 @@ def test_close_gives_up_what_still_waits(receiver: Any) -> None:
 
 
 class Passes:
-    """Stands in for passes.Reconciler: every pass applies the head."""
+    """Stands in for passes.Runner: every pass applies the head."""
 
     def run(self, head: GitHead, **_kwargs: Any) -> Report:
         return Report(PassResult.OK, head.revision, head.revision, message="1 change(s) applied")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import secrets
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +53,11 @@ class BuildHost:
         return [e.path for e in buildqueue.read(self.state_dir).pending]
 
 
-def _body(*artifacts: object, host: str = "edge-7") -> bytes:
-    return json.dumps({"host": host, "artifacts": list(artifacts)}).encode()
+def _body(*artifacts: object, host: str = "edge-7", sent_at: int | None = None) -> bytes:
+    """A build request as an asking host sends it: its time and a fresh nonce signed in."""
+    return json.dumps({"host": host, "artifacts": list(artifacts),
+                       "time": int(time.time()) if sent_at is None else sent_at,
+                       "nonce": secrets.token_urlsafe(16)}).encode()
 
 
 def _start(tmp_path: Path, *, rate: float = 600, limit: int = 64) -> BuildHost:
@@ -229,3 +234,62 @@ def test_a_trickled_body_is_dropped_after_the_header_timeout(build_host: BuildHo
         raw.sendall(b"POST /v1/build-requests HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         assert raw.recv(4096).startswith(b"HTTP/1.1 408 ")
     assert build_host.queued() == []
+
+
+# -- replays and floods (issue 20) ---------------------------------------------------------
+
+
+def test_a_replayed_request_is_refused_even_after_its_build_failed(
+        build_host: BuildHost) -> None:
+    """The signed body carries its time and nonce: the same bytes are taken once."""
+    body = _body(GOOD)
+    signature = hmacsig.header_value(SECRET, body)
+    assert build_host.post(body, signature)[0] == 202
+    BuildQueue(build_host.state_dir, 64).settle({GOOD: "the headers were not found"})
+    assert build_host.queued() == []
+    status, _h, data = build_host.post(body, signature)
+    assert status == 401 and b"replay" in data
+    assert build_host.queued() == []
+
+
+def test_a_stale_or_unstamped_request_is_refused(build_host: BuildHost) -> None:
+    stale = _body(GOOD, sent_at=int(time.time()) - 3600)
+    status, _h, data = build_host.post(stale)
+    assert status == 401 and b"stale" in data
+    unstamped = json.dumps({"host": "edge-7", "artifacts": [GOOD]}).encode()
+    status, _h, data = build_host.post(unstamped)
+    assert status == 400 and b"time must be" in data
+    assert build_host.queued() == []
+
+
+def test_bad_signatures_from_many_addresses_are_capped_together(tmp_path: Path) -> None:
+    """Per-address buckets do not stop a flood from many addresses; a global one does."""
+    store = Store(tmp_path / "store")
+    intake = Intake(SECRET, BuildQueue(tmp_path / "state", 8), store, host_arch="x86_64",
+                    limiter=RateLimiter(600), wake=lambda _reason: None,
+                    unsigned=RateLimiter(3, max_clients=1))
+    config = ServerConfig(workers=2, host_arch="x86_64")
+    with DriverServer(store, ("127.0.0.1", 0), config=config, intake=intake) as server:
+        statuses = []
+        for n in range(5):
+            conn = http.client.HTTPConnection(*server.address, timeout=5,
+                                              source_address=(f"127.0.0.{n + 2}", 0))
+            conn.request("POST", buildrequests.PATH, body=_body(GOOD),
+                         headers={buildrequests.SIGNATURE_HEADER: "sha256=" + "0" * 64})
+            statuses.append(conn.getresponse().status)
+            conn.close()
+        assert statuses == [401, 401, 401, 429, 429]
+        # A signed request is still checked and taken.
+        host = BuildHost(server, tmp_path / "state")
+        assert host.post(_body(GOOD))[0] == 202
+
+
+def test_a_short_body_gets_408_within_the_header_timeout(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    intake = Intake(SECRET, BuildQueue(tmp_path / "state", 8), store, host_arch="x86_64",
+                    limiter=RateLimiter(600), wake=lambda _reason: None)
+    config = ServerConfig(workers=1, header_timeout=0.5, host_arch="x86_64")
+    with DriverServer(store, ("127.0.0.1", 0), config=config, intake=intake) as server, \
+            socket.create_connection(server.address, timeout=3) as raw:
+        raw.sendall(b"POST /v1/build-requests HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 408 ")  # in 0.5 s, not 30

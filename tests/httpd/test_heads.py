@@ -68,6 +68,11 @@ def test_an_empty_request_line_is_no_request() -> None:
     (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     (b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),
     (b"GET / HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n", 431),
+    # Non-ASCII and control bytes in a field: refused, never decoded into a crash later
+    # (a signature compared with hmac.compare_digest, a Content-Length of "\xb2").
+    ("POST / HTTP/1.1\r\nContent-Length: \u00b2\r\n\r\n".encode(), 400),
+    ("POST / HTTP/1.1\r\nX-Reconciler-Signature: sha256=\u00e9\r\n\r\n".encode(), 400),
+    (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 400),
 ])
 def test_unclear_heads_are_refused(data: bytes, status: int) -> None:
     with pytest.raises(heads.HeadError) as refused:

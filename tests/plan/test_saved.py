@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from reconciler import runtime, settings
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.errors import ConfigError, StalePlan
 from reconciler.plan import saved as savedplan
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
 

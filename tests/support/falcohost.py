@@ -1,6 +1,6 @@
 """A host under test: a manifest repository, a store, our server's port, and the CLI.
 
-Shared by the apply, image and daemon tests; see tests/commands/test_apply_falco.py for
+Shared by the apply, image and daemon tests; see tests/commands/test_apply/test_falco.py for
 what stands in for what on these machines.
 """
 

@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.builder import runner
 from reconciler.edges.docker.client import Docker
+from reconciler.edges.store.local import Store
 from reconciler.edges.vm import qemu
 from reconciler.loadtest import tester, userspace
 from reconciler.model.artifacts import DriverKind
@@ -77,7 +78,7 @@ def built(engine: Docker, docker_client: Any, base_image: str,
                                 base_image=base_image, jobs=2, timeout=1800.0)
     (outcome,) = runner.build_all(
         [request(own.release, DRIVER_VERSION, DriverKind.KMOD, DriverKind.EBPF)], config,
-        Docker(docker_client))
+        Docker(docker_client), Store(config.store))
     assert outcome.error is None, str(outcome.error)
     module, probe = (artifact.path for artifact in outcome.artifacts)
     setup = tester.Setup(state, source, base_image)

@@ -60,7 +60,7 @@ def read(host_root: Path = Path("/"), hostname: str | None = None) -> HostFacts:
         release = _kernel_line(root, RUNNING_RELEASE, "kernel release")
         version = _kernel_line(root, "proc/sys/kernel/version", "kernel version")
     found = HostFacts(
-        hostname=hostname or _hostname(root),
+        hostname=hostname or host_name(root),
         kernel_release=release,
         kernel_version=version,
         machine=_machine(root),
@@ -118,7 +118,8 @@ def _kernel_line(root: Path, rel: str, what: str) -> str:
     return value
 
 
-def _hostname(root: Path) -> str:
+def host_name(root: Path) -> str:
+    """The host's name: the first name in ``<root>/etc/hostname``, else this machine's."""
     text = _optional_text(root, "etc/hostname")
     if text is not None:
         for line in text.splitlines():

@@ -14,11 +14,12 @@ import json
 import time
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from secrets import token_urlsafe
 
 from reconciler import logs
-from reconciler.edges import atomic
+from reconciler.edges import atomic, secrets
 from reconciler.edges.http import client as httpclient
-from reconciler.errors import HttpError
+from reconciler.errors import ConfigError, HttpError
 from reconciler.model import asking, buildrequests, hmacsig
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.asking import RequestOutcome, Sent
@@ -54,24 +55,20 @@ def _write_sent(state_dir: Path, records: Sequence[Sent]) -> None:
 
 
 def _secret(upstream: Upstream) -> bytes:
+    """The upstream's shared secret; ConfigError (permanent: no retry makes a secret
+    appear) when it is not configured, unreadable or empty."""
     if upstream.secret_file is None:
-        raise HttpError(f"{upstream.name}: build_requests needs secret_file")
-    try:
-        secret = upstream.secret_file.read_bytes().strip()
-    except OSError as exc:
-        raise HttpError(
-            f"cannot read the build request secret {upstream.secret_file}: {exc.strerror}"
-        ) from exc
-    if not secret:
-        raise HttpError(f"the build request secret {upstream.secret_file} is empty")
-    return secret
+        raise ConfigError(f"upstream {upstream.name}: build_requests needs secret_file")
+    return secrets.read(upstream.secret_file, f"upstream {upstream.name}'s build request secret")
 
 
 def _ask(upstream: Upstream, items: Sequence[Requested], hostname: str,
          post: Post) -> tuple[dict[str, tuple[Verdict, str]], str, float]:
     """One POST: each path's verdict, else why nothing was taken and the seconds the
     build host asked us to wait (429, 503)."""
-    body = BuildRequestBody(hostname, tuple(items)).encode()
+    # The time and a nonce are signed with the body: a build host refuses a replay.
+    body = BuildRequestBody(hostname, tuple(items), int(time.time()),
+                            token_urlsafe(24)).encode()
     headers = {**dict(upstream.headers), "Content-Type": "application/json",
                buildrequests.SIGNATURE_HEADER: hmacsig.header_value(_secret(upstream), body)}
     status, answer_headers, answer = post(upstream.url + buildrequests.PATH, body, headers,

@@ -31,6 +31,7 @@ part is a ``StoreError``, never a path.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import stat
@@ -42,12 +43,12 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from reconciler.edges import atomic
-from reconciler.errors import InvalidDriver, InvalidSignature, StoreError
-from reconciler.model import driverfile, modsig, versions
+from reconciler.errors import InvalidDriver, InvalidSignature, StoreBusy, StoreError
+from reconciler.model import artifacts, driverfile, modsig, versions
 from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 from reconciler.model.versions import DriverIdentity
 
-SHA_SUFFIX = ".sha256"
+SHA_SUFFIX = artifacts.SHA_SUFFIX  # the model's rule, named here for the store's callers
 # A load test's result beside its artifact (reconciler.loadtest), read into index.json.
 LOAD_TEST_SUFFIX = ".loadtest.json"
 SIDECAR_MAX = 4096
@@ -98,6 +99,22 @@ class OpenFile:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+
+
+def _absent_unless_exhausted(exc: OSError) -> None:
+    """A failed open means "not there", unless the process is out of descriptors or
+    memory: that is ``StoreBusy``, so a server never answers "absent" for a file it holds."""
+    if exc.errno in _EXHAUSTED:
+        raise StoreBusy(f"cannot open store files now: {exc.strerror}") from exc
+
+
+def _walk_error(exc: OSError) -> None:
+    """os.walk skips a folder it cannot list; a list of the store must not be shorter
+    for want of descriptors."""
+    _absent_unless_exhausted(exc)
 
 
 def signing_problem(found: Signature, wanted: WantedSigner | None) -> str | None:
@@ -314,16 +331,19 @@ class Store:
         name = parts[-1]
         try:
             fds = self._open_parents(parts)
-        except OSError:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to serve
+        except OSError as exc:  # ENOENT, ELOOP (symlink), ENOTDIR, EACCES...: nothing to serve
+            _absent_unless_exhausted(exc)
             return None
         parent = fds[-1]
         try:
             fd = os.open(name, _OPEN_FILE, dir_fd=parent)
-        except OSError:
+        except OSError as exc:
             for opened in fds:
                 os.close(opened)
+            _absent_unless_exhausted(exc)
             return None
         digest: str | None = None
+        busy: OSError | None = None
         try:
             st = os.fstat(fd)
             side_name = name + SHA_SUFFIX
@@ -332,11 +352,15 @@ class Store:
                     and side_st.st_size <= SIDECAR_MAX):
                 digest = self.verifier.verified_digest(
                     fd, st, side_st, lambda: _read_small(side_name, parent))
-        except OSError:
+        except OSError as exc:
             digest = None
+            busy = exc
         finally:
             for opened in fds:
                 os.close(opened)
+        if busy is not None and busy.errno in _EXHAUSTED:
+            os.close(fd)
+            _absent_unless_exhausted(busy)
         if digest is None:
             os.close(fd)
             return None
@@ -350,11 +374,13 @@ class Store:
             return None
         try:
             fds = self._open_parents(parts)
-        except OSError:
+        except OSError as exc:
+            _absent_unless_exhausted(exc)
             return None
         try:
             fd = os.open(parts[-1], _OPEN_FILE, dir_fd=fds[-1])
-        except OSError:
+        except OSError as exc:
+            _absent_unless_exhausted(exc)
             return None
         finally:
             for opened in fds:
@@ -474,7 +500,7 @@ class Store:
         descended into), in a stable order."""
         if not self.root.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=_walk_error):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if name.startswith("."):
@@ -581,7 +607,9 @@ def observe(
                 names = bad
             else:
                 try:
-                    names = frozenset(os.listdir(f"{root}/{folder[0]}/{folder[1]}"))  # noqa: PTH208
+                    # Plain names, no Path per entry: a plan lists thousands of them.
+                    where = f"{root}/{folder[0]}/{folder[1]}"
+                    names = frozenset(os.listdir(where))  # noqa: PTH208 - see above
                 except (FileNotFoundError, NotADirectoryError):
                     names = frozenset()
             listings[folder] = names

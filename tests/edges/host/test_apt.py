@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from reconciler import runtime, settings
-from reconciler.edges.docker.fake import FakeEngine
 from reconciler.edges.host import apt
+from reconciler.testing import FakeEngine
 from tests.conftest import GitRepo
 
 pytestmark = pytest.mark.skipif(shutil.which("apt-cache") is None,

@@ -16,6 +16,7 @@ from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
+from reconciler.errors import ConfigError
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.httpd.intake import Intake
 from reconciler.httpd.ratelimit import RateLimiter
@@ -23,6 +24,7 @@ from reconciler.model import artifacts, asking
 from reconciler.model.asking import Standing
 from reconciler.model.buildrequests import Requested
 from reconciler.model.upstreams import Upstream, UpstreamKind
+from reconciler.testing import FakeClock
 
 SECRET = b"fleet-secret"
 GOOD = "2.0.0+driver/x86_64/falco_debian_5.10.0-14-cloud-amd64_1.ko"
@@ -33,14 +35,6 @@ def _wanted(relpath: str, release: str = "") -> Requested:
     key = artifacts.parse_relpath(relpath)
     assert key is not None
     return Requested(key, release)
-
-
-@dataclass
-class Clock:
-    now: float = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -74,33 +68,33 @@ def secret_file(tmp_path: Path) -> Path:
 
 def test_asks_once_then_waits_out_the_backoff(builder: Builder, secret_file: Path,
                                               tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     state = tmp_path / "state"
     ups = [Upstream("http://127.0.0.1:9/plain"), builder.upstream(secret_file)]
-    first = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    first = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock.time)
     [standing] = first.keys
     assert standing.standing is Standing.PENDING and standing.posted
     assert standing.upstream == builder.upstream(secret_file).name
-    assert standing.next_at == clock.now + asking.FIRST_WAIT
+    assert standing.next_at == clock.time() + asking.FIRST_WAIT
     queued = buildqueue.read(builder.state_dir).pending
     assert [(e.path, e.hosts) for e in queued] == [(GOOD, ("web-1",))]
     assert builder.woken == ["build-request"]
 
     # Passes within the backoff do not POST again.
-    clock.now += 10
-    again = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    clock.advance(10)
+    again = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock.time)
     assert not again.keys[0].posted and again.keys[0].standing is Standing.PENDING
     assert builder.woken == ["build-request"]
     [record] = requester.read_sent(state)
     assert record.attempts == 1
 
     # After it, once more, and the next wait is twice as long.
-    clock.now += asking.FIRST_WAIT
-    third = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock)
+    clock.advance(asking.FIRST_WAIT)
+    third = requester.request_builds(ups, [_wanted(GOOD)], state, "web-1", now=clock.time)
     assert third.keys[0].posted
     assert third.keys[0].standing is Standing.PENDING
     assert third.keys[0].detail == "already queued"
-    assert third.keys[0].next_at == clock.now + 2 * asking.FIRST_WAIT
+    assert third.keys[0].next_at == clock.time() + 2 * asking.FIRST_WAIT
     assert asking.wait_after(10) == asking.LONGEST_WAIT
 
     # Fetched (or no longer wanted): the record goes.
@@ -160,12 +154,12 @@ def test_a_busy_build_hosts_retry_after_is_honoured(secret_file: Path, tmp_path:
     try:
         busy = Upstream(f"http://127.0.0.1:{httpd.server_address[1]}", build_requests=True,
                         secret_file=secret_file)
-        clock = Clock()
+        clock = FakeClock()
         outcome = requester.request_builds([busy], [_wanted(GOOD)], tmp_path / "s",
-                                               "web-1", now=clock)
+                                               "web-1", now=clock.time)
         assert outcome.keys[0].standing is Standing.UNREACHABLE
         assert "503" in outcome.keys[0].detail
-        assert outcome.keys[0].next_at == clock.now + 240
+        assert outcome.keys[0].next_at == clock.time() + 240
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -179,3 +173,18 @@ def test_the_real_release_travels_with_a_key_named_otherwise(
                                  "web-1")
     [entry] = buildqueue.read(builder.state_dir).pending
     assert entry.path == named and entry.uname_release == "6.1.0-18-cloud-amd64"
+
+
+@pytest.mark.parametrize("content", [None, b"", b" \n"], ids=["missing", "empty", "blank"])
+def test_a_missing_or_empty_secret_is_a_configuration_error_not_an_unreachable_host(
+        builder: Builder, tmp_path: Path, content: bytes | None) -> None:
+    """No retry makes a secret appear: the asking host says so once (a ConfigError, not
+    transient) instead of reporting the build host unreachable and asking forever."""
+    path = tmp_path / "build-request.secret"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match="build request secret") as raised:
+        requester.request_builds([builder.upstream(path)], [_wanted(GOOD)],
+                                 tmp_path / "s", "web-1")
+    assert str(path) in str(raised.value) and not raised.value.transient
+    assert buildqueue.read(builder.state_dir).pending == () and builder.woken == []
