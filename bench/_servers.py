@@ -15,11 +15,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from reconciler.edges.http import client
 from reconciler.edges.store.local import Store
+from reconciler.errors import HttpError
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,13 +46,16 @@ def wait_up(url: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
-                reply.read()
+            status = client.get_status(url, timeout=2)
+        except HttpError as exc:
+            status, why = None, str(exc)
+        else:
+            why = f"it answered {status}"
+        if status is not None and status < 400:
             return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url} is not up after {timeout:g} s: {why}")
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

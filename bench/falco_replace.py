@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from reconciler import runtime, settings  # noqa: E402 - after the sys.path set-up above
 from reconciler.edges.docker.client import Docker  # noqa: E402 - after the sys.path set-up above
+from reconciler.edges.http import client  # noqa: E402 - after the sys.path set-up above
 from reconciler.edges.store import local as store  # noqa: E402 - after the sys.path set-up above
+from reconciler.errors import HttpError  # noqa: E402 - after the sys.path set-up above
 from reconciler.httpd.server import DriverServer  # noqa: E402 - after the sys.path set-up above
 from reconciler.model.artifacts import DriverKind  # noqa: E402 - after the sys.path set-up above
 from reconciler.plan.diff import Reason  # noqa: E402 - after the sys.path set-up above
@@ -74,10 +75,9 @@ def _wait_healthz(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as got:
-                if got.status == 200:
-                    return
-        except OSError:
+            if client.get_status(f"http://127.0.0.1:{port}/healthz", timeout=1) == 200:
+                return
+        except HttpError:
             pass
         time.sleep(0.05)
     raise SystemExit(f"the bare Falco never answered /healthz on {port}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from _daemon import Site, standins
@@ -31,6 +30,7 @@ from reconciler import logs
 from reconciler.builder import runner
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.http import client
 from reconciler.edges.store.local import Store
 from reconciler.model import kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
@@ -158,9 +158,9 @@ def main() -> None:
             lambda s: s["passes"] > before and s["phase"] == "idle"
             and "kernel" in s["lastPass"]["trigger"], timeout=120, why="the kernel's pass")
         url = f"http://127.0.0.1:{site.port}/{key.relpath.replace('+', '%2B')}"
-        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as answer:
-            ready = time.monotonic()
-            assert answer.status == 200
+        answered = client.head_status(url, timeout=30)
+        ready = time.monotonic()
+        assert answered == 200, f"HEAD {url} answered {answered}"
         upgrade = ready - start
         builds = [o for o in status["lastPass"]["outcomes"] if o["op"] == "build"]
 

@@ -4,22 +4,29 @@ The packages read as the pipeline, lower layers never importing higher ones::
 
     manifests (git) -> facts (host) -> desired -> observed -> plan -> apply
 
-    model/      pure values: artifacts, versions, naming rules, host facts, container spec,
-                the build-request rules (asking, queueing), URLs shown without credentials,
-                JSON from outside bounded in depth
+    model/      pure values and rules: artifacts, versions, naming, host facts, the
+                container spec, build-request rules, the URL policy, signed indexes
     manifests/  a commit's files -> a validated ManifestSet, or every located problem
     desired/    pure: manifests + facts -> what this host must have
-    observe/    what is there now: the store, the engine, the upstreams, as values
-    plan/       the pure diff, retention, renderings, saved plans, the planner of one pass
-    apply/      the executor, fetches, Falco's safe (re)start, the preloaded module, recovery
-    builder/    driver builds in Docker, step by step
-    httpd/      the HTTP server: the driver repository and the push webhook on one loop
-    daemon/     ``reconciler run``: triggers, the loop, status
+    observe/    what is there now, read through the Protocols of ``observe.sources`` (the
+                root builds them; fakes beside): the store, the engine, the host, the
+                upstreams, as values; the store's verdicts decided here
+    plan/       the pure diff, retention, renderings, saved plans; the planner of a pass
+    apply/      the executor, fetches, Falco's safe (re)start, the module, recovery
+    builder/    driver builds in Docker, step by step (shell steps in builder/scripts/)
+    loadtest/   a driver proven in a VM of its kernel before a host gets it
+    httpd/      the server: pure responder, connection state machine, epoll loop;
+                the driver repository and the push webhook on that one core
+    daemon/     ``reconciler run``: triggers, the loop, passes, status, alerts
     commands/   one module per CLI command
-    edges/      every outside system, grouped by the system it speaks to (git, host, http,
-                store, state, docker), each the only importer of its library and
-                translating its errors once (http: ONE client, edges/http/client.py)
-    runtime.py  the one composition root: store, server, engine, daemon; every command's
+    edges/      every outside system, each the only importer of its library, errors
+                translated once: git/, host/, http/ (ONE client: http/client.py),
+                store/, state/, docker/, vm/; atomic.py, clock.py, secrets.py
+    errors.py   the one exception tree
+    settings.py flags, config file and environment -> one Settings value
+    logs.py     structured logs: JSON under systemd, one line on a terminal
+    runtime.py  the one composition root: store, server, engine, daemon
+    testing.py  the fakes of our seams and the log capture, for tests
     cli.py      argv -> command, and the process policy each command declares
 """
 

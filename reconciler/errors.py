@@ -43,6 +43,7 @@ caller turns each into one of the errors above (or into a located ``Problem``).
     ├── JsonError                JSON from outside: malformed or nested too deep
     ├── FleetSettingError        an upstream or alert entry of the settings
     ├── InvalidIndex             an index.json that is not a reconciler's
+    ├── InvalidSignedIndex       a signed index that does not parse, or no trusted key signed
     ├── BodyError                a body that is not a build request at all
     ├── InvalidSignature         a module signature or certificate that cannot be read
     ├── InvalidDriver            a file that is not the driver it claims to be
@@ -256,6 +257,10 @@ class FleetSettingError(ValueError):
 
 class InvalidIndex(ValueError):
     """An ``index.json`` that is not a reconciler's."""
+
+
+class InvalidSignedIndex(ValueError):
+    """A document that is not a signed index, or one no trusted key signed; ``str`` says why."""
 
 
 class BodyError(ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,6 +38,9 @@ class _StderrLogger:
     descriptor (a test's capture) is written to and flushed as a file."""
 
     def msg(self, message: str) -> None:
+        if _line_sink is not None:
+            _line_sink(message)  # a live display draws the line above itself
+            return
         stream = sys.stderr
         line = message + "\n"
         try:
@@ -86,6 +89,46 @@ def shown_live(events: frozenset[str]) -> Iterator[None]:
         yield
     finally:
         _live = previous
+
+
+# Where log lines go while a live display owns the terminal (None: stderr).
+_line_sink: Callable[[str], None] | None = None
+# Events a live display takes over, each with the function that shows it instead.
+_shown_by: tuple[tuple[frozenset[str], Callable[[EventDict], None]], ...] = ()
+
+
+@contextmanager
+def shown_by(events: frozenset[str], show: Callable[[EventDict], None]) -> Iterator[None]:
+    """Within the block, ``events`` go to ``show`` (a terminal display that words them for
+    a person) instead of being written as log lines: each is still said exactly once."""
+    global _shown_by  # noqa: PLW0603 - logging is process-wide by nature
+    previous, _shown_by = _shown_by, (*_shown_by, (events, show))
+    try:
+        yield
+    finally:
+        _shown_by = previous
+
+
+@contextmanager
+def lines_to(sink: Callable[[str], None]) -> Iterator[None]:
+    """Within the block, log lines go to ``sink`` (a live display, which prints them above
+    its live rows) instead of straight to stderr, where they would tear its drawing."""
+    global _line_sink  # noqa: PLW0603 - logging is process-wide by nature
+    previous, _line_sink = _line_sink, sink
+    try:
+        yield
+    finally:
+        _line_sink = previous
+
+
+def _to_display(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    for events, show in _shown_by:
+        if event_dict.get("event") in events:
+            show(dict(event_dict))
+            import structlog  # noqa: PLC0415 - already imported by _apply
+
+            raise structlog.DropEvent
+    return event_dict
 
 
 def _not_shown_live(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
@@ -146,6 +189,7 @@ def _apply() -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _redact_urls,
+            _to_display,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

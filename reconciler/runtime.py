@@ -32,9 +32,12 @@ from reconciler.apply import deploy, executor, fetcher, modules
 from reconciler.edges import secrets
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
+from reconciler.edges.git.source import GitManifests
 from reconciler.edges.host import crypto, kmod
 from reconciler.edges.host import facts as hostfacts
+from reconciler.edges.host.reader import AptCache, HostFiles, ReportedHost
 from reconciler.edges.http import requester
+from reconciler.edges.state.files import LedgerFile, QueueFile
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
@@ -42,15 +45,17 @@ from reconciler.httpd.files import StoreFiles
 from reconciler.loadtest import gate as loadtest_gate
 from reconciler.loadtest import tester
 from reconciler.loadtest.policy import Policy as LoadTestPolicy
+from reconciler.manifests import loading
 from reconciler.model.asking import RequestOutcome
 from reconciler.model.buildrequests import Requested
 from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.observe import survey
+from reconciler.observe import sources, survey
 from reconciler.plan import planner
 from reconciler.settings import Settings, parse_listen
 
 if TYPE_CHECKING:
+    from reconciler.daemon.building import Building
     from reconciler.daemon.wakeup import Wakeup
     from reconciler.daemon.webhook import WebhookServer
     from reconciler.edges.state.buildqueue import BuildQueue
@@ -142,8 +147,9 @@ class Runtime:
         conf = self.settings
         if repo is not None or ref is not None:
             conf = replace(conf, repo=repo or conf.repo, ref=ref or conf.ref)
-        return planner.Planner(conf, self.engine, self.store, self.shared.manifests,
-                               indexes=self.shared.indexes)
+        conf = replace(conf, docker_socket=conf.docker_socket or docker_client.socket_path())
+        return planner.Planner(conf, observation(conf, self.engine, self.store,
+                                                 self.shared.indexes), self.shared.manifests)
 
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
@@ -213,6 +219,22 @@ class Runtime:
             build_fallback=self.settings.build is BuildPolicy.MISSING)
 
 
+def observation(settings: Settings, engine: ContainerEngine, store: Store,
+                indexes: survey.IndexCache, *,
+                connect: survey.Connect | None = None) -> sources.Sources:
+    """What a pass reads, one adapter per Protocol; ``connect`` is how upstreams are
+    reached (default: ``edges.http.upstream.Client``)."""
+    return sources.Sources(
+        manifests=GitManifests(settings.repo, settings.ref, settings.path, settings.state_dir,
+                               loading.is_manifest_path, loading.MAX_FILE_BYTES),
+        host=ReportedHost(settings.host_root, settings.hostname, settings.facts)
+        if settings.facts is not None else HostFiles(settings.host_root, settings.hostname),
+        store=store, engine=engine,
+        upstreams=survey.SurveyIndex(settings.upstreams, indexes, connect),
+        apt=AptCache(settings.host_root),
+        queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir))
+
+
 @contextlib.contextmanager
 def open_runtime(
     settings: Settings, *, shared: Shared | None = None, progress: Progress | None = None,
@@ -240,9 +262,11 @@ class DaemonParts:
     started here and stopped in reverse order by the exit stack ``open_daemon`` owns."""
 
     def __init__(self, conf: Settings, stack: contextlib.ExitStack, *,
-                 connect: Connect = docker_client.connect) -> None:
+                 connect: Connect = docker_client.connect,
+                 progress: Progress | None = None) -> None:
         from reconciler.daemon import loop, notify, passes, triggers  # noqa: PLC0415 - see the module docstring
         from reconciler.daemon.alerts import Alerts  # noqa: PLC0415 - as above
+        from reconciler.daemon.building import Building  # noqa: PLC0415 - as above
         from reconciler.daemon.metrics import Metrics  # noqa: PLC0415 - as above
         from reconciler.daemon.wakeup import Wakeup  # noqa: PLC0415 - as above
 
@@ -281,8 +305,11 @@ class DaemonParts:
                 self.wakeup, lambda: docker_client.connect(timeout=EVENTS_TIMEOUT))
             events.start()
             stack.callback(events.stop)
+        # Each build's steps go to the terminal (if any) and to building.json (status).
+        progress = _also_recorded(progress or Progress(), Building(conf.state_dir))
         self.runner = passes.Runner(
-            conf, lambda: open_runtime(conf, shared=shared, connect=connect),
+            conf, lambda: open_runtime(conf, shared=shared, connect=connect,
+                                       progress=progress),
             queue=requests[0] if requests else None)
         self.alerts = Alerts(conf.alerts, host=host_name(conf)).start()
         stack.callback(self.alerts.close)
@@ -304,14 +331,27 @@ class DaemonParts:
         log.info("daemon.stopping")
 
 
+def _also_recorded(progress: Progress, building: Building) -> Progress:
+    """``progress`` whose build events also reach ``building`` (``daemon.building``)."""
+    shown = progress.build
+
+    def build(event: builder.BuildEvent) -> None:
+        building.event(event)
+        if shown is not None:
+            shown(event)
+
+    return replace(progress, build=build)
+
+
 @contextlib.contextmanager
-def open_daemon(conf: Settings, *,
-                connect: Connect = docker_client.connect) -> Iterator[DaemonParts]:
+def open_daemon(conf: Settings, *, connect: Connect = docker_client.connect,
+                progress: Progress | None = None) -> Iterator[DaemonParts]:
     """The daemon's parts, started; all stopped, in reverse order, when the block ends
     (or when starting one fails: those already started are stopped). ``connect`` opens
-    each pass's engine (tests give a recording one)."""
+    each pass's engine (tests give a recording one); ``progress`` is where each pass's
+    builds and pulls are shown live (a terminal)."""
     with contextlib.ExitStack() as stack:
-        yield DaemonParts(conf, stack, connect=connect)
+        yield DaemonParts(conf, stack, connect=connect, progress=progress)
 
 
 def host_name(conf: Settings) -> str:

@@ -26,6 +26,13 @@ from reconciler.model.modsig import Signing
 
 DEFAULT_CONFIG = Path("/etc/falco-reconciler/config.yaml")
 DEFAULT_SOURCE = "https://github.com/falcosecurity/libs/archive/{driverVersion}.tar.gz"
+# The flags of both commands that apply (apply, run): where the manifests, the host and the
+# store are and how drivers are built and loaded (APPLYING); how Falco is deployed and what
+# is kept (DEPLOYING).
+APPLYING = ("repo", "ref", "path", "host_root", "store", "state_dir", "listen", "hostname",
+            "privileged", "source", "base_image", "jobs", "build_timeout", "insmod_command",
+            "rmmod_command")
+DEPLOYING = ("adopt", "settle", "ready_timeout", "stop_timeout", "retention")
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,13 @@ class Settings:
     jobs: int = 0  # 0: the number of cores
     build_timeout: float = 1800.0
     hostname: str | None = None  # overrides the host's name (tests, build hosts)
+    # Another host's facts (its `facts --json`): plan that host, not this machine.
+    facts: Path | None = None
     # False only where the engine cannot grant every capability (see container.spec_for).
     privileged: bool = True
+    # The engine's unix socket, which Falco's container mounts; None: the root takes the
+    # one DOCKER_HOST names (edges.docker.client.socket_path).
+    docker_socket: str | None = None
     insmod_command: str = "insmod"  # kmod-preloaded: how the module is inserted
     rmmod_command: str = "rmmod"
     adopt: bool = False
@@ -121,8 +133,12 @@ _HELP = {
     "jobs": "parallel builds (default: the number of cores)",
     "build_timeout": "seconds one build may take (default: 1800)",
     "hostname": "act as this host name instead of the host's own",
+    "facts": "plan with another host's facts: the JSON `reconciler facts --json` printed "
+    "there (with --hostname NAME)",
     "privileged": "run Falco --privileged: true (default) or false, only for engines that "
     "cannot grant every capability",
+    "docker_socket": "the Docker engine's unix socket, mounted into Falco's container "
+    "(default: the socket DOCKER_HOST names, else /var/run/docker.sock)",
     "insmod_command": "kmod-preloaded: command that inserts the module, given its path "
     "(default: insmod)",
     "rmmod_command": "kmod-preloaded: command that removes the module, given its name "
@@ -180,7 +196,7 @@ _HELP = {
 PROMETHEUS = ("prometheus_url", "prometheus_bearer_token_file", "prometheus_basic_auth_file",
               "prometheus_ca_file", "prometheus_timeout")
 # How a value from a flag, a variable or the config file becomes the setting's type.
-_PATHS = {"host_root", "store", "state_dir", "webhook_secret_file", "verify_gpg_home",
+_PATHS = {"host_root", "store", "state_dir", "facts", "webhook_secret_file", "verify_gpg_home",
           "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key",
           "prometheus_bearer_token_file", "prometheus_basic_auth_file", "prometheus_ca_file"}
 _INTS = {"jobs", "stop_timeout", "build_request_queue", "kernel_url_max_bytes"}
@@ -217,6 +233,8 @@ def add_flags(parser: argparse.ArgumentParser, *names: str, config: bool = True)
 
 def _metavar(name: str) -> str:
     """What a flag takes, as its help shows it: the choices, or the kind of value."""
+    if name == "facts":
+        return "FILE"
     if name in _CHOICES:
         return "{" + ",".join(_CHOICES[name]) + "}"
     kinds = ((_BOOLS, "{true,false}"), (_DURATIONS, "DURATION"), (_INTS, "N"),

@@ -137,10 +137,13 @@ def clean_containers(docker_client: Any) -> Iterator[list[str]]:
     renamed aside) are removed after. Only these: other tests may share the engine."""
     names: list[str] = []
     yield names
-    for item in docker_client.containers.list(all=True):
-        if any(item.name == n or item.name.startswith(f"{n}-previous-") for n in names):
-            with contextlib.suppress(docker.errors.NotFound):  # already gone is fine
-                item.remove(force=True)
+    # Sparse: a full listing inspects each container and fails on one another test is
+    # removing at that moment.
+    for item in docker_client.containers.list(all=True, sparse=True):
+        name = next(iter(item.attrs.get("Names") or ["/"]))[1:]
+        if any(name == n or name.startswith(f"{n}-previous-") for n in names):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                docker_client.api.remove_container(item.id, force=True)  # gone is fine
 
 
 BASE_IMAGE = os.environ.get("RECONCILER_TEST_BASE_IMAGE", "falco-reconciler/bookworm:base")

@@ -179,3 +179,20 @@ def test_an_upstreams_deadline_is_read_and_bounded(tmp_path: Path) -> None:
     config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:1', timeout: 5, deadline: 2}\n")
     with pytest.raises(ConfigError, match=r"deadline must be seconds in \[timeout, 86400\]"):
         settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
+
+
+def test_the_docker_socket_is_a_setting_left_unset_for_the_root_to_default(
+        tmp_path: Path) -> None:
+    """Flag over variable over file; unset, it stays None and the composition root takes
+    the socket DOCKER_HOST names (tests/plan/test_planner.py), never read mid-plan."""
+    config = tmp_path / "config.yaml"
+    config.write_text("docker_socket: /from/file.sock\n")
+    names = ("docker_socket",)
+    env = {"RECONCILER_CONFIG": str(config)}
+    assert settings.resolve(parsed(names=names), env).docker_socket == "/from/file.sock"
+    env["RECONCILER_DOCKER_SOCKET"] = "/from/env.sock"
+    assert settings.resolve(parsed(names=names), env).docker_socket == "/from/env.sock"
+    flagged = parsed("--docker-socket", "/from/flag.sock", names=names)
+    assert settings.resolve(flagged, env).docker_socket == "/from/flag.sock"
+    unset = settings.resolve(parsed(names=names), {"DOCKER_HOST": "unix:///x.sock"})
+    assert unset.docker_socket is None

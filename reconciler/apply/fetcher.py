@@ -39,8 +39,10 @@ from reconciler.desired.state import DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.host import crypto
 from reconciler.edges.http import upstream
-from reconciler.edges.store import local as stores
 from reconciler.edges.store import signedindex
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.opener import SHA_SUFFIX, SIDECAR_MAX
+from reconciler.edges.store.verifier import digest_in, sha256_file
 from reconciler.errors import (
     ArtifactRejected,
     ConfigError,
@@ -68,7 +70,7 @@ def _now() -> dt.datetime:
 
 @dataclass(frozen=True)
 class Fetcher:
-    store: stores.Store
+    store: Store
     upstreams: Sequence[Upstream]
     connect: Connect = upstream.Client
     module_name: str = "falco"
@@ -163,7 +165,7 @@ class Fetcher:
             with temp.open("xb") as handle:
                 client.download(offer.url, handle, max_bytes=self.max_bytes,
                                 expected_size=offer.size if offer.sha256 else None)
-            digest = stores.sha256_file(temp)
+            digest = sha256_file(temp)
             stated = offer.sha256 or _stated_digest(client, offer.url)
             if stated is not None and digest != stated:
                 raise ArtifactRejected(f"its sha256 is {digest}, its upstream states {stated}")
@@ -205,14 +207,14 @@ class Fetcher:
 def _stated_digest(client: upstream.Client, url: str) -> str | None:
     """The digest a repository's ``<file>.sha256`` names, None if it has none; one that is
     there but names no digest refuses the file."""
-    answer = client.get_small(url + stores.SHA_SUFFIX, limit=stores.SIDECAR_MAX)
+    answer = client.get_small(url + SHA_SUFFIX, limit=SIDECAR_MAX)
     if answer.status in _ABSENT:
         return None
     if answer.status != 200:
-        raise UpstreamError(f"GET {url}{stores.SHA_SUFFIX} answered {answer.status}")
-    digest = stores.digest_in(answer.body)
+        raise UpstreamError(f"GET {url}{SHA_SUFFIX} answered {answer.status}")
+    digest = digest_in(answer.body)
     if digest is None:
-        raise ArtifactRejected(f"{url}{stores.SHA_SUFFIX} names no sha256")
+        raise ArtifactRejected(f"{url}{SHA_SUFFIX} names no sha256")
     return digest
 
 

@@ -7,7 +7,7 @@ Requests run in parallel up to ``jobs``, each within its own timeout; one failin
 stops the others: every request gets a ``BuildOutcome`` (its published artifacts, or the
 ``BuildError`` naming artifact, step, last output lines and the full log file under
 ``<state_dir>/logs/``). An artifact already in the store (verifying, and of an identity
-its driver version accepts: ``Store.usable``) costs no container at all.
+its driver version accepts: ``observe.stored.usable``) costs no container at all.
 
 Nothing half-done is ever visible: the build container writes into a private folder
 under ``<state_dir>/tmp/``, files are verified there, and only then published through
@@ -51,7 +51,8 @@ from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.host import openssl as modsign
-from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store, StoredArtifact
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.opener import LOAD_TEST_SUFFIX
 from reconciler.errors import (
     BuildError,
     BuildTimeout,
@@ -65,6 +66,8 @@ from reconciler.errors import (
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.modsig import Signer, Signing
 from reconciler.model.netpolicy import STRICT, UrlPolicy
+from reconciler.model.stored import StoredArtifact
+from reconciler.observe.stored import usable
 
 log = logs.get(__name__)
 
@@ -171,7 +174,7 @@ def build_all(
     todo: list[tuple[int, BuildRequest]] = []
     for index, request in enumerate(requests):
         signer = wanted_signer(request)
-        present = tuple(store.usable(key, signer) for key in request.artifact_keys())
+        present = tuple(usable(store.lookup(key), signer) for key in request.artifact_keys())
         if all(a is not None for a in present):
             outcomes[index] = BuildOutcome(request, tuple(a for a in present if a is not None))
         else:
@@ -276,8 +279,8 @@ class _Build:
         request, config = self.request, self.config
         signer = wanted_signer(request)
         missing = tuple(k for k in request.kinds
-                        if self.store.usable(ArtifactKey.for_kernel(
-                            request.kernel, request.driver_version, k), signer) is None)
+                        if usable(self.store.lookup(ArtifactKey.for_kernel(
+                            request.kernel, request.driver_version, k)), signer) is None)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         safe = re.sub(r"[^A-Za-z0-9.+_-]", "_", self.name.split(" ")[0].replace("/", "_"))
         build_log = steps.BuildLog(
@@ -302,7 +305,7 @@ class _Build:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         present = tuple(
-            a for a in (self.store.usable(k, signer) for k in request.artifact_keys())
+            a for a in (usable(self.store.lookup(k), signer) for k in request.artifact_keys())
             if a is not None
         )
         seconds = round(self.elapsed(), 1)

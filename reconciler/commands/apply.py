@@ -20,18 +20,16 @@ ONE_SHOT = True
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("apply", help="plan, show, ask, and apply the changes",
                        description=__doc__)
-    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
-                       "insmod_command", "rmmod_command")
+    settings.add_flags(p, *settings.APPLYING)
     p.add_argument("planfile", nargs="?", type=Path, metavar="PLANFILE",
                    help="a plan saved with `reconciler plan --out`: apply exactly it, "
                    "without asking, or refuse if anything moved since")
     p.add_argument("--yes", "-y", action="store_true", help="apply without asking")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
-                       config=False)
+    settings.add_flags(p, *settings.DEPLOYING, config=False)
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
                        "kernel_url_allow", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
 
@@ -60,14 +58,14 @@ def _apply(args: argparse.Namespace, rt: runtime.Runtime, saved: dict[str, Any] 
     sys.stdout.write(render.as_text(planned.plan, colour=terminal.colour(sys.stdout)))
     if planned.plan.empty:
         rt.sign_index()
-        planned.remember(conf.state_dir)
+        planned.remember()
         return 0
     if saved is None and not args.yes and not _confirm():
         print("Apply cancelled.")
         return 1
     outcomes = rt.executor().run(planned.plan, planned.desired, adopt=conf.adopt)
     rt.sign_index()  # a build host vouches for what it now serves
-    planned.remember(conf.state_dir)
+    planned.remember()
     print()
     for outcome in outcomes:
         mark = {"ok": "✓", "failed": "✗", "skipped": "·"}[outcome.result.value]

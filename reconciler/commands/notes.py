@@ -7,9 +7,11 @@ from __future__ import annotations
 import posixpath
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from reconciler.edges.git import repo as gitrepo
 from reconciler.manifests import loading
+from reconciler.model.host import HostFacts
 
 
 def warn_uncommitted(repo: str, path: str, revision: str, verb: str) -> None:
@@ -47,3 +49,16 @@ def path_hint(files: Sequence[tuple[str, bytes]], failing: set[str], prefix: str
                             for t in top[:3])
         hint += f": the manifests seem to live in a folder, try {paths}"
     return hint
+
+
+def facts_used(facts: HostFacts, facts_file: Path | None) -> None:
+    """Say on stderr whose facts a plan for another host was made with."""
+    kernel = f"kernel {facts.kernel_release}, {facts.os_id or 'no os-release ID'}, {facts.machine}"
+    if facts_file is not None:
+        print(f"note: planned {facts.hostname} with the facts in {facts_file} ({kernel}); "
+              f"this machine's store and retention are not reviewed", file=sys.stderr)
+        return
+    print(f"note: planned {facts.hostname} with THIS machine's facts ({kernel}); its own "
+          f"kernel may differ: run `reconciler facts --json > {facts.hostname}.json` there "
+          f"and pass --facts {facts.hostname}.json. This machine's store and retention are "
+          f"not reviewed for a host it only acts as", file=sys.stderr)

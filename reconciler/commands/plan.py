@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("plan", help="show the changes the manifests ask for; change nothing",
                        description=__doc__)
     settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged")
+                       "hostname", "facts", "privileged")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--detailed-exitcode", action="store_true",
                    help="exit 0 with no changes, 2 with changes, 1 on error")
@@ -30,20 +30,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="save the plan; `reconciler apply FILE` applies exactly it")
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "build", "falco_upstreams", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     settings.add_flags(p, *settings.PROMETHEUS, config=False)  # rollout gates
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
+    # Planning a host this is not (`--hostname web-1` on a build host, or its --facts):
+    # this machine's store and retention are not that host's, so they are not reviewed.
+    acting = args.hostname is not None or conf.facts is not None
     with runtime.open_runtime(conf) as rt:
         head = rt.planner().read_inputs().revision
         # What a daemon with this state dir would plan: its rollout wave may hold the head.
         status = daemonstate.read(conf.state_dir)
         choice = rollout.choose(rt, conf.repo, head,
                                 applied=status.applied_revision if status else None)
-        planned = rt.planner(ref=choice.revision if choice else head).plan(adopt=conf.adopt)
+        planned = rt.planner(ref=choice.revision if choice else head).plan(
+            adopt=conf.adopt, review=not acting)
     notes.warn_uncommitted(conf.repo, conf.path, planned.inputs.revision, "planned")
+    if acting:
+        notes.facts_used(planned.inputs.facts, conf.facts)
     if args.out is not None:
         savedplan.save(args.out, planned, conf)
     held = choice.decision.held if choice else ""

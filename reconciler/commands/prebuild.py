@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "hostname", "source", "base_image", "jobs", "build_timeout")
     # Where missing drivers come from (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "kernel_url_allow", "build", config=False)
+    settings.add_flags(p, "docker_socket", config=False)
     p.set_defaults(handler=run)
 
 

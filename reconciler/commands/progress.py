@@ -13,7 +13,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -102,6 +102,28 @@ class Board:
             if build is not None and build.ended is None:
                 build.ended = time.monotonic()
 
+    def running(self) -> list[str]:
+        """The builds still going (their artifacts), oldest first."""
+        with self._lock:
+            return [a for a, b in self.builds.items() if b.ended is None]
+
+    def clear(self) -> None:
+        """Forget the builds and pulls shown (a daemon's pass is over)."""
+        with self._lock:
+            self.builds.clear()
+            self.pulls.clear()
+
+
+def on_build(board: Board) -> Callable[[BuildEvent], None]:
+    """A build's events onto ``board``; a published artifact's row stops its clock."""
+
+    def show(event: BuildEvent) -> None:
+        board.build(event)
+        if event.phase is Phase.DONE and str(event.step) == "publish":
+            board.done_build(event.artifact)
+
+    return show
+
 
 @contextlib.contextmanager
 def display(
@@ -113,13 +135,7 @@ def display(
         yield Progress()
         return
     board = Board()
-
-    def on_build(event: BuildEvent) -> None:
-        board.build(event)
-        if event.phase is Phase.DONE and str(event.step) == "publish":
-            board.done_build(event.artifact)
-
     console = Console(file=out, force_terminal=True, width=width)
     with logs.shown_live(SHOWN_EVENTS), Live(get_renderable=board.render, console=console,
                                              refresh_per_second=4, transient=False):
-        yield Progress(build=on_build, pull=board.pull)
+        yield Progress(build=on_build(board), pull=board.pull)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from reconciler import logs, runtime, settings
+from reconciler.commands import daemonview
 from reconciler.daemon import lock
 
 log = logs.get("reconciler.run")
@@ -26,12 +27,9 @@ ONE_SHOT = False  # the daemon: a normal exit, with the collector on
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the daemon: follow the repository and reconcile",
                        description=__doc__)
-    settings.add_flags(p, "repo", "ref", "path", "host_root", "store", "state_dir", "listen",
-                       "hostname", "privileged", "source", "base_image", "jobs", "build_timeout",
-                       "insmod_command", "rmmod_command")
-    settings.add_flags(p, "adopt", "settle", "ready_timeout", "stop_timeout", "retention",
-                       "poll_interval", "debounce", "backoff_max", "metrics_listen",
-                       "webhook_listen", "webhook_secret_file", "verify_gpg_home",
+    settings.add_flags(p, *settings.APPLYING)
+    settings.add_flags(p, *settings.DEPLOYING, "poll_interval", "debounce", "backoff_max",
+                       "metrics_listen", "webhook_listen", "webhook_secret_file", "verify_gpg_home",
                        "verify_ssh_allowed_signers", "docker_events", "alerts", config=False)
     # A fleet's: where missing drivers come from, and build requests (docs/fleet.md).
     settings.add_flags(p, "upstreams", "trusted_keys", "index_signing_key", "index_expiry",
@@ -49,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     conf = settings.resolve(args)
     conf.state_dir.mkdir(parents=True, exist_ok=True)
     conf.store.mkdir(parents=True, exist_ok=True)
-    with lock.StateDirLock(conf.state_dir), runtime.open_daemon(conf) as daemon, \
-            _signals(daemon):
+    with lock.StateDirLock(conf.state_dir), daemonview.display() as progress, \
+            runtime.open_daemon(conf, progress=progress) as daemon, _signals(daemon):
         daemon.run()
     log.info("daemon.stopped")
     return 0
@@ -58,10 +56,18 @@ def run(args: argparse.Namespace) -> int:
 
 @contextmanager
 def _signals(daemon: runtime.DaemonParts) -> Iterator[None]:
-    """SIGTERM and SIGINT stop the daemon after its pass; SIGHUP asks for a pass now."""
+    """SIGTERM and SIGINT stop the daemon after its pass; SIGHUP asks for a pass now. A
+    second SIGINT (Ctrl-C again, on a terminal) cancels what the pass still does: its
+    builds stop and clean up as they do for SIGTERM during a build."""
+    interrupts = 0
 
     def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal interrupts
         log.info("daemon.signal", signal=signal.Signals(signum).name)
+        if signum == signal.SIGINT:
+            interrupts += 1
+            if interrupts > 1:
+                raise KeyboardInterrupt
         daemon.loop.request_stop()
 
     def hup(_signum: int, _frame: FrameType | None) -> None:

@@ -14,9 +14,10 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from reconciler import settings
-from reconciler.daemon import control, lock, state
+from reconciler.daemon import building, control, lock, state
 from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
 from reconciler.errors import ConfigError
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if pid is None:
         doc["phase"] = "stopped"
     doc["buildRequests"] = build_requests(conf.state_dir)
+    doc["building"] = building.read(conf.state_dir) if pid is not None else []
     doc["quarantined"] = quarantine.listed(conf.state_dir)
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
@@ -139,6 +141,32 @@ def _applied(doc: dict[str, object]) -> str:
     return f"applied:   {_short(revision)} at {doc.get('appliedAt') or 'an unknown time'}"
 
 
+def _outcome_lines(record: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for outcome in record.get("outcomes") or []:
+        lines += _wrapped(f"  {outcome.get('result'):8} {outcome.get('op')} "
+                          f"{outcome.get('name')}:", outcome.get("message"), indent=13)
+    return lines
+
+
+def _doing(doc: dict[str, object], last: object) -> list[str]:
+    """What it builds now, and the last pass that changed something when a quieter pass
+    came after it."""
+    lines: list[str] = []
+    builds = doc.get("building")
+    for build in builds if isinstance(builds, list) else []:
+        if isinstance(build, dict):
+            lines.append(f"building:  {build.get('artifact')}: {build.get('step')} since "
+                         f"{build.get('stepSince')} (started {build.get('since')})")
+    changes = doc.get("lastChanges")
+    if isinstance(changes, dict) and isinstance(last, dict) and \
+            changes.get("number") != last.get("number"):
+        lines.append(f"changed:   pass {changes.get('number')} {changes.get('result')} at "
+                     f"{_short(changes.get('revision'))}, finished {changes.get('finishedAt')}")
+        lines += _outcome_lines(changes)
+    return lines
+
+
 def as_text(doc: dict[str, object]) -> str:
     lines = []
     running = f"running (pid {doc['pid']})" if doc.get("running") else "not running"
@@ -164,13 +192,12 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"now:       pass {current.get('number')} since {current.get('startedAt')}"
                      f" ({', '.join(current.get('trigger') or [])})")
     last = doc.get("lastPass")
+    lines += _doing(doc, last)
     if isinstance(last, dict):
         lines.append(f"last pass: {last.get('number')} {last.get('result')} at "
                      f"{_short(last.get('revision'))}, {last.get('seconds')} s, "
                      f"finished {last.get('finishedAt')}: {_line(last.get('message'))}")
-        for outcome in last.get("outcomes") or []:
-            lines += _wrapped(f"  {outcome.get('result'):8} {outcome.get('op')} "
-                              f"{outcome.get('name')}:", outcome.get("message"), indent=13)
+        lines += _outcome_lines(last)
     kernels = doc.get("kernels")
     if isinstance(kernels, list) and kernels:
         lines.append("kernels:   (drivers for the next boot too; as of the last pass that planned)")

@@ -219,6 +219,7 @@ class Daemon:
                          container=report.container or self.status.container,
                          kernels=self.status.kernels if report.kernels is None
                          else report.kernels, alerts=counts or self.status.alerts,
+                         last_changes=finished if outcomes else self.status.last_changes,
                          held=report.rollout.decision.held or None if report.rollout else None)
         if report.result is PassResult.OK and report.head:
             # The revision planned: the head, or the one a rollout wave keeps it on.

@@ -31,7 +31,8 @@ from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.errors import ManifestError, ReconcilerError, SignatureError, UnknownDriverVersion
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.upstreams import BuildPolicy
-from reconciler.plan import planner
+from reconciler.observe import stored
+from reconciler.plan import planner, render
 from reconciler.plan.diff import Op
 from reconciler.settings import Settings
 
@@ -149,8 +150,8 @@ class Runner:
             planned = rt.planner(repo=head.repo, ref=last_good).plan(adopt=adopt)
         outcomes = tuple(self._apply(rt, planned))
         rt.sign_index()  # a build host vouches for what it now serves
-        planned.remember(self.settings.state_dir)
-        kernels = kernel_drivers(planned, rt.store.usable)
+        planned.remember()
+        kernels = kernel_drivers(planned, lambda key: stored.usable(rt.store.lookup(key)))
         if self.queue is not None:
             settle_requests(self.queue, planned, outcomes)
         if self.settings.build is BuildPolicy.NEVER:
@@ -183,6 +184,8 @@ class Runner:
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:
             return []
+        log.info("pass.planned", revision=planned.plan.revision,
+                 changes=len(planned.plan.changes), summary=render.summary(planned.plan))
         started = time.monotonic()
         outcomes = rt.executor().run(planned.plan, planned.desired, adopt=self.settings.adopt)
         log.info("pass.applied", revision=planned.plan.revision, changes=len(outcomes),

@@ -140,6 +140,8 @@ class Status:
     rejected: Rejection | None = None
     current: PassRecord | None = None
     last_pass: PassRecord | None = None
+    # The last pass that changed something: a quiet pass after it does not hide it.
+    last_changes: PassRecord | None = None
     errors: tuple[ErrorRecord, ...] = ()
     next_retry_at: str | None = None
     retry_attempt: int = 0
@@ -161,6 +163,7 @@ class Status:
             "rejected": self.rejected.to_json() if self.rejected else None,
             "currentPass": self.current.to_json() if self.current else None,
             "lastPass": self.last_pass.to_json() if self.last_pass else None,
+            "lastChanges": self.last_changes.to_json() if self.last_changes else None,
             "errors": [e.to_json() for e in self.errors],
             "nextRetryAt": self.next_retry_at, "retryAttempt": self.retry_attempt,
             "passes": self.passes, "container": self.container,
@@ -174,6 +177,7 @@ class Status:
         rejected = data.get("rejected")
         current = data.get("currentPass")
         last = data.get("lastPass")
+        changes = data.get("lastChanges")
         return cls(
             pid=data.get("pid"), started_at=data.get("startedAt"), serving=data.get("serving"),
             phase=str(data.get("phase", "stopped")), suspended=bool(data.get("suspended")),
@@ -183,6 +187,7 @@ class Status:
                                str(rejected["at"])) if rejected else None,
             current=PassRecord.from_json(current) if current else None,
             last_pass=PassRecord.from_json(last) if last else None,
+            last_changes=PassRecord.from_json(changes) if changes else None,
             errors=tuple(ErrorRecord.from_json(e) for e in data.get("errors", ())),
             next_retry_at=data.get("nextRetryAt"), retry_attempt=int(data.get("retryAttempt", 0)),
             passes=int(data.get("passes", 0)), container=data.get("container"),

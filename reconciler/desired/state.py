@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from reconciler.edges.host.apt import Newest
 from reconciler.manifests.models import (
     DriverBuild,
     FalcoSpec,
@@ -34,7 +33,7 @@ from reconciler.manifests.models import (
 from reconciler.model import container, kernelnames
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.buildrequests import Requested
-from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
+from reconciler.model.host import HostFacts, InstalledKernel, Newest, VersionSource
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.modsig import Signing
 

@@ -42,6 +42,7 @@ from reconciler.model import buildrequests, hmacsig, versions
 from reconciler.model.artifacts import APT_HEADER_TARGETS as APT_TARGETS
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import KeyVerdict, Requested, Verdict
+from reconciler.observe import stored
 
 _log = logs.get("reconciler.httpd")
 WAKE_REASON = "build-request"
@@ -134,7 +135,7 @@ class Intake:
             problem = key_problem(entry.key, self.host_arch)
             if problem is not None:
                 verdicts.append(KeyVerdict(entry.key.relpath, Verdict.REJECTED, problem))
-            elif self.store.usable(entry.key) is not None:
+            elif stored.usable(self.store.lookup(entry.key)) is not None:
                 verdicts.append(KeyVerdict(entry.key.relpath, Verdict.AVAILABLE))
             else:
                 verdicts.append(None)  # its verdict is the queue's

@@ -76,3 +76,13 @@ class HostFacts:
     def has_etc_os_release(self) -> bool:
         """Whether etc/os-release exists, the only one Falco's loaders read."""
         return self.os_release_file == "etc/os-release"
+
+
+@dataclass(frozen=True)
+class Newest:
+    """What a ``newestKernel`` pattern resolved to in the host's apt lists (``edges.host.apt``
+    reads them): a release, or why there is none."""
+
+    pattern: str
+    release: str | None
+    reason: str = ""

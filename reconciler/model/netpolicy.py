@@ -4,9 +4,10 @@ The URLs come from whoever can push; the daemon that fetches them sits on a buil
 beside cloud metadata services (169.254.169.254, fd00:ec2::254, 100.100.100.200), its own
 loopback services and the private network. So only http(s), and only addresses that are
 globally routable, unless the host's own settings allow a range (``kernel_url_allow``,
-e.g. a package mirror on 10.0.0.0/8). IPv4 mapped into IPv6 is judged as IPv4. The check is
-of the address actually connected to (``edges.http.guarded``), at every redirect hop, so
-neither a DNS name that resolves inward nor a redirect gets round it.
+e.g. a package mirror on 10.0.0.0/8). IPv4 mapped into IPv6 is judged as IPv4. The check
+is of the address actually connected to (``edges.http.guarded`` hands ``refusal`` to the
+client), at every redirect hop, so neither a DNS name that resolves inward nor a redirect
+gets round it.
 """
 
 from __future__ import annotations

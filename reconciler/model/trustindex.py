@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.errors import InvalidSignedIndex
 from reconciler.model import timestamps
 from reconciler.model.artifacts import parse_relpath
 
@@ -39,10 +40,6 @@ MAX_DOCUMENTS = 16
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Verify = Callable[[str, str, bytes], bool]  # (public key, signature, data) -> genuine
-
-
-class InvalidSignedIndex(ValueError):
-    """A document that is not a signed index, or one no trusted key signed; ``str`` says why."""
 
 
 @dataclass(frozen=True)

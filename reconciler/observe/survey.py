@@ -49,6 +49,18 @@ class Survey:
     down: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class SurveyIndex:
+    """The upstreams as the planner asks them (``observe.sources.UpstreamIndex``): each
+    in order, through ``connect``, with the index cache that outlives passes."""
+
+    upstreams: Sequence[Upstream]
+    cache: IndexCache
+    connect: Connect | None = None  # None: edges.http.upstream.Client
+
+    def offers(self, missing: Sequence[ArtifactKey]) -> Survey:
+        return survey(self.upstreams, missing, self.cache,
+                      connect=self.connect or upstream.Client)
 
 
 def survey(upstreams: Sequence[Upstream], keys: Iterable[ArtifactKey], cache: IndexCache,

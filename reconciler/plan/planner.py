@@ -1,9 +1,10 @@
-"""Up to the plan: manifests -> facts -> desired -> observed -> plan, reading every edge once.
+"""Up to the plan: manifests -> facts -> desired -> observed -> plan, for one pass.
 
-The edges (git, the host's files, the store, Docker, the upstreams) are read here and
-nowhere else in a pass; everything between is the pure core. Manifests are remembered by
-the tree they came from (``ManifestCache``), so a daemon pass on an unchanged revision
-parses nothing.
+Everything a pass reads comes through the ``observe.sources.Sources`` the composition
+root built (git, the host's files, the store, the engine, the upstreams, the apt lists,
+the build queue, the ledger); this module calls no edge itself, so it runs the same over
+``observe.fakes``. Manifests are remembered by the tree they came from
+(``ManifestCache``), so a daemon pass on an unchanged revision parses nothing.
 """
 
 from __future__ import annotations
@@ -11,18 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from reconciler import desired, plan
-from reconciler.edges.docker.client import socket_path
-from reconciler.edges.docker.protocol import ContainerEngine
-from reconciler.edges.git import repo as gitrepo
-from reconciler.edges.host import apt, kmod
-from reconciler.edges.host import facts as hostfacts
-from reconciler.edges.host import openssl as modsign
-from reconciler.edges.state import buildqueue, ledger
-from reconciler.edges.store import local as stores
-from reconciler.errors import CertificateUnreadable, ConfigError
+from reconciler.errors import ConfigError
 from reconciler.manifests import loading
 from reconciler.manifests.models import DriverBuild, ManifestSet
 from reconciler.model import container
@@ -30,11 +22,10 @@ from reconciler.model import upstreams as fleet
 from reconciler.model.artifacts import ArtifactKey
 from reconciler.model.buildrequests import Requested
 from reconciler.model.host import HostFacts
-from reconciler.model.modes import DriverMode, PullPolicy
-from reconciler.model.observations import ObservedContainer, ObservedImage
 from reconciler.model.upstreams import BuildPolicy
+from reconciler.observe import gather
 from reconciler.observe import state as observed
-from reconciler.observe import survey
+from reconciler.observe.sources import LedgerBook, Sources
 from reconciler.plan import retention
 from reconciler.settings import Settings
 
@@ -59,11 +50,12 @@ class Planned:
     observed: observed.ObservedState
     plan: plan.Plan
     retention: retention.Review | None = None
+    ledger: LedgerBook | None = None  # where ``remember`` writes
 
-    def remember(self, state_dir: Path) -> None:
+    def remember(self) -> None:
         """Write what retention saw in this pass: call once the plan was applied."""
-        if self.retention is not None:
-            ledger.write(state_dir, self.retention.ledger)
+        if self.retention is not None and self.ledger is not None:
+            self.ledger.write(self.retention.ledger)
 
 
 @dataclass
@@ -132,50 +124,22 @@ def drivers_url(settings: Settings, gateway: str | None = None) -> str:
     return f"http://{host}:{port}"
 
 
-def wanted_signers(want: desired.DesiredState) -> dict[ArtifactKey, stores.WantedSigner]:
-    """The signer each module wanted signed must carry, by its certificate (read once per
-    certificate here); an unreadable certificate leaves why, and no module passes it."""
-    by_path: dict[str, stores.WantedSigner] = {}
-    signers: dict[ArtifactKey, stores.WantedSigner] = {}
-    for artifact in want.artifacts:
-        if artifact.signing is None:
-            continue
-        path = artifact.signing.certificate
-        if not artifact.signing.known:
-            by_path[path] = (f"the signing key {artifact.signing.name!r} is not in this "
-                             "build host's keyring (signing_keys)")
-        elif path not in by_path:
-            try:
-                by_path[path] = modsign.read_certificate(Path(path)).signer
-            except CertificateUnreadable as exc:
-                by_path[path] = str(exc)
-        signers[artifact.key] = by_path[path]
-    return signers
-
-
 @dataclass
 class Planner:
     settings: Settings
-    engine: ContainerEngine
-    store: stores.Store
+    sources: Sources
     manifests: ManifestCache = field(default_factory=ManifestCache)
     clock: Clock = _now
-    indexes: survey.IndexCache = field(default_factory=survey.IndexCache)
-    connect: survey.Connect | None = None  # how upstreams are reached (None: edges.http.upstream)
 
     def read_inputs(self) -> Inputs:
         """Read git, the manifests (unless their tree is known) and the host's facts."""
-        conf = self.settings
-        snap = gitrepo.snapshot(conf.repo, conf.ref, conf.path, conf.state_dir,
-                                loading.is_manifest_path, known_trees=self.manifests.known(),
-                                max_bytes=loading.MAX_FILE_BYTES)
+        snap = self.sources.manifests.snapshot(self.manifests.known())
         manifests = self.manifests.get(snap.tree)
         if manifests is None:
             assert snap.files is not None
             manifests = loading.load(snap.files, self.manifests.files)
             self.manifests.put(snap.tree, manifests)
-        facts = hostfacts.read(conf.host_root, hostname=conf.hostname)
-        return Inputs(snap.revision, manifests, facts)
+        return Inputs(snap.revision, manifests, self.sources.host.facts())
 
     def drivers_url_for(self, manifests: ManifestSet, hostname: str) -> str:
         """The URL for the network this host's Falco will be on."""
@@ -183,41 +147,13 @@ class Planner:
         network = located.value.spec.falco.network if located else "host"
         if network == "host":
             return drivers_url(self.settings)
-        return drivers_url(self.settings, self.engine.network_gateway(network))
+        return drivers_url(self.settings, self.sources.engine.network_gateway(network))
 
     def observe(self, want: desired.DesiredState) -> observed.ObservedState:
-        held = stores.observe(self.store, (a.key for a in want.artifacts),
-                              signers=wanted_signers(want))
-        containers = self._containers(want)
-        image = None
-        module = None
-        module_file_version = None
-        if want.container is not None:
-            running = next((c for c in containers if c.name == want.container.spec.name), None)
-            image = self._image(want.container, running)
-            if want.container.mode is DriverMode.KMOD_PRELOADED:
-                module = kmod.observe(self.settings.host_root)
-                if want.container.artifact is not None:
-                    module_file_version = self.store.module_version(want.container.artifact)
-        found = self._survey(want, held)
-        return observed.from_parts(held.present, held.corrupt, containers, image, module=module,
-                                   unsafe=held.unsafe, misfits=held.misfits, stored=held.stored,
-                                   unsigned=held.unsigned, module_file_version=module_file_version,
-                                   offers=found.offers, upstream_notes=found.notes,
-                                   upstreams_down=found.down)
-
-    def _survey(self, want: desired.DesiredState, held: stores.Observation) -> survey.Survey:
-        """Which upstream has each artifact the store lacks, unless this host always
-        builds; modules wanted signed are always built (no upstream signs with our key)."""
+        """What is there now; upstreams are asked unless this host always builds."""
         conf = self.settings
-        if conf.build is BuildPolicy.ALWAYS or not conf.upstreams:
-            return survey.Survey()
-        unsafe = {key for key, _folder in held.unsafe}
-        missing = [a.key for a in want.artifacts if a.signing is None
-                   and a.key not in held.present and a.key not in unsafe]
-        if self.connect is None:
-            return survey.survey(conf.upstreams, missing, self.indexes)
-        return survey.survey(conf.upstreams, missing, self.indexes, connect=self.connect)
+        return gather.observe(self.sources, want, ask_upstreams=bool(conf.upstreams)
+                              and conf.build is not BuildPolicy.ALWAYS)
 
     def review(self, inputs: Inputs, want: desired.DesiredState,
                actual: observed.ObservedState) -> retention.Review:
@@ -226,35 +162,9 @@ class Planner:
             stored=actual.stored - actual.corrupt,
             wanted={a.key.relpath for a in want.artifacts},
             named=retention.named(inputs.manifests, self.manifests.keys_of),
-            kernels=retention.host_kernels(want), ledger=ledger.read(self.settings.state_dir),
+            kernels=retention.host_kernels(want), ledger=self.sources.ledger.read(),
             now=self.clock(), grace=dt.timedelta(seconds=self.settings.retention),
         )
-
-    def _containers(self, want: desired.DesiredState) -> tuple[ObservedContainer, ...]:
-        """Our labelled containers (of this host name) plus any container holding the
-        wanted name."""
-        found = {c.id: c for c in self.engine.containers({container.LABEL_MANAGED: "true"})
-                 if container.ours(c.label_map, want.hostname)}
-        if want.container is not None:
-            named = self.engine.container(want.container.spec.name)
-            if named is not None:
-                found[named.id] = named
-        return tuple(found.values())
-
-    def _image(
-        self, want: desired.DesiredContainer, running: ObservedContainer | None,
-    ) -> ObservedImage:
-        """The local image; with ``pull: always`` also the digest its registry serves now
-        and the digests of the image Falco runs. The registry is asked without pulling,
-        so a plan stays free of changes."""
-        ref = want.spec.image
-        local = self.engine.image_id(ref)
-        if want.pull is not PullPolicy.ALWAYS:
-            return ObservedImage(ref, local)
-        remote = self.engine.registry_digest(ref)
-        digests = self.engine.repo_digests(running.image_id) if running and running.image_id \
-            else ()
-        return ObservedImage(ref, local, remote, digests)
 
     def desire(self, inputs: Inputs) -> desired.DesiredState:
         """The desired state, computed unless nothing it depends on changed."""
@@ -262,9 +172,10 @@ class Planner:
         patterns = sorted({b.value.spec.newest_kernel
                            for b in inputs.manifests.builds_for(inputs.facts.hostname)
                            if b.value.spec.newest_kernel is not None})
-        newest = {p: apt.newest_release(self.settings.host_root, p) for p in patterns}
+        newest = {p: self.sources.apt.newest_release(p) for p in patterns}
         falco_home = str(self.settings.host_root / "root/.falco")
-        docker_socket = socket_path()
+        # The root fills it from DOCKER_HOST when no setting names it.
+        docker_socket = self.settings.docker_socket or container.DOCKER_SOCKET
         mirrors = fleet.falco_mirrors(self.settings.upstreams) \
             if self.settings.falco_upstreams else ()
         requested = self.requested()
@@ -287,17 +198,19 @@ class Planner:
         """On a build host, what other hosts asked it to build (its build queue)."""
         if not self.settings.accept_build_requests:
             return ()
-        return buildqueue.read(self.settings.state_dir).requested()
+        return self.sources.queue.requested()
 
-    def plan(self, *, adopt: bool = False) -> Planned:
+    def plan(self, *, adopt: bool = False, review: bool = True) -> Planned:
+        """The plan of one pass; without ``review`` (planning a host this is not: its store
+        is elsewhere), nothing is said of retention."""
         inputs = self.read_inputs()
         want = self.desire(inputs)
         actual = self.observe(want)
-        retained = self.review(inputs, want, actual)
+        retained = self.review(inputs, want, actual) if review else None
         made = plan.diff(want, actual, adopt=adopt, retained=retained,
                          build=self.settings.build)
         if self.settings.build is BuildPolicy.NEVER:
             made = plan.requests_instead(
                 made, build_hosts=any(u.build_requests for u in self.settings.upstreams),
                 down=actual.upstreams_down)
-        return Planned(inputs, want, actual, made, retained)
+        return Planned(inputs, want, actual, made, retained, self.sources.ledger)

@@ -37,6 +37,13 @@ def _paint(text: str, sgr: str | None, colour: bool) -> str:
     return f"\x1b[{sgr}m{text}\x1b[0m" if colour and sgr else text
 
 
+def summary(plan: Plan, *, colour: bool = False) -> str:
+    """``2 to build, 1 to replace`` (``no changes`` for an empty plan)."""
+    counts = Counter(c.op for c in plan.changes)
+    return ", ".join(_paint(f"{counts[op]} to {op.value}", _COLOURS.get(op), colour)
+                     for op in Op if counts[op]) or "no changes"
+
+
 def as_text(plan: Plan, *, colour: bool = False) -> str:
     """The plan for people; ``colour`` (a terminal that wants it) paints each change's
     symbol and operation by what it does."""
@@ -63,8 +70,5 @@ def as_text(plan: Plan, *, colour: bool = False) -> str:
         if change.needs_adopt:
             lines.append("      (blocked: apply will not replace it without adoption)")
     lines += ["", *kept] if kept else []
-    counts = Counter(c.op for c in plan.changes)
-    summary = ", ".join(_paint(f"{counts[op]} to {op.value}", _COLOURS.get(op), colour)
-                        for op in Op if counts[op])
-    lines += ["", f"Plan: {summary}."]
+    lines += ["", f"Plan: {summary(plan, colour=colour)}."]
     return "\n".join(lines) + "\n"

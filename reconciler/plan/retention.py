@@ -21,9 +21,9 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from reconciler import desired
-from reconciler.edges.state.ledger import KernelSeen, Ledger
 from reconciler.manifests.models import ManifestSet
 from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.ledger import KernelSeen, Ledger
 
 KEEP_KERNELS = 16  # host kernels remembered: far more than GRUB's menu offers
 

@@ -20,11 +20,13 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.host import openssl as modsign
 from reconciler.edges.store import local as store_mod
+from reconciler.edges.store import verifier
 from reconciler.errors import StepFailed
 from reconciler.model import modsig
 from reconciler.model.artifacts import DriverKind
 from reconciler.model.container import BindMount
 from reconciler.model.modsig import Signing
+from reconciler.observe.stored import signing_problem, usable
 from tests.builder.helpers import CACHE_ROOT, request
 from tests.support.keys import (
     files_holding,
@@ -67,8 +69,8 @@ def test_a_signed_module_is_published_signed_by_the_certificate_and_the_key_stay
     assert found.signer.name == "reconciler test signing key"
     assert found.hash_algo == "sha256"
     assert stored.signature == found
-    assert store_mod.digest_in(stored.path.with_name(stored.path.name + ".sha256")
-                               .read_bytes()) == store_mod.sha256_file(stored.path)
+    assert verifier.digest_in(stored.path.with_name(stored.path.name + ".sha256")
+                               .read_bytes()) == verifier.sha256_file(stored.path)
 
     unsigned = tmp_path / "unsigned.ko"
     unsigned.write_bytes(data[:found.unsigned_size])
@@ -96,8 +98,8 @@ def test_a_signed_module_is_published_signed_by_the_certificate_and_the_key_stay
     other = make_signing_pair(tmp_path / "keys", "another key")
     other_signer = modsign.read_certificate(Path(other.certificate)).signer
     store = store_mod.Store(config.store)
-    assert store.usable(stored.key, other_signer) is None
-    assert stored.signing_problem(other_signer) == (
+    assert usable(store.lookup(stored.key), other_signer) is None
+    assert signing_problem(stored, other_signer) == (
         f"signed by {other_signer} wanted, the store has a build signed by {cert.signer}")
 
 

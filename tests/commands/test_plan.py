@@ -208,3 +208,36 @@ def test_bridge_network_falco_gets_the_gateway_address(
         assert "--listen 0.0.0.0:8123" in err
     finally:
         network.remove()
+
+
+def test_another_host_is_planned_from_its_own_facts_without_this_hosts_retention(
+    capsys: pytest.CaptureFixture[str], fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+    clean_containers: list[str],
+) -> None:
+    """A build host planning web-1: with web-1's `facts --json` the artifact is named for
+    web-1's kernel, not the build host's; this machine's store is not called 'no longer
+    wanted'; stderr says whose facts were used."""
+    web = make_host_root(hostname="web-1", release="6.1.0-28-cloud-amd64",
+                         version="#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)")
+    assert cli.main(["facts", "--host-root", str(web), "--json"]) == 0
+    facts_file = tmp_path / "web-1.json"
+    facts_file.write_text(capsys.readouterr().out)
+    builder = make_host_root(hostname="build-1")  # the default 5.10 kernel
+    drivers = store.Store(tmp_path / "store")
+    blob = tmp_path / "old.ko"
+    blob.write_bytes(b"\x7fELF an old module nobody wants")
+    drivers.publish(SEED, blob)  # the build host's own artifact, for ITS kernel
+    argv = ["plan", "--repo", str(fleet.path), "--path", "manifests", "--host-root",
+            str(builder), "--store", str(tmp_path / "store"), "--state-dir",
+            str(tmp_path / "state"), "--privileged", "false", "--hostname", "web-1"]
+    assert cli.main([*argv, "--facts", str(facts_file)]) == 0
+    captured = capsys.readouterr()
+    assert "8.0.0+driver/x86_64/falco_debian_6.1.119-1-cloud-amd64_1.ko" in captured.out
+    assert SEED.relpath not in captured.out  # neither wanted nor "no longer wanted"
+    assert f"note: planned web-1 with the facts in {facts_file}" in captured.err
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert SEED.relpath in captured.out  # this machine's kernel: the build host's own name
+    assert "no longer wanted" not in captured.out
+    assert "note: planned web-1 with THIS machine's facts (kernel 5.10.0-14-cloud-amd64" \
+        in captured.err

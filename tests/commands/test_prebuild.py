@@ -17,6 +17,7 @@ from reconciler import cli
 from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.store.local import Store
 from reconciler.model.artifacts import DriverKind
+from reconciler.observe.stored import usable
 from tests.conftest import BASE_IMAGE, GitRepo
 from tests.support import kernelpkg
 
@@ -80,7 +81,7 @@ def test_prebuild_builds_what_a_golden_image_will_ask_for(
     assert "Built 1 of 1 drivers" in out, out
     found = [key for key, _ in drivers.artifact_paths() if key.relpath == name]
     assert len(found) == 1 and found[0].kind is DriverKind.KMOD
-    assert drivers.usable(found[0]) is not None
+    assert usable(drivers.lookup(found[0])) is not None
     module = drivers.path_of(found[0]).read_bytes()
     assert f"vermagic={newest.deb.release} SMP".encode() in module
     assert docker_client.containers.list(all=True, filters={"name": "golden"}) == []

@@ -4,13 +4,15 @@ used."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reconciler import cli
-from reconciler.daemon import control, state
+from reconciler.builder import BuildEvent, Phase
+from reconciler.daemon import building, control, lock, state
 
 CAUSE = ("build of 8.0.0+driver/x86_64/falco_debian_6.1.0-28-cloud-amd64_1.ko failed at "
          "step compile: make exited with 2\n"
@@ -77,3 +79,22 @@ def test_status_shows_whether_each_kernel_has_its_driver_ready(
 def test_status_without_any_daemon_says_so(tmp_path: Path, capsys: Any) -> None:
     assert cli.main(["status", "--state-dir", str(tmp_path)]) == 1
     assert "no daemon has run" in capsys.readouterr().err
+
+
+def test_status_shows_the_build_in_progress_and_the_last_pass_that_changed_something(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    applied = state.PassRecord(4, ("git",), state.now(), "b" * 40, result="ok",
+                               outcomes=({"op": "build", "name": "x.ko", "result": "ok",
+                                          "message": "built"},))
+    quiet = state.PassRecord(5, ("poll",), state.now(), "b" * 40, result="ok")
+    state.write(tmp_path, state.Status(pid=1, last_pass=quiet, last_changes=applied))
+    building.Building(tmp_path).event(BuildEvent("y.ko [kmod]", "compile", Phase.STARTED, 2))
+    with lock.StateDirLock(tmp_path):  # a daemon runs on this state dir
+        out = _status(tmp_path, capsys)
+        assert cli.main(["status", "--state-dir", str(tmp_path), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+    assert "building:  y.ko [kmod]: compile since" in out
+    assert f"changed:   pass 4 ok at {'b' * 12}" in out and "ok       build x.ko: built" in out
+    assert doc["building"][0]["step"] == "compile"
+    assert doc["lastChanges"]["number"] == 4

@@ -1,8 +1,11 @@
-"""The planner over fakes of our own engine Protocol (no Docker needed): manifests are
-parsed once per tree, and what the edges report reaches the plan."""
+"""The planner over fakes of our own Protocols (no Docker needed): manifests are parsed
+once per tree, and what the sources report reaches the plan. The first tests read a real
+git repository and host root through the root's adapters; the last ones read nothing but
+``observe.fakes``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +15,14 @@ from reconciler import runtime, settings
 from reconciler.edges.docker.fake import FakeEngine
 from reconciler.manifests import loading
 from reconciler.model import container
+from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.buildrequests import Requested
+from reconciler.model.offers import Offer
+from reconciler.model.upstreams import BuildPolicy, Upstream
+from reconciler.observe import fakes
+from reconciler.observe.sources import Sources
 from reconciler.plan import planner
+from reconciler.plan.diff import Op
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
 
@@ -140,3 +150,92 @@ def test_a_reconciler_acts_only_on_the_containers_of_its_own_host_name(
     planned = runtime.Runtime(conf, engine, runtime.Shared.for_settings(conf)).planner().plan()
     assert sorted((c.op.value, c.name) for c in planned.plan.changes) == [
         ("remove", "falco-mine"), ("remove", "falco-old")]
+
+
+def test_the_root_fills_the_docker_socket_from_docker_host_unless_a_setting_names_it(
+    made: runtime.Runtime, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/elsewhere/docker.sock")
+    assert made.planner().settings.docker_socket == "/run/elsewhere/docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert made.planner().settings.docker_socket == container.DOCKER_SOCKET
+    named = runtime.Runtime(replace(made.settings, docker_socket="/run/named.sock"),
+                            made.engine, made.shared)
+    assert named.planner().settings.docker_socket == "/run/named.sock"
+
+
+# -- over fakes of every source (observe.fakes): no git, no files, no engine ------------
+
+def fake_planner(sources: Sources, **overrides: Any) -> planner.Planner:
+    return planner.Planner(settings.Settings(**overrides), sources, planner.ManifestCache(),
+                           clock=fakes.now)
+
+
+def fleet(**files: str) -> fakes.FakeManifests:
+    return fakes.FakeManifests({name: text.encode() for name, text in files.items()})
+
+
+def test_the_planner_reads_everything_through_its_sources() -> None:
+    """A fresh host from fakes alone: its module is built and Falco created; the files of
+    an unchanged tree are read once; Falco mounts the engine socket the settings name."""
+    manifests = fleet(**{"web.yaml": host_yaml()})
+    sources = fakes.sources(manifests)
+    made = fake_planner(sources, docker_socket="/run/engine/docker.sock")
+    planned = made.plan()
+    assert [(c.kind.value, c.op.value) for c in planned.plan.changes] == [
+        ("driver", "build"), ("container", "create")]
+    (wanted,) = planned.desired.artifacts
+    assert wanted.key.kernel_release == fakes.facts().kernel_release
+    assert planned.desired.container is not None
+    assert any(m.source == "/run/engine/docker.sock"
+               for m in planned.desired.container.spec.mounts)
+    made.plan()
+    assert manifests.reads == 1
+
+
+def test_the_stores_verdicts_and_the_upstreams_offers_reach_the_plan() -> None:
+    first = fake_planner(fakes.sources(fleet(**{"web.yaml": host_yaml()}))).plan()
+    (key,) = (a.key for a in first.desired.artifacts)
+    offer = Offer("mirror", "http://127.0.0.1:9/" + key.url_path())
+    upstreams = fakes.FakeUpstreams({key: (offer,)})
+    mirror = (Upstream("http://127.0.0.1:9"),)
+    sources = fakes.sources(fleet(**{"web.yaml": host_yaml()}), upstreams=upstreams)
+    fetching = fake_planner(sources, upstreams=mirror).plan()
+    assert fetching.plan.changes[0].op is Op.FETCH
+    always = fake_planner(sources, upstreams=mirror, build=BuildPolicy.ALWAYS).plan()
+    assert always.plan.changes[0].op is Op.BUILD
+    assert upstreams.asked == [(key,)]  # a host that always builds asks nobody
+
+    store = fakes.FakeStore({key: fakes.stored_artifact(key)})
+    present = fake_planner(fakes.sources(fleet(**{"web.yaml": host_yaml()}), store=store)).plan()
+    assert [(c.kind.value, c.op.value) for c in present.plan.changes] == [
+        ("container", "create")]
+
+
+def test_remembering_a_plan_writes_what_retention_saw_to_the_ledger() -> None:
+    stray = ArtifactKey("1.0.0+driver", "x86_64", "debian", "4.19.0-1-amd64", "1",
+                        DriverKind.KMOD)
+    ledger = fakes.FakeLedger()
+    sources = fakes.sources(fleet(**{"web.yaml": host_yaml()}), ledger=ledger,
+                            store=fakes.FakeStore({stray: fakes.stored_artifact(stray)}))
+    planned = fake_planner(sources).plan()
+    assert ledger.writes == 0  # planning changes nothing
+    planned.remember()
+    assert ledger.writes == 1
+    assert dict(ledger.book.unwanted_since) == {stray.relpath: fakes.now()}
+
+
+def test_newest_kernel_and_build_requests_come_from_the_apt_lists_and_the_queue() -> None:
+    build = (
+        "apiVersion: falco-reconciler/v1\nkind: DriverBuild\nmetadata: {name: newest}\n"
+        "spec:\n  target: debian\n  driverVersion: 8.0.0+driver\n"
+        "  newestKernel: 6.1.0-*-cloud-amd64\n")
+    requested = ArtifactKey("7.0.0+driver", "x86_64", "debian", "6.1.0-9-amd64", "1",
+                            DriverKind.KMOD)
+    sources = fakes.sources(
+        fleet(**{"web.yaml": host_yaml(), "build.yaml": build}),
+        apt=fakes.FakeApt({"6.1.0-*-cloud-amd64": "6.1.0-31-cloud-amd64"}),
+        queue=fakes.FakeQueue(((Requested(requested), ("db-1",)),)))
+    want = fake_planner(sources, accept_build_requests=True).plan().desired
+    releases = {a.key.kernel_release for a in want.artifacts}
+    assert {"6.1.0-31-cloud-amd64", "6.1.0-9-amd64"} <= releases

@@ -16,6 +16,7 @@ from reconciler.edges.state import ledger
 from reconciler.edges.store.local import SHA_SUFFIX, Store
 from reconciler.manifests import loading
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.ledger import Ledger
 from reconciler.observe.state import ObservedState
 from reconciler.plan import render, retention
 
@@ -34,9 +35,9 @@ OLD, CURRENT, NEXT, STRAY = (key("6.1.191-1-cloud-amd64"), key("6.1.192-3-cloud-
 def judge(stored: set[ArtifactKey], *, wanted: Set[ArtifactKey] = frozenset(),
           named: Set[str] = frozenset(),
           kernels: dict[str, tuple[str, ...]] | None = None,
-          before: ledger.Ledger | None = None, now: dt.datetime = T0) -> retention.Review:
+          before: Ledger | None = None, now: dt.datetime = T0) -> retention.Review:
     return retention.review(stored=stored, wanted={k.relpath for k in wanted}, named=named,
-                            kernels=kernels or {}, ledger=before or ledger.Ledger(), now=now,
+                            kernels=kernels or {}, ledger=before or Ledger(), now=now,
                             grace=WEEK)
 
 
@@ -128,7 +129,7 @@ def empty_desired() -> DesiredState:
 
 def test_the_plan_deletes_with_the_reason_and_shows_what_it_keeps_and_until_when() -> None:
     review = judge({STRAY, OLD, CURRENT}, wanted={CURRENT},
-                   before=ledger.Ledger({STRAY.relpath: T0 - 2 * WEEK, OLD.relpath: T0}),
+                   before=Ledger({STRAY.relpath: T0 - 2 * WEEK, OLD.relpath: T0}),
                    now=T0 + dt.timedelta(days=1))
     observed = ObservedState(present=frozenset({CURRENT}),
                              stored=frozenset({STRAY, OLD, CURRENT}))
@@ -150,7 +151,7 @@ def test_a_deletion_removes_the_artifact_and_its_checksum_through_the_store(
     built = tmp_path / "built.ko"
     built.write_bytes(b"a driver")
     store.publish(STRAY, built)
-    review = judge({STRAY}, before=ledger.Ledger({STRAY.relpath: T0 - WEEK}))
+    review = judge({STRAY}, before=Ledger({STRAY.relpath: T0 - WEEK}))
     observed = ObservedState(stored=frozenset({STRAY}))
     desired = DesiredState(revision="a" * 40, hostname="web-1", host=None, artifacts=(),
                            container=None)
@@ -169,7 +170,7 @@ def test_a_deletion_removes_the_artifact_and_its_checksum_through_the_store(
 
 def test_what_retention_keeps_is_shown_after_the_changes_not_before() -> None:
     review = judge({STRAY, OLD, CURRENT}, wanted={CURRENT},
-                   before=ledger.Ledger({STRAY.relpath: T0 - 2 * WEEK, OLD.relpath: T0}),
+                   before=Ledger({STRAY.relpath: T0 - 2 * WEEK, OLD.relpath: T0}),
                    now=T0 + dt.timedelta(days=1))
     observed = ObservedState(present=frozenset({CURRENT}),
                              stored=frozenset({STRAY, OLD, CURRENT}))

@@ -1,2 +1,3 @@
 """git: the manifest repository at one commit (``repo``, GitPython) and commit signatures
-(``signatures``, git's own ``verify-commit``)."""
+(``signatures``, git's own ``verify-commit``); ``source`` is a repository at a ref as
+a plan reads it."""

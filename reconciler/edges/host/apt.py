@@ -13,21 +13,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler import logs
+from reconciler.model.host import Newest
 
 log = logs.get(__name__)
-
-
-@dataclass(frozen=True)
-class Newest:
-    """What a pattern resolved to: a release, or why there is none."""
-
-    pattern: str
-    release: str | None
-    reason: str = ""
 
 
 def _regex(pattern: str) -> tuple[str, re.Pattern[str]]:

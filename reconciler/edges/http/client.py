@@ -17,6 +17,10 @@ error class raised. ``Session.open`` yields a ``Response`` whose reads stay with
   (``_KEPT_ACROSS_ORIGINS``): no ``Authorization``, no ``X-Api-Key``.
 - A URL with credentials in it (``http://user:pass@host``) is refused, and every URL this
   module puts in a message is ``redacted`` first.
+- A session given ``admit`` (an address policy, ``edges.http.guarded``) resolves each
+  connection's host itself, refuses unless every address passes, and connects to exactly
+  the address it checked, at every redirect hop and never through a proxy; the TLS name
+  check and ``Host`` stay the URL's.
 """
 
 from __future__ import annotations
@@ -24,11 +28,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
+import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -50,16 +55,33 @@ _KEPT_ACROSS_ORIGINS = frozenset({"user-agent", "accept", "range", "if-range",
                                   "if-none-match", "if-modified-since"})
 
 
+Admit = Callable[[str], "str | None"]  # an address -> why it may not be reached, or None
+Pin = Callable[[str, int], str]  # host, port -> the one address to connect to
+
+
 class _Watched:
-    """A connection that hands its socket to the exchange's watch once connected."""
+    """A connection that hands its socket to the exchange's watch once connected, and
+    (given ``pin``) connects to the one address ``pin`` chose for its host."""
 
     sock: Any
+    host: str
+    port: int
 
-    def __init__(self, *args: Any, watch: Watch, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, watch: Watch, pin: Pin | None, **kwargs: Any) -> None:
         self._watch = watch
+        self._pin = pin
         super().__init__(*args, **kwargs)
 
     def connect(self) -> None:
+        if self._pin is not None:
+            address = self._pin(self.host, self.port)
+
+            def to_address(_where: tuple[str, int], *rest: Any) -> socket.socket:
+                return socket.create_connection((address, self.port), *rest)
+
+            # http.client's own seam for opening the socket (kept for its tests): the TLS
+            # wrap and the Host header that follow still use the URL's host.
+            self._create_connection = to_address
         super().connect()  # type: ignore[misc]  # http.client's, by the MRO below
         self._watch.add(self.sock)
 
@@ -82,19 +104,42 @@ def _watch_of(req: urllib.request.Request) -> Watch:
     return getattr(req, "watch", None) or Watch(None)
 
 
+def _pinned(host: str, port: int, *, admit: Admit, error: type[ReconcilerError]) -> str:
+    """The address to connect to for ``host``: resolved here, every address it gives
+    passing ``admit`` (a name that resolves both out and in is refused)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise error(f"cannot resolve {host}: {exc.strerror or exc}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    for address in addresses:
+        why = admit(address)
+        if why is not None:
+            raise error(f"refused {host}: {why}")
+    if not addresses:
+        raise error(f"{host} resolves to no address")
+    return addresses[0]
+
+
 class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, pin: Pin | None) -> None:
+        super().__init__()
+        self._pin = pin
+
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPConnection, watch=_watch_of(req)), req)
+        return self.do_open(functools.partial(_HTTPConnection, watch=_watch_of(req),
+                                              pin=self._pin), req)
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, context: ssl.SSLContext | None) -> None:
+    def __init__(self, context: ssl.SSLContext | None, pin: Pin | None) -> None:
         super().__init__(context=context)
         self._tls = context
+        self._pin = pin
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(functools.partial(_HTTPSConnection, watch=_watch_of(req)), req,
-                            context=self._tls)
+        return self.do_open(functools.partial(_HTTPSConnection, watch=_watch_of(req),
+                                              pin=self._pin), req, context=self._tls)
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -246,7 +291,8 @@ def decode_json(body: bytes, what: str, error: type[ReconcilerError] = HttpError
 @dataclass(frozen=True)
 class Session:
     """How requests reach an origin. ``deadline`` bounds each whole exchange (None: only
-    each connect and read is bounded, by ``timeout``)."""
+    each connect and read is bounded, by ``timeout``). ``admit`` (None: any address, and
+    the environment's proxies) judges every address a connection's host resolves to."""
 
     headers: Mapping[str, str] = field(default_factory=dict)
     ca_bundle: Path | None = None
@@ -254,6 +300,7 @@ class Session:
     deadline: float | None = None
     schemes: tuple[str, ...] = HTTP_ONLY
     error: type[ReconcilerError] = HttpError
+    admit: Admit | None = None
 
     @functools.cached_property
     def _tls(self) -> ssl.SSLContext | None:
@@ -266,9 +313,12 @@ class Session:
 
     @functools.cached_property
     def _opener(self) -> urllib.request.OpenerDirector:
+        pin = None if self.admit is None else functools.partial(
+            _pinned, admit=self.admit, error=self.error)
         return urllib.request.build_opener(
-            urllib.request.ProxyHandler(),  # the environment's proxies, and no_proxy
-            _HTTPHandler(), _HTTPSHandler(self._tls), _Redirects(self.schemes))
+            # the environment's proxies and no_proxy; none under an address policy
+            urllib.request.ProxyHandler(None if pin is None else {}),
+            _HTTPHandler(pin), _HTTPSHandler(self._tls, pin), _Redirects(self.schemes))
 
     def tls(self) -> None:
         """Read the CA bundle now, so a bad one is a ``ConfigError`` before any request."""

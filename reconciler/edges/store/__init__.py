@@ -1,3 +1,4 @@
-"""The local driver store on disk (``local``): opening files without following symlinks,
-and verifying each artifact against its ``.sha256``; the signed indexes and trust records
-kept beside it (``signedindex``)."""
+"""The local driver store on disk: ``opener`` reaches files by descriptor without
+following a symlink, ``verifier`` hashes them against their ``.sha256`` (remembering each
+verdict), ``local.Store`` puts the two together with publishing and one read for a plan;
+the signed indexes and trust records kept beside it (``signedindex``)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.edges import atomic
-from reconciler.edges.store.local import sha256_file
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import LoadTestError
 
 _VMLINUZ = re.compile(r"^(?:\./)?boot/vmlinuz-(?P<release>[^/]+)$")

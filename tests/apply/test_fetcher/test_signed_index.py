@@ -29,7 +29,8 @@ from reconciler.apply import fetcher
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges.host import crypto
 from reconciler.edges.store import signedindex
-from reconciler.edges.store.local import SHA_SUFFIX, Store, sha256_file
+from reconciler.edges.store.local import SHA_SUFFIX, Store
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import ArtifactRejected
 from reconciler.httpd.files import StoreFiles
 from reconciler.model.artifacts import ArtifactKey, DriverKind

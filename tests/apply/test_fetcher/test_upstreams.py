@@ -25,7 +25,8 @@ from reconciler.builder import BuildOutcome, BuildRequest
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges import atomic
 from reconciler.edges.http import upstream
-from reconciler.edges.store.local import Store, sha256_file
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import ArtifactRejected
 from reconciler.httpd import DriverServer, ServerConfig
 from reconciler.model import upstreams as fleet
@@ -189,8 +190,9 @@ def test_the_index_is_read_once_a_pass_and_then_only_if_it_changed(
     with reconciler_upstream(tmp_path / "b", {KMOD: GOOD[KMOD]}) as url:
         rt = host.make([Upstream(url, UpstreamKind.RECONCILER)])
         for _ in range(2):
-            found = planner.Planner(rt.settings, rt.engine, rt.store, rt.shared.manifests,
-                                    indexes=rt.shared.indexes, connect=Recording).plan()
+            found = planner.Planner(rt.settings, runtime.observation(
+                rt.settings, rt.engine, rt.store, rt.shared.indexes, connect=Recording),
+                rt.shared.manifests).plan()
             assert drivers(found)[KMOD.relpath][0] is Op.FETCH
             assert drivers(found)[EBPF.relpath][0] is Op.BUILD  # the upstream lacks it
     assert Recording.answers == [200, 304]

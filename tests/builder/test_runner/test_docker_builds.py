@@ -24,6 +24,7 @@ from reconciler.builder import runner, steps, verify
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.client import Docker
 from reconciler.edges.store import local as store_mod
+from reconciler.edges.store import verifier
 from reconciler.errors import BuildError, BuildTimeout
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount
@@ -60,8 +61,8 @@ def test_builds_the_real_module_and_probe_from_the_debian_dkms_source(
     assert module == config.store / f"0.1.1-dkms/x86_64/falco_debian_{kernel_release}_1.ko"
     assert probe == module.with_suffix(".o")
     for path in (module, probe):
-        assert store_mod.digest_in(path.with_name(path.name + ".sha256").read_bytes()) == (
-            store_mod.sha256_file(path))
+        assert verifier.digest_in(path.with_name(path.name + ".sha256").read_bytes()) == (
+            verifier.sha256_file(path))
 
     modinfo = jobs.Jobs(Docker(docker_client)).run(
         builder_image, f"modinfo -F vermagic /m/{module.name} && modinfo -F name /m/{module.name}",

@@ -26,7 +26,8 @@ import pytest
 from reconciler.edges.host import crypto
 from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.store import signedindex
-from reconciler.edges.store.local import Store, sha256_file
+from reconciler.edges.store.local import Store
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.server import DriverServer
 from reconciler.model import kernelnames

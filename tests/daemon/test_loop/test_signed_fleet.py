@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.edges.store.local import SHA_SUFFIX, sha256_file
+from reconciler.edges.store.local import SHA_SUFFIX
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from tests.daemon.conftest import Daemon, Site
 from tests.support import upstreams as ups

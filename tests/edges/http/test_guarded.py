@@ -2,7 +2,8 @@
 host's policy is checked on the address connected to at every hop: loopback and
 169.254.169.254 are refused before any request unless a range allows them, a redirect from
 an allowed server to a refused address is refused, non-http schemes and URLs with
-credentials are refused, and a body over the size cap is refused before it is read."""
+credentials are refused, a body over the size cap is refused before it is read, and no
+proxy from the environment is used (its address would be the one checked, not the URL's)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from reconciler.edges.http import guarded
 from reconciler.errors import HttpError
 from reconciler.model.netpolicy import STRICT, UrlPolicy
-from tests.support.upstreams import Behaviour, file_server
+from tests.support.upstreams import Behaviour, file_server, garbage, raw_server
 
 LOOPBACK = UrlPolicy((ipaddress.ip_network("127.0.0.1/32"),))
 
@@ -56,3 +57,18 @@ def test_the_size_cap_holds() -> None:
 def test_other_schemes_and_credentials_are_refused(url: str) -> None:
     with pytest.raises(HttpError, match="refused"):
         guarded.download(url, io.BytesIO(), policy=STRICT, timeout=5)
+
+
+def test_the_environments_proxy_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plain client honours http_proxy; under a policy the connection goes to the
+    address the policy checked, so the proxy (a garbage server here) is never asked."""
+    with raw_server(garbage) as (proxy, asked), \
+            file_server(Behaviour(files={"/h.deb": b"headers"})) as (url, how):
+        monkeypatch.setenv("http_proxy", proxy)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        out = io.BytesIO()
+        assert guarded.download(url + "/h.deb", out, policy=LOOPBACK, timeout=5) == 7
+        assert out.getvalue() == b"headers"
+        assert [path for _m, path, _h in how.requests] == ["/h.deb"]
+    assert asked == []

@@ -13,12 +13,14 @@ import pytest
 from reconciler import plan
 from reconciler.desired.state import DesiredArtifact, DesiredState
 from reconciler.edges.host import openssl as modsign
+from reconciler.edges.host.reader import HostFiles
 from reconciler.edges.store import local as stores
 from reconciler.httpd.files import StoreFiles
 from reconciler.model import modsig
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.stored import StoredArtifact
+from reconciler.observe import gather, stored
 from reconciler.observe.state import from_parts
-from reconciler.plan import planner
 from tests.support import signed
 
 KEY = ArtifactKey("2.0.0+driver", "x86_64", "debian", "6.1.0-53-cloud-amd64", "1",
@@ -31,7 +33,7 @@ def debian_module(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return signed.debian_module(tmp_path_factory.mktemp("deb"))
 
 
-def _publish(store: stores.Store, data: bytes) -> stores.StoredArtifact:
+def _publish(store: stores.Store, data: bytes) -> StoredArtifact:
     source = store.root.parent / "built.ko"
     source.write_bytes(data)
     return store.publish(KEY, source)
@@ -49,10 +51,10 @@ def test_the_signature_is_read_from_the_stored_module(
     assert found.signature == published.signature == modsig.signature_of(debian_module)
     debian = found.signature.signer
     assert debian is not None
-    assert store.usable(KEY) is not None  # nobody asked for a signer
-    assert store.usable(KEY, debian) is not None
-    assert store.usable(KEY, MOK) is None
-    assert found.signing_problem(MOK) == (
+    assert stored.usable(store.lookup(KEY)) is not None  # nobody asked for a signer
+    assert stored.usable(store.lookup(KEY), debian) is not None
+    assert stored.usable(store.lookup(KEY), MOK) is None
+    assert stored.signing_problem(found, MOK) == (
         f"signed by {MOK} wanted, the store has a build signed by {debian}")
 
 
@@ -64,10 +66,10 @@ def test_an_unsigned_build_is_not_present_for_a_signed_want_and_the_plan_says_so
     store = stores.Store(tmp_path / "store")
     _publish(store, debian_module[:signature.unsigned_size])
 
-    held = stores.observe(store, [KEY], signers={KEY: MOK})
+    held = stored.classify(store.read([KEY]), {KEY: MOK})
     assert KEY not in held.present and KEY in held.corrupt
     assert held.unsigned == ((KEY, f"signed by {MOK} wanted, the store has an unsigned build"),)
-    unsigned_want = stores.observe(store, [KEY])
+    unsigned_want = stored.classify(store.read([KEY]))
     assert KEY in unsigned_want.present
 
     want = DesiredState("rev", "host", None, (
@@ -80,7 +82,7 @@ def test_an_unsigned_build_is_not_present_for_a_signed_want_and_the_plan_says_so
         "build; DriverBuild/mok")
 
 
-def test_the_planner_reads_the_wanted_signer_from_the_certificate(tmp_path: Path) -> None:
+def test_the_observe_stage_reads_the_wanted_signer_from_the_certificate(tmp_path: Path) -> None:
     cert = tmp_path / "mok.pem"
     subprocess.run(
         ["openssl", "req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
@@ -94,7 +96,7 @@ def test_the_planner_reads_the_wanted_signer_from_the_certificate(tmp_path: Path
         DesiredArtifact(other, ("Host/web",), (), signing=modsig.Signing("/k", str(missing))),
     ), None)
 
-    signers = planner.wanted_signers(want)
+    signers = gather.wanted_signers(HostFiles(tmp_path), want)
     assert signers[KEY] == modsign.read_certificate(cert).signer
     assert signers[other] == f"cannot read the signing certificate {missing}: " \
         "No such file or directory"

@@ -1,5 +1,6 @@
 """The driver store: one definition of a verified artifact, shared by the plan and the
-server; containment of every key; atomic publishing; what observation reports."""
+server; containment of every key; atomic publishing; what its reading means to a plan
+(``observe.stored.classify`` over ``Store.read``, on real files)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from reconciler.errors import StoreError
 from reconciler.httpd.files import StoreFiles
 from reconciler.httpd.server import DriverServer
 from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.observe import stored
 from reconciler.observe.state import from_parts
 from tests.support import elf
 
@@ -55,7 +57,7 @@ def test_a_tampered_artifact_is_absent_and_observed_as_corrupt(tmp_path: Path) -
     path = publish(drivers, KEY)
     path.write_bytes(b"tampered")
     assert drivers.lookup(KEY) is None
-    held = stores.observe(drivers, [KEY])
+    held = stored.classify(drivers.read([KEY]))
     assert (held.present, held.corrupt, held.unsafe) == (frozenset(), frozenset({KEY}), ())
 
 
@@ -77,7 +79,7 @@ def test_a_symlinked_folder_inside_the_store_is_refused_by_store_and_server_alik
     with DriverServer(drivers, ("127.0.0.1", 0)) as server:
         assert status(server.url + KEY.url_path()) == 404
         assert status(server.url + other.url_path()) == 200
-    held = stores.observe(drivers, [KEY])
+    held = stored.classify(drivers.read([KEY]))
     assert held.unsafe == ((KEY, KEY.driver_version),) and held.corrupt == frozenset()
 
     want = DesiredState("r" * 40, "web-1", None, (DesiredArtifact(KEY, ("DriverBuild/x",)),),
@@ -132,7 +134,7 @@ def test_a_wanted_artifact_with_an_underscore_version_is_never_deleted_as_unwant
     drivers = stores.Store(tmp_path / "store")
     path = publish(drivers, key)
     path.with_name(path.name + ".sha256").unlink()
-    held = stores.observe(drivers, [key])
+    held = stored.classify(drivers.read([key]))
     assert held.corrupt == frozenset({key})  # only as itself: rebuilt, not deleted
     want = DesiredState("r" * 40, "m", None, (DesiredArtifact(key, ("Host/m",)),), None)
     made = plan.diff(want, from_parts(held.present, held.corrupt, ()))
@@ -182,7 +184,7 @@ def test_a_file_without_a_readable_identity_shows_null_and_is_judged_by_checksum
     publish(store, V8, b"\x7fELF not really a module")
     (entry,) = StoreFiles(store).index()
     assert (entry["apiVersion"], entry["schemaVersion"]) == (None, None)
-    assert stores.observe(store, [V8]).present == {V8}
+    assert stored.classify(store.read([V8])).present == {V8}
 
 
 def test_an_artifact_its_driver_version_refuses_is_corrupt_wanted_or_not(
@@ -196,12 +198,12 @@ def test_an_artifact_its_driver_version_refuses_is_corrupt_wanted_or_not(
     unknown = ArtifactKey("0.1.1-dkms", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
     for key in (wrong, unknown, V8):
         publish(store, key, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
-    assert store.misfit(wrong) == (
+    assert stored.misfit(store.lookup(wrong)) == (
         "driver version 9.1.0+driver requires API 8.0.4 / schema 4.1.0 (the same majors, "
         "minor.patch at least these), but the driver has API 8.0.3 / schema 3.5.0")
-    wanted = stores.observe(store, [wrong, V8])
+    wanted = stored.classify(store.read([wrong, V8]))
     assert (wanted.present, wanted.corrupt) == ({V8}, {wrong})
-    unwanted = stores.observe(store, [])
+    unwanted = stored.classify(store.read([]))
     assert unwanted.corrupt == {wrong}
     assert StoreFiles(store).index()[0]["path"] == unknown.relpath  # still served and listed
 
@@ -211,10 +213,10 @@ def test_a_misfit_is_not_usable_so_a_build_replaces_it(tmp_path: Path) -> None:
     wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
     publish(store, wrong, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
     found = store.lookup(wrong)
-    assert found is not None and found.misfit is not None
-    assert store.usable(wrong) is None
+    assert found is not None and stored.misfit(found) is not None
+    assert stored.usable(store.lookup(wrong)) is None
     publish(store, wrong, elf.module_bytes(RELEASE, "8.0.4", "4.1.0"))
-    assert store.usable(wrong) is not None
+    assert stored.usable(store.lookup(wrong)) is not None
 
 
 def test_the_plan_says_a_misfit_is_rebuilt_for_its_identity_not_its_checksum(
@@ -223,8 +225,8 @@ def test_the_plan_says_a_misfit_is_rebuilt_for_its_identity_not_its_checksum(
     store = stores.Store(tmp_path / "store")
     wrong = ArtifactKey("9.1.0+driver", "x86_64", "debian", RELEASE, "1", DriverKind.KMOD)
     publish(store, wrong, elf.module_bytes(RELEASE, "8.0.3", "3.5.0"))
-    held = stores.observe(store, [wrong])
-    assert held.misfits == ((wrong, store.misfit(wrong)),)
+    held = stored.classify(store.read([wrong]))
+    assert held.misfits == ((wrong, stored.misfit(store.lookup(wrong))),)
     want = DesiredState("r" * 40, "web-1", None, (DesiredArtifact(wrong, ("Host/web",)),),
                         None)
     (change,) = plan.diff(want, from_parts(held.present, held.corrupt, (),
