@@ -28,7 +28,7 @@ from reconciler.commands import helptext
 from reconciler.errors import ReconcilerError
 
 COMMANDS = ("plan", "apply", "validate", "facts", "schema", "build", "prebuild", "serve", "run",
-            "status", "suspend", "resume", "reconcile", "load-test")
+            "status", "suspend", "resume", "reconcile", "load-test", "rollout")
 
 
 def _module(name: str) -> ModuleType:

@@ -29,6 +29,7 @@ traceback. Errors from docker, git and the OS are translated at the adapter that
     │   └── FalcoStartError      the new container did not stay up; the old one is back
     ├── UpstreamError            an upstream cannot be reached, or answers wrong         (t)
     │   └── ArtifactRejected     a fetched artifact does not verify; it is discarded
+    ├── PrometheusError          the fleet's Prometheus cannot be asked, or answers wrong (t)
     ├── HttpError                an HTTP exchange failed: no connection, a timeout or   (t)
     │                            the deadline, TLS, an answer that is not HTTP, a body
     │                            too big, JSON malformed or nested too deep
@@ -212,6 +213,13 @@ class ArtifactRejected(UpstreamError):
     identity); it was discarded and never published."""
 
     transient = False
+
+
+class PrometheusError(ReconcilerError):
+    """The fleet's Prometheus did not answer a query, or answered something unreadable:
+    a rollout gate reads closed."""
+
+    transient = True
 
 
 class ServerError(ReconcilerError):

@@ -98,6 +98,13 @@ class Settings:
     index_signing_key: Path | None = None
     trusted_keys: tuple[str, ...] = ()
     index_expiry: float = 7 * 86400.0
+    # The fleet's Prometheus, which rollout gates ask (a host's setting: manifests name no
+    # host paths and no credentials).
+    prometheus_url: str | None = None
+    prometheus_bearer_token_file: Path | None = None
+    prometheus_basic_auth_file: Path | None = None  # one line: user:password
+    prometheus_ca_file: Path | None = None
+    prometheus_timeout: float = 5.0
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -178,13 +185,23 @@ _HELP = {
     "s, m, h or d (default: 7d)",
     "alerts": "URLs that get a JSON event when something needs a person (comma-separated; "
     "the config file takes {url, format: generic|slack})",
+    "prometheus_url": "the fleet's Prometheus, asked by rollout gates (default: none: waves "
+    "follow each other by soak time only)",
+    "prometheus_bearer_token_file": "file holding a bearer token for Prometheus",
+    "prometheus_basic_auth_file": "file holding user:password for Prometheus",
+    "prometheus_ca_file": "CA bundle that Prometheus's certificate must chain to",
+    "prometheus_timeout": "seconds a Prometheus query may take (default: 5)",
 }
+# The fleet's Prometheus, which rollout gates ask: flags of run, plan and rollout status.
+PROMETHEUS = ("prometheus_url", "prometheus_bearer_token_file", "prometheus_basic_auth_file",
+              "prometheus_ca_file", "prometheus_timeout")
 # How a value from a flag, a variable or the config file becomes the setting's type.
 _PATHS = {"host_root", "store", "state_dir", "facts", "webhook_secret_file", "verify_gpg_home",
-          "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key"}
+          "verify_ssh_allowed_signers", "build_request_secret_file", "index_signing_key",
+          "prometheus_bearer_token_file", "prometheus_basic_auth_file", "prometheus_ca_file"}
 _INTS = {"jobs", "stop_timeout", "build_request_queue", "kernel_url_max_bytes"}
 _FLOATS = {"build_timeout", "settle", "ready_timeout", "poll_interval", "debounce", "backoff_max",
-           "build_request_rate"}
+           "build_request_rate", "prometheus_timeout"}
 _BOOLS = {"privileged", "adopt", "docker_events", "falco_upstreams", "accept_build_requests"}
 _DURATIONS = {"retention", "index_expiry"}
 _CHOICES = {"build": ("missing", "never", "always"),

@@ -113,6 +113,17 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
         "End a suspension; the daemon reconciles at once.",
         "examples:\n  reconciler resume\n",
     ),
+    "rollout": (
+        "Staged rollouts (a Rollout document in the manifests). `rollout status` draws the "
+        "head revision's waves as the fleet's Prometheus sees them: each wave's hosts with "
+        "the revision they run and their health, the gate about the wave before it, and how "
+        "long until the wave moves if its gates stay open. Changes nothing.",
+        """examples:
+  reconciler rollout status --repo https://git.example/fleet.git \\
+      --prometheus-url https://prometheus.example:9090
+  reconciler rollout status --json
+""",
+    ),
     "load-test": (
         "Prove a driver in a VM of its kernel: boot the kernel of a linux-image package in "
         "QEMU (no disk, no network), insert the module or load the probe through the "

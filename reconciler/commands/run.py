@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "kernel_url_allow", "build", "falco_upstreams", "accept_build_requests",
                        "build_request_secret_file", "build_request_rate", "build_request_queue",
                        config=False)
+    settings.add_flags(p, *settings.PROMETHEUS, config=False)  # rollout gates (docs/rollout.md)
     p.add_argument("--no-docker-events", dest="docker_events", action="store_const",
                    const="false", help="do not follow Docker events (drift is then seen at "
                    "the next poll)")

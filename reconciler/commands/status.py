@@ -204,6 +204,8 @@ def as_text(doc: dict[str, object]) -> str:
     lines.append(_applied(doc))
     head = doc.get("headRevision")
     lines.append(f"head:      {_short(head) if head else 'not read yet'}")
+    if doc.get("held"):
+        lines.append(f"rollout:   {_line(doc.get('held'))}")
     rejected = doc.get("rejected")
     if isinstance(rejected, dict):
         lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"

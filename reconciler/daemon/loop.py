@@ -219,13 +219,16 @@ class Daemon:
                          container=report.container or self.status.container,
                          kernels=self.status.kernels if report.kernels is None
                          else report.kernels, alerts=counts or self.status.alerts,
-                         last_changes=finished if outcomes else self.status.last_changes)
+                         last_changes=finished if outcomes else self.status.last_changes,
+                         held=report.rollout.decision.held or None if report.rollout else None)
         if report.result is PassResult.OK and report.head:
-            if status.applied_revision != report.head:
-                log.info("revision.applied", revision=report.head)
-            status = replace(status, applied_revision=report.head, applied_at=state.now(),
+            # The revision planned: the head, or the one a rollout wave keeps it on.
+            applied = report.planned or report.head
+            if status.applied_revision != applied:
+                log.info("revision.applied", revision=applied)
+            status = replace(status, applied_revision=applied, applied_at=state.now(),
                              rejected=None)
-            self.metrics.applied(report.head, self.clock.time())
+            self.metrics.applied(applied, self.clock.time())
         elif report.result is PassResult.REJECTED and report.head and (
                 status.rejected is None or status.rejected.revision != report.head):
                 status = replace(status, rejected=state.Rejection(
@@ -252,16 +255,34 @@ class Daemon:
         state.write(self.state_dir, status)
         self.metrics.record_pass(report.result.value, seconds, outcomes)
         self.metrics.rejected.set(1 if status.rejected else 0)
+        self._export(report)
         log.info("pass.finished", number=record.number, result=report.result.value,
                  revision=report.head, applied=status.applied_revision,
                  seconds=round(seconds, 3), message=report.message)
         self._say(self._summary())
+
+    def _export(self, report: Report) -> None:
+        """What gates and alerts read of this pass (a pass that could not run says nothing:
+        a Docker hiccup must not read as a failed revision)."""
+        if report.result is PassResult.ERROR:
+            return
+        ok = report.result in (PassResult.OK, PassResult.REJECTED)  # REJECTED: the last good ran
+        self.metrics.host(falco_ready=ok and report.container is not None, kernels=[
+            (k.running, k.ready) for k in report.kernels or ()])
+        if report.rollout is not None:
+            self.metrics.rollout(report.rollout.name, report.rollout.decision.wave,
+                                 report.rollout.revision, host=report.rollout.host,
+                                 healthy=ok, held_since=report.rollout.held_since,
+                                 eta=report.rollout.decision.eta,
+                                 failed=report.rollout.failed)
 
     def _summary(self) -> str:
         s = self.status
         text = f"applied {short(s.applied_revision)}"
         if s.rejected:
             text += f"; refused {short(s.rejected.revision)}"
+        if s.held:
+            text += f"; {s.held}"
         if s.last_pass:
             text += f"; last pass {s.last_pass.result}"
         if s.next_retry_at:

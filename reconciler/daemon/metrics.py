@@ -2,6 +2,14 @@
 
 Counters move at the end of each pass (``record_pass``); the store size and the age of
 the applied revision are computed when scraped, so an idle daemon does no work for them.
+
+What rollout gates and the alerting rules (docs/prometheus-rules.yaml) read, with small
+label sets: ``reconciler_rollout_healthy{rollout, wave, revision, host}`` (one per host:
+the revision it runs, 1 while its last pass there went well),
+``reconciler_rollout_failed{rollout, wave, revision}`` (recent revisions that failed here),
+``reconciler_rollout_held_seconds``
+(how long a newer revision has waited for this host's wave), ``reconciler_falco_ready``,
+``reconciler_driver_ready`` and ``reconciler_kernels_without_driver``.
 """
 
 from __future__ import annotations
@@ -53,7 +61,56 @@ class Metrics:
         served = prom.Gauge("reconciler_artifacts_served",
                             "Driver artifacts in the store the server serves", registry=r)
         served.set_function(lambda: float(sum(1 for _ in store.artifact_paths())))
+        self.healthy = prom.Gauge(
+            "reconciler_rollout_healthy", "1 while this host's last pass on the revision its "
+            "rollout wave runs went well, else 0", ["rollout", "wave", "revision", "host"],
+            registry=r)
+        self._healthy_labels: tuple[str, str, str, str] | None = None
+        self.eta = prom.Gauge("reconciler_rollout_eta_timestamp_seconds", "When the held "
+                              "head revision is released to this host if its gates stay "
+                              "open (Unix time; 0: none held, or not a matter of time)",
+                              registry=r)
+        self.failed = prom.Gauge(
+            "reconciler_rollout_failed", "1 for each recent revision that failed on this host "
+            "(its pass, or its wave's gate)", ["rollout", "wave", "revision"], registry=r)
+        self._failed_labels: set[tuple[str, str, str]] = set()
+        self._held_since = 0.0
+        held = prom.Gauge("reconciler_rollout_held_seconds", "Seconds a newer revision has "
+                          "been held from this host by its rollout wave (0: none)", registry=r)
+        held.set_function(lambda: time.time() - self._held_since if self._held_since else 0.0)
+        self.falco_ready = prom.Gauge("reconciler_falco_ready", "1 if Falco ran and answered "
+                                      "as of the last pass, else 0", registry=r)
+        self.driver_ready = prom.Gauge("reconciler_driver_ready", "1 if the running kernel's "
+                                       "driver is in the store, usable", registry=r)
+        self.kernels_without_driver = prom.Gauge(
+            "reconciler_kernels_without_driver", "Installed kernels whose driver is not in "
+            "the store", registry=r)
         self._server: Any = None
+
+    def rollout(self, rollout: str, wave: str, revision: str, *, host: str, healthy: bool,
+                held_since: float, eta: float | None = None,
+                failed: Sequence[str] = ()) -> None:
+        """This host's place in its rollout after a pass (one series: the old one goes),
+        and the revisions that failed here (a few: the ledger's recent ones)."""
+        labels = (rollout, wave, revision, host)
+        self.eta.set(eta or 0)
+        if self._healthy_labels not in (None, labels):
+            self.healthy.remove(*self._healthy_labels)
+        self._healthy_labels = labels
+        self.healthy.labels(*labels).set(1 if healthy else 0)
+        self._held_since = held_since
+        wanted = {(rollout, wave, bad) for bad in failed}
+        for gone in self._failed_labels - wanted:
+            self.failed.remove(*gone)
+        for bad_labels in wanted:
+            self.failed.labels(*bad_labels).set(1)
+        self._failed_labels = wanted
+
+    def host(self, *, falco_ready: bool, kernels: Sequence[tuple[bool, bool]]) -> None:
+        """Falco's readiness and, per kernel (running?, driver ready?), the drivers."""
+        self.falco_ready.set(1 if falco_ready else 0)
+        self.driver_ready.set(1 if any(run and ready for run, ready in kernels) else 0)
+        self.kernels_without_driver.set(sum(1 for _run, ready in kernels if not ready))
 
     def record_pass(self, result: str, seconds: float, outcomes: Sequence[dict[str, Any]]) -> None:
         self.passes.labels(result).inc()

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from reconciler import logs, runtime
 from reconciler.apply import executor, recovery
-from reconciler.daemon import state
+from reconciler.daemon import rollout, state
 from reconciler.edges.git import repo as gitrepo
 from reconciler.edges.git import signatures as gitsign
 from reconciler.edges.http import requester
@@ -66,6 +66,7 @@ class Report:
     container: str | None = None
     # Whether each of the host's kernels has its driver ready; None: this pass did not plan.
     kernels: tuple[state.KernelDriver, ...] | None = None
+    rollout: rollout.Choice | None = None  # where the head's Rollout put this host
 
 
 class PassRunner(Protocol):
@@ -129,12 +130,16 @@ class Runner:
             recovery.mend(rt.engine, container)
         rejection: str | None = None
         planned: planner.Planned | None = None
+        choice: rollout.Choice | None = None
         if refused is not None and refused == head.revision:
             rejection = "unchanged since it was refused"
         else:
             try:
                 gitsign.verify(head.repo, head.revision, self.keys)
-                planned = rt.planner(repo=head.repo, ref=head.revision).plan(adopt=adopt)
+                # A Rollout may hold the head back: plan the revision this wave may run.
+                choice = rollout.choose(rt, head.repo, head.revision, applied=last_good)
+                ref = choice.revision if choice else head.revision
+                planned = rt.planner(repo=head.repo, ref=ref).plan(adopt=adopt)
             except (ManifestError, UnknownDriverVersion, SignatureError) as exc:
                 rejection = _why(exc)
                 log.warning("revision.refused", revision=head.revision, reason=rejection)
@@ -158,6 +163,10 @@ class Runner:
         failed = [o for o in outcomes if o.result in (
             executor.OutcomeResult.FAILED, executor.OutcomeResult.PENDING)]
         transient = any(o.transient for o in failed)
+        if choice is not None:
+            choice = rollout.settle(rt, choice, ok=not failed)
+            # The next pass rolls back: let it come soon, as after a transient failure.
+            transient = transient or (bool(failed) and choice.rolls_back)
         if rejection is not None:
             return Report(PassResult.REJECTED, head.revision, planned.plan.revision, outcomes,
                           f"revision {head.revision[:12]} refused ({rejection}); "
@@ -167,10 +176,10 @@ class Runner:
             # Each failure was logged once, with its cause (change.failed): count them here.
             text = f"{len(failed)} of {len(outcomes)} change(s) failed"
             return Report(PassResult.FAILED, head.revision, planned.plan.revision, outcomes,
-                          text, transient, None, name, kernels)
+                          text, transient, None, name, kernels, choice)
         return Report(PassResult.OK, head.revision, planned.plan.revision, outcomes,
                       f"{len(outcomes)} change(s) applied" if outcomes else "nothing to do",
-                      False, None, name, kernels)
+                      False, None, name, kernels, choice)
 
     def _apply(self, rt: runtime.Runtime, planned: planner.Planned) -> list[executor.Outcome]:
         if planned.plan.empty:

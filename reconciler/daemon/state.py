@@ -149,6 +149,7 @@ class Status:
     container: str | None = None  # the Falco container's name, for recovery after a crash
     kernels: tuple[KernelDriver, ...] = ()
     alerts: AlertCounts | None = None  # None: no alert targets configured
+    held: str | None = None  # why the rollout keeps this host off the head revision
 
     def with_error(self, error: ErrorRecord) -> Status:
         return replace(self, errors=(*self.errors, error)[-KEEP_ERRORS:])
@@ -168,6 +169,7 @@ class Status:
             "passes": self.passes, "container": self.container,
             "kernels": [k.to_json() for k in self.kernels],
             "alerts": self.alerts.to_json() if self.alerts else None,
+            "held": self.held,
         }
 
     @classmethod
@@ -191,6 +193,7 @@ class Status:
             passes=int(data.get("passes", 0)), container=data.get("container"),
             kernels=tuple(KernelDriver.from_json(k) for k in data.get("kernels", ())),
             alerts=AlertCounts.from_json(data["alerts"]) if data.get("alerts") else None,
+            held=data.get("held"),
         )
 
 

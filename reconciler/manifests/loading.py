@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from reconciler.errors import ManifestError, Problem, UnknownDriverVersion
-from reconciler.manifests import driverkit, grammar, models
+from reconciler.manifests import driverkit, grammar, models, rollout
 from reconciler.manifests.driverkit import did_you_mean
 from reconciler.manifests.issues import Issue, KeyPath
 from reconciler.manifests.limits import (
@@ -63,9 +63,10 @@ __all__ = [
     "problems",
 ]
 
-KINDS: dict[str, type[models.Host] | type[models.DriverBuild]] = {
+KINDS: dict[str, type[models.Host] | type[models.DriverBuild] | type[rollout.Rollout]] = {
     "Host": models.Host,
     "DriverBuild": models.DriverBuild,
+    "Rollout": rollout.Rollout,
 }
 
 
@@ -112,7 +113,8 @@ def _read(
     for relpath, content in sorted(files, key=lambda item: item[0]):
         reader.read_file(relpath, content)
     reader.forget_unused()
-    return models.ManifestSet(tuple(reader.hosts), tuple(reader.builds)), reader.issues
+    return models.ManifestSet(tuple(reader.hosts), tuple(reader.builds),
+                              tuple(reader.rollouts)), reader.issues
 
 
 class _Reader:
@@ -124,6 +126,7 @@ class _Reader:
     def __init__(self, memo: Memo | None = None) -> None:
         self.hosts: list[models.Located[models.Host]] = []
         self.builds: list[models.Located[models.DriverBuild]] = []
+        self.rollouts: list[models.Located[rollout.Rollout]] = []
         self.issues: list[Issue] = []
         self.names: dict[str, dict[str, tuple[str, int]]] = {kind: {} for kind in KINDS}
         self.reported: set[tuple[str, int]] = set()
@@ -149,6 +152,8 @@ class _Reader:
         self.hosts += found.hosts
         self.builds += found.builds
         self.issues += found.issues
+        for located in found.rollouts:
+            self.add_rollout(located)
         self.documents += found.documents
         self.full = found.full
         for origin, kind, name in found.names:
@@ -187,6 +192,18 @@ class _Reader:
             return False
         return True
 
+    def add_rollout(self, located: models.Located[rollout.Rollout]) -> None:
+        """At most one Rollout per repository: the fleet has one order of waves."""
+        if self.rollouts:
+            first = self.rollouts[0].origin
+            self.issues.append(Issue(
+                located.origin.file, located.origin.document, ("kind",),
+                "a second Rollout: a repository holds at most one (the fleet has one order of "
+                "waves), the first is at {other}; merge their waves",
+                other=(first.file, first.document, ("kind",))))
+            return
+        self.rollouts.append(located)
+
     def check_name(self, origin: models.Origin, kind: str, name: str) -> None:
         seen = self.names[kind]
         first = seen.setdefault(name, (origin.file, origin.document))
@@ -213,6 +230,7 @@ class FileRead(NamedTuple):
 
     hosts: tuple[models.Located[models.Host], ...]
     builds: tuple[models.Located[models.DriverBuild], ...]
+    rollouts: tuple[models.Located[rollout.Rollout], ...]
     issues: tuple[Issue, ...]
     names: tuple[tuple[models.Origin, str, str], ...]
     documents: int
@@ -229,6 +247,7 @@ class _FileReader:
         self.relpath = relpath
         self.hosts: list[models.Located[models.Host]] = []
         self.builds: list[models.Located[models.DriverBuild]] = []
+        self.rollouts: list[models.Located[rollout.Rollout]] = []
         self.issues: list[Issue] = []
         self.names: list[tuple[models.Origin, str, str]] = []
 
@@ -247,7 +266,8 @@ class _FileReader:
                 origin = models.Origin(self.relpath, index,
                                        lines[index] if index < len(lines) else 1)
                 self.read_document(origin, document, keep=index not in parsed.refused)
-        return FileRead(tuple(self.hosts), tuple(self.builds), tuple(self.issues),
+        return FileRead(tuple(self.hosts), tuple(self.builds), tuple(self.rollouts),
+                        tuple(self.issues),
                         tuple(self.names), len(documents), parsed.full)
 
     def note_name(self, origin: models.Origin, kind: str, document: dict[Any, Any]) -> None:
@@ -278,17 +298,24 @@ class _FileReader:
             self.note_name(origin, "DriverBuild", document)
             if build is not None and self.check_build(origin, build, config=False) and keep:
                 self.builds.append(models.Located(build, origin))
+        elif kind == "Rollout":
+            plan = self.validate(origin, rollout.Rollout, document)
+            problem = rollout.wave_names_problem(plan) if plan is not None else None
+            if problem is not None:
+                self.issue(origin, *problem)
+            elif plan is not None and keep:
+                self.rollouts.append(models.Located(plan, origin))
         elif kind is None and driverkit.is_config(document):
             self.read_driverkit_config(origin, document, keep=keep)
         elif "kind" not in document:
             self.issue(origin, (), (
-                "missing required key 'kind' in the document; expected Host or DriverBuild "
-                "(or a driverkit config with target, kernelrelease, output...)"
+                "missing required key 'kind' in the document; expected Host, DriverBuild or "
+                "Rollout (or a driverkit config with target, kernelrelease, output...)"
             ))
         else:
             hint = did_you_mean(str(kind), KINDS) if isinstance(kind, str) else ""
             self.issue(origin, ("kind",), (
-                f"unknown kind {show(kind)}; expected Host or DriverBuild{hint}"
+                f"unknown kind {show(kind)}; expected Host, DriverBuild or Rollout{hint}"
             ))
 
     def read_driverkit_config(

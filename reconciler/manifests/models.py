@@ -362,6 +362,17 @@ class ManifestSet:
 
     hosts: tuple[Located[Host], ...] = ()
     builds: tuple[Located[DriverBuild], ...] = ()
+    # At most one (manifests.loading); typed loosely here so models need not import it.
+    rollouts: tuple[Located[Any], ...] = ()
+
+    def same_for(self, other: ManifestSet, hostname: str) -> bool:
+        """Whether both sets want the same of ``hostname`` (its Host, its builds): a
+        revision that changes nothing this host runs needs no rollout wave."""
+        mine, theirs = self.host_for(hostname), other.host_for(hostname)
+        if (mine and mine.value) != (theirs and theirs.value):
+            return False
+        return [b.value for b in self.builds_for(hostname)] == [
+            b.value for b in other.builds_for(hostname)]
 
     def host_for(self, hostname: str) -> Located[Host] | None:
         """The first Host whose ``match`` fits, or None: that host runs no Falco."""

@@ -1,7 +1,7 @@
 """The JSON Schema of a manifest document, derived from the pydantic models.
 
-A document is a Host or a DriverBuild (told apart by ``kind``), or a plain driverkit
-config (no ``kind``: driverkit's own lower-case keys). Keys are spelt as in YAML
+A document is a Host, a DriverBuild or a Rollout (told apart by ``kind``), or a plain
+driverkit config (no ``kind``: driverkit's own lower-case keys). Keys are spelt as in YAML
 (camelCase); every property has a readable title and a description (``DESCRIBED``), so an
 editor (yaml-language-server) explains each key as it completes it. ``reconciler
 validate`` is still the authority: the schema cannot express the cross-document rules
@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
-from reconciler.manifests import driverkit, models
+from reconciler.manifests import driverkit, models, rollout
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-Document = Annotated[models.Host | models.DriverBuild, Field(discriminator="kind")]
+Document = Annotated[models.Host | models.DriverBuild | rollout.Rollout,
+                     Field(discriminator="kind")]
 
 _MATCH = "which hosts: host name globs (fnmatch, e.g. web-*); omitted, every host"
 _TARGET = "the distribution as Falco's loader names it: debian, ubuntu-generic, centos..."
@@ -33,10 +34,15 @@ _SIGNING = "sign the module with a key of this build host"
 # (definition, property) -> description. Every property of the schema has one (a test
 # checks): this is what an editor shows beside a key.
 DESCRIBED: dict[tuple[str, str], str] = {
-    **{(kind, "apiVersion"): "always falco-reconciler/v1" for kind in ("Host", "DriverBuild")},
+    **{(kind, "apiVersion"): "always falco-reconciler/v1"
+       for kind in ("Host", "DriverBuild", "Rollout")},
     ("Host", "kind"): "Host: which Falco runs on which hosts",
     ("DriverBuild", "kind"): "DriverBuild: an explicit build request, as a driverkit config",
-    **{(kind, "metadata"): "the document's name" for kind in ("Host", "DriverBuild")},
+    **{(kind, "metadata"): "the document's name"
+       for kind in ("Host", "DriverBuild", "Rollout")},
+    ("Rollout", "kind"): "Rollout: in which waves a new revision reaches the fleet "
+    "(at most one per repository)",
+    ("Rollout", "spec"): "the waves, and what a failing revision does",
     ("Host", "spec"): "what the matching hosts run",
     ("DriverBuild", "spec"): "what to build, and on which hosts",
     ("Metadata", "name"): "1 to 253 characters, no whitespace; unique among its kind",
@@ -84,6 +90,27 @@ DESCRIBED: dict[tuple[str, str], str] = {
     ("DriverBuildSpec", "kernelUrls"): _URLS,
     ("DriverBuildSpec", "kernelConfigData"): _CONFIG,
     ("DriverBuildSpec", "signing"): _SIGNING,
+    ("RolloutSpec", "onFailure"): "when a gate fails: hold (the revision goes no further) "
+    "or rollback (hosts that run it also go back to the last revision that passed)",
+    ("RolloutSpec", "waves"): "the waves, in order",
+    ("Wave", "name"): "the wave's name, unique in the rollout (shown in holds, metrics and "
+    "`rollout status`)",
+    ("Wave", "hostnames"): "fnmatch globs on the host name (case ignored); omitted: every "
+    "host. A host is in the first wave that selects it; hosts no wave selects are in the "
+    "last wave",
+    ("Wave", "percent"): "a deterministic share (0-100) of the hosts the globs match, the "
+    "same on every host and every pass; shares are cumulative across waves (a host in the "
+    "first 5% is also in the first 50%)",
+    ("Wave", "soak"): "how long this wave's gate must hold continuously before the wave gets "
+    "a revision (30s, 30m, 2h)",
+    ("Wave", "gate"): "an extra PromQL query that must return a non-empty result; $revision "
+    "and $wave (the previous wave) are replaced",
+    ("Wave", "windows"): "maintenance windows: when the wave may move to a new revision",
+    ("Window", "kind"): "allow: waves move only inside an allow window (when any is given); "
+    "deny: never inside one (deny wins)",
+    ("Window", "schedule"): "when the window opens: five cron fields in UTC (minute hour "
+    "day-of-month month day-of-week) or @daily...",
+    ("Window", "duration"): "how long it stays open: 30m, 8h, 2d (at most 7d)",
     ("DriverkitConfig", "target"): _TARGET,
     ("DriverkitConfig", "driverversion"): "the driver version (8.0.0+driver)",
     ("DriverkitConfig", "kernelrelease"): _RELEASE,
@@ -136,14 +163,14 @@ def json_schema() -> dict[str, Any]:
             prop["title"] = _title(key)
             prop["description"] = DESCRIBED[(name, key)]
     defs["DriverkitConfig"] = _driverkit_config()
-    # ``kind`` tells a Host from a DriverBuild, and a driverkit config has none: exactly
-    # one fits. (OpenAPI's ``discriminator`` would send a driverkit config nowhere.)
+    # ``kind`` tells a Host, a DriverBuild and a Rollout apart, and a driverkit config has
+    # none: exactly one fits. (OpenAPI's ``discriminator`` would send a driverkit config nowhere.)
     schema.pop("discriminator")
     schema["oneOf"].append({"$ref": "#/$defs/DriverkitConfig"})
     return {
         "$schema": DIALECT,
         "title": "falco-reconciler manifest",
-        "description": f"A {models.API_VERSION} document: a Host or a DriverBuild, or a "
-        "plain driverkit config.",
+        "description": f"A {models.API_VERSION} document: a Host, a DriverBuild or a "
+        "Rollout, or a plain driverkit config.",
         **schema,
     }

@@ -9,7 +9,7 @@ from reconciler.model.upstreams import Trust
 from reconciler.plan.diff import ChangeKind, Op, Plan
 
 
-def as_json(plan: Plan) -> str:
+def as_json(plan: Plan, held: str = "") -> str:
     """One object, one change a line: readable, and fast for tens of thousands of changes.
 
     The changes go through json's C encoder in one call (``indent=`` would take the
@@ -18,6 +18,8 @@ def as_json(plan: Plan) -> str:
     an encoded string every ``"`` is escaped, so the sequence only occurs between changes.
     """
     doc = plan.to_json()
+    if held:  # a rollout keeps this host off the head revision (daemon.rollout)
+        doc["held"] = held
     changes = doc.pop("changes")
     head = json.dumps(doc)[:-1]
     if not changes:

@@ -55,7 +55,8 @@ def test_problems_print_as_sorted_file_line_messages_and_exit_1(
     })
     assert cli.main(_validate(git_repo, tmp_path)) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "a.yaml:1: unknown kind 'Hots'; expected Host or DriverBuild; did you mean 'Host'?",
+        "a.yaml:1: unknown kind 'Hots'; expected Host, DriverBuild or Rollout; "
+        "did you mean 'Host'?",
         "b.yaml:9: unknown key 'drver' in spec.falco; did you mean 'driver'?",
     ]
 
@@ -98,7 +99,7 @@ def test_schema_prints_a_json_schema_document(capsys: pytest.CaptureFixture[str]
     assert cli.main(["schema"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert len(document["oneOf"]) == 3
+    assert len(document["oneOf"]) == 4
     assert "Host" in document["$defs"] and "DriverBuild" in document["$defs"]
 
 
@@ -145,8 +146,8 @@ def test_from_a_subfolder_the_repository_is_found_and_that_folder_validated(
     monkeypatch.chdir(git_repo.path / "manifests")
     assert cli.main(argv) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "manifests/bad.yaml:1: unknown kind 'Hots'; expected Host or DriverBuild; "
-        "did you mean 'Host'?",
+        "manifests/bad.yaml:1: unknown kind 'Hots'; expected Host, DriverBuild or "
+        "Rollout; did you mean 'Host'?",
     ]
 
 

@@ -112,17 +112,23 @@ class Daemon:
         self.proc.wait()
 
 
+def manifest_repo(tmp: Path) -> tuple[Path, GitRepo]:
+    """A bare repository hosts follow (branch main), and a clone to push to it from."""
+    bare = tmp / "manifests.git"
+    bare.mkdir()
+    _git(bare, "init", "-q", "--bare", "-b", "main")
+    work = GitRepo(tmp / "work")
+    work.git("remote", "add", "origin", str(bare))
+    return bare, work
+
+
 class Site:
     """A host under test: a bare repository it follows, a clone to push from, a store."""
 
     def __init__(self, tmp: Path, client: Any, image: str) -> None:
         self.tmp, self.client, self.image = tmp, client, image
         self.name = f"falco-daemon-{uuid.uuid4().hex[:8]}"
-        self.bare = tmp / "manifests.git"
-        self.bare.mkdir()
-        _git(self.bare, "init", "-q", "--bare", "-b", "main")
-        self.work = GitRepo(tmp / "work")
-        self.work.git("remote", "add", "origin", str(self.bare))
+        self.bare, self.work = manifest_repo(tmp)
         self.store = store.Store(tmp / "store")
         self.state_dir = tmp / "state"
         self.daemons: list[Daemon] = []

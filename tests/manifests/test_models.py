@@ -198,11 +198,12 @@ def test_builds_for_keeps_unmatched_builds_and_those_that_fit() -> None:
     assert manifests.builds_for("db-1") == (everyone,)
 
 
-def test_schema_is_one_of_host_driver_build_and_driverkit_config_in_yaml_spelling() -> None:
+def test_schema_is_one_of_host_driver_build_rollout_and_driverkit_config() -> None:
     document = schema.json_schema()
     json.dumps(document)  # JSON-ready
     refs = sorted(item["$ref"] for item in document["oneOf"])
-    assert refs == ["#/$defs/DriverBuild", "#/$defs/DriverkitConfig", "#/$defs/Host"]
+    assert refs == ["#/$defs/DriverBuild", "#/$defs/DriverkitConfig", "#/$defs/Host",
+                    "#/$defs/Rollout"]
     falco = document["$defs"]["FalcoSpec"]
     assert {"driverVersion", "containerName", "version", "env"} <= set(falco["properties"])
     assert falco["additionalProperties"] is False

@@ -11,14 +11,10 @@ lost ledger delays deletions and never hastens one.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from reconciler import logs
-from reconciler.edges import atomic
+from reconciler.edges.state import jsonfile
 from reconciler.model.ledger import Ledger
-
-log = logs.get(__name__)
 
 NAME = "retention.json"
 
@@ -29,16 +25,9 @@ def path(state_dir: Path) -> Path:
 
 def read(state_dir: Path) -> Ledger:
     """The ledger of ``state_dir``; an empty one when there is none or it cannot be read."""
-    target = path(state_dir)
-    try:
-        return Ledger.from_json(json.loads(target.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return Ledger()
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("retention.ledger.unreadable", path=str(target), error=str(exc))
-        return Ledger()
+    return jsonfile.read(path(state_dir), Ledger.from_json, Ledger,
+                         "retention.ledger.unreadable")
 
 
 def write(state_dir: Path, ledger: Ledger) -> None:
-    body = json.dumps(ledger.to_json(), indent=2) + "\n"
-    atomic.write_bytes(path(state_dir), body.encode("utf-8"))
+    jsonfile.write(path(state_dir), ledger.to_json())

@@ -386,7 +386,8 @@ def test_values_at_their_limits_load() -> None:
 def test_nesting_at_the_cap_is_read() -> None:
     text = "a: " + "[" * 31 + "]" * 31 + "\n"  # 32 levels with the top mapping
     assert [str(p) for p in loading.problems([("a.yaml", text.encode())])] == [
-        "a.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
+        "a.yaml:1: missing required key 'kind' in the document; expected Host, DriverBuild or "
+        "Rollout "
         "(or a driverkit config with target, kernelrelease, output...)"]
 
 
@@ -445,7 +446,8 @@ def test_the_fast_loader_still_reads_a_repeated_key_as_pyyaml_does() -> None:
     assert list(yaml.load_all(text.encode(), Loader=yamlread.FastLoader)) == list(
         yaml.load_all(text, Loader=yaml.CSafeLoader))
     assert [str(p) for p in loading.problems([("x.yaml", text.encode())])] == [
-        "x.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
+        "x.yaml:1: missing required key 'kind' in the document; expected Host, DriverBuild or "
+        "Rollout "
         "(or a driverkit config with target, kernelrelease, output...)",
         f"x.yaml:2: duplicate key 'c', first at line 2: {DUPLICATE}",
         f"x.yaml:3: duplicate key 'a', first at line 1: {DUPLICATE}",

@@ -285,11 +285,13 @@ CASES = {
     ),
     "unknown kind lists the known": (
         {"a.yaml": "apiVersion: falco-reconciler/v1\nkind: Hots\n"},
-        ["a.yaml:2: unknown kind 'Hots'; expected Host or DriverBuild; did you mean 'Host'?"],
+        ["a.yaml:2: unknown kind 'Hots'; expected Host, DriverBuild or Rollout; "
+         "did you mean 'Host'?"],
     ),
     "missing kind": (
         {"a.yaml": "apiVersion: falco-reconciler/v1\nmetadata: {name: a}\n"},
-        ["a.yaml:1: missing required key 'kind' in the document; expected Host or DriverBuild "
+        ["a.yaml:1: missing required key 'kind' in the document; expected Host, DriverBuild or "
+        "Rollout "
          "(or a driverkit config with target, kernelrelease, output...)"],
     ),
     "a document that is a list": (
@@ -452,7 +454,8 @@ def test_load_raises_one_manifest_error_with_every_problem() -> None:
     with pytest.raises(ManifestError) as caught:
         loading.load(_files({"a.yaml": "kind: Hots\n", "b.yaml": "- x\n"}))
     assert [str(p) for p in caught.value.problems] == [
-        "a.yaml:1: unknown kind 'Hots'; expected Host or DriverBuild; did you mean 'Host'?",
+        "a.yaml:1: unknown kind 'Hots'; expected Host, DriverBuild or Rollout; "
+        "did you mean 'Host'?",
         "b.yaml:1: a manifest must be a mapping (apiVersion, kind, metadata, spec) or a "
         "driverkit config, got a list",
     ]
