@@ -43,7 +43,7 @@ from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
 from reconciler.httpd.files import StoreFiles
 from reconciler.loadtest import gate as loadtest_gate
-from reconciler.loadtest import tester
+from reconciler.loadtest import quarantine, tester
 from reconciler.loadtest.policy import Policy as LoadTestPolicy
 from reconciler.manifests import loading
 from reconciler.model.asking import RequestOutcome
@@ -151,14 +151,19 @@ class Runtime:
         return planner.Planner(conf, observation(conf, self.engine, self.store,
                                                  self.shared.indexes), self.shared.manifests)
 
+    def load_test_gate(self) -> loadtest_gate.Gate | None:
+        """The load test of built and fetched drivers, unless ``load_test: off``."""
+        conf = self.settings
+        if conf.load_test is LoadTestPolicy.OFF:
+            return None
+        # The gate runs containers and commits images as a build does: the build engine.
+        return loadtest_gate.Gate(self.build_engine(), conf.load_test, tester.Setup(
+            conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
+
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
         conf = self.settings
-        gate = None
-        if conf.load_test is not LoadTestPolicy.OFF:
-            # The gate runs containers and commits images as a build does: the build engine.
-            gate = loadtest_gate.Gate(self.build_engine(), conf.load_test, tester.Setup(
-                conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
+        gate = self.load_test_gate()
         return builder.BuildConfig(
             state_dir=conf.state_dir, store=conf.store, source=conf.source,
             base_image=conf.base_image, jobs=conf.build_jobs, timeout=conf.build_timeout,
@@ -215,7 +220,9 @@ class Runtime:
             self.store, self.build, self.deployer().apply, self.module_loader().apply,
             self.request_builds,
             fetch=fetcher.Fetcher(self.store, self.settings.upstreams,
-                                  trusted_keys=self.settings.trusted_keys).fetch,
+                                  trusted_keys=self.settings.trusted_keys,
+                                  load_test=gate.fetched if (gate := self.load_test_gate())
+                                  else None).fetch,
             build_fallback=self.settings.build is BuildPolicy.MISSING)
 
 
@@ -232,7 +239,8 @@ def observation(settings: Settings, engine: ContainerEngine, store: Store,
         store=store, engine=engine,
         upstreams=survey.SurveyIndex(settings.upstreams, indexes, connect),
         apt=AptCache(settings.host_root),
-        queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir))
+        queue=QueueFile(settings.state_dir), ledger=LedgerFile(settings.state_dir),
+        loadtests=quarantine.LoadTestFiles(settings.state_dir, store))
 
 
 @contextlib.contextmanager

@@ -181,6 +181,20 @@ def test_an_upstreams_deadline_is_read_and_bounded(tmp_path: Path) -> None:
         settings.resolve(parsed(), {"RECONCILER_CONFIG": str(config)})
 
 
+def test_an_upstream_can_require_tested_artifacts(tmp_path: Path) -> None:
+    """require_tested: true makes an upstream give only what its index says passed a load
+    test; anything but a boolean is refused with its place."""
+    config = tmp_path / "c.yaml"
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:8000', kind: reconciler,"
+                      " require_tested: true}\n  - http://127.0.0.1:8001\n")
+    got = settings.resolve(parsed("--config", str(config)), {})
+    assert [u.require_tested for u in got.upstreams] == [True, False]
+    config.write_text("upstreams:\n  - {url: 'http://127.0.0.1:8000', require_tested: yes"
+                      "please}\n")
+    with pytest.raises(ConfigError, match="require_tested must be true or false"):
+        settings.resolve(parsed("--config", str(config)), {})
+
+
 def test_the_docker_socket_is_a_setting_left_unset_for_the_root_to_default(
         tmp_path: Path) -> None:
     """Flag over variable over file; unset, it stays None and the composition root takes

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler import logs
@@ -41,18 +43,19 @@ from reconciler.edges.host import crypto
 from reconciler.edges.http import upstream
 from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
-from reconciler.edges.store.opener import SHA_SUFFIX, SIDECAR_MAX
+from reconciler.edges.store.opener import LOAD_TEST_SUFFIX, SHA_SUFFIX, SIDECAR_MAX
 from reconciler.edges.store.verifier import digest_in, sha256_file
 from reconciler.errors import (
     ArtifactRejected,
     ConfigError,
     InvalidDriver,
+    StepFailed,
     StoreError,
     UpstreamError,
 )
 from reconciler.model import trustindex
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.offers import Offer
+from reconciler.model.offers import Offer, load_test_outcome
 from reconciler.model.upstreams import Trust, Upstream
 from reconciler.observe import survey
 from reconciler.observe.survey import Connect
@@ -79,6 +82,9 @@ class Fetcher:
     clock: Callable[[], dt.datetime] = _now
     verify: trustindex.Verify = crypto.verify
     _judged: dict[str, trustindex.Judgement] = field(default_factory=dict, compare=False)
+    # this host's load test of a fetched artifact (the build's gate, with a log of its
+    # own): leaves the result beside the file, raises ``StepFailed`` to keep it out
+    load_test: Callable[[ArtifactKey, Path, str], None] | None = None
 
     def fetch(self, change: Change, desired: DesiredState) -> str:
         """Fetch ``change``'s artifact from the first offer that verifies; raises
@@ -176,18 +182,46 @@ class Fetcher:
             except InvalidDriver as exc:
                 raise ArtifactRejected(f"not the driver asked for: {exc}") from exc
             trusted = self._trust(key, digest, source)
-            self.store.publish(key, temp, move=True)
+            tested = self._tested(key, temp, release, offer, source)
+            stored = self.store.publish(key, temp, move=True)
+            if tested is not None:
+                atomic.write_bytes(stored.path.with_name(stored.path.name + LOAD_TEST_SUFFIX),
+                                   tested)
             self._record(key, digest, trusted, source)
         except OSError as exc:
             raise StoreError(f"cannot fetch {key.relpath} into the store: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+            for path in (temp, temp.with_name(temp.name + LOAD_TEST_SUFFIX)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
         checked = "sha256 as stated" if stated else "no sha256 stated"
         if isinstance(trusted, str):
             return f"{checked}, {described}, {trusted}"
         return (f"{checked}, {described}, signed by {trusted.signer!r} (index version "
                 f"{trusted.version}, key {trusted.key_id[:12]})")
+
+    def _tested(self, key: ArtifactKey, temp: Path, release: str, offer: Offer,
+                source: Upstream) -> bytes | None:
+        """The load-test result to keep beside the fetched artifact: this host's own test
+        (same policy as a build: ``ArtifactRejected`` when it keeps the file out), or, when
+        it could not run here, the result of the host that ran it (its index's ``loadTest``,
+        marked ``testedBy``). ``require_tested`` upstreams must state a passed one."""
+        carried = load_test_outcome(offer.load_test)
+        if source.require_tested and carried != "passed":
+            raise ArtifactRejected(f"require_tested is set and its index states no passed "
+                                   f"load test ({carried or 'none'})")
+        own: dict[str, Any] | None = None
+        if self.load_test is not None:
+            try:
+                self.load_test(key, temp, release)
+            except StepFailed as exc:
+                raise ArtifactRejected(f"its load test here refused it: {exc.reason}") from exc
+            with contextlib.suppress(OSError, ValueError):
+                own = json.loads(temp.with_name(temp.name + LOAD_TEST_SUFFIX).read_bytes())
+        if (own is None or own.get("result") == "untested") and offer.load_test is not None:
+            theirs = json.loads(offer.load_test)
+            return json.dumps({**theirs, "testedBy": offer.upstream}, indent=2).encode()
+        return json.dumps(own, indent=2).encode() if own is not None else None
 
     def _record(self, key: ArtifactKey, digest: str, trusted: trustindex.Covered | str,
                 source: Upstream) -> None:

@@ -9,6 +9,10 @@
   download`` in the builder and unpacked with ``dpkg-deb -x`` (e.g.
   ``deb:falcosecurity-scap-dkms/trixie``). A suite the builder image's apt sources lack
   is added for that download, from the same mirror and keyring as the image's own.
+- ``deb-src:<package>[=<version>][/<suite>]``: Debian's source package that builds that
+  binary package, at its exact version, unpacked with Debian's patches (``dpkg-source
+  -x``) through deb-src lines for the suite. The load test builds scap-open for a
+  ``deb:`` DKMS package from it (a DKMS tree has no libscap; its source package does).
 
 What is found is either a falcosecurity/libs tree (``driver/CMakeLists.txt``: configured
 with cmake at compile time, as driverkit does) or a DKMS-style tree (a ``Makefile`` and a
@@ -36,6 +40,7 @@ from reconciler.model.container import BindMount
 from reconciler.model.urls import redacted
 
 DEB_PREFIX = "deb:"
+DEB_SRC_PREFIX = "deb-src:"
 # Where to look for a package version that fits, when the one asked for does not: the
 # archive's moving aliases, reported by the codename they stand for today.
 SUGGESTED_SUITES = ("stable", "testing", "unstable")
@@ -53,7 +58,7 @@ class DebPackage:
 
     @classmethod
     def parse(cls, spec: str) -> DebPackage:
-        match = _DEB.fullmatch(spec.removeprefix(DEB_PREFIX))
+        match = _DEB.fullmatch(spec.removeprefix(DEB_SRC_PREFIX).removeprefix(DEB_PREFIX))
         if not match:
             raise StepFailed(
                 f"driver source {spec!r} is not deb:<package>[=<version>][/<suite>] "
@@ -91,9 +96,10 @@ def ensure(
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
 ) -> Source:
     """The source tree of ``driver_version`` from ``spec``, fetched if not cached."""
-    if spec.startswith(DEB_PREFIX):
+    debian = spec.startswith((DEB_PREFIX, DEB_SRC_PREFIX))
+    if debian:
         DebPackage.parse(spec)  # a malformed spec fails before any container
-    if not spec.startswith(DEB_PREFIX) and "://" not in spec:
+    if not debian and "://" not in spec:
         local = Path(spec).expanduser()
         if local.is_dir():
             log.note(f"driver source: the folder {local}")
@@ -124,12 +130,15 @@ def _fetch(
     eng: jobs.Jobs, image: str, spec: str, driver_version: str, *, partial: Path,
     log: steps.BuildLog, timeout: float | None,
 ) -> None:
-    if spec.startswith(DEB_PREFIX):
+    if spec.startswith((DEB_PREFIX, DEB_SRC_PREFIX)):
         package = DebPackage.parse(spec)
-        log.note(f"driver source: the Debian package {package.apt_argument}"
+        of_source = spec.startswith(DEB_SRC_PREFIX)
+        log.note(("driver source: Debian's source package of " if of_source else
+                  "driver source: the Debian package ") + package.apt_argument
                  + (f" (suite {package.suite})" if package.suite else ""))
+        script = "source-debsrc.sh" if of_source else "source-deb.sh"
         result = eng.run(
-            image, steps.script("apt-suite.sh", "source-deb.sh"),
+            image, steps.script("apt-suite.sh", script),
             mounts=[BindMount(str(partial), "/out", read_only=False)],
             network="host", timeout=timeout,
             environment={"PACKAGE": package.apt_argument, "SUITE": package.suite or ""},
@@ -158,6 +167,12 @@ def _fetch(
         raise StepFailed(f"cannot unpack the driver source {archive}: {exc}") from exc
     if archive.parent == partial:
         archive.unlink()
+
+
+def debian_version(source: Source) -> str | None:
+    """The Debian version of a ``deb-src:`` tree (``0.20.0-3``), else None."""
+    marker = source.tree / ".debian-source-version"
+    return marker.read_text().strip() if marker.is_file() else None
 
 
 def classify(root: Path, spec: str) -> Source:

@@ -20,6 +20,7 @@ from reconciler import settings
 from reconciler.daemon import building, control, lock, state
 from reconciler.edges.http import requester
 from reconciler.edges.state import buildqueue
+from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError
 from reconciler.loadtest import quarantine
 from reconciler.model import timestamps
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     doc["buildRequests"] = build_requests(conf.state_dir)
     doc["building"] = building.read(conf.state_dir) if pid is not None else []
     doc["quarantined"] = quarantine.listed(conf.state_dir)
+    doc["loadTests"] = quarantine.results(
+        (key.relpath, path) for key, path in Store(conf.store).artifact_paths())
     if args.json:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -72,6 +75,26 @@ def build_requests(state_dir: Path) -> dict[str, object]:
     return {"queued": [e.to_json() for e in queue.pending],
             "finished": [f.to_json() for f in queue.finished],
             "sent": [s.to_json() for s in requester.read_sent(state_dir)]}
+
+
+_TESTS_SHOWN = 30
+
+
+def _load_test_lines(tests: object) -> list[str]:
+    """Each stored driver's load test, the ones not passed first (``--json`` has all)."""
+    if not isinstance(tests, list) or not tests:
+        return []
+    ordered = sorted(tests, key=lambda t: (t.get("result") == "passed", t.get("path")))
+    counts: dict[str, int] = {}
+    for test in tests:
+        counts[str(test.get("result"))] = counts.get(str(test.get("result")), 0) + 1
+    lines = ["drivers:   " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+             + " (load tests of the store's drivers)"]
+    lines += [f"  {t.get('path')}: {_line(t.get('summary'), 100)}"
+              for t in ordered[:_TESTS_SHOWN]]
+    if len(tests) > _TESTS_SHOWN:
+        lines.append(f"  ... and {len(tests) - _TESTS_SHOWN} more (--json lists all)")
+    return lines
 
 
 def _iso(epoch: object) -> str:
@@ -213,6 +236,7 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"alerts:    {alerts.get('sent', 0)} sent, {alerts.get('failed', 0)} "
                      f"failed, {alerts.get('dropped', 0)} dropped")
     lines += _request_lines(doc.get("buildRequests"))
+    lines += _load_test_lines(doc.get("loadTests"))
     held_back = doc.get("quarantined")
     for held in held_back if isinstance(held_back, list) else []:
         lines.append(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load test "

@@ -18,7 +18,9 @@ import sys
 from reconciler import settings
 from reconciler.commands import notes
 from reconciler.edges.git import repo as gitrepo
+from reconciler.loadtest import compat
 from reconciler.manifests import loading
+from reconciler.model.modes import DriverMode
 
 ONE_SHOT = True
 
@@ -62,6 +64,14 @@ def run(args: argparse.Namespace) -> int:
         if hint:
             print(hint, file=sys.stderr)
         return 1
+    for located in manifests.hosts:
+        falco = located.value.spec.falco
+        warning = compat.probe_warning(str(falco.version)) if falco.driver is \
+            DriverMode.EBPF else None
+        if warning:
+            where = posixpath.join(prefix, located.origin.file) if prefix else \
+                located.origin.file
+            print(f"{where}:{located.origin.line}: {warning}", file=sys.stderr)
     what = "the working tree" if snapshot.worktree else snapshot.revision[:12]
     print(f"{len(manifests.hosts)} hosts, {len(manifests.builds)} driver builds at "
           f"{what}: valid")

@@ -6,6 +6,8 @@ alert at every retry and an installed kernel without its driver alerts once per 
 
 - ``revision-applied``: a pass succeeded at a revision other than the applied one;
 - ``build-failed`` / ``fetch-failed``: an artifact could not be built / fetched;
+- ``driver-quarantined``: the load test kept a driver out of the store (failed, or
+  untested where tests are required); it is in the quarantine folder with its VM log;
 - ``rollback``: a new Falco did not stay up and the previous container was put back;
 - ``pass-failed``: a pass failed (or could not run) with none of the above to say why;
 - ``kernel-without-driver``: an installed, not running kernel has no driver in the store.
@@ -33,6 +35,10 @@ class Kind(enum.StrEnum):
     ROLLBACK = "rollback"
     REVISION_APPLIED = "revision-applied"
     KERNEL_WITHOUT_DRIVER = "kernel-without-driver"
+    DRIVER_QUARANTINED = "driver-quarantined"
+
+# How a build that the load test refused says so (``builder.runner``'s failure message).
+_LOAD_TEST_REFUSAL = "failed at step load-test:"
 
 
 @dataclass(frozen=True)
@@ -73,7 +79,11 @@ def _failures(report: Report, at: str) -> list[tuple[tuple[str, ...], Event]]:
         change, said = outcome.change, _first_line(outcome.message)
         details = {"name": change.name, "op": change.op.value, "transient": outcome.transient,
                    "error": outcome.message}
-        if change.op in (Op.BUILD, Op.FETCH):
+        if change.op in (Op.BUILD, Op.FETCH) and _LOAD_TEST_REFUSAL in said:
+            found.append(((Kind.DRIVER_QUARANTINED.value, change.name), Event(
+                Kind.DRIVER_QUARANTINED, f"{change.name} held back by its load test: "
+                f"{said.split(_LOAD_TEST_REFUSAL, 1)[1].strip()}", at, revision, details)))
+        elif change.op in (Op.BUILD, Op.FETCH):
             kind = Kind.BUILD_FAILED if change.op is Op.BUILD else Kind.FETCH_FAILED
             verb = "build" if change.op is Op.BUILD else "fetch"
             found.append(((kind.value, change.name), Event(

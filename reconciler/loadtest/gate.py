@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import logs
@@ -40,6 +41,8 @@ class Gate:
     policy: policy.Policy
     setup: tester.Setup
     accel: str = qemu.DEFAULT_ACCEL
+    module_name: str = "falco"  # what a fetched artifact is named as (the host's names)
+    device_name: str = "falco"
 
     def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
                  device_name: str, build_log: steps.BuildLog) -> None:
@@ -54,6 +57,15 @@ class Gate:
             raise StepFailed(f"{refused}; quarantined in {where}")
         atomic.write_bytes(path.with_name(path.name + LOAD_TEST_SUFFIX),
                            json.dumps(result.to_json(), indent=2).encode())
+
+    def fetched(self, key: ArtifactKey, path: Path, release: str) -> None:
+        """Test a fetched artifact before it is published, as a build's (``Fetcher``);
+        its notes go to a log of its own beside the build logs."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        name = key.relpath.replace("/", "_")
+        self(key, path, release=release, module_name=self.module_name,
+             device_name=self.device_name, build_log=steps.BuildLog(
+                 self.setup.state_dir / "logs" / f"fetch-{name}-{stamp}.log"))
 
     def _result(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
                 device_name: str, build_log: steps.BuildLog) -> LoadTestResult:

@@ -19,7 +19,7 @@ from reconciler.edges import atomic
 from reconciler.edges.vm import qemu
 from reconciler.edges.vm.kernelimage import KernelImage
 from reconciler.errors import LoadTestError
-from reconciler.loadtest import initramfs, scan
+from reconciler.loadtest import compat, initramfs, scan
 from reconciler.loadtest.result import LoadTestResult, Outcome
 from reconciler.loadtest.userspace import GuestUserspace, script_text
 from reconciler.model.artifacts import DriverKind
@@ -123,8 +123,12 @@ def run(subject: Subject, image: KernelImage, userspace: GuestUserspace, vm_log:
     reasons = found.reasons
     if boot.timed_out:
         reasons = (*reasons, f"the VM ran past {options.timeout:.0f} s and was stopped")
+    outcome = Outcome.PASSED if found.passed and not boot.timed_out else Outcome.FAILED
+    known = compat.userspace_cannot_read(str(subject.kind), userspace.libs_version, reasons)
+    if outcome is Outcome.FAILED and found.loaded and known:
+        outcome, reasons = Outcome.LOADED, (*reasons, known)
     return LoadTestResult(
-        Outcome.PASSED if found.passed and not boot.timed_out else Outcome.FAILED,
+        outcome,
         str(subject.kind), reasons, found.loaded, found.events, found.drops,
         found.markers_found, options.markers, boot.seconds,
         found.kernel_release or image.release, image.sha256, userspace.libs_version,

@@ -2,7 +2,9 @@
 
 ``required``: only a passing artifact. ``best-effort`` (the default): never a failed one;
 an untested one (no QEMU, no kernel image, no libs tree to build scap-open from) is
-published marked untested. ``off``: nothing is tested, everything verified is published.
+published marked untested, and so is a ``loaded`` one (it loads; its libs userspace cannot
+read it on this kernel, a known userspace limit, not a broken driver). ``off``: nothing
+is tested, everything verified is published.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def refusal(policy: Policy, result: LoadTestResult) -> str | None:
     if result.outcome is Outcome.FAILED:
         where = f" (VM log {result.vm_log})" if result.vm_log else ""
         return f"the load test failed: {reasons}{where}"
+    if policy is Policy.REQUIRED and result.outcome is Outcome.LOADED:
+        return f"load_test is required and the capture failed: {reasons}"
     if policy is Policy.REQUIRED:
         return f"load_test is required and it could not run: {reasons}"
     return None

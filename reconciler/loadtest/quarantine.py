@@ -5,10 +5,12 @@ lists them; a later build that passes replaces nothing here (the folder is evide
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
-from reconciler.edges.store.local import LOAD_TEST_SUFFIX
-from reconciler.loadtest.result import LoadTestResult
+from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store
+from reconciler.loadtest.result import LoadTestResult, Outcome
+from reconciler.model.artifacts import ArtifactKey
 
 
 def folder(state_dir: Path) -> Path:
@@ -30,3 +32,62 @@ def listed(state_dir: Path) -> list[dict[str, object]]:
                       "vmLog": str(path.with_name(path.name.removesuffix(LOAD_TEST_SUFFIX)
                                                   + ".vm.log"))})
     return found
+
+
+def _read(path: Path) -> LoadTestResult | None:
+    try:
+        return LoadTestResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def held_back(state_dir: Path, keys: Iterable[ArtifactKey]) -> list[tuple[ArtifactKey, str]]:
+    """Each of ``keys`` in quarantine, with one line saying why (the result's first reason)."""
+    root = folder(state_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for key in keys:
+        result = _read(root / (key.relpath + LOAD_TEST_SUFFIX))
+        if result is not None:
+            found.append((key, result.one_line()))
+    return found
+
+
+def unreadable(store: Store, key: ArtifactKey | None
+               ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+    """``key``'s stored result if it says ``loaded`` (the driver loads; its tested
+    userspace cannot read it): the libs version of that userspace and the reasons."""
+    if key is None:
+        return []
+    path = store.path_of(key)
+    result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
+    if result is None or result.outcome is not Outcome.LOADED:
+        return []
+    return [(key, result.libs_version, result.reasons)]
+
+
+def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:
+    """Each stored artifact's load test (``status``): its result beside it, else none."""
+    listed_: list[dict[str, object]] = []
+    for relpath, path in artifacts:
+        result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
+        listed_.append({"path": relpath, "result": str(result.outcome) if result else "none",
+                        "summary": result.one_line() if result else "not load-tested here"})
+    return listed_
+
+
+class LoadTestFiles:
+    """The ``observe.sources.LoadTestReader`` over the state dir's quarantine folder and
+    the results beside the store's drivers."""
+
+    def __init__(self, state_dir: Path, store: Store) -> None:
+        self.state_dir = state_dir
+        self.store = store
+
+    def held_back(self, keys: Iterable[ArtifactKey]) -> list[tuple[ArtifactKey, str]]:
+        return held_back(self.state_dir, keys)
+
+    def unreadable(self, key: ArtifactKey | None
+                   ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+        return unreadable(self.store, key)

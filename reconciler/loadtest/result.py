@@ -21,6 +21,7 @@ class Outcome(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     UNTESTED = "untested"
+    LOADED = "loaded"  # the driver loads; the tested userspace cannot read it here
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,17 @@ class LoadTestResult:
                 f" on {self.kernel_release or '?'}")
         if self.outcome is Outcome.UNTESTED:
             head = "untested"
+        elif self.outcome is Outcome.LOADED:
+            head = (f"loaded: the driver loads; libs {self.libs_version}'s userspace cannot "
+                    f"read it on {self.kernel_release or '?'}")
         return head + "".join(f"\n  - {reason}" for reason in self.reasons)
+
+    def one_line(self) -> str:
+        """``failed: insmod: ... (VM log <path>)``: the outcome and its first reason."""
+        first = self.reasons[0] if self.reasons else (
+            f"{self.events} events, {self.drops} drops on {self.kernel_release or '?'}")
+        log = f" (VM log {self.vm_log})" if self.vm_log and not self.passed else ""
+        return f"{self.outcome}: {first}{log}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, StepFailed
-from reconciler.loadtest import guest, userspace
+from reconciler.loadtest import compat, guest, userspace
 from reconciler.loadtest.result import LoadTestResult
 
 log = logs.get(__name__)
@@ -50,15 +50,30 @@ def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
     try:
         image = images.ensure(eng, setup.base_image, cache / "locks", build_log,
                               timeout=setup.timeout)
-        source = sources.ensure(eng, image.reference, setup.source, driver_version,
+        spec = setup.source
+        source = sources.ensure(eng, image.reference, spec, driver_version,
                                 cache_root=cache / "sources", log=build_log,
                                 timeout=setup.timeout)
+        if source.kind is sources.TreeKind.DKMS and spec.startswith(sources.DEB_PREFIX):
+            # Debian's DKMS package has no libscap; its source package has, same version
+            spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_PREFIX)
+            source = sources.ensure(eng, image.reference, spec, driver_version,
+                                    cache_root=cache / "sources", log=build_log,
+                                    timeout=setup.timeout)
     except StepFailed as exc:
         raise LoadTestError(f"cannot prepare the load test's userspace: {exc.reason} "
                             f"(log {build_log.path})") from exc
-    return userspace.ensure(eng, image.reference, source, setup.source, driver_version,
+    debian = sources.debian_version(source)
+    return userspace.ensure(eng, image.reference, source, spec, driver_version,
                             module_name=module_name, device_name=device_name,
-                            cache_root=cache, log=build_log, timeout=setup.timeout)
+                            cache_root=cache, log=build_log, timeout=setup.timeout,
+                            libs_version=upstream_version(debian) if debian
+                            else compat.libs_of_driver(driver_version))
+
+
+def upstream_version(debian_version: str) -> str:
+    """``0.20.0`` of Debian's ``1:0.20.0-3`` (no epoch, no Debian revision)."""
+    return debian_version.split(":", 1)[-1].rsplit("-", 1)[0]
 
 
 def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUserspace,

@@ -5,7 +5,9 @@ libscap is compiled with the artifact's driver and device names (libscap opens
 initramfs needs no shared library, in a container of the builder image (apt reaches the
 Debian mirror for uthash; nothing comes from GitHub). It is built once per driver version,
 source, names, builder image and recipe, and cached under ``<cache>/guest-userspace/``.
-A DKMS tree has no libscap: its artifacts cannot be load-tested from their own source.
+A DKMS tree has no libscap: a ``deb:`` DKMS package's artifacts are tested with
+scap-open from Debian's source package of the same version (``deb-src:``, see
+``builder.sources``); other DKMS trees cannot be load-tested from their own source.
 """
 
 from __future__ import annotations
@@ -50,9 +52,10 @@ def cache_key(driver_version: str, source_spec: str, builder_image: str,
 def ensure(
     eng: jobs.Jobs, builder_image: str, source: sources.Source, source_spec: str,
     driver_version: str, *, module_name: str, device_name: str, cache_root: Path,
-    log: steps.BuildLog, timeout: float | None = None,
+    log: steps.BuildLog, timeout: float | None = None, libs_version: str | None = None,
 ) -> GuestUserspace:
-    """scap-open for ``driver_version``'s tree, built now unless cached."""
+    """scap-open for ``driver_version``'s tree, built now unless cached. ``libs_version``
+    is the tree's libs (userspace) version where known, else the driver version."""
     if source.kind is not sources.TreeKind.LIBS:
         raise LoadTestError(
             f"driver source {source_spec!r} is a DKMS tree without libscap: a load test "
@@ -64,7 +67,7 @@ def ensure(
             if not (folder / "scap-open").is_file():
                 _build(eng, builder_image, source.tree, folder, module_name=module_name,
                        device_name=device_name, log=log, timeout=timeout)
-    return _read(folder, driver_version)
+    return _read(folder, libs_version or driver_version)
 
 
 def _build(eng: jobs.Jobs, image: str, tree: Path, folder: Path, *, module_name: str,
@@ -96,10 +99,10 @@ def _build(eng: jobs.Jobs, image: str, tree: Path, folder: Path, *, module_name:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _read(folder: Path, driver_version: str) -> GuestUserspace:
+def _read(folder: Path, libs_version: str) -> GuestUserspace:
     try:
         event = int((folder / "mkdir-event").read_text().strip())
     except (OSError, ValueError) as exc:
         raise LoadTestError(f"the cached guest userspace in {folder} is unreadable: {exc}"
                             ) from exc
-    return GuestUserspace(folder / "scap-open", event, driver_version)
+    return GuestUserspace(folder / "scap-open", event, libs_version)

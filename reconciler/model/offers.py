@@ -9,6 +9,7 @@ the parser of the index a reconciler serves (``httpd.files``); no I/O.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from reconciler.model.upstreams import Trust
 from reconciler.model.versions import DriverIdentity
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_LOAD_TEST_MAX = 16384  # bytes of one entry's loadTest kept (a result is about 600)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Offer:
     size: int | None = None  # the size it states or its HEAD answered
     identity: DriverIdentity | None = None  # the identity its index states
     trust: Trust = Trust.SIGNED  # its upstream's: checksum means no signature is needed
+    # the index's ``loadTest`` (the result of the host that ran it), as compact JSON text
+    load_test: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,27 @@ class IndexEntry:
     sha256: str
     size: int
     identity: DriverIdentity | None
+    load_test: str | None = None
+
+
+def load_test_outcome(text: str | None) -> str | None:
+    """``passed``, ``failed``, ``loaded``, ``untested`` of an offer's ``loadTest``; None
+    when the index has none."""
+    if text is None:
+        return None
+    try:
+        found = json.loads(text)
+    except ValueError:
+        return None
+    return str(found.get("result")) if isinstance(found, Mapping) else None
+
+
+def _load_test(entry: Mapping[str, Any]) -> str | None:
+    found = entry.get("loadTest")
+    if not isinstance(found, Mapping):
+        return None
+    text = json.dumps(found, sort_keys=True, separators=(",", ":"))
+    return text if len(text) <= _LOAD_TEST_MAX else None
 
 
 
@@ -56,7 +81,7 @@ def parse_index(doc: Any) -> dict[str, IndexEntry]:
                 and isinstance(sha, str) and _SHA256.match(sha)
                 and isinstance(size, int) and not isinstance(size, bool) and size >= 0):
             continue
-        found[path] = IndexEntry(url, sha, size, _identity(entry))
+        found[path] = IndexEntry(url, sha, size, _identity(entry), _load_test(entry))
     return found
 
 

@@ -65,6 +65,8 @@ class Upstream:
     build_requests: bool = False  # a build host that takes our build requests
     secret_file: Path | None = None  # the HMAC secret those requests are signed with
     trust: Trust = Trust.SIGNED
+    # fetch only what its index says passed a load test on the host that ran it
+    require_tested: bool = False
 
     @property
     def name(self) -> str:
@@ -80,7 +82,8 @@ class AlertTarget:
 
 
 _UPSTREAM_KEYS = {"url", "kind", "headers", "basic_auth_file", "ca_bundle", "timeout",
-                  "deadline", "build_requests", "secret_file", "trust"}
+                  "deadline", "build_requests", "secret_file", "trust",
+                  "require_tested"}
 
 
 def _url(value: Any, where: str) -> str:
@@ -160,6 +163,7 @@ def _upstream(entry: Any, where: str) -> Upstream:
         timeout=float(timeout), deadline=float(deadline), build_requests=build_requests,
         secret_file=paths["secret_file"],
         trust=_choice(Trust, entry.get("trust", Trust.SIGNED), f"{where}: trust"),
+        require_tested=_bool(entry.get("require_tested", False), f"{where}: require_tested"),
     )
 
 

@@ -43,7 +43,12 @@ def observe(sources: Sources, want: desired.DesiredState, *,
                             module=module, unsafe=held.unsafe, misfits=held.misfits,
                             stored=held.stored, unsigned=held.unsigned,
                             module_file_version=module_file_version, offers=found.offers,
-                            upstream_notes=found.notes, upstreams_down=found.down)
+                            upstream_notes=found.notes, upstreams_down=found.down,
+                            held_back=sources.loadtests.held_back(
+                                a.key for a in want.artifacts if a.key not in held.present),
+                            unreadable=sources.loadtests.unreadable(
+                                want.container.artifact if want.container is not None
+                                and want.container.artifact in held.present else None))
 
 
 def wanted_signers(host: HostReader, want: desired.DesiredState) -> dict[

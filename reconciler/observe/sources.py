@@ -16,12 +16,14 @@ pure logic; each adapter is tested against the real thing beside it.
     AptLists        newest kernel headers      edges.host.reader.AptCache
     QueueReader     builds others asked for    edges.state.files.QueueFile
     LedgerBook      what retention saw before  edges.state.files.LedgerFile
+    LoadTestReader  drivers the load test held loadtest.quarantine.LoadTestFiles
+                    back, results of stored ones
 """
 
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from reconciler.edges.docker.protocol import EngineReader
@@ -79,6 +81,29 @@ class LedgerBook(Protocol):
     def write(self, ledger: Ledger) -> None: ...
 
 
+class LoadTestReader(Protocol):
+    def held_back(self, keys: Iterable[ArtifactKey]) -> Sequence[tuple[ArtifactKey, str]]:
+        """Each of ``keys`` the load test kept out of the store, with why."""
+        ...
+
+    def unreadable(self, key: ArtifactKey | None) -> Sequence[
+            tuple[ArtifactKey, str, tuple[str, ...]]]:
+        """``key`` if its stored result says it loads but its userspace cannot read it:
+        the libs version tested and the reasons."""
+        ...
+
+
+class NoLoadTests:
+    """No load tests anywhere (fakes, and sources built without a state dir)."""
+
+    def held_back(self, keys: Iterable[ArtifactKey]) -> Sequence[tuple[ArtifactKey, str]]:
+        return ()
+
+    def unreadable(self, key: ArtifactKey | None) -> Sequence[
+            tuple[ArtifactKey, str, tuple[str, ...]]]:
+        return ()
+
+
 @dataclass(frozen=True)
 class Sources:
     """Everything a pass reads, one adapter each; built once by the composition root."""
@@ -91,3 +116,4 @@ class Sources:
     apt: AptLists
     queue: QueueReader
     ledger: LedgerBook
+    loadtests: LoadTestReader = field(default_factory=NoLoadTests)

@@ -37,6 +37,11 @@ class ObservedState:
     offers: tuple[tuple[ArtifactKey, tuple[Offer, ...]], ...] = ()
     upstream_notes: tuple[str, ...] = ()
     upstreams_down: tuple[str, ...] = ()  # asked, but not to the end (``Survey.down``)
+    # Missing artifacts the load test kept out of the store (quarantined), and why.
+    held_back: tuple[tuple[ArtifactKey, str], ...] = ()
+    # Stored drivers that load but whose tested userspace could not read them: the libs
+    # version of that userspace and the test's reasons (``loadtest.compat``).
+    unreadable: tuple[tuple[ArtifactKey, str, tuple[str, ...]], ...] = ()
 
     def named(self, name: str) -> ObservedContainer | None:
         return next((c for c in self.containers if c.name == name), None)
@@ -75,6 +80,8 @@ def from_parts(
     upstream_notes: Iterable[str] = (),
     upstreams_down: Iterable[str] = (),
     module_file_version: str | None = None,
+    held_back: Iterable[tuple[ArtifactKey, str]] = (),
+    unreadable: Iterable[tuple[ArtifactKey, str, tuple[str, ...]]] = (),
 ) -> ObservedState:
     return ObservedState(
         present=frozenset(present),
@@ -90,4 +97,6 @@ def from_parts(
         offers=tuple(sorted(offers)),
         upstream_notes=tuple(upstream_notes),
         upstreams_down=tuple(upstreams_down),
+        held_back=tuple(sorted(held_back)),
+        unreadable=tuple(sorted(unreadable)),
     )

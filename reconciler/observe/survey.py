@@ -21,7 +21,7 @@ from reconciler.edges.http import upstream
 from reconciler.errors import ConfigError, InvalidIndex, UpstreamDown, UpstreamError
 from reconciler.model import versions
 from reconciler.model.artifacts import ArtifactKey
-from reconciler.model.offers import IndexEntry, Offer, parse_index
+from reconciler.model.offers import IndexEntry, Offer, load_test_outcome, parse_index
 from reconciler.model.upstreams import Upstream, UpstreamKind
 
 log = logs.get(__name__)
@@ -101,6 +101,10 @@ def _from_heads(client: upstream.Client, keys: Sequence[ArtifactKey], notes: lis
         if answer.status != 200:
             raise UpstreamDown(f"HEAD {url} answered {answer.status}")
         size = answer.length
+        if client.upstream.require_tested:
+            notes.append(f"{key.relpath}: {name} has it, but a repository states no load "
+                         "test and require_tested is set; not fetched")
+            continue
         if size is not None and size > upstream.MAX_ARTIFACT_BYTES:
             notes.append(f"{key.relpath}: {name} has it with {size} bytes, over the "
                          f"{upstream.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
@@ -140,6 +144,11 @@ def _from_index(client: upstream.Client, keys: Sequence[ArtifactKey], cache: Ind
             notes.append(f"{key.relpath}: {name} has it with {entry.size} bytes, over the "
                          f"{upstream.MAX_ARTIFACT_BYTES} an artifact may have; not fetched")
             continue
+        if client.upstream.require_tested and load_test_outcome(entry.load_test) != "passed":
+            notes.append(f"{key.relpath}: {name} has it, but its index says no passed load "
+                         f"test ({load_test_outcome(entry.load_test) or 'none'}) and "
+                         "require_tested is set; not fetched")
+            continue
         offers.append((key, Offer(name, client.url(entry.url_path), entry.sha256, entry.size,
-                                  entry.identity)))
+                                  entry.identity, load_test=entry.load_test)))
     return offers

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from reconciler.desired.state import DesiredArtifact, DesiredContainer, DesiredState
+from reconciler.loadtest import compat
 from reconciler.model import versions
 from reconciler.model.artifacts import APT_HEADER_TARGETS, ArtifactKey
 from reconciler.model.container import ContainerSpec
@@ -267,6 +268,12 @@ def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
         found.append(f"warning: the legacy eBPF probe is deprecated in Falco "
                      f"{want.falco_version} and removed in 0.44: move to modern_ebpf or kmod")
     found += observed.upstream_notes
+    for key, libs, reasons in observed.unreadable:
+        if want is not None and key == want.artifact and compat.falco_cannot_read(
+                want.falco_version, str(key.kind), libs, reasons):
+            found.append(f"warning: {key.relpath}: the driver loads; Falco "
+                         f"{want.falco_version}'s userspace cannot read it on this kernel: "
+                         f"{reasons[0]} (tested with libs {libs})")
     if observed.module is not None:
         found.append(f"kernel module {observed.module.name} "
                      f"{observed.module.version or '(no version)'} is loaded")
@@ -328,6 +335,7 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
     unsafe = dict(observed.unsafe)
     misfits = dict(observed.misfits)
     unsigned = dict(observed.unsigned)
+    held_back = dict(observed.held_back)
     for artifact in desired.artifacts:
         if artifact.key in observed.present:
             continue
@@ -343,6 +351,8 @@ def diff(desired: DesiredState, observed: ObservedState, *, adopt: bool = False,
             reason, detail = Reason.MISFIT, f"{misfits[artifact.key]}; {detail}"
         elif artifact.key in unsigned:
             reason, detail = Reason.UNSIGNED, f"{unsigned[artifact.key]}; {detail}"
+        if artifact.key in held_back:
+            detail = f"{detail}; held back by its load test before: {held_back[artifact.key]}"
         change = _source(Change(ChangeKind.DRIVER, Op.BUILD, artifact.key.relpath, reason,
                                 detail=detail, artifact=artifact.key),
                          offered.get(artifact.key, ()), build)

@@ -9,7 +9,7 @@ import pytest
 
 from reconciler import logs, plan
 from reconciler.apply import executor
-from reconciler.builder import BuildOutcome, BuildRequest
+from reconciler.builder import BuildOutcome, BuildRequest, steps
 from reconciler.desired.state import (
     DesiredArtifact,
     DesiredContainer,
@@ -28,6 +28,7 @@ from reconciler.manifests.models import DriverMode, FalcoSpec
 from reconciler.model.artifacts import ArtifactKey, DriverKind
 from reconciler.model.asking import RequestOutcome
 from reconciler.model.buildrequests import Requested
+from reconciler.model.observations import ObservedContainer
 from reconciler.observe.state import ObservedState
 
 GOOD = ArtifactKey("2.0.0+driver", "x86_64", "debian", "5.10.0-14-cloud-amd64", "1",
@@ -196,6 +197,35 @@ def test_a_kernel_named_otherwise_than_uname_r_is_built_for_its_real_release(
     assert by_name["6.1.192-3-cloud-amd64"].kinds == (DriverKind.KMOD, DriverKind.EBPF)
     assert by_name["6.1.192-3-cloud-amd64"].built_kernel.kernel_release == "6.1.0-57-cloud-amd64"
     assert by_name[GOOD.kernel_release].uname_release == ""
+
+
+def test_a_driver_the_load_test_refused_leaves_the_running_falco_on_its_driver(
+    tmp_path: Path,
+) -> None:
+    """Falco runs on GOOD; the revision moves it to BAD, whose build the load test refuses
+    (a build failure at step load-test, as the runner reports it): the replace is skipped,
+    so the running container (and the driver it loaded) is not touched."""
+    running = state(GOOD).container
+    assert running is not None
+    observed = ObservedState(present=frozenset({GOOD}), containers=(ObservedContainer(
+        id="c" * 64, name=running.spec.name, image=running.spec.image, status="running",
+        labels=tuple(running.spec.labels(revision="a" * 40, host="web").items()),
+        env=(*running.spec.env, ("PATH", "/usr/bin")), exit_code=0),))
+
+    def refused(requests: Sequence[BuildRequest]) -> Sequence[BuildOutcome]:
+        return tuple(BuildOutcome(r, error=BuildError(
+            f"building {BAD.relpath} failed at step {steps.Step.LOAD_TEST}: load test "
+            "failed: insmod: can't insert; quarantined in /q", step=steps.Step.LOAD_TEST))
+            for r in requests)
+
+    touched: list[str] = []
+    desired = state(BAD)
+    outcomes = executor.Executor(
+        Store(tmp_path), refused, lambda change, _d: touched.append(change.name) or "x",
+        no_module).run(plan.diff(desired, observed), desired)
+    results = [(o.change.op.value, o.result.value) for o in outcomes]
+    assert ("build", "failed") in results and ("replace", "skipped") in results
+    assert touched == []
 
 
 def test_a_failure_is_logged_once_at_error_level_with_its_whole_cause(tmp_path: Path) -> None:

@@ -128,3 +128,22 @@ def test_a_source_server_answering_garbage_fails_the_step_not_the_build_run(
         sources.ensure(None, "img", url + "/{driverVersion}.tar.gz", "3.0.0",  # type: ignore[arg-type]
                        cache_root=tmp_path / "cache", log=steps.BuildLog(tmp_path / "log"))
     assert heads and heads[0].startswith(b"GET /3.0.0.tar.gz ")
+
+
+def test_deb_src_names_the_binary_package_whose_source_package_is_wanted() -> None:
+    """``deb-src:`` takes apt's syntax for the binary package, as ``deb:`` does (the
+    builder finds its source package); a malformed one fails before any container."""
+    package = sources.DebPackage.parse("deb-src:falcosecurity-scap-dkms/trixie")
+    assert (package.name, package.suite, package.apt_argument) == (
+        "falcosecurity-scap-dkms", "trixie", "falcosecurity-scap-dkms/trixie")
+    with pytest.raises(StepFailed, match="not deb:<package>"):
+        sources.DebPackage.parse("deb-src:Bad Name/")
+
+
+def test_a_deb_src_tree_says_its_debian_version_and_other_trees_none(tmp_path: Path) -> None:
+    (tmp_path / "libs" / "driver").mkdir(parents=True)
+    (tmp_path / "libs" / "driver" / "CMakeLists.txt").write_text("")
+    tree = sources.classify(tmp_path, "x")
+    assert sources.debian_version(tree) is None
+    (tmp_path / "libs" / ".debian-source-version").write_text("0.20.0-3\n")
+    assert sources.debian_version(tree) == "0.20.0-3"

@@ -191,3 +191,23 @@ def test_a_driver_version_no_source_can_have_is_a_located_error(
         "hosts/web.yaml:9: spec.falco.driverVersion: '8.0.0' is not a driver release: "
         "falcosecurity/libs tags driver releases with +driver; did you mean '8.0.0+driver'?",
     ]
+
+
+def test_a_host_whose_falco_cannot_read_the_probe_on_new_kernels_is_a_warning(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Falco 0.40 (libs 0.20.0) on the legacy probe: the driver loads but that libscap
+    cannot read it on kernels with the CVE-2025-38563 fix. A warning on stderr at the
+    Host's place; still valid (exit 0). Falco 0.42 (libs 0.22, fixed) or kmod: none."""
+    probe_host = HOST.replace("version: 0.37.1", "version: 0.40.0\n    driver: ebpf")
+    git_repo.commit({"hosts/web.yaml": probe_host,
+                     "hosts/new.yaml": probe_host.replace("0.40.0", "0.42.0")
+                     .replace("name: web", "name: new").replace("web-*", "new-*"),
+                     "hosts/kmod.yaml": HOST.replace("name: web", "name: k")
+                     .replace("web-*", "k-*").replace("0.37.1", "0.40.0")})
+    assert cli.main(_validate(git_repo, tmp_path)) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["hosts/web.yaml:1: warning: the driver loads; Falco 0.40.0's userspace "
+                   "(libs 0.20.0) cannot read the legacy eBPF probe on kernels with the fix "
+                   "for CVE-2025-38563 (Debian 6.1.148 and later: unable to mmap the "
+                   "perf-buffer); use kmod or modern_ebpf there, or Falco 0.42+"]

@@ -4,6 +4,7 @@ once, an installed kernel without its driver once per revision."""
 from __future__ import annotations
 
 from reconciler.apply import executor
+from reconciler.builder import steps
 from reconciler.daemon import events
 from reconciler.daemon.events import Kind, Seen
 from reconciler.daemon.passes import PassResult, Report
@@ -93,3 +94,18 @@ def test_a_fetch_that_fails_is_its_own_kind() -> None:
     assert [(e.kind, e.message) for e in found] == [
         (Kind.FETCH_FAILED, f"fetch of {NEXT.relpath} failed: 404 from mirror")]
 
+
+
+def test_a_driver_the_load_test_refused_alerts_as_quarantined_not_as_a_failed_build() -> None:
+    """The runner's failure message for a refused driver (step load-test) is its own alert,
+    with the kernel's reason; it lasts like any failure and alerts once."""
+    said = (f"building {NEXT.relpath} failed at step {steps.Step.LOAD_TEST}: load test "
+            "failed: insmod: disagrees about version of symbol module_layout; quarantined "
+            "in /var/lib/x/quarantine/a.ko\n  full log: /var/lib/x/logs/a.log")
+    report = Report(PassResult.FAILED, "r1", "r1", (
+        build(NEXT, executor.OutcomeResult.FAILED, said),), message="1 change(s) failed")
+    found, seen = events.detect(report, Seen(), applied="r1", at=AT)
+    assert kinds(found) == ["driver-quarantined"]
+    assert found[0].message.startswith(f"{NEXT.relpath} held back by its load test: load "
+                                       "test failed: insmod: disagrees")
+    assert events.detect(report, seen, applied="r1", at=AT)[0] == []

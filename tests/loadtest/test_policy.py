@@ -24,3 +24,13 @@ def test_an_untested_driver_is_published_only_when_tests_are_not_required() -> N
         "load_test is required and it could not run: qemu-system-x86_64 is not installed")
     assert refusal(Policy.BEST_EFFORT, UNTESTED) is None
     assert all(refusal(policy, PASSED) is None for policy in Policy)
+
+
+def test_a_driver_that_loads_but_its_userspace_cannot_read_is_published_unless_required(
+) -> None:
+    loaded = LoadTestResult(Outcome.LOADED, "ebpf", ("unable to mmap the perf-buffer for "
+                                                     "cpu '0': Cannot allocate memory",))
+    assert refusal(Policy.BEST_EFFORT, loaded) is None
+    assert refusal(Policy.REQUIRED, loaded) == (
+        "load_test is required and the capture failed: unable to mmap the perf-buffer for "
+        "cpu '0': Cannot allocate memory")

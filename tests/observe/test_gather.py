@@ -3,6 +3,8 @@ it reads, of whom it asks what, and how the answers land in one ObservedState.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from reconciler.desired.state import (
     DesiredArtifact,
     DesiredContainer,
@@ -139,3 +141,36 @@ def test_without_a_falco_to_run_no_image_or_module_is_read() -> None:
     host = fakes.FakeHost(module=LoadedModule("falco", "0.19.0"))
     found = gather.observe(fakes.sources(host=host), want(artifact(KMOD), falco=False))
     assert (found.image, found.module) == (None, None)
+
+
+class RecordingLoadTests:
+    """A LoadTestReader that says what it was asked and answers from fixed results."""
+
+    def __init__(self) -> None:
+        self.asked: list[object] = []
+
+    def held_back(self, keys: object) -> list[tuple[ArtifactKey, str]]:
+        found = list(keys)  # type: ignore[call-overload]
+        self.asked.append(("held_back", found))
+        return [(k, "failed: Oops") for k in found if k == EBPF]
+
+    def unreadable(self, key: ArtifactKey | None
+                   ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+        self.asked.append(("unreadable", key))
+        return [(key, "0.20.0", ("unable to mmap",))] if key is not None else []
+
+
+def test_the_load_tests_are_asked_about_missing_drivers_and_the_stored_one_falco_uses() -> None:
+    """Held back: only what the store lacks; unreadable: only Falco's own driver, and only
+    when it is stored (a missing one has no result to read)."""
+    tests = RecordingLoadTests()
+    store = fakes.FakeStore({KMOD: fakes.stored_artifact(KMOD)})
+    sources = replace(fakes.sources(store=store), loadtests=tests)
+    seen = gather.observe(sources, want(artifact(KMOD), artifact(EBPF)), ask_upstreams=False)
+    assert tests.asked == [("held_back", [EBPF]), ("unreadable", KMOD)]
+    assert seen.held_back == ((EBPF, "failed: Oops"),)
+    assert seen.unreadable == ((KMOD, "0.20.0", ("unable to mmap",)),)
+    tests.asked.clear()
+    gather.observe(replace(fakes.sources(), loadtests=tests), want(artifact(KMOD)),
+                   ask_upstreams=False)
+    assert tests.asked == [("held_back", [KMOD]), ("unreadable", None)]

@@ -5,6 +5,7 @@ git repository and host root through the root's adapters; the last ones read not
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 
 from reconciler import runtime, settings
 from reconciler.edges.docker.fake import FakeEngine
+from reconciler.loadtest import quarantine
+from reconciler.loadtest.result import LoadTestResult, Outcome
 from reconciler.manifests import loading
 from reconciler.model import container
 from reconciler.model.artifacts import ArtifactKey, DriverKind
@@ -21,7 +24,7 @@ from reconciler.model.offers import Offer
 from reconciler.model.upstreams import BuildPolicy, Upstream
 from reconciler.observe import fakes
 from reconciler.observe.sources import Sources
-from reconciler.plan import planner
+from reconciler.plan import planner, render
 from reconciler.plan.diff import Op
 from tests.conftest import GitRepo
 from tests.support.falcohost import host_yaml
@@ -150,6 +153,22 @@ def test_a_reconciler_acts_only_on_the_containers_of_its_own_host_name(
     planned = runtime.Runtime(conf, engine, runtime.Shared.for_settings(conf)).planner().plan()
     assert sorted((c.op.value, c.name) for c in planned.plan.changes) == [
         ("remove", "falco-mine"), ("remove", "falco-old")]
+
+
+def test_a_quarantined_driver_reaches_the_plan_line_of_its_build(
+    made: runtime.Runtime,
+) -> None:
+    """The gate's quarantine folder in the state dir (as the gate writes it) is read by the
+    planner: the missing driver's build line says it was held back, and why."""
+    first = made.planner().plan().plan
+    (build,) = [c for c in first.changes if c.op.value == "build"]
+    assert "held back" not in build.reason_text
+    where = quarantine.folder(made.settings.state_dir) / build.name
+    where.parent.mkdir(parents=True)
+    where.with_name(where.name + ".loadtest.json").write_text(json.dumps(LoadTestResult(
+        Outcome.FAILED, "kmod", ("Oops: general protection fault",)).to_json()))
+    text = render.as_text(made.planner().plan().plan)
+    assert "held back by its load test before: failed: Oops: general protection fault" in text
 
 
 def test_the_root_fills_the_docker_socket_from_docker_host_unless_a_setting_names_it(

@@ -243,6 +243,44 @@ def test_the_store_reads_the_version_a_module_declares(tmp_path: Path) -> None:
     assert drivers.module_version(OTHER) is None  # absent
 
 
+def test_a_driver_the_load_test_held_back_says_so_and_why_in_its_plan_line() -> None:
+    """The quarantined driver is still wanted and missing: the build is planned again (a
+    new kernel package or source may pass), and its line says what the last test found."""
+    why = "failed: insmod: disagrees about version of symbol module_layout (VM log /l.vm.log)"
+    got = plan.diff(desired(), ObservedState(held_back=((KEY, why),)))
+    assert ops(got)[0] == ("driver", "build", KEY.relpath)
+    text = render.as_text(got)
+    assert (f"missing from the store: Host/web (running kernel); held back by its load test "
+            f"before: {why}") in text
+
+
+PERF = ("the probe passed the verifier, but scap-open could not start a capture: unable to "
+        "mmap the perf-buffer for cpu '0': Cannot allocate memory")
+
+
+def test_a_driver_its_falcos_userspace_cannot_read_is_its_own_warning_line() -> None:
+    """The stored probe's test says ``loaded`` with libscap 0.20.0: a Host on Falco 0.40
+    (libs 0.20.0) gets the warning as a plan note; Falco 0.42 (libs 0.22, fixed) does not."""
+    probe = KEY._replace(kind=DriverKind.EBPF)
+
+    def note(falco: str) -> list[str]:
+        spec = container_spec(FalcoSpec(version=falco), drivers_url="http://127.0.0.1:8000",
+                              driver_relpath=probe.relpath)
+        want = DesiredState(
+            revision="a" * 40, hostname="web-1", host="web",
+            artifacts=(DesiredArtifact(probe, ("Host/web (running kernel)",)),),
+            container=DesiredContainer(spec, "web", falco, DriverMode.EBPF, probe,
+                                       "http://127.0.0.1:8000"))
+        seen = ObservedState(present=frozenset({probe}),
+                             unreadable=((probe, "0.20.0", (PERF,)),))
+        return [n for n in plan.diff(want, seen).notes if "userspace" in n]
+
+    assert note("0.40.0") == [
+        f"warning: {probe.relpath}: the driver loads; Falco 0.40.0's userspace cannot read it "
+        f"on this kernel: {PERF} (tested with libs 0.20.0)"]
+    assert note("0.42.0") == []
+
+
 UBUNTU = ArtifactKey("2.0.0+driver", "x86_64", "ubuntu-generic", "5.15.0-86-generic", "96",
                      DriverKind.KMOD)
 

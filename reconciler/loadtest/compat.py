@@ -1,0 +1,78 @@
+"""Pure: which libs userspace a driver version and a Falco version come with, and the one
+known case where a driver loads but a libs userspace cannot read it on a kernel.
+
+The libs (userspace) version of each driver release and of each Falco release, from the
+falcosecurity/libs tags (``<x.y.z>`` for libs, ``<x.y.z>+driver`` for drivers, cut from the
+same release branch) and Falco's pinned libs version. libscap 0.21 and older cannot mmap the
+legacy probe's perf buffers on kernels that carry the fix for CVE-2025-38563 (Debian
+6.1.148 and later: "unable to mmap the perf-buffer for cpu 0: Cannot allocate memory");
+libs 0.22.0 fixed it (falcosecurity/libs PR #2663). The probe is fine; the userspace is not.
+"""
+
+from __future__ import annotations
+
+import re
+
+# driver version -> the libs version of its release branch
+LIBS_OF_DRIVER = {
+    "7.0.0+driver": "0.14.1", "7.2.0+driver": "0.17.1", "7.2.1+driver": "0.17.2",
+    "7.3.0+driver": "0.18.1", "8.0.0+driver": "0.20.0", "8.1.0+driver": "0.21.0",
+    "9.0.0+driver": "0.22.1", "9.1.0+driver": "0.23.1", "10.2.0+driver": "0.25.4",
+}
+# Falco minor version -> the libs version it ships
+LIBS_OF_FALCO = {
+    "0.37": "0.14.1", "0.38": "0.17.2", "0.39": "0.18.1", "0.40": "0.20.0",
+    "0.41": "0.21.0", "0.42": "0.22.1", "0.43": "0.23.1", "0.44": "0.25.4",
+}
+PERF_BUFFER_FIXED_IN = (0, 22, 0)
+_PERF_BUFFER = re.compile(r"unable to mmap the perf-buffer for cpu .*Cannot allocate memory")
+
+
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    found = re.match(r"(\d+)\.(\d+)\.(\d+)", version)
+    return tuple(int(part) for part in found.groups()) if found else None
+
+
+def libs_of_driver(driver_version: str) -> str | None:
+    return LIBS_OF_DRIVER.get(driver_version)
+
+
+def libs_of_falco(falco_version: str) -> str | None:
+    found = re.match(r"(\d+\.\d+)", falco_version)
+    return LIBS_OF_FALCO.get(found[1]) if found else None
+
+
+def userspace_cannot_read(kind: str, libs_version: str, reasons: tuple[str, ...]) -> str | None:
+    """Why the userspace of ``libs_version``, not the driver, failed this test, if it is
+    the known case (the probe, libscap <= 0.21, the perf-buffer mmap refused, and nothing
+    else wrong: no kernel complaint, no hang); else None."""
+    libs = version_tuple(libs_version)
+    if kind != "ebpf" or libs is None or libs >= PERF_BUFFER_FIXED_IN:
+        return None
+    if not reasons or not all(_PERF_BUFFER.search(reason) for reason in reasons):
+        return None
+    return ("libscap 0.21 and older cannot mmap the legacy probe's perf buffers on kernels "
+            "with the fix for CVE-2025-38563 (fixed in libs 0.22.0)")
+
+
+def falco_cannot_read(falco_version: str, kind: str, tested_libs: str,
+                      reasons: tuple[str, ...]) -> bool:
+    """Whether Falco ``falco_version``'s own userspace would meet the same refusal as the
+    tested userspace ``tested_libs`` did (both below the fix)."""
+    falco_libs = libs_of_falco(falco_version)
+    return (falco_libs is not None
+            and userspace_cannot_read(kind, falco_libs, reasons) is not None
+            and userspace_cannot_read(kind, tested_libs, reasons) is not None)
+
+
+def probe_warning(falco_version: str) -> str | None:
+    """A Host's validation warning: its Falco's libscap cannot read the legacy probe on
+    kernels with the CVE-2025-38563 fix (the probe loads; Falco captures nothing)."""
+    libs = libs_of_falco(falco_version)
+    found = version_tuple(libs) if libs else None
+    if found is None or found >= PERF_BUFFER_FIXED_IN:
+        return None
+    return (f"warning: the driver loads; Falco {falco_version}'s userspace (libs {libs}) "
+            "cannot read the legacy eBPF probe on kernels with the fix for CVE-2025-38563 "
+            "(Debian 6.1.148 and later: unable to mmap the perf-buffer); use kmod or "
+            "modern_ebpf there, or Falco 0.42+")
