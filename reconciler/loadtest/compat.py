@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import re
 
-# driver version -> the libs version of its release branch
+# driver version -> the libs version tagged with it (the same commit of falcosecurity/libs;
+# 7.2.1+driver sits between 0.17.2 and 0.17.3, 8.1.0+driver one commit before 0.21.0).
 LIBS_OF_DRIVER = {
-    "7.0.0+driver": "0.14.1", "7.2.0+driver": "0.17.1", "7.2.1+driver": "0.17.2",
-    "7.3.0+driver": "0.18.1", "8.0.0+driver": "0.20.0", "8.1.0+driver": "0.21.0",
-    "9.0.0+driver": "0.22.1", "9.1.0+driver": "0.23.1", "10.2.0+driver": "0.25.4",
+    "7.0.0+driver": "0.14.0", "7.2.0+driver": "0.17.0", "7.2.1+driver": "0.17.2",
+    "7.3.0+driver": "0.18.0", "8.0.0+driver": "0.20.0", "8.1.0+driver": "0.21.0",
+    "9.0.0+driver": "0.22.0", "9.1.0+driver": "0.23.0", "10.2.0+driver": "0.25.1",
 }
-# Falco minor version -> the libs version it ships
+# Falco release -> the libs version it pins (cmake/modules/falcosecurity-libs.cmake at the
+# release's tag); a release not listed takes its minor's first, the oldest userspace.
 LIBS_OF_FALCO = {
-    "0.37": "0.14.1", "0.38": "0.17.2", "0.39": "0.18.1", "0.40": "0.20.0",
-    "0.41": "0.21.0", "0.42": "0.22.1", "0.43": "0.23.1", "0.44": "0.25.4",
+    "0.37.0": "0.14.2", "0.37.1": "0.14.3", "0.38.0": "0.17.1", "0.38.1": "0.17.2",
+    "0.38.2": "0.17.3", "0.39.0": "0.18.1", "0.39.1": "0.18.1", "0.39.2": "0.18.2",
+    "0.40.0": "0.20.0", "0.41.0": "0.21.0", "0.41.1": "0.21.0", "0.41.2": "0.21.0",
+    "0.41.3": "0.21.0", "0.42.0": "0.22.1", "0.42.1": "0.22.2", "0.43.0": "0.23.1",
+    "0.43.1": "0.23.2", "0.44.0": "0.25.2", "0.44.1": "0.25.4",
 }
 PERF_BUFFER_FIXED_IN = (0, 22, 0)
 _PERF_BUFFER = re.compile(r"unable to mmap the perf-buffer for cpu .*Cannot allocate memory")
@@ -38,8 +43,12 @@ def libs_of_driver(driver_version: str) -> str | None:
 
 
 def libs_of_falco(falco_version: str) -> str | None:
-    found = re.match(r"(\d+\.\d+)", falco_version)
-    return LIBS_OF_FALCO.get(found[1]) if found else None
+    found = re.match(r"(\d+)\.(\d+)\.?(\d+)?", falco_version)
+    if found is None:
+        return None
+    minor = f"{found[1]}.{found[2]}"
+    exact = LIBS_OF_FALCO.get(f"{minor}.{found[3] or 0}")
+    return exact or LIBS_OF_FALCO.get(f"{minor}.0")
 
 
 def userspace_cannot_read(kind: str, libs_version: str, reasons: tuple[str, ...]) -> str | None:

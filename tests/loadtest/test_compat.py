@@ -11,8 +11,14 @@ PERF = "the probe passed the verifier, but scap-open could not start a capture: 
 
 
 def test_falco_and_driver_versions_map_to_their_libs_userspace() -> None:
+    # Read from the release tags: Falco's pinned libs (falcosecurity-libs.cmake) and the
+    # libs tag on a driver tag's commit.
     assert compat.libs_of_falco("0.40.0") == compat.libs_of_driver("8.0.0+driver") == "0.20.0"
-    assert compat.libs_of_falco("0.44.1") == compat.libs_of_driver("10.2.0+driver") == "0.25.4"
+    assert compat.libs_of_falco("0.44.1") == "0.25.4"
+    assert compat.libs_of_driver("10.2.0+driver") == "0.25.1"
+    assert compat.libs_of_falco("0.42.1") == "0.22.2"
+    assert compat.libs_of_falco("0.41.9") == "0.21.0"  # an unlisted patch: its minor's first
+    assert compat.libs_of_falco("0.41") == "0.21.0"
     assert compat.libs_of_falco("0.32.2") is None and compat.libs_of_driver("x") is None
 
 
