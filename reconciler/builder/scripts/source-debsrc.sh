@@ -11,7 +11,7 @@ key=$(grep -rhsE '^Signed-By:' /etc/apt/sources.list.d/ | head -n1 | sed -E 's/^
 {
   echo "Types: deb-src"
   echo "URIs: $uri"
-  echo "Suites: ${SUITE:-$(. /etc/os-release && echo "$VERSION_CODENAME")}"
+  echo "Suites: ${SUITE:-$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)}"
   echo "Components: main"
   [ -n "$key" ] && echo "Signed-By: $key"
   echo "Check-Valid-Until: no"
