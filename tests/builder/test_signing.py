@@ -188,7 +188,9 @@ def test_a_key_name_the_keyring_lacks_fails_the_sign_step_and_says_why(
 ) -> None:
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"),
                                  signing=Signing("", "", "absent"))
-    (outcome,) = runner.build_all([wanted], make_config(), Docker(docker_client))
+    config = make_config()
+    (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                  store_mod.Store(config.store))
     assert outcome.error is not None and outcome.error.step == "sign"
     assert "the signing key 'absent' is not in this build host's keyring" in str(outcome.error)
 
@@ -214,7 +216,8 @@ def test_headers_with_a_hostile_sign_file_never_run_it_and_the_key_stays_out(
     config = make_config(state_dir=state, store=tmp_path / "hostile-store")
     wanted = dataclasses.replace(request(kernel_release, "0.1.1-dkms"), signing=pair)
     with count_containers() as created:
-        (outcome,) = runner.build_all([wanted], config, Docker(docker_client))
+        (outcome,) = runner.build_all([wanted], config, Docker(docker_client),
+                                      store_mod.Store(config.store))
 
     assert outcome.error is None, str(outcome.error)
     assert steps.Step.SIGN not in created.steps()
