@@ -94,6 +94,14 @@ def _signal(event: Event, view: View) -> Text:
     return Text("stopping after this pass", style="yellow")
 
 
+def _load_tested(event: Event, _view: View) -> Text:
+    result = str(event.get("result"))
+    style = {"passed": "green", "failed": "bold red"}.get(result, "yellow")
+    name = str(event.get("artifact", "")).rsplit("/", 1)[-1]
+    return Text(f"  load test of {name} in a VM of its kernel: {result} ({event.get('events')} "
+                f"events, {event.get('drops')} drops, {_seconds(event)})", style=style)
+
+
 def _quiet(_event: Event, _view: View) -> None:
     return None  # said by another line: the plan's (pass.started), the pass's end
 
@@ -121,6 +129,8 @@ _WORDS: dict[str, Callable[[Event, View], Text | None]] = {
     "http.stopped": _quiet,
     "daemon.interrupted": lambda _e, _v: Text("cancelled", style="yellow"),
     "daemon.stopped": lambda _e, _v: Text("stopped"),
+    "vm.boot.done": _quiet,  # the load test's own line follows
+    "loadtest.done": _load_tested,
 }
 EVENTS = frozenset(_WORDS) | {"pass.held"}
 

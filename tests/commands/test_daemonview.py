@@ -71,3 +71,17 @@ def test_off_a_terminal_nothing_is_drawn_and_events_stay_log_lines() -> None:
     with daemonview.display(out) as progress:
         assert progress.build is None
     assert out.getvalue() == ""
+
+
+def test_a_load_test_reads_as_one_line_with_its_result() -> None:
+    log = logs.get("reconciler.test")
+
+    def run(_progress: object) -> None:
+        log.info("vm.boot.done", kernel="/cache/vmlinuz", exit_code=0, seconds=2.8)
+        log.info("loadtest.done", artifact="/state/tmp/out/falco.ko", result="passed",
+                 events=1743, drops=0, seconds=2.8, vm_log="/state/logs/x.vm.log")
+
+    shown = _shown(run)
+    assert "load test of falco.ko in a VM of its kernel: passed (1743 events, 0 drops, " \
+        "2.8 s)" in shown
+    assert "vm.boot.done" not in shown
