@@ -12,7 +12,6 @@ still runs ("finishing build X; Ctrl-C again to cancel").
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, TextIO
 
@@ -21,7 +20,7 @@ from rich.live import Live
 from rich.text import Text
 
 from reconciler import logs
-from reconciler.commands.progress import SHOWN_EVENTS, Board, on_build
+from reconciler.commands.progress import SHOWN_EVENTS, Board, live_console, on_build
 from reconciler.runtime import Progress
 
 _MARKS = {"change.applied": ("✓", "green"), "change.failed": ("✗", "bold red"),
@@ -149,12 +148,11 @@ def display(stream: TextIO | None = None, *, force: bool = False,
             width: int | None = None) -> Iterator[Progress]:
     """The daemon's live view on a terminal (or when forced, for tests); else nothing, and
     the daemon's events stay structured log lines."""
-    out = stream or sys.stderr
-    if not force and not (logs.console() and out.isatty()):
+    console = live_console(stream, force=force, width=width)
+    if console is None:
         yield Progress()
         return
     board = Board()
-    console = Console(file=out, force_terminal=True, width=width)
     show = _printer(console, View(board))
     with logs.shown_live(SHOWN_EVENTS), logs.shown_by(EVENTS, show), \
             logs.lines_to(lambda line: console.print(Text.from_ansi(line), highlight=False)), \

@@ -125,17 +125,26 @@ def on_build(board: Board) -> Callable[[BuildEvent], None]:
     return show
 
 
+def live_console(stream: TextIO | None, *, force: bool = False,
+                 width: int | None = None) -> Console | None:
+    """The console a live display draws on: stderr (or ``stream``) when it is a terminal
+    and logs are for a person, or when ``force``d (tests); None otherwise."""
+    out = stream or sys.stderr
+    if not force and not (logs.console() and out.isatty()):
+        return None
+    return Console(file=out, force_terminal=True, width=width)
+
+
 @contextlib.contextmanager
 def display(
     stream: TextIO | None = None, *, force: bool = False, width: int | None = None,
 ) -> Iterator[Progress]:
     """A live display on a terminal (or when forced, for tests); else no progress."""
-    out = stream or sys.stderr
-    if not force and not (logs.console() and out.isatty()):
+    console = live_console(stream, force=force, width=width)
+    if console is None:
         yield Progress()
         return
     board = Board()
-    console = Console(file=out, force_terminal=True, width=width)
     with logs.shown_live(SHOWN_EVENTS), Live(get_renderable=board.render, console=console,
                                              refresh_per_second=4, transient=False):
         yield Progress(build=on_build(board), pull=board.pull)
