@@ -1,9 +1,10 @@
 """The guest's initramfs: an uncompressed cpio archive (the kernel's "newc" format).
 
 Written here rather than by a ``cpio`` binary: the format is a fixed ASCII header per
-entry, every entry is known up front (busybox, the init script, the driver, scap-open, the
-run's parameters), and a pure encoder can be tested without a VM. ``/dev/console`` is in
-the archive because the kernel opens it for init before devtmpfs is mounted.
+entry, every entry is known up front (busybox and links to it, the init script, the driver,
+scap-open, the run's parameters), and a pure encoder can be tested without a VM.
+``/dev/console`` is in the archive because the kernel opens it for init before devtmpfs is
+mounted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ _TRAILER = "TRAILER!!!"
 
 @dataclass(frozen=True)
 class Entry:
-    """One file, folder or character device of the archive (``path`` without a leading /)."""
+    """One file, folder, symbolic link or character device of the archive (``path``
+    without a leading /)."""
 
     path: str
     mode: int
@@ -32,6 +34,11 @@ class Entry:
     @classmethod
     def file(cls, path: str, data: bytes, *, executable: bool = False) -> Entry:
         return cls(path, stat.S_IFREG | (0o755 if executable else 0o644), data)
+
+    @classmethod
+    def symlink(cls, path: str, target: str) -> Entry:
+        """A symbolic link (the archive stores its target as the entry's data)."""
+        return cls(path, stat.S_IFLNK | 0o777, target.encode())
 
     @classmethod
     def char_device(cls, path: str, major: int, minor: int) -> Entry:

@@ -43,3 +43,10 @@ def test_folders_files_and_the_console_device_come_out_as_written() -> None:
     assert stat.S_ISCHR(con_mode) and con_dev == (5, 1)
     assert stat.S_IMODE(init_mode) == 0o755 and init == b"#!/bin/busybox sh\n"
     assert stat.S_IMODE(got[3][1]) == 0o644 and got[3][2] == b"KIND=kmod\n"
+
+
+def test_a_symlink_stores_its_target_as_its_data() -> None:
+    # the guest's /bin/grep and the like are links to /bin/busybox, unpacked by the kernel
+    (link, _trailer) = members(initramfs.encode([initramfs.Entry.symlink("bin/grep", "busybox")]))
+    name, mode, data, _ = link
+    assert name == "bin/grep" and stat.S_ISLNK(mode) and data == b"busybox"
