@@ -15,7 +15,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from reconciler.edges import atomic
 from reconciler.edges.vm import qemu
 from reconciler.edges.vm.kernelimage import KernelImage
 from reconciler.errors import LoadTestError
@@ -117,8 +116,11 @@ def run(subject: Subject, image: KernelImage, userspace: GuestUserspace, vm_log:
     archive = initramfs.encode(entries(subject, artifact, scap_open, static_busybox(),
                                        params(subject, userspace, token, options)))
     initrd = vm_log.with_name(f".{vm_log.name}.initrd-{token}")
-    atomic.write_bytes(initrd, archive)
+    initrd.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # this run's throwaway, read by this boot only and removed after it: no fsync
+        with initrd.open("xb") as handle:
+            handle.write(archive)
         machine = qemu.Machine(image.path, initrd, APPEND, options.cpus, options.memory_mb,
                                options.accel)
         boot = qemu.boot(machine, vm_log, timeout=options.timeout)
