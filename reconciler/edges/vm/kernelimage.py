@@ -3,7 +3,8 @@
 A ``linux-image-*`` package (Debian's, Ubuntu's) holds ``boot/vmlinuz-<release>``;
 ``dpkg-deb --fsys-tarfile`` streams its files (whatever compression the package uses) and
 only that member is kept. Images are cached by the package's sha256, so a package is read
-once; the result names the image's own sha256, which a load test records.
+once (and hashed once per file, see ``_package_sha256``); the result names the image's own
+sha256, read each time, which a load test records.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from reconciler.edges import atomic
 from reconciler.edges.store.verifier import sha256_file
 from reconciler.errors import LoadTestError
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _VMLINUZ = re.compile(r"^(?:\./)?boot/vmlinuz-(?P<release>[^/]+)$")
 
 
@@ -32,7 +34,7 @@ class KernelImage:
 def from_package(deb: Path, cache: Path) -> KernelImage:
     """The kernel image in ``deb``, extracted into ``cache`` unless it already is."""
     try:
-        package_sha = sha256_file(deb)
+        package_sha = _package_sha256(deb, cache)
     except OSError as exc:
         raise LoadTestError(f"cannot read the kernel package {deb}: {exc}") from exc
     folder = cache / package_sha
@@ -42,6 +44,26 @@ def from_package(deb: Path, cache: Path) -> KernelImage:
         return KernelImage(image, image.name.removeprefix("vmlinuz-"), sha256_file(image))
     folder.mkdir(parents=True, exist_ok=True)
     return _extract(deb, folder)
+
+
+def _package_sha256(deb: Path, cache: Path) -> str:
+    """The package's sha256, read once per file: a stamp named after the file's identity
+    (path, device, inode, size, mtime and ctime; writing to a file changes its ctime)
+    keeps it, so a test per driver of the same kernel does not hash 30 MB each time."""
+    info = deb.stat()
+    identity = "\0".join(str(part) for part in (
+        deb.resolve(), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns,
+        info.st_ctime_ns))
+    stamp = cache / "stamps" / hashlib.sha256(identity.encode()).hexdigest()
+    try:
+        known = stamp.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        known = ""
+    if _SHA256.fullmatch(known):
+        return known
+    digest = sha256_file(deb)
+    atomic.write_bytes(stamp, digest.encode())
+    return digest
 
 
 def _extract(deb: Path, folder: Path) -> KernelImage:

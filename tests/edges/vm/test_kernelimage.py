@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.edges.store.verifier import sha256_file
 from reconciler.edges.vm import kernelimage
 from reconciler.errors import LoadTestError
 from tests.support import kernelpkg
@@ -43,3 +44,27 @@ def test_a_package_without_a_kernel_image_is_refused(tmp_path: Path) -> None:
                    capture_output=True)
     with pytest.raises(LoadTestError, match=r"holds no boot/vmlinuz-\*"):
         kernelimage.from_package(deb, tmp_path / "cache")
+
+
+def test_a_package_is_hashed_once_per_file_and_again_once_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The package's sha256 is kept in a stamp named after the file's identity: the same
+    file is not hashed again (the hash would fail here), a rewritten one is (its ctime,
+    size or inode changed), so a stale image is never served for new content."""
+    (deb,) = kernelpkg.require(1)
+    copy = tmp_path / deb.deb.name
+    copy.write_bytes(deb.deb.read_bytes())
+    image = kernelimage.from_package(copy, tmp_path / "cache")
+
+    def images_only(path: Path) -> str:  # the image's own sha256 is read each time
+        assert path != copy, "the package was hashed again"
+        return sha256_file(path)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(kernelimage, "sha256_file", images_only)
+        assert kernelimage.from_package(copy, tmp_path / "cache") == image
+
+    copy.write_bytes(b"!<arch>\nnot a package any more\n")
+    with pytest.raises(LoadTestError, match=r"not a readable package|holds no boot"):
+        kernelimage.from_package(copy, tmp_path / "cache")
