@@ -111,7 +111,8 @@ def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUse
     image = kernelimage.from_package(kernel_package, setup.state_dir / "cache" / "kernel-images")
     result = guest.run(subject, image, space, vm_log_path(setup.state_dir, subject.artifact),
                        options)
-    log.info("loadtest.done", artifact=str(subject.artifact), result=str(result.outcome),
+    log.info("loadtest.done", artifact=str(subject.artifact), libs=space.libs_version,
+             result=str(result.outcome),
              events=result.events, drops=result.drops, seconds=round(result.duration_seconds, 1),
              vm_log=result.vm_log)
     return result
