@@ -4,12 +4,15 @@ Boots the kernel of the package (a Debian or Ubuntu ``linux-image-*`` .deb) in Q
 disk and no network, inserts the module (or loads the probe through the verifier),
 captures a few seconds with scap-open built from the driver's own libs source (the build
 settings' ``--source``), finds this run's marker mkdirs, removes the module and scans the
-kernel log. Prints the result (``--json``: one object); exit 1 when the driver failed.
+kernel log. ``--falco VERSION`` also boots it with the userspace of that Falco's libs when
+they are older than the driver's (as the build's test does for the Falcos that declare it).
+Prints the result (``--json``: one object); exit 1 when the driver failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -35,6 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the linux-image-*.deb of the kernel it was built for")
     p.add_argument("--driver-version", help="its driver version (default: from its store "
                    "path, <driverVersion>/<arch>/falco_...)")
+    p.add_argument("--falco", action="append", default=[], metavar="VERSION",
+                   help="also test with this Falco release's userspace (the libs it pins), "
+                   "if older than the driver's; repeatable")
     p.add_argument("--module-name", default="falco", help="its module name (default: falco)")
     p.add_argument("--device-name", default="falco", help="its device name (default: falco)")
     p.add_argument("--accel", default=qemu.DEFAULT_ACCEL,
@@ -76,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
         space = tester.prepare(rt.build_engine(), setup, version, module_name=args.module_name,
                                device_name=args.device_name)
     subject = guest.Subject(artifact, kind, args.module_name, args.device_name)
-    result = tester.test(subject, args.kernel_package, space, setup,
-                         guest.Options(timeout=args.timeout, accel=args.accel))
+    options = guest.Options(timeout=args.timeout, accel=args.accel)
+    result = tester.test(subject, args.kernel_package, space, setup, options)
+    if args.falco:
+        with runtime.open_runtime(conf) as rt:
+            result = dataclasses.replace(result, userspaces=tester.older_userspaces(
+                rt.build_engine(), setup, subject, args.kernel_package, tested=result,
+                falcos=tuple(args.falco), options=options))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

@@ -7,10 +7,15 @@ or reuses scap-open, boots the VM and applies the policy: a refused artifact is 
 published, it is copied with its VM log to ``<state_dir>/quarantine/`` and the build fails
 at step load-test with the reason. A published one carries its result beside it in the
 store (``<artifact>.loadtest.json``, read into ``index.json``).
+
+A driver that loads is booted again with scap-open of each older libs version that a
+declaring Falco pins (``falcos``): whether that Falco's userspace can read it on this
+kernel is part of the result, and never keeps the driver out of the store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -45,11 +50,13 @@ class Gate:
     device_name: str = "falco"
 
     def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
-                 device_name: str, build_log: steps.BuildLog) -> None:
-        """Test ``path``; raise ``StepFailed`` if the policy keeps it out of the store,
-        else leave its result beside it (``path`` + LOAD_TEST_SUFFIX) for the publish step."""
+                 device_name: str, build_log: steps.BuildLog, falcos: tuple[str, ...] = ()
+                 ) -> None:
+        """Test ``path`` (and, if it loads, with the userspace of each of ``falcos`` older
+        than its own); raise ``StepFailed`` if the policy keeps it out of the store, else
+        leave its result beside it (``path`` + LOAD_TEST_SUFFIX) for the publish step."""
         result = self._result(key, path, release=release, module_name=module_name,
-                              device_name=device_name, build_log=build_log)
+                              device_name=device_name, build_log=build_log, falcos=falcos)
         build_log.note(f"load test of {key.relpath}: {result.summary()}")
         refused = policy.refusal(self.policy, result)
         if refused is not None:
@@ -58,17 +65,19 @@ class Gate:
         atomic.write_bytes(path.with_name(path.name + LOAD_TEST_SUFFIX),
                            json.dumps(result.to_json(), indent=2).encode())
 
-    def fetched(self, key: ArtifactKey, path: Path, release: str) -> None:
+    def fetched(self, key: ArtifactKey, path: Path, release: str,
+                falcos: tuple[str, ...] = ()) -> None:
         """Test a fetched artifact before it is published, as a build's (``Fetcher``);
         its notes go to a log of its own beside the build logs."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         name = key.relpath.replace("/", "_")
         self(key, path, release=release, module_name=self.module_name,
              device_name=self.device_name, build_log=steps.BuildLog(
-                 self.setup.state_dir / "logs" / f"fetch-{name}-{stamp}.log"))
+                 self.setup.state_dir / "logs" / f"fetch-{name}-{stamp}.log"), falcos=falcos)
 
     def _result(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
-                device_name: str, build_log: steps.BuildLog) -> LoadTestResult:
+                device_name: str, build_log: steps.BuildLog,
+                falcos: tuple[str, ...] = ()) -> LoadTestResult:
         kind = str(key.kind)
         if not qemu.available():
             return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
@@ -80,9 +89,15 @@ class Gate:
                                    module_name=module_name, device_name=device_name)
             deb = self._kernel_package(release, build_log)
             subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
-            return tester.test(subject, deb, space, self.setup, guest.Options(accel=self.accel))
+            result = tester.test(subject, deb, space, self.setup,
+                                 guest.Options(accel=self.accel))
         except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
+        checks = tester.older_userspaces(self.engine, self.setup, subject, deb, tested=result,
+                                         falcos=falcos, options=guest.Options(accel=self.accel))
+        for check in checks:
+            build_log.note(f"load test with the userspace of {check.line()}")
+        return dataclasses.replace(result, userspaces=checks) if checks else result
 
     def _kernel_package(self, release: str, build_log: steps.BuildLog) -> Path:
         folder = self.setup.state_dir / "cache" / "kernel-packages" / release
