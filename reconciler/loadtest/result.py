@@ -19,7 +19,8 @@ from typing import Any
 
 # Bumped when what a passing test checks changes (the guest script, the scan's rules).
 # 2: the userspace of each older declaring Falco is tested too (``userspaces``).
-TEST_VERSION = "2"
+# 3: the scan knows the kernel's words for an RCU stall, normal and expedited.
+TEST_VERSION = "3"
 
 
 class Outcome(enum.StrEnum):

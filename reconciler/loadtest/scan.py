@@ -24,6 +24,9 @@ _TROUBLE = tuple(re.compile(pattern) for pattern in (
     r"Kernel panic", r"disagrees about version of symbol", r"Unknown symbol",
     r"insmod: can't insert",
     r"rmmod: can't unload", r"soft lockup", r"hung_task", r"RCU stall",
+    # the kernel's words for an RCU stall, normal or expedited (the guest expedites them):
+    # "rcu: INFO: rcu_preempt detected [expedited ]stalls on CPUs/tasks", "self-detected stall"
+    r"\brcu: INFO: .*\bstall",
 ))
 _KERNEL_TIME = re.compile(r"^\[\s*\d+\.\d+\]\s*")
 _EVENTS = re.compile(r"Number of `SCAP_SUCCESS` \(events correctly captured\): (\d+)")

@@ -56,6 +56,18 @@ def test_an_oops_a_warning_or_a_bug_fails_even_when_the_capture_worked() -> None
         assert verdict.reasons[0] == line.split("] ", 1)[1]
 
 
+def test_an_rcu_stall_normal_or_expedited_fails_in_the_kernels_words() -> None:
+    """The guest's kernel expedites RCU grace periods, whose stalls the kernel reports in
+    words of their own; both kinds, and a CPU's own report, fail the test."""
+    for line in ("[ 30.1] rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: {"
+                 " 1-... } 21002 jiffies s: 77 root: 0x2/.",
+                 "[ 30.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+                 "[ 30.1] rcu: INFO: rcu_preempt self-detected stall on CPU"):
+        verdict = scan.verdict(log(kernel=line), kind="kmod", token=TOKEN, markers=5)
+        assert not verdict.passed
+        assert verdict.reasons[0] == line.split("] ", 1)[1]
+
+
 def test_taint_beyond_out_of_tree_and_unsigned_fails_naming_its_letters() -> None:
     verdict = scan.verdict(log(tainted=12288 | 512), kind="kmod", token=TOKEN, markers=5)
     assert verdict.reasons == ("the kernel is tainted W (12800)",)
