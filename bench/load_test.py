@@ -5,7 +5,8 @@ The module and probe are built once (libs 8.0.0+driver tree, newest cached Debia
 cloud kernel; header and source caches shared with the test suite), scap-open once; the
 rounds then alternate bare and ours so both see the same machine load:
 
-- bare: a busybox initramfs whose init inserts the module and powers off, nothing more;
+- bare: a busybox initramfs whose init inserts the module and powers off, nothing more
+  (the same VM size and kernel command line as ours, ``guest.APPEND``);
 - ours: ``tester.test`` for the module (insert, devices, capture with markers, rmmod,
   log scan) and for the probe (verifier, capture attempt).
 
