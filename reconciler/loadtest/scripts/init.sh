@@ -57,7 +57,7 @@ mkfifo /tmp/pause
 exec 3<>/tmp/pause 4</tmp/capture.txt
 # shellcheck disable=SC2086 # source_flag is two words for the probe
 /loadtest/scap-open $source_flag --evt_type "$MKDIR_EVENT" --num_events 1000000000 \
-  >>/tmp/capture.txt 2>&1 &
+  >>/tmp/capture.txt 2>&1 3<&- 4<&- &
 pid=$!
 pause() {
   # shellcheck disable=SC3045,SC2034 # busybox's sh has read -t, with fractions of a second
