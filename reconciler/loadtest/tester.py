@@ -79,9 +79,21 @@ def upstream_version(debian_version: str) -> str:
 def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUserspace,
          setup: Setup, options: guest.Options = guest.DEFAULT_OPTIONS) -> LoadTestResult:
     """Boot the kernel of ``kernel_package`` with ``subject`` in it, once."""
+    return boot(subject, kernelimage.from_package(kernel_package, images_cache(setup)),
+                space, setup, options)
+
+
+def images_cache(setup: Setup) -> Path:
+    """Kernel images, each by the sha256 of the package or the file it came from."""
+    return setup.state_dir / "cache" / "kernel-images"
+
+
+def boot(subject: guest.Subject, image: kernelimage.KernelImage,
+         space: userspace.GuestUserspace, setup: Setup,
+         options: guest.Options = guest.DEFAULT_OPTIONS) -> LoadTestResult:
+    """Boot ``image`` with ``subject`` in it, once."""
     if not qemu.available():
         raise LoadTestError(f"{qemu.BINARY} is not installed (Debian: qemu-system-x86)")
-    image = kernelimage.from_package(kernel_package, setup.state_dir / "cache" / "kernel-images")
     result = guest.run(subject, image, space, vm_log_path(setup.state_dir, subject.artifact),
                        options)
     log.info("loadtest.done", artifact=str(subject.artifact), result=str(result.outcome),
