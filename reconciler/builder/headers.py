@@ -54,6 +54,7 @@ class Headers:
     release: str
     root: Path
     kernel_dir: str  # the kernel build tree, as seen inside the container
+    urls: tuple[str, ...] = ()  # the kernelUrls they came from (none: apt)
 
     @property
     def mounts(self) -> tuple[BindMount, ...]:
@@ -86,7 +87,8 @@ def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return Headers(kernel.kernel_release, folder / "root", str(data["kernel_dir"]))
+    return Headers(kernel.kernel_release, folder / "root", str(data["kernel_dir"]),
+                   tuple(str(url) for url in data.get("urls", ())))
 
 
 def ensure(

@@ -76,10 +76,12 @@ class Gate:
         if not qemu.available():
             return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
         kernel = dataclasses.replace(key.kernel, kernel_release=release)
-        beside = headers.image_path(self.setup.state_dir / "cache" / "headers", kernel)
+        cache = self.setup.state_dir / "cache" / "headers"
+        beside = headers.image_path(cache, kernel)
         kept = beside if beside.is_file() else None
         if kept is None and not kernel.target.startswith(_IMAGE_TARGETS):
-            return LoadTestResult.untested(kind, no_image_reason(kernel))
+            return LoadTestResult.untested(kind, no_image_reason(kernel, headers.cached(
+                cache, kernel)))
         try:
             space = tester.prepare(self.engine, self.setup, key.driver_version,
                                    module_name=module_name, device_name=device_name)
@@ -138,9 +140,13 @@ class Gate:
         return where
 
 
-def no_image_reason(kernel: KernelId) -> str:
+def no_image_reason(kernel: KernelId, hdrs: headers.Headers | None) -> str:
     """Why a kernel that apt cannot give has no image to boot, and what gives it one."""
-    return (f"no kernel image for {kernel.target} {kernel.kernel_release}: list its image "
+    said = (f"no kernel image for {kernel.target} {kernel.kernel_release}: list its image "
             f"package (one holding boot/vmlinuz-{kernel.kernel_release} or "
             f"lib/modules/{kernel.kernel_release}/vmlinuz, such as linux-image-* or "
             "kernel-core) in the DriverBuild's kernelUrls")
+    if hdrs is not None and hdrs.urls:  # the image is kept only when headers are fetched
+        said += (f"; its headers cached in {hdrs.root.parent} came from kernelUrls without "
+                 "one: remove that folder after adding it, so they are fetched with it")
+    return said

@@ -222,7 +222,8 @@ def test_kernel_urls_without_the_image_package_leave_a_vanilla_kernel_untested(
 ) -> None:
     """The same build with only the header packages in kernelUrls: no image to boot, so
     with the test required the build fails at load-test, saying to list the image package
-    in kernelUrls, and nothing is published."""
+    in kernelUrls and to drop the headers fetched without it (a cached release is not
+    fetched again), and nothing is published."""
     (own,) = kernelpkg.require(1)
     outcome, state, _ = build_from_urls(engine, base_image, tmp_path, "vanilla",
                                         with_image=False)
@@ -230,6 +231,9 @@ def test_kernel_urls_without_the_image_package_leave_a_vanilla_kernel_untested(
     said = str(outcome.error)
     assert "load_test is required and it could not run" in said, said
     assert f"no kernel image for vanilla {own.release}: list its image package" in said
-    assert "in the DriverBuild's kernelUrls" in said
+    folder = headers.cache_dir(state / "cache" / "headers",
+                               KernelId("vanilla", own.release, "1", "x86_64"))
+    assert (f"in the DriverBuild's kernelUrls; its headers cached in {folder} came from "
+            "kernelUrls without one: remove that folder after adding it") in said
     assert outcome.artifacts == ()
     assert not list((state / "store").rglob("*.ko"))
