@@ -5,10 +5,10 @@ a package among the build's ``kernelUrls`` held (kept beside the release's heade
 ``builder.headers``), for any target; else, for Debian and Ubuntu, the image package
 ``linux-image-<release>`` through the builder image's apt sources (cached under
 ``<state_dir>/cache/kernel-packages/``). It builds or reuses scap-open, boots the VM and
-applies the policy: a refused artifact is not
-published, it is copied with its VM log to ``<state_dir>/quarantine/`` and the build fails
-at step load-test with the reason. A published one carries its result beside it in the
-store (``<artifact>.loadtest.json``, read into ``index.json``).
+applies the policy: a refused artifact is not published, it is copied with its VM log to
+``<state_dir>/quarantine/`` and the build fails at step load-test with the reason. A
+published one carries its result beside it in the store (``<artifact>.loadtest.json``,
+read into ``index.json``).
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ class Gate:
         if not qemu.available():
             return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
         kernel = dataclasses.replace(key.kernel, kernel_release=release)
+        if kernel.arch != qemu.ARCH:
+            return LoadTestResult.untested(
+                kind, f"the load test boots {qemu.ARCH} kernels only ({qemu.BINARY}), "
+                f"not {kernel.arch}")
         cache = self.setup.state_dir / "cache" / "headers"
         beside = headers.image_path(cache, kernel)
         kept = beside if beside.is_file() else None

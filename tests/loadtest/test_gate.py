@@ -140,6 +140,25 @@ def test_an_untestable_target_is_published_untested_unless_tests_are_required(
                  tmp_path, target="centos")
 
 
+def test_a_kernel_of_another_architecture_is_untested_not_booted(
+    built: Built, engine: Docker, tmp_path: Path,
+) -> None:
+    """QEMU here boots x86_64 kernels: a Debian arm64 kernel's driver is untested with that
+    reason, before any image package is fetched (none lands in the cache)."""
+    module = staged(built, built.module, tmp_path)
+    release = "6.1.0-57-arm64"
+    arm = ArtifactKey.for_kernel(KernelId("debian", release, "1", "aarch64"),
+                                 DRIVER_VERSION, DriverKind.KMOD)
+    Gate(engine, Policy.BEST_EFFORT, built.setup)(
+        arm, module, release=release, module_name="falco", device_name="falco",
+        build_log=steps.BuildLog(tmp_path / "build.log"))
+    result = json.loads(module.with_name(module.name + ".loadtest.json").read_text())
+    assert result["result"] == "untested"
+    assert result["reasons"] == [
+        "the load test boots x86_64 kernels only (qemu-system-x86_64), not aarch64"]
+    assert not (built.setup.state_dir / "cache" / "kernel-packages" / release).exists()
+
+
 def own_state(tmp_path: Path) -> Path:
     """A state dir with a cold headers cache (so the kernelUrls are fetched and unpacked
     now) and no kernel images; the driver source and scap-open caches are the session's."""
