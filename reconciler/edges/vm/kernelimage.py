@@ -70,6 +70,24 @@ def from_file(image: Path, release: str, cache: Path) -> KernelImage:
     return KernelImage(target, release, sha)
 
 
+def release_of(image: Path) -> str:
+    """The release an x86 bzImage names in its setup header (the string ``kernel_version``
+    points at: ``6.1.0-57-cloud-amd64 (debian-kernel@...) #1 SMP ...``), its first word."""
+    try:
+        with image.open("rb") as handle:
+            head = handle.read(0x10000)
+    except OSError as exc:
+        raise LoadTestError(f"cannot read the kernel image {image}: {exc}") from exc
+    offset = int.from_bytes(head[0x20E:0x210], "little")
+    start = 0x200 + offset
+    text = head[start:head.find(b"\0", start)] if offset and b"\0" in head[start:] else b""
+    words = text.decode(errors="replace").split()
+    if head[_SETUP_MAGIC[0]:_SETUP_MAGIC[0] + 4] != _SETUP_MAGIC[1] or not words:
+        raise LoadTestError(f"{image} is not an x86 kernel image that names its release "
+                            "(no bzImage setup header with a kernel version)")
+    return words[0]
+
+
 def _extract(deb: Path, folder: Path) -> KernelImage:
     try:
         process = subprocess.Popen(["dpkg-deb",  # noqa: S607 - found on PATH, as a shell would

@@ -61,6 +61,7 @@ def test_an_image_file_is_cached_by_its_own_sha256(tmp_path: Path) -> None:
     assert image.path.read_bytes() == kept.read_bytes()
     image.path.chmod(0o400)  # a second call must not write it again
     assert kernelimage.from_file(kept, deb.release, tmp_path / "cache") == image
+    assert kernelimage.release_of(kept) == deb.release  # its setup header names it
 
 
 def test_a_file_that_is_not_an_x86_kernel_image_is_refused_and_not_cached(
@@ -74,5 +75,7 @@ def test_a_file_that_is_not_an_x86_kernel_image_is_refused_and_not_cached(
     with pytest.raises(LoadTestError, match="is not an x86 kernel image"):
         kernelimage.from_file(other, "6.1.0-57-arm64", tmp_path / "cache")
     assert not (tmp_path / "cache").exists()
+    with pytest.raises(LoadTestError, match="names its release"):
+        kernelimage.release_of(other)
     with pytest.raises(LoadTestError, match="cannot read the kernel image"):
         kernelimage.from_file(tmp_path / "missing", "6.1.0-57-arm64", tmp_path / "cache")
