@@ -173,10 +173,14 @@ class Executor:
                 release = release or (wanted.uname_release if wanted else "")
             signing = next((w.signing for w in (desired.artifact(c.artifact) for c in group
                                                 if c.artifact) if w and w.signing), None)
+            falcos = sorted({falco for c in group
+                             if c.artifact and (w := desired.artifact(c.artifact))
+                             for falco in w.falcos})
             requests.append(BuildRequest(
                 kernel=kernel, driver_version=driver_version,
                 kinds=tuple(c.artifact.kind for c in group if c.artifact is not None),
                 kernel_urls=tuple(urls), uname_release=release, signing=signing,
+                falcos=tuple(falcos),
             ))
         start = time.monotonic()
         results = self.build(requests) if requests else ()

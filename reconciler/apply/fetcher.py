@@ -84,7 +84,7 @@ class Fetcher:
     _judged: dict[str, trustindex.Judgement] = field(default_factory=dict, compare=False)
     # this host's load test of a fetched artifact (the build's gate, with a log of its
     # own): leaves the result beside the file, raises ``StepFailed`` to keep it out
-    load_test: Callable[[ArtifactKey, Path, str], None] | None = None
+    load_test: Callable[[ArtifactKey, Path, str, tuple[str, ...]], None] | None = None
 
     def fetch(self, change: Change, desired: DesiredState) -> str:
         """Fetch ``change``'s artifact from the first offer that verifies; raises
@@ -94,11 +94,12 @@ class Fetcher:
         assert key is not None
         wanted = desired.artifact(key)
         release = (wanted.uname_release if wanted else "") or key.kernel_release
+        falcos = wanted.falcos if wanted else ()
         refused: list[str] = []
         rejected_only = True
         for offer in change.offers:
             try:
-                described = self._one(key, offer, release)
+                described = self._one(key, offer, release, falcos)
             except UpstreamError as exc:
                 refused.append(f"{offer.upstream}: {exc}")
                 rejected_only = rejected_only and isinstance(exc, ArtifactRejected)
@@ -154,7 +155,8 @@ class Fetcher:
         raise ArtifactRejected(f"its sha256 {digest} is not covered by a trusted signature: "
                                f"{why}; an upstream that signs nothing needs trust: checksum")
 
-    def _one(self, key: ArtifactKey, offer: Offer, release: str) -> str:
+    def _one(self, key: ArtifactKey, offer: Offer, release: str,
+             falcos: tuple[str, ...] = ()) -> str:
         client = self._client(offer)
         source = self._source(offer)
         target = self.store.path_of(key)
@@ -182,7 +184,7 @@ class Fetcher:
             except InvalidDriver as exc:
                 raise ArtifactRejected(f"not the driver asked for: {exc}") from exc
             trusted = self._trust(key, digest, source)
-            tested = self._tested(key, temp, release, offer, source)
+            tested = self._tested(key, temp, release, offer, source, falcos=falcos)
             stored = self.store.publish(key, temp, move=True)
             if tested is not None:
                 atomic.write_bytes(stored.path.with_name(stored.path.name + LOAD_TEST_SUFFIX),
@@ -201,7 +203,7 @@ class Fetcher:
                 f"{trusted.version}, key {trusted.key_id[:12]})")
 
     def _tested(self, key: ArtifactKey, temp: Path, release: str, offer: Offer,
-                source: Upstream) -> bytes | None:
+                source: Upstream, *, falcos: tuple[str, ...] = ()) -> bytes | None:
         """The load-test result to keep beside the fetched artifact: this host's own test
         (same policy as a build: ``ArtifactRejected`` when it keeps the file out), or, when
         it could not run here, the result of the host that ran it (its index's ``loadTest``,
@@ -213,7 +215,7 @@ class Fetcher:
         own: dict[str, Any] | None = None
         if self.load_test is not None:
             try:
-                self.load_test(key, temp, release)
+                self.load_test(key, temp, release, falcos)
             except StepFailed as exc:
                 raise ArtifactRejected(f"its load test here refused it: {exc.reason}") from exc
             with contextlib.suppress(OSError, ValueError):

@@ -86,6 +86,8 @@ class BuildRequest:
     # is the release.
     uname_release: str = ""
     signing: Signing | None = None  # sign the module (not a probe) with this key
+    # The Falco versions declaring this driver: its load test tries each one's userspace.
+    falcos: tuple[str, ...] = ()
 
     @property
     def built_kernel(self) -> KernelId:
@@ -112,7 +114,8 @@ class LoadTest(Protocol):
     ``LOAD_TEST_SUFFIX`` for the publish step to put beside it."""
 
     def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
-                 device_name: str, build_log: steps.BuildLog) -> None: ...
+                 device_name: str, build_log: steps.BuildLog,
+                 falcos: tuple[str, ...] = ()) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -378,7 +381,7 @@ class _Build:
                         ArtifactKey.for_kernel(request.kernel, request.driver_version, kind),
                         path, release=request.built_kernel.kernel_release,
                         module_name=config.module_name, device_name=config.device_name,
-                        build_log=build_log)
+                        build_log=build_log, falcos=request.falcos)
         with self.stage(Step.PUBLISH):
             published = []
             for kind, path in outputs.files:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import posixpath
 import sys
+from collections.abc import Sequence
 
-from reconciler import settings
+from reconciler import runtime, settings
 from reconciler.commands import notes
 from reconciler.edges.git import repo as gitrepo
-from reconciler.loadtest import compat
+from reconciler.loadtest import compat, quarantine
 from reconciler.manifests import loading
+from reconciler.manifests.models import Host, Located
+from reconciler.model.artifacts import KIND_OF_MODE
 from reconciler.model.modes import DriverMode
 
 ONE_SHOT = True
@@ -35,11 +38,37 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check the manifests; print problems as file:line",
                        description=__doc__, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    settings.add_flags(p, "repo", "ref", "path", "state_dir")
+    settings.add_flags(p, "repo", "ref", "path", "state_dir", "store")
     p.add_argument("--worktree", action="store_true",
                    help="read the working tree's files instead of a commit's (uncommitted "
                    "edits included), as a pre-commit hook or an editor wants")
     p.set_defaults(handler=run)
+
+
+def warnings(hosts: Sequence[Located[Host]], config: settings.Settings
+             ) -> list[tuple[str, str]]:
+    """``(file:line, warning)`` for each Host whose Falco cannot read its driver: from
+    this host's load tests in the store (the reason the test gave, per kernel), else, for
+    the legacy probe, from the libs version its Falco pins."""
+    found: list[tuple[str, str]] = []
+    store = runtime.open_store(config) if config.store.is_dir() else None
+    for located in hosts:
+        falco = located.value.spec.falco
+        where = f"{located.origin.file}:{located.origin.line}"
+        kind = KIND_OF_MODE.get(falco.driver)
+        tested = [] if store is None or kind is None else [
+            (key, libs, reasons) for key, libs, reasons in
+            quarantine.unreadable_in(store, falco.resolved_driver_version(), kind)
+            if compat.tells_of_falco(str(falco.version), str(kind), libs, reasons)]
+        for key, libs, reasons in tested:
+            found.append((where, f"warning: the driver loads; Falco {falco.version}'s "
+                          f"userspace cannot read it on {key.kernel_release}: {reasons[0]} "
+                          f"(load test of {key.relpath} with libs {libs})"))
+        rule = compat.probe_warning(str(falco.version)) if falco.driver is \
+            DriverMode.EBPF else None
+        if rule and not tested:
+            found.append((where, rule))
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,14 +93,9 @@ def run(args: argparse.Namespace) -> int:
         if hint:
             print(hint, file=sys.stderr)
         return 1
-    for located in manifests.hosts:
-        falco = located.value.spec.falco
-        warning = compat.probe_warning(str(falco.version)) if falco.driver is \
-            DriverMode.EBPF else None
-        if warning:
-            where = posixpath.join(prefix, located.origin.file) if prefix else \
-                located.origin.file
-            print(f"{where}:{located.origin.line}: {warning}", file=sys.stderr)
+    for where, warning in warnings(manifests.hosts, config):
+        print(f"{posixpath.join(prefix, where) if prefix else where}: {warning}",
+              file=sys.stderr)
     what = "the working tree" if snapshot.worktree else snapshot.revision[:12]
     print(f"{len(manifests.hosts)} hosts, {len(manifests.builds)} driver builds at "
           f"{what}: valid")

@@ -18,7 +18,7 @@ wanted by ``BuildRequest/<host>``, built and served like any other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -31,17 +31,11 @@ from reconciler.manifests.models import (
     SigningSpec,
 )
 from reconciler.model import container, kernelnames
-from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.artifacts import KIND_OF_MODE, ArtifactKey, DriverKind
 from reconciler.model.buildrequests import Requested
 from reconciler.model.host import HostFacts, InstalledKernel, Newest, VersionSource
 from reconciler.model.modes import DriverMode, PullPolicy
 from reconciler.model.modsig import Signing
-
-_MODE_KINDS = {
-    DriverMode.KMOD: DriverKind.KMOD,
-    DriverMode.KMOD_PRELOADED: DriverKind.KMOD,
-    DriverMode.EBPF: DriverKind.EBPF,
-}
 
 
 class DesiredArtifact(NamedTuple):
@@ -54,6 +48,9 @@ class DesiredArtifact(NamedTuple):
     # The kernel's own ``uname -r`` where the key names it otherwise; "" when they agree.
     uname_release: str = ""
     signing: Signing | None = None  # a module to sign with this key and certificate
+    # The Falco versions that load it: a Host's own; for a DriverBuild, every Host of the
+    # repository on its driver version and kind. Its load test tries their userspaces.
+    falcos: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ def host_artifact(host: Host, facts: HostFacts) -> ArtifactKey | kernelnames.Unn
     """The artifact this host's Falco will request for the running kernel; None if its
     mode needs none, ``Unnamed`` if its loader names none here."""
     falco = host.spec.falco
-    kind = _MODE_KINDS.get(falco.driver)
+    kind = KIND_OF_MODE.get(falco.driver)
     if kind is None:
         return None
     kernel = kernelnames.name(facts, falco.falco_version)
@@ -136,7 +133,7 @@ def installed_artifacts(
     """The artifacts this host's Falco will request once each installed kernel other than
     the running one is booted, and a note for each kernel its loader names no driver for."""
     falco = host.spec.falco
-    kind = _MODE_KINDS.get(falco.driver)
+    kind = KIND_OF_MODE.get(falco.driver)
     if kind is None or not host.spec.wants_installed:
         return [], []
     found: list[tuple[ArtifactKey, InstalledKernel]] = []
@@ -159,7 +156,7 @@ def listed_artifacts(host: Host) -> tuple[ArtifactKey, ...]:
     """The artifacts a Host names itself: its listed ``kernels``, of its driver version and
     kind (none for a driverless mode)."""
     falco = host.spec.falco
-    kind = _MODE_KINDS.get(falco.driver)
+    kind = KIND_OF_MODE.get(falco.driver)
     if kind is None or not host.spec.listed_kernels:
         return ()
     version = falco.resolved_driver_version()
@@ -205,6 +202,61 @@ def _signing(spec: SigningSpec | None, ring: Mapping[str, Signing] | None) -> Si
     return (ring or {}).get(spec.key) or Signing("", "", spec.key)
 
 
+class _Wants:
+    """What a host must have as it is gathered: each artifact once, with every manifest
+    that wants it, its kernelUrls, real release, signing key and declaring Falcos."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
+        self.releases: dict[ArtifactKey, str] = {}
+        self.signings: dict[ArtifactKey, Signing] = {}
+        self.falcos: dict[ArtifactKey, set[str]] = {}
+
+    def want(self, key: ArtifactKey, by: str, urls: tuple[str, ...] = (), *,
+             release: str = "", signing: Signing | None = None,
+             falco: Iterable[str] = ()) -> None:
+        if release:
+            self.releases.setdefault(key, release)
+        self.falcos.setdefault(key, set()).update(falco)
+        if signing is not None and key.kind is DriverKind.KMOD:
+            first = self.signings.setdefault(key, signing)
+            if first != signing:
+                self.notes.append(f"{by}: {key.relpath} is already wanted signed with key "
+                                  f"{first.name!r}; {signing.name!r} is not used for it")
+        entry = self.wanted.get(key)
+        if entry is None:
+            self.wanted[key] = ([by], list(dict.fromkeys(urls)))
+            return
+        who, kernel_urls = entry
+        if by not in who:
+            who.append(by)
+        kernel_urls.extend(u for u in urls if u not in kernel_urls)
+
+    def artifacts(self) -> tuple[DesiredArtifact, ...]:
+        return tuple(
+            DesiredArtifact(key, tuple(who), tuple(urls), self.releases.get(key, ""),
+                            self.signings.get(key), tuple(sorted(self.falcos[key])))
+            # Keys are unique and order by driver version, arch, kernel, kind.
+            for key, (who, urls) in sorted(self.wanted.items())
+        )
+
+
+def _declaring(manifests: ManifestSet) -> dict[tuple[str, DriverKind], set[str]]:
+    """The Falco versions of the repository's Hosts by the driver version and kind they
+    load (what a DriverBuild's drivers are load-tested with, besides their own libs)."""
+    found: dict[tuple[str, DriverKind], set[str]] = {}
+    seen: set[tuple[str, str | None, DriverMode]] = set()
+    for located in manifests.hosts:
+        falco = located.value.spec.falco
+        kind = KIND_OF_MODE.get(falco.driver)
+        if kind is None or (falco.version, falco.driver_version, falco.driver) in seen:
+            continue
+        seen.add((falco.version, falco.driver_version, falco.driver))
+        found.setdefault((falco.resolved_driver_version(), kind), set()).add(falco.version)
+    return found
+
+
 def compute(
     manifests: ManifestSet, facts: HostFacts, revision: str, *, drivers_url: str,
     privileged: bool = True, docker_socket: str = container.DOCKER_SOCKET,
@@ -219,29 +271,9 @@ def compute(
     loader may fall back on after our server; ``requested`` what other hosts asked this
     build host for, with their names; ``keyring`` the host's signing keys by name (a
     manifest names one; a name it lacks is carried unresolved and its build says why)."""
-    notes: list[str] = []
-    wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
-    releases: dict[ArtifactKey, str] = {}
+    wants = _Wants()
+    want, notes = wants.want, wants.notes
     host_kernels: list[tuple[str, ArtifactKey]] = []
-    signings: dict[ArtifactKey, Signing] = {}
-
-    def want(key: ArtifactKey, by: str, urls: tuple[str, ...] = (), release: str = "",
-             signing: Signing | None = None) -> None:
-        if release:
-            releases.setdefault(key, release)
-        if signing is not None and key.kind is DriverKind.KMOD:
-            first = signings.setdefault(key, signing)
-            if first != signing:
-                notes.append(f"{by}: {key.relpath} is already wanted signed with key "
-                             f"{first.name!r}; {signing.name!r} is not used for it")
-        entry = wanted.get(key)
-        if entry is None:
-            wanted[key] = ([by], list(dict.fromkeys(urls)))
-            return
-        who, kernel_urls = entry
-        if by not in who:
-            who.append(by)
-        kernel_urls.extend(u for u in urls if u not in kernel_urls)
 
     located: Located[Host] | None = manifests.host_for(facts.hostname)
     desired_container = None
@@ -258,16 +290,18 @@ def compute(
         signing = _signing(host.spec.signing, keyring)
         if key is not None:
             want(key, f"Host/{name} ({BOOTS if _image_root(facts) else RUNNING})",
-                 release=_other_release(key, facts.kernel_release), signing=signing)
+                 release=_other_release(key, facts.kernel_release), signing=signing,
+                 falco=(falco.version,))
             host_kernels.append((facts.kernel_release, key))
             for extra in host.spec.listed_kernels:
                 want(ArtifactKey.for_kernel(extra.kernel_id(), key.driver_version, key.kind),
-                     f"Host/{name} ({LISTED})", signing=signing)
+                     f"Host/{name} ({LISTED})", signing=signing, falco=(falco.version,))
         installed, unnamed = installed_artifacts(host, facts)
         notes += unnamed
         for other, kernel in installed:
             want(other, f"Host/{name} ({INSTALLED})",
-                 release=_other_release(other, kernel.release), signing=signing)
+                 release=_other_release(other, kernel.release), signing=signing,
+                 falco=(falco.version,))
             host_kernels.append((kernel.release, other))
         spec = container_spec(falco, drivers_url=drivers_url,
                               driver_relpath=key.relpath if key else "", privileged=privileged,
@@ -278,6 +312,7 @@ def compute(
             mode=falco.driver, artifact=key, adopt=falco.adopt, pull=falco.pull,
             drivers_url=drivers_url, blocked=blocked, healthz_port=falco.webserver_port,
         )
+    declaring = _declaring(manifests) if manifests.builds else {}
     for build in manifests.builds_for(facts.hostname):
         keys = _build_keys(build.value, keys_of, newest)
         if isinstance(keys, str):
@@ -287,21 +322,17 @@ def compute(
         for key in keys:
             want(key, f"DriverBuild/{build.value.metadata.name}", build.value.spec.kernel_urls,
                  release=_other_release(key, build.value.spec.uname_release),
-                 signing=build_signing)
+                 signing=build_signing,
+                 falco=declaring.get((key.driver_version, key.kind), ()))
     for item, hosts in requested:
         for asking in hosts:
             want(item.key, f"BuildRequest/{asking}", release=item.uname_release)
 
-    artifacts = tuple(
-        DesiredArtifact(key, tuple(who), tuple(urls), releases.get(key, ""), signings.get(key))
-        # Keys are unique and order by driver version, arch, kernel, kind.
-        for key, (who, urls) in sorted(wanted.items())
-    )
     return DesiredState(
         revision=revision,
         hostname=facts.hostname,
         host=located.value.metadata.name if located else None,
-        artifacts=artifacts,
+        artifacts=wants.artifacts(),
         container=desired_container,
         notes=tuple(notes),
         host_kernels=tuple(host_kernels),

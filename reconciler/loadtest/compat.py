@@ -64,6 +64,25 @@ def userspace_cannot_read(kind: str, libs_version: str, reasons: tuple[str, ...]
             "with the fix for CVE-2025-38563 (fixed in libs 0.22.0)")
 
 
+def older_userspaces(falcos: tuple[str, ...], tested_libs: str
+                     ) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The libs versions older than ``tested_libs`` that Falcos in ``falcos`` pin, each
+    with those Falcos, oldest first: the userspaces a driver is tested with as well. A
+    Falco whose libs version is not known is left out (nothing to build scap-open from),
+    and so is a test whose userspace was a driver version (an unknown driver's libs)."""
+    tested = version_tuple(tested_libs)
+    if tested is None or tested[0] != 0 or "+" in tested_libs:  # libs releases are 0.x
+        return ()
+    by_libs: dict[str, list[str]] = {}
+    for falco in sorted(set(falcos)):
+        libs = libs_of_falco(falco)
+        found = version_tuple(libs) if libs else None
+        if libs and found is not None and found < tested:
+            by_libs.setdefault(libs, []).append(falco)
+    return tuple((libs, tuple(who)) for libs, who in
+                 sorted(by_libs.items(), key=lambda item: version_tuple(item[0]) or ()))
+
+
 def falco_cannot_read(falco_version: str, kind: str, tested_libs: str,
                       reasons: tuple[str, ...]) -> bool:
     """Whether Falco ``falco_version``'s own userspace would meet the same refusal as the
@@ -72,6 +91,15 @@ def falco_cannot_read(falco_version: str, kind: str, tested_libs: str,
     return (falco_libs is not None
             and userspace_cannot_read(kind, falco_libs, reasons) is not None
             and userspace_cannot_read(kind, tested_libs, reasons) is not None)
+
+
+def tells_of_falco(falco_version: str, kind: str, tested_libs: str,
+                   reasons: tuple[str, ...]) -> bool:
+    """Whether a userspace of ``tested_libs`` failing to read a driver says that Falco
+    ``falco_version`` cannot read it either: the same libs (it was that Falco's
+    userspace), or both below the known fix."""
+    return (tested_libs == libs_of_falco(falco_version)
+            or falco_cannot_read(falco_version, kind, tested_libs, reasons))
 
 
 def probe_warning(falco_version: str) -> str | None:

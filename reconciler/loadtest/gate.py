@@ -9,6 +9,10 @@ applies the policy: a refused artifact is not published, it is copied with its V
 ``<state_dir>/quarantine/`` and the build fails at step load-test with the reason. A
 published one carries its result beside it in the store (``<artifact>.loadtest.json``,
 read into ``index.json``).
+
+A driver that loads is booted again with scap-open of each older libs version that a
+declaring Falco pins (``falcos``): whether that Falco's userspace can read it on this
+kernel is part of the result, and never keeps the driver out of the store.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
-from reconciler.loadtest import guest, policy, quarantine, tester, userspace
-from reconciler.loadtest.result import LoadTestResult
+from reconciler.loadtest import compat, guest, policy, quarantine, tester, userspace
+from reconciler.loadtest.result import LoadTestResult, Outcome, UserspaceCheck
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount
 
@@ -48,11 +52,13 @@ class Gate:
     device_name: str = "falco"
 
     def __call__(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
-                 device_name: str, build_log: steps.BuildLog) -> None:
-        """Test ``path``; raise ``StepFailed`` if the policy keeps it out of the store,
-        else leave its result beside it (``path`` + LOAD_TEST_SUFFIX) for the publish step."""
+                 device_name: str, build_log: steps.BuildLog, falcos: tuple[str, ...] = ()
+                 ) -> None:
+        """Test ``path`` (and, if it loads, with the userspace of each of ``falcos`` older
+        than its own); raise ``StepFailed`` if the policy keeps it out of the store, else
+        leave its result beside it (``path`` + LOAD_TEST_SUFFIX) for the publish step."""
         result = self._result(key, path, release=release, module_name=module_name,
-                              device_name=device_name, build_log=build_log)
+                              device_name=device_name, build_log=build_log, falcos=falcos)
         build_log.note(f"load test of {key.relpath}: {result.summary()}")
         refused = policy.refusal(self.policy, result)
         if refused is not None:
@@ -61,17 +67,19 @@ class Gate:
         atomic.write_bytes(path.with_name(path.name + LOAD_TEST_SUFFIX),
                            json.dumps(result.to_json(), indent=2).encode())
 
-    def fetched(self, key: ArtifactKey, path: Path, release: str) -> None:
+    def fetched(self, key: ArtifactKey, path: Path, release: str,
+                falcos: tuple[str, ...] = ()) -> None:
         """Test a fetched artifact before it is published, as a build's (``Fetcher``);
         its notes go to a log of its own beside the build logs."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         name = key.relpath.replace("/", "_")
         self(key, path, release=release, module_name=self.module_name,
              device_name=self.device_name, build_log=steps.BuildLog(
-                 self.setup.state_dir / "logs" / f"fetch-{name}-{stamp}.log"))
+                 self.setup.state_dir / "logs" / f"fetch-{name}-{stamp}.log"), falcos=falcos)
 
     def _result(self, key: ArtifactKey, path: Path, *, release: str, module_name: str,
-                device_name: str, build_log: steps.BuildLog) -> LoadTestResult:
+                device_name: str, build_log: steps.BuildLog,
+                falcos: tuple[str, ...] = ()) -> LoadTestResult:
         kind = str(key.kind)
         if not qemu.available():
             return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
@@ -90,10 +98,35 @@ class Gate:
             space = tester.prepare(self.engine, self.setup, key.driver_version,
                                    module_name=module_name, device_name=device_name)
             subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
-            return tester.boot(subject, self._kernel_image(kept, release, build_log), space,
-                               self.setup, guest.Options(accel=self.accel))
+            image = self._kernel_image(kept, release, build_log)
+            result = tester.boot(subject, image, space, self.setup,
+                                 guest.Options(accel=self.accel))
         except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
+        older = compat.older_userspaces(falcos, result.libs_version) if result.loaded else ()
+        checks = tuple(self._userspace(subject, image, libs, who, build_log)
+                       for libs, who in older)
+        return dataclasses.replace(result, userspaces=checks) if checks else result
+
+    def _userspace(self, subject: guest.Subject, image: kernelimage.KernelImage, libs: str,
+                   falcos: tuple[str, ...], build_log: steps.BuildLog) -> UserspaceCheck:
+        """The driver booted again with scap-open of ``libs``, the userspace ``falcos``
+        pin: whether they can read it here (never whether it is published)."""
+        try:
+            space = tester.prepare_libs(self.engine, self.setup, libs,
+                                        module_name=subject.module_name,
+                                        device_name=subject.device_name)
+            found = tester.boot(subject, image, space, self.setup,
+                                guest.Options(accel=self.accel))
+        except ReconcilerError as exc:
+            check = UserspaceCheck(libs, falcos, Outcome.UNTESTED, (str(exc),))
+        else:
+            outcome = (Outcome.PASSED if found.passed else
+                       Outcome.LOADED if found.loaded else Outcome.FAILED)
+            check = UserspaceCheck(libs, falcos, outcome, found.reasons, found.events,
+                                   found.drops, found.vm_log)
+        build_log.note(f"load test with the userspace of {check.line()}")
+        return check
 
     def _kernel_image(self, kept: Path | None, release: str,
                       build_log: steps.BuildLog) -> kernelimage.KernelImage:

@@ -8,9 +8,10 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from reconciler.edges.store import opener
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX, Store
 from reconciler.loadtest.result import LoadTestResult, Outcome
-from reconciler.model.artifacts import ArtifactKey
+from reconciler.model.artifacts import ArtifactKey, DriverKind, parse_relpath
 
 
 def folder(state_dir: Path) -> Path:
@@ -56,15 +57,36 @@ def held_back(state_dir: Path, keys: Iterable[ArtifactKey]) -> list[tuple[Artifa
 
 def unreadable(store: Store, key: ArtifactKey | None
                ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
-    """``key``'s stored result if it says ``loaded`` (the driver loads; its tested
-    userspace cannot read it): the libs version of that userspace and the reasons."""
+    """What ``key``'s stored result says a userspace cannot read: the driver loads, and
+    its tested userspace (``loaded``) or an older Falco's (a ``loaded`` userspace check)
+    cannot read it on that kernel. Each with that userspace's libs version and reasons."""
     if key is None:
         return []
     path = store.path_of(key)
     result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
-    if result is None or result.outcome is not Outcome.LOADED:
+    if result is None:
         return []
-    return [(key, result.libs_version, result.reasons)]
+    found = [(key, result.libs_version, result.reasons)] \
+        if result.outcome is Outcome.LOADED else []
+    return found + [(key, check.libs_version, check.reasons) for check in result.userspaces
+                    if check.outcome is Outcome.LOADED]
+
+
+def unreadable_in(store: Store, driver_version: str, kind: DriverKind
+                  ) -> list[tuple[ArtifactKey, str, tuple[str, ...]]]:
+    """``unreadable`` for every stored ``kind`` driver of ``driver_version`` (any kernel,
+    any arch): what ``validate`` tells a Host of, before any plan."""
+    found: list[tuple[ArtifactKey, str, tuple[str, ...]]] = []
+    if not opener.safe_part(driver_version):
+        return found
+    folder = store.root / driver_version
+    suffix = kind.suffix + LOAD_TEST_SUFFIX
+    for path in sorted(folder.glob(f"*/*{suffix}")) if folder.is_dir() else ():
+        key = parse_relpath(path.relative_to(store.root).as_posix().removesuffix(
+            LOAD_TEST_SUFFIX))
+        if key is not None and key.kind is kind:
+            found += unreadable(store, key)
+    return found
 
 
 def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:

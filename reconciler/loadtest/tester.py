@@ -21,6 +21,7 @@ from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, StepFailed
 from reconciler.loadtest import compat, guest, userspace
 from reconciler.loadtest.result import LoadTestResult
+from reconciler.model.urls import redacted
 
 log = logs.get(__name__)
 
@@ -44,31 +45,57 @@ def vm_log_path(state_dir: Path, artifact: Path) -> Path:
 def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
             module_name: str = "falco", device_name: str = "falco") -> userspace.GuestUserspace:
     """scap-open for ``driver_version`` (built in the builder unless cached)."""
+    spec = setup.source
+    if spec.startswith(sources.DEB_PREFIX):
+        # Debian's DKMS package has no libscap; its source package has, at the same version
+        spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_PREFIX)
+    return _build(engine, setup, spec, driver_version, module_name=module_name,
+                  device_name=device_name)
+
+
+def prepare_libs(engine: ContainerEngine, setup: Setup, libs_version: str, *,
+                 module_name: str = "falco", device_name: str = "falco"
+                 ) -> userspace.GuestUserspace:
+    """scap-open of libs ``libs_version``, an older Falco's userspace, from where the
+    driver's source comes: a URL template takes the libs tag (driver and libs releases are
+    tags of one repository); Debian's source package only when it is that version."""
+    spec = setup.source
+    if spec.startswith((sources.DEB_PREFIX, sources.DEB_SRC_PREFIX)):
+        spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_SRC_PREFIX
+                                                          ).removeprefix(sources.DEB_PREFIX)
+    elif "://" not in spec or "{driverVersion}" not in spec:
+        raise LoadTestError(
+            f"no source of libs {libs_version}: the driver source {redacted(spec)!r} is one "
+            "tree; a URL template with {driverVersion} (as the default) reaches libs tags too")
+    return _build(engine, setup, spec, libs_version, module_name=module_name,
+                  device_name=device_name, expect=libs_version)
+
+
+def _build(engine: ContainerEngine, setup: Setup, spec: str, version: str, *,
+           module_name: str, device_name: str, expect: str | None = None
+           ) -> userspace.GuestUserspace:
+    """scap-open from the tree ``spec`` gives for ``version``, built unless cached; a
+    tree whose libs version is not ``expect`` (when given) is refused before any build."""
     cache = setup.state_dir / "cache"
-    build_log = steps.BuildLog(setup.state_dir / "logs" / f"guest-userspace-{driver_version}.log")
+    build_log = steps.BuildLog(setup.state_dir / "logs" / f"guest-userspace-{version}.log")
     eng = jobs.Jobs(engine)
     try:
         image = images.ensure(eng, setup.base_image, cache / "locks", build_log,
                               timeout=setup.timeout)
-        spec = setup.source
-        source = sources.ensure(eng, image.reference, spec, driver_version,
+        source = sources.ensure(eng, image.reference, spec, version,
                                 cache_root=cache / "sources", log=build_log,
                                 timeout=setup.timeout)
-        if source.kind is sources.TreeKind.DKMS and spec.startswith(sources.DEB_PREFIX):
-            # Debian's DKMS package has no libscap; its source package has, same version
-            spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_PREFIX)
-            source = sources.ensure(eng, image.reference, spec, driver_version,
-                                    cache_root=cache / "sources", log=build_log,
-                                    timeout=setup.timeout)
     except StepFailed as exc:
         raise LoadTestError(f"cannot prepare the load test's userspace: {exc.reason} "
                             f"(log {build_log.path})") from exc
     debian = sources.debian_version(source)
-    return userspace.ensure(eng, image.reference, source, spec, driver_version,
+    libs = upstream_version(debian) if debian else compat.libs_of_driver(version) or version
+    if expect is not None and libs != expect:
+        raise LoadTestError(f"no source of libs {expect}: {redacted(spec)} has {libs}")
+    return userspace.ensure(eng, image.reference, source, spec, version,
                             module_name=module_name, device_name=device_name,
                             cache_root=cache, log=build_log, timeout=setup.timeout,
-                            libs_version=upstream_version(debian) if debian
-                            else compat.libs_of_driver(driver_version))
+                            libs_version=libs)
 
 
 def upstream_version(debian_version: str) -> str:

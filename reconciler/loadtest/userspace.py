@@ -41,10 +41,10 @@ def script_text(name: str) -> str:
     return (resources.files("reconciler.loadtest") / "scripts" / name).read_text("utf-8")
 
 
-def cache_key(driver_version: str, source_spec: str, builder_image: str,
+def cache_key(libs_version: str, source_spec: str, builder_image: str,
               module_name: str, device_name: str) -> str:
     recipe = "\0".join(script_text(name) for name in (_SCRIPT, *_FILES))
-    text = "\0".join((driver_version, source_spec, builder_image, module_name, device_name,
+    text = "\0".join((libs_version, source_spec, builder_image, module_name, device_name,
                       recipe))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -60,7 +60,8 @@ def ensure(
         raise LoadTestError(
             f"driver source {source_spec!r} is a DKMS tree without libscap: a load test "
             "needs a falcosecurity/libs tree to build scap-open from")
-    key = cache_key(driver_version, source_spec, builder_image, module_name, device_name)
+    key = cache_key(libs_version or driver_version, source_spec, builder_image, module_name,
+                    device_name)
     folder = cache_root / "guest-userspace" / key
     if not (folder / "scap-open").is_file():
         with locks.held(folder.with_name(f".{key}.lock")):

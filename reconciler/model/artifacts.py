@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import quote
 
+from reconciler.model.modes import DriverMode
+
 DRIVER_NAME = "falco"
 SHA_SUFFIX = ".sha256"  # the checksum sidecar beside each stored artifact
 
@@ -30,6 +32,14 @@ class DriverKind(enum.StrEnum):
     @property
     def suffix(self) -> str:
         return _SUFFIX[self]
+
+
+# The artifact each driver mode loads (modern_ebpf is built into Falco: none).
+KIND_OF_MODE = {
+    DriverMode.KMOD: DriverKind.KMOD,
+    DriverMode.KMOD_PRELOADED: DriverKind.KMOD,
+    DriverMode.EBPF: DriverKind.EBPF,
+}
 
 
 # A plain dict beside the property: ArtifactKey reads it for every key it makes.

@@ -269,7 +269,7 @@ def notes(desired: DesiredState, observed: ObservedState) -> tuple[str, ...]:
                      f"{want.falco_version} and removed in 0.44: move to modern_ebpf or kmod")
     found += observed.upstream_notes
     for key, libs, reasons in observed.unreadable:
-        if want is not None and key == want.artifact and compat.falco_cannot_read(
+        if want is not None and key == want.artifact and compat.tells_of_falco(
                 want.falco_version, str(key.kind), libs, reasons):
             found.append(f"warning: {key.relpath}: the driver loads; Falco "
                          f"{want.falco_version}'s userspace cannot read it on this kernel: "

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler import cli
+from reconciler.loadtest.result import LoadTestResult, Outcome, UserspaceCheck
 from tests.conftest import GitRepo
 
 HOST = """\
@@ -211,3 +212,30 @@ def test_a_host_whose_falco_cannot_read_the_probe_on_new_kernels_is_a_warning(
                    "(libs 0.20.0) cannot read the legacy eBPF probe on kernels with the fix "
                    "for CVE-2025-38563 (Debian 6.1.148 and later: unable to mmap the "
                    "perf-buffer); use kmod or modern_ebpf there, or Falco 0.42+"]
+
+
+def test_a_load_test_that_found_a_hosts_falco_cannot_read_its_driver_is_a_warning(
+    git_repo: GitRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The store holds a 10.2.0+driver module whose load test ran Falco 0.40.0's
+    userspace (libs 0.20.0) too, which could not read it (as the gate leaves it beside the
+    module; tests/loadtest/test_userspaces.py makes a real one): the Host on Falco 0.40.0
+    is warned at its line with the test's reason and kernel; the one on 0.44.0 is not."""
+    store = tmp_path / "store"
+    module = store / "10.2.0+driver/x86_64/falco_debian_6.1.0-57-cloud-amd64_1.ko"
+    module.parent.mkdir(parents=True)
+    module.write_bytes(b"\x7fELF")
+    check = UserspaceCheck("0.20.0", ("0.40.0",), Outcome.LOADED,
+                           ("scap-open could not start a capture: Minimum API version …",))
+    module.with_name(module.name + ".loadtest.json").write_text(json.dumps(LoadTestResult(
+        Outcome.PASSED, "kmod", libs_version="0.25.1", userspaces=(check,)).to_json()))
+    pinned = HOST.replace("version: 0.37.1", "version: 0.40.0\n    driverVersion: 10.2.0+driver")
+    git_repo.commit({"hosts/web.yaml": pinned,
+                     "hosts/new.yaml": pinned.replace("0.40.0", "0.44.0")
+                     .replace("name: web", "name: n").replace("web-*", "n-*")})
+    assert cli.main(_validate(git_repo, tmp_path, "--store", str(store))) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "hosts/web.yaml:1: warning: the driver loads; Falco 0.40.0's userspace cannot read "
+        "it on 6.1.0-57-cloud-amd64: scap-open could not start a capture: Minimum API "
+        "version … (load test of 10.2.0+driver/x86_64/falco_debian_6.1.0-57-cloud-amd64_1.ko "
+        "with libs 0.20.0)"]

@@ -143,3 +143,28 @@ def test_a_driver_build_whose_release_is_the_real_one_carries_none() -> None:
              "  kernelRelease: 6.1.0-57-cloud-amd64\n  unameRelease: 6.1.0-57-cloud-amd64\n")
     state = compute(loading.load([("b.yaml", build.encode())]), facts(RUNNING))
     assert wanted(state) == {key("6.1.0-57-cloud-amd64").relpath: (("DriverBuild/b",), "")}
+
+
+def test_a_driver_carries_the_falcos_that_load_it_for_its_load_test() -> None:
+    """A Host's driver carries its own Falco; a DriverBuild's, every Host of the repository
+    on that driver version and kind (their userspaces are load-tested too): here the
+    0.40.0 kmod Host and the 0.41.0 one pinned to 8.0.0+driver, not the probe Host nor the
+    0.42.0 Host (9.0.0+driver)."""
+    build = ("apiVersion: falco-reconciler/v1\nkind: DriverBuild\nmetadata: {name: b}\n"
+             "spec:\n  target: debian\n  driverVersion: 8.0.0+driver\n"
+             "  kernelRelease: 6.1.0-58-cloud-amd64\n")
+
+    def host(name: str, falco: str) -> tuple[str, bytes]:
+        return (f"{name}.yaml", ("apiVersion: falco-reconciler/v1\nkind: Host\nmetadata: "
+                                 f"{{name: {name}}}\nspec:\n  match: {{hostnames: [{name}-*]}}"
+                                 f"\n  falco: {falco}\n").encode())
+
+    m = loading.load([("b.yaml", build.encode()),
+                      host("web", "{version: 0.40.0}"),
+                      host("pinned", "{version: 0.41.0, driverVersion: 8.0.0+driver}"),
+                      host("probe", "{version: 0.39.0, driver: ebpf, "
+                                    "driverVersion: 8.0.0+driver}"),
+                      host("newer", "{version: 0.42.0}")])
+    falcos = {a.key.relpath: a.falcos for a in compute(m, facts(RUNNING)).artifacts}
+    assert falcos == {key("6.1.192-3-cloud-amd64").relpath: ("0.40.0",),
+                      key("6.1.0-58-cloud-amd64").relpath: ("0.40.0", "0.41.0")}

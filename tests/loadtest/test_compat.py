@@ -43,3 +43,21 @@ def test_the_probe_warning_names_only_falcos_below_the_fix() -> None:
     assert "Falco 0.41.1's userspace (libs 0.21.0)" in (compat.probe_warning("0.41.1") or "")
     assert compat.probe_warning("0.42.0") is None
     assert compat.probe_warning("0.32.2") is None  # libs version not known: no claim
+
+
+def test_older_userspaces_are_those_below_the_tested_libs_grouped_oldest_first() -> None:
+    """Falcos whose pinned libs are older than the tested userspace, by libs version;
+    newer or equal ones, and Falcos whose libs version is not known, add no run."""
+    assert compat.older_userspaces(("0.44.0", "0.40.0", "0.41.1", "0.41.0", "0.32.2"),
+                                   "0.25.1") == (("0.20.0", ("0.40.0",)),
+                                                 ("0.21.0", ("0.41.0", "0.41.1")))
+    assert compat.older_userspaces(("0.40.0",), "0.20.0") == ()
+    assert compat.older_userspaces(("0.40.0",), "8.0.0-private") == ()
+
+
+def test_a_falco_is_told_of_its_own_libs_refusal_or_of_the_known_case_below_the_fix(
+) -> None:
+    api = ("scap-open could not start a capture: Minimum API version …",)
+    assert compat.tells_of_falco("0.40.0", "kmod", "0.20.0", api)  # its own userspace
+    assert not compat.tells_of_falco("0.41.0", "kmod", "0.20.0", api)  # another's
+    assert compat.tells_of_falco("0.41.0", "ebpf", "0.20.0", (PERF,))  # both below the fix

@@ -41,6 +41,23 @@ def libs_tarball(version: str) -> Path:
     return path
 
 
+# libs release tags on the same commit as a driver release tag (falcosecurity/libs:
+# 0.20.0 and 8.0.0+driver are both 22be2498, 0.25.1 and 10.2.0+driver both 296aedab), so
+# the fixture tree of the one is, byte for byte, GitHub's archive of the other's tree.
+SAME_TREE = {"0.20.0": "8.0.0+driver", "0.25.1": "10.2.0+driver"}
+
+
+def libs_template(folder: Path) -> str:
+    """A ``file://`` source template with ``{driverVersion}``, as the default GitHub
+    archive template is: it reaches the fixture trees by driver tag and by libs tag."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for tag in ("8.0.0+driver", "10.2.0+driver", *SAME_TREE):
+        link = folder / f"falcosecurity-libs-{tag}.tar.gz"
+        if not link.exists():
+            link.symlink_to(libs_tarball(SAME_TREE.get(tag, tag)))
+    return f"file://{folder}/falcosecurity-libs-{{driverVersion}}.tar.gz"
+
+
 def require_vm() -> None:
     """QEMU and a static busybox, as .ci/setup installs them."""
     if not qemu.available() or shutil.which("busybox") is None:
@@ -70,8 +87,8 @@ def built(engine: Docker, docker_client: Any, base_image: str,
           tmp_path_factory: pytest.TempPathFactory) -> Built:
     require_vm()
     own, other = kernelpkg.require(2)
-    source = str(libs_tarball(DRIVER_VERSION))
     state = tmp_path_factory.mktemp("loadtest-state")
+    source = libs_template(state / "libs")
     (CACHE_ROOT / "cache").mkdir(parents=True, exist_ok=True)
     (state / "cache").symlink_to(CACHE_ROOT / "cache")
     config = runner.BuildConfig(state_dir=state, store=state / "store", source=source,

@@ -107,11 +107,14 @@ def test_require_tested_takes_only_what_passed_and_builds_the_rest(
 def test_this_hosts_own_test_decides_and_its_result_wins(web: Host, tmp_path: Path) -> None:
     """Where this host can test, it does, before publishing: a refusal keeps the file out
     (the fetch fails and the driver is built instead), a result of its own replaces the
-    upstream's."""
+    upstream's. The test is given the Falcos that load the driver (their userspaces are
+    tried too): web-1's own Falco for its module; none declare the probe's build."""
     tested: list[str] = []
+    falcos_of: dict[str, tuple[str, ...]] = {}
 
-    def own_test(key: ArtifactKey, path: Path, release: str) -> None:
+    def own_test(key: ArtifactKey, path: Path, release: str, falcos: tuple[str, ...]) -> None:
         tested.append(key.relpath)
+        falcos_of[key.relpath] = falcos
         assert path.read_bytes() == GOOD[key] and release == RELEASE  # the downloaded bytes
         if key == EBPF:
             raise StepFailed("the load test failed: the probe did not load through the "
@@ -123,6 +126,7 @@ def test_this_hosts_own_test_decides_and_its_result_wins(web: Host, tmp_path: Pa
         with_results(tmp_path / "b", {KMOD: PASSED, EBPF: PASSED})
         outcomes = apply(web, [Upstream(url, UpstreamKind.RECONCILER)], own_test)
     assert sorted(tested) == sorted([KMOD.relpath, EBPF.relpath])
+    assert falcos_of == {KMOD.relpath: ("0.32.2",), EBPF.relpath: ()}
     own = stored_result(web, KMOD)
     assert own is not None and own["events"] == 42 and "testedBy" not in own
     probe = next(o for o in outcomes if o.change.name == EBPF.relpath)
