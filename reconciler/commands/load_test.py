@@ -5,13 +5,16 @@ image itself (``--kernel-image``: the ``vmlinuz`` of any distribution's package,
 ``lib/modules/<release>/vmlinuz`` of an .rpm), in QEMU with no disk and no network,
 inserts the module (or loads the probe through the verifier), captures a few seconds with
 scap-open built from the driver's own libs source (the build settings' ``--source``),
-finds this run's marker mkdirs, removes the module and scans the kernel log. Prints the
-result (``--json``: one object); exit 1 when the driver failed.
+finds this run's marker mkdirs, removes the module and scans the kernel log. ``--falco
+VERSION`` also boots it with the userspace of that Falco's libs when they are older than
+the driver's (as the build's test does for the Falcos that declare it). Prints the result
+(``--json``: one object); exit 1 when the driver failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -40,6 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="or that kernel's image (an x86 bzImage, such as vmlinuz-*)")
     p.add_argument("--driver-version", help="its driver version (default: from its store "
                    "path, <driverVersion>/<arch>/falco_...)")
+    p.add_argument("--falco", action="append", default=[], metavar="VERSION",
+                   help="also test with this Falco release's userspace (the libs it pins), "
+                   "if older than the driver's; repeatable")
     p.add_argument("--module-name", default="falco", help="its module name (default: falco)")
     p.add_argument("--device-name", default="falco", help="its device name (default: falco)")
     p.add_argument("--accel", default=qemu.DEFAULT_ACCEL,
@@ -79,15 +85,20 @@ def run(args: argparse.Namespace) -> int:
     version = driver_version_of(artifact, args.driver_version)
     conf = settings.resolve(args)
     setup = tester.Setup(conf.state_dir, conf.source, conf.base_image, conf.build_timeout)
-    image = None if args.kernel_package else kernelimage.from_file(  # refused before a build
-        kernel, kernelimage.release_of(kernel), tester.images_cache(setup))
+    cache = tester.images_cache(setup)  # the image is read (or refused) before any build
+    image = (kernelimage.from_package(kernel, cache) if args.kernel_package
+             else kernelimage.from_file(kernel, kernelimage.release_of(kernel), cache))
     with runtime.open_runtime(conf) as rt:
         space = tester.prepare(rt.build_engine(), setup, version, module_name=args.module_name,
                                device_name=args.device_name)
     subject = guest.Subject(artifact, kind, args.module_name, args.device_name)
     options = guest.Options(timeout=args.timeout, accel=args.accel)
-    result = (tester.test(subject, kernel, space, setup, options) if image is None
-              else tester.boot(subject, image, space, setup, options))
+    result = tester.boot(subject, image, space, setup, options)
+    if args.falco:
+        with runtime.open_runtime(conf) as rt:
+            result = dataclasses.replace(result, userspaces=tester.older_userspaces(
+                rt.build_engine(), setup, subject, image, tested=result,
+                falcos=tuple(args.falco), options=options))
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:

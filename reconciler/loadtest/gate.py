@@ -32,8 +32,8 @@ from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
 from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
-from reconciler.loadtest import compat, guest, policy, quarantine, tester, userspace
-from reconciler.loadtest.result import LoadTestResult, Outcome, UserspaceCheck
+from reconciler.loadtest import guest, policy, quarantine, tester, userspace
+from reconciler.loadtest.result import LoadTestResult
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount
 
@@ -103,30 +103,12 @@ class Gate:
                                  guest.Options(accel=self.accel))
         except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
-        older = compat.older_userspaces(falcos, result.libs_version) if result.loaded else ()
-        checks = tuple(self._userspace(subject, image, libs, who, build_log)
-                       for libs, who in older)
+        checks = tester.older_userspaces(self.engine, self.setup, subject, image,
+                                         tested=result, falcos=falcos,
+                                         options=guest.Options(accel=self.accel))
+        for check in checks:
+            build_log.note(f"load test with the userspace of {check.line()}")
         return dataclasses.replace(result, userspaces=checks) if checks else result
-
-    def _userspace(self, subject: guest.Subject, image: kernelimage.KernelImage, libs: str,
-                   falcos: tuple[str, ...], build_log: steps.BuildLog) -> UserspaceCheck:
-        """The driver booted again with scap-open of ``libs``, the userspace ``falcos``
-        pin: whether they can read it here (never whether it is published)."""
-        try:
-            space = tester.prepare_libs(self.engine, self.setup, libs,
-                                        module_name=subject.module_name,
-                                        device_name=subject.device_name)
-            found = tester.boot(subject, image, space, self.setup,
-                                guest.Options(accel=self.accel))
-        except ReconcilerError as exc:
-            check = UserspaceCheck(libs, falcos, Outcome.UNTESTED, (str(exc),))
-        else:
-            outcome = (Outcome.PASSED if found.passed else
-                       Outcome.LOADED if found.loaded else Outcome.FAILED)
-            check = UserspaceCheck(libs, falcos, outcome, found.reasons, found.events,
-                                   found.drops, found.vm_log)
-        build_log.note(f"load test with the userspace of {check.line()}")
-        return check
 
     def _kernel_image(self, kept: Path | None, release: str,
                       build_log: steps.BuildLog) -> kernelimage.KernelImage:

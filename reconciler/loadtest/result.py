@@ -117,11 +117,14 @@ class LoadTestResult:
                 + "".join(f"\n  userspace of {check.line()}" for check in self.userspaces))
 
     def one_line(self) -> str:
-        """``failed: insmod: ... (VM log <path>)``: the outcome and its first reason."""
+        """``failed: insmod: ... (VM log <path>)``: the outcome and its first reason, and
+        each older Falco whose userspace could not read it."""
         first = self.reasons[0] if self.reasons else (
             f"{self.events} events, {self.drops} drops on {self.kernel_release or '?'}")
         log = f" (VM log {self.vm_log})" if self.vm_log and not self.passed else ""
-        return f"{self.outcome}: {first}{log}"
+        older = "".join(f"; Falco {', '.join(c.falcos)}'s userspace (libs {c.libs_version}) "
+                        "cannot read it" for c in self.userspaces if c.outcome is Outcome.LOADED)
+        return f"{self.outcome}: {first}{log}{older}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -18,9 +18,9 @@ from reconciler.builder import images, sources, steps
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.vm import kernelimage, qemu
-from reconciler.errors import LoadTestError, StepFailed
+from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
 from reconciler.loadtest import compat, guest, userspace
-from reconciler.loadtest.result import LoadTestResult
+from reconciler.loadtest.result import LoadTestResult, Outcome, UserspaceCheck
 from reconciler.model.urls import redacted
 
 log = logs.get(__name__)
@@ -123,7 +123,33 @@ def boot(subject: guest.Subject, image: kernelimage.KernelImage,
         raise LoadTestError(f"{qemu.BINARY} is not installed (Debian: qemu-system-x86)")
     result = guest.run(subject, image, space, vm_log_path(setup.state_dir, subject.artifact),
                        options)
-    log.info("loadtest.done", artifact=str(subject.artifact), result=str(result.outcome),
+    log.info("loadtest.done", artifact=str(subject.artifact), libs=space.libs_version,
+             result=str(result.outcome),
              events=result.events, drops=result.drops, seconds=round(result.duration_seconds, 1),
              vm_log=result.vm_log)
     return result
+
+
+def older_userspaces(engine: ContainerEngine, setup: Setup, subject: guest.Subject,
+                     image: kernelimage.KernelImage, *, tested: LoadTestResult,
+                     falcos: tuple[str, ...], options: guest.Options = guest.DEFAULT_OPTIONS
+                     ) -> tuple[UserspaceCheck, ...]:
+    """``subject`` booted again with scap-open of each libs version older than its own
+    test's that one of ``falcos`` pins (only when it loaded): whether they can read it
+    on this kernel. A userspace that cannot be had is ``untested`` with why."""
+    if not tested.loaded:
+        return ()
+    checks = []
+    for libs, who in compat.older_userspaces(falcos, tested.libs_version):
+        try:
+            space = prepare_libs(engine, setup, libs, module_name=subject.module_name,
+                                 device_name=subject.device_name)
+            found = boot(subject, image, space, setup, options)
+        except ReconcilerError as exc:
+            checks.append(UserspaceCheck(libs, who, Outcome.UNTESTED, (str(exc),)))
+            continue
+        outcome = (Outcome.PASSED if found.passed else
+                   Outcome.LOADED if found.loaded else Outcome.FAILED)
+        checks.append(UserspaceCheck(libs, who, outcome, found.reasons, found.events,
+                                     found.drops, found.vm_log))
+    return tuple(checks)

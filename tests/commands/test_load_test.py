@@ -22,10 +22,14 @@ def test_a_module_on_its_own_kernel_passes_with_its_markers_captured(
 ) -> None:
     """Inserted, /dev/falco0..N made, a capture of real events holding every marker mkdir
     of this run, removed cleanly, nothing worse than out-of-tree/unsigned taint: exit 0 and
-    a JSON result naming the exact kernel image and the VM log."""
+    a JSON result naming the exact kernel image and the VM log. ``--falco``: Falco 0.39.0
+    pins libs 0.18.1, older than the module's 0.20.0, whose tree the source does not have
+    (the fixtures hold 0.20.0 and 0.25.1 only): that userspace is untested, saying why, and
+    the module still passes; 0.44.0's libs are newer and add no run."""
     code = cli.main(["load-test", str(built.module), "--kernel-package", str(built.own_kernel.deb),
                      "--json", "--state-dir", str(built.setup.state_dir),
-                     "--source", built.setup.source, "--base-image", built.setup.base_image])
+                     "--source", built.setup.source, "--base-image", built.setup.base_image,
+                     "--falco", "0.39.0", "--falco", "0.44.0"])
     printed = json.loads(capsys.readouterr().out)
 
     assert code == 0, printed
@@ -35,6 +39,10 @@ def test_a_module_on_its_own_kernel_passes_with_its_markers_captured(
     assert printed["markersFound"] == printed["markers"] == 5
     assert printed["kernelRelease"] == built.own_kernel.release
     assert printed["libsVersion"] == "0.20.0"  # the libs of 8.0.0+driver's release branch
+    (older,) = printed["userspaces"]
+    assert (older["libsVersion"], older["falco"], older["result"]) == (
+        "0.18.1", ["0.39.0"], "untested")
+    assert "cannot fetch driver 0.18.1 from file://" in older["reasons"][0]
     vmlinuz = tmp_path / "boot"
     subprocess.run(["dpkg-deb", "-x", str(built.own_kernel.deb), str(vmlinuz)], check=True)
     image = vmlinuz / "boot" / f"vmlinuz-{built.own_kernel.release}"

@@ -32,4 +32,6 @@ def test_userspace_checks_survive_the_json_and_read_as_one_line_each() -> None:
     assert check.line() == ("Falco 0.40.0, 0.40.1 (libs 0.20.0): loaded: scap-open could "
                             "not start a capture: API")
     assert result.summary().endswith("\n  userspace of " + check.line())
+    assert result.one_line() == ("passed: 9 events, 0 drops on ?; Falco 0.40.0, 0.40.1's "
+                                 "userspace (libs 0.20.0) cannot read it")
     assert UserspaceCheck.from_json({"result": "maybe"}).outcome is Outcome.FAILED
