@@ -11,9 +11,12 @@ closes it after; builds get a connection of their own with the build's long time
 runtime per pass and keeps the long-lived parts (the store's verdict cache, the manifest
 cache) across passes in a ``Shared``.
 
-The server and the daemon's parts are imported where they are built: a ``plan`` should
-not pay for the imports of the server and the daemon (see ``cli.parser``), and the
-daemon's passes use this module's runtime.
+Whatever only applies, builds, serves or runs the daemon is imported where it is built
+(the builder, the load test and its VM, the crypto stack signing modules and indexes, the
+fetcher, the deployer, the server, the daemon's parts): a ``plan`` reads, observes and
+diffs, and should not pay for the imports of the rest (``cli.parser`` does the same for
+commands; tests/commands/test_plan.py holds a plan to it). The daemon's passes use this
+module's runtime, so the daemon cannot be imported at the top either.
 """
 
 from __future__ import annotations
@@ -27,40 +30,36 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler import builder, logs
-from reconciler.apply import deploy, executor, fetcher, modules
+from reconciler import logs
 from reconciler.edges import secrets
 from reconciler.edges.docker import client as docker_client
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.git.source import GitManifests
-from reconciler.edges.host import crypto, kmod
 from reconciler.edges.host import facts as hostfacts
 from reconciler.edges.host.reader import AptCache, HostFiles, ReportedHost
-from reconciler.edges.http import requester
 from reconciler.edges.state.files import LedgerFile, QueueFile
-from reconciler.edges.store import signedindex
 from reconciler.edges.store.local import Store
 from reconciler.errors import ConfigError, ReconcilerError
-from reconciler.httpd.files import StoreFiles
-from reconciler.loadtest import gate as loadtest_gate
-from reconciler.loadtest import quarantine, tester
+from reconciler.loadtest import quarantine
 from reconciler.loadtest.policy import Policy as LoadTestPolicy
 from reconciler.manifests import loading
-from reconciler.model.asking import RequestOutcome
-from reconciler.model.buildrequests import Requested
-from reconciler.model.netpolicy import UrlPolicy
 from reconciler.model.upstreams import BuildPolicy
 from reconciler.observe import sources, survey
 from reconciler.plan import planner
 from reconciler.settings import Settings, parse_listen
 
 if TYPE_CHECKING:
+    from reconciler import builder
+    from reconciler.apply import deploy, executor, modules
     from reconciler.daemon.building import Building
     from reconciler.daemon.wakeup import Wakeup
     from reconciler.daemon.webhook import WebhookServer
     from reconciler.edges.state.buildqueue import BuildQueue
     from reconciler.httpd.intake import Intake
     from reconciler.httpd.server import DriverServer
+    from reconciler.loadtest import gate as loadtest_gate
+    from reconciler.model.asking import RequestOutcome
+    from reconciler.model.buildrequests import Requested
 
 log = logs.get(__name__)
 
@@ -156,12 +155,17 @@ class Runtime:
         conf = self.settings
         if conf.load_test is LoadTestPolicy.OFF:
             return None
+        from reconciler.loadtest import gate, tester  # noqa: PLC0415 - see the module docstring
+
         # The gate runs containers and commits images as a build does: the build engine.
-        return loadtest_gate.Gate(self.build_engine(), conf.load_test, tester.Setup(
+        return gate.Gate(self.build_engine(), conf.load_test, tester.Setup(
             conf.state_dir, conf.source, conf.base_image, conf.build_timeout))
 
     def build_config(self, *, module_name: str = "falco",
                      device_name: str = "falco") -> builder.BuildConfig:
+        from reconciler import builder  # noqa: PLC0415 - see the module docstring
+        from reconciler.model.netpolicy import UrlPolicy  # noqa: PLC0415 - as above
+
         conf = self.settings
         gate = self.load_test_gate()
         return builder.BuildConfig(
@@ -177,6 +181,8 @@ class Runtime:
     ) -> Sequence[builder.BuildOutcome]:
         """Build ``requests``; SIGTERM (systemd, CI) cancels them like Ctrl-C, so build
         containers and temp folders go instead of waiting for a half-hour compile."""
+        from reconciler import builder  # noqa: PLC0415 - see the module docstring
+
         with builder.sigterm_as_interrupt():
             return builder.build_all(requests, config or self.build_config(),
                                      self.build_engine(), self.store,
@@ -188,6 +194,10 @@ class Runtime:
         conf = self.settings
         if conf.index_signing_key is None:
             return False
+        from reconciler.edges.host import crypto  # noqa: PLC0415 - see the module docstring
+        from reconciler.edges.store import signedindex  # noqa: PLC0415 - as above
+        from reconciler.httpd.files import StoreFiles  # noqa: PLC0415 - as above
+
         key = crypto.load_signing_key(conf.index_signing_key)
         signed = signedindex.resign(
             self.store.root, key_id=key.key_id, sign=key.sign,
@@ -199,12 +209,17 @@ class Runtime:
         return signed
 
     def deployer(self) -> deploy.FalcoDeployer:
+        from reconciler.apply import deploy  # noqa: PLC0415 - see the module docstring
+
         return deploy.FalcoDeployer(self.engine, self.store, settle_seconds=self.settings.settle,
                                     ready_timeout=self.settings.ready_timeout,
                                     stop_timeout=self.settings.stop_timeout,
                                     pull_progress=self.progress.pull)
 
     def module_loader(self) -> modules.ModuleLoader:
+        from reconciler.apply import modules  # noqa: PLC0415 - see the module docstring
+        from reconciler.edges.host import kmod  # noqa: PLC0415 - as above
+
         commands = kmod.ModuleCommands(insmod=self.settings.insmod_command,
                                        rmmod=self.settings.rmmod_command)
         return modules.ModuleLoader(self.engine, self.store, commands,
@@ -212,10 +227,14 @@ class Runtime:
 
     def request_builds(self, keys: Sequence[Requested], hostname: str) -> RequestOutcome:
         """Ask the upstreams that are build hosts for ``keys`` (``build: never``)."""
+        from reconciler.edges.http import requester  # noqa: PLC0415 - see the module docstring
+
         return requester.request_builds(self.settings.upstreams, keys,
                                             self.settings.state_dir, hostname)
 
     def executor(self) -> executor.Executor:
+        from reconciler.apply import executor, fetcher  # noqa: PLC0415 - see the module docstring
+
         return executor.Executor(
             self.store, self.build, self.deployer().apply, self.module_loader().apply,
             self.request_builds,

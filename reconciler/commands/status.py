@@ -90,8 +90,8 @@ def _load_test_lines(tests: object) -> list[str]:
         counts[str(test.get("result"))] = counts.get(str(test.get("result")), 0) + 1
     lines = ["drivers:   " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
              + " (load tests of the store's drivers)"]
-    lines += [f"  {t.get('path')}: {_line(t.get('summary'), 100)}"
-              for t in ordered[:_TESTS_SHOWN]]
+    for test in ordered[:_TESTS_SHOWN]:
+        lines += _wrapped(f"  {test.get('path')}:", test.get("summary"), indent=6)
     if len(tests) > _TESTS_SHOWN:
         lines.append(f"  ... and {len(tests) - _TESTS_SHOWN} more (--json lists all)")
     return lines
@@ -208,8 +208,8 @@ def as_text(doc: dict[str, object]) -> str:
         lines.append(f"rollout:   {_line(doc.get('held'))}")
     rejected = doc.get("rejected")
     if isinstance(rejected, dict):
-        lines.append(f"refused:   {_short(rejected.get('revision'))} since {rejected.get('at')}:"
-                     f" {_line(rejected.get('reason'))}")
+        lines += _wrapped(f"refused:   {_short(rejected.get('revision'))} since "
+                          f"{rejected.get('at')}:", rejected.get("reason"), indent=11)
     current = doc.get("currentPass")
     if isinstance(current, dict):
         lines.append(f"now:       pass {current.get('number')} since {current.get('startedAt')}"
@@ -239,8 +239,9 @@ def as_text(doc: dict[str, object]) -> str:
     lines += _load_test_lines(doc.get("loadTests"))
     held_back = doc.get("quarantined")
     for held in held_back if isinstance(held_back, list) else []:
-        lines.append(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load test "
-                     f"{held.get('result')}: {_line('; '.join(held.get('reasons') or []), 100)}")
+        lines += _wrapped(f"held back: {held.get('path')} at {_iso(held.get('at'))}, load "
+                          f"test {held.get('result')}:",
+                          "\n".join(held.get("reasons") or []), indent=11)
     errors = doc.get("errors")
     if isinstance(errors, list) and errors:
         lines.append("errors:")

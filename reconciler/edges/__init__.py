@@ -4,5 +4,6 @@ of its library and translating its errors once (``raise OurError(...) from exc``
 kernel module, openssl), ``http`` (the client, upstreams, build requests sent), ``store``
 (the driver store on disk), ``state`` (durable records under the state dir), ``docker``
 (the engine), ``vm`` (QEMU and the kernel images it boots), ``atomic`` (files written
-whole or not at all), ``clock`` (time, with a fake that moves only when told to) and
-``secrets`` (shared secrets read from files)."""
+whole or not at all), ``capped`` (small files read whole, refused past a limit),
+``clock`` (time, with a fake that moves only when told to) and ``secrets`` (shared
+secrets read from files)."""

@@ -4,8 +4,9 @@
 ``header_timeout`` seconds for a request head to arrive whole, and again for a body;
 ``io_timeout`` seconds without progress on a response (a stalled reader) before the
 connection is dropped; ``idle_timeout`` for a keep-alive connection between requests;
-``max_connections`` open at once and ``max_per_client`` from one address (beyond them a
-new connection is answered 503 with ``Retry-After`` and closed); ``buffer_budget`` bytes of
+``max_connections`` open at once and ``max_per_client`` from one client (an address, an
+IPv6 /64: ``clients``; beyond them a new connection is answered 503 with ``Retry-After``
+and closed); ``buffer_budget`` bytes of
 request heads and bodies held at once over all connections (a connection that would go
 over it is answered 503); a listen backlog of ``backlog``; ``host_arch`` is tried first
 for arch-less paths.
@@ -51,7 +52,7 @@ class ServerConfig:
 
     @property
     def per_client(self) -> int:
-        """Connections one address may hold."""
+        """Connections one client (an address, an IPv6 /64) may hold."""
         if self.max_per_client is not None:
             return self.max_per_client
         return max(64, self.max_connections // 4)

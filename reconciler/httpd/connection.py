@@ -28,7 +28,7 @@ import time
 
 from reconciler import __version__, logs
 from reconciler.edges.store.local import OpenFile
-from reconciler.httpd import conditions, heads
+from reconciler.httpd import clients, conditions, heads
 from reconciler.httpd.config import ServerConfig
 from reconciler.httpd.messages import Request, Response, Site, phrase, text
 
@@ -78,14 +78,15 @@ def parse_head(data: bytes) -> heads.RequestHead | None:
 class Connection:
     __slots__ = ("_body_length", "_close_after", "_file", "_head", "_in", "_line",
                  "_offset", "_out", "_remaining", "_sent", "_started", "_status", "client",
-                 "config", "deadline", "fd", "on_loop", "pending", "phase", "site", "sock",
-                 "timed")
+                 "config", "deadline", "fd", "group", "on_loop", "pending", "phase", "site",
+                 "sock", "timed")
 
     def __init__(self, sock: socket.socket, client: str, site: Site,
                  config: ServerConfig) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.client = client
+        self.group = clients.group(client)  # what the per-client caps count it under
         self.site = site
         self.config = config
         self.phase = Phase.IDLE

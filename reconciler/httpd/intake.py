@@ -33,6 +33,7 @@ from reconciler import logs
 from reconciler.edges.state.buildqueue import BuildQueue
 from reconciler.edges.store.local import Store
 from reconciler.errors import ReconcilerError
+from reconciler.httpd import clients
 from reconciler.httpd.messages import Response, text
 from reconciler.httpd.ratelimit import RateLimiter
 from reconciler.httpd.replay import ReplayGuard
@@ -98,7 +99,7 @@ class Intake:
     def _gate(self, client: str, body: bytes, signature: str | None) -> (
             Response | tuple[str, tuple[Requested | KeyVerdict, ...]]):
         """Steps 1 to 4 (module docstring): the refusal, or the host and its entries."""
-        wait = self.limiter.take(client)
+        wait = self.limiter.take(clients.group(client))
         if wait > 0:
             _refusals.warning("build_request.limited", client=client,
                               retry_after=math.ceil(wait))

@@ -18,9 +18,10 @@ request is with a worker is not reported again until the loop re-arms it. Deadli
 (idle, header, io) are kept per length of wait, in insertion order, so the sweep reads
 only the ones that are due.
 
-Abuse is bounded here: an address holds at most ``per_client`` connections and the
-server ``max_connections``; a connection over either cap is held (at most ``_OVERFLOW``
-of them, a second at most) so that its request, if it sends one, is answered 503 with
+Abuse is bounded here: a client (an address; an IPv6 /64, ``clients``) holds at most
+``per_client`` connections and the server ``max_connections``; a connection over either
+cap is held (at most ``_OVERFLOW`` of them, a second at most) so that its request, if it
+sends one, is answered 503 with
 ``Retry-After``. Out of descriptors, a reserve one is given up to accept and answer a
 waiting client the same way, and accepting pauses for a moment rather than spinning on
 EMFILE. Heads and bodies held at once are bounded by ``buffer_budget``, and the memory of
@@ -47,6 +48,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from reconciler import logs
+from reconciler.httpd import clients
 from reconciler.httpd.config import ServerConfig
 from reconciler.httpd.connection import Connection, Next, Phase
 from reconciler.httpd.messages import BusySite, Response, Site
@@ -251,14 +253,15 @@ class Loop:
                     self._refusals.warning("http.accept_failed", error=str(exc))
                 return
             client = str(peer[0])
+            group = clients.group(client)
             serve, config = site, self.config
             if len(self._conns) - len(self._overflow) >= self.config.max_connections:
                 self._refusals.warning("http.too_many_connections",
                                        limit=self.config.max_connections)
                 serve, config = BusySite(), self._overflow_config
-            elif self._clients[client] >= self._per_client:
+            elif self._clients[group] >= self._per_client:
                 self._refusals.warning("http.too_many_from_client", client=client,
-                                       limit=self._per_client)
+                                       counted_as=group, limit=self._per_client)
                 serve, config = BusySite(), self._overflow_config
             if isinstance(serve, BusySite) and len(self._overflow) >= _OVERFLOW:
                 self._refuse(sock, unasked=False)
@@ -272,7 +275,7 @@ class Loop:
             if isinstance(serve, BusySite):
                 self._overflow.add(conn)
             else:
-                self._clients[client] += 1
+                self._clients[conn.group] += 1
             try:
                 self._time(conn)
                 self._epoll.register(conn.fd, _READ)
@@ -364,23 +367,23 @@ class Loop:
                 self._wake_w.send(b"\0")
 
     def _dispatch(self, conn: Connection) -> None:
-        if self._running[conn.client] < self._share:
-            self._running[conn.client] += 1
+        if self._running[conn.group] < self._share:
+            self._running[conn.group] += 1
             self._jobs.put(conn)
         else:
-            self._waiting.setdefault(conn.client, collections.deque()).append(conn)
+            self._waiting.setdefault(conn.group, collections.deque()).append(conn)
 
-    def _finished(self, client: str) -> None:
-        """A worker is done with one of ``client``'s requests: its next one may go."""
-        line = self._waiting.get(client)
+    def _finished(self, group: str) -> None:
+        """A worker is done with one of ``group``'s requests: its next one may go."""
+        line = self._waiting.get(group)
         if line:
             self._jobs.put(line.popleft())
             if not line:
-                del self._waiting[client]
+                del self._waiting[group]
             return
-        self._running[client] -= 1
-        if self._running[client] <= 0:
-            del self._running[client]
+        self._running[group] -= 1
+        if self._running[group] <= 0:
+            del self._running[group]
 
     def _take_done(self) -> None:
         while True:
@@ -388,7 +391,7 @@ class Loop:
                 conn, response = self._done.get_nowait()
             except queue.Empty:
                 return
-            self._finished(conn.client)
+            self._finished(conn.group)
             if self._conns.get(conn.fd) is not conn:  # broken off meanwhile
                 if response.file is not None:
                     response.file.close()
@@ -407,9 +410,9 @@ class Loop:
             if conn in self._overflow:
                 self._overflow.discard(conn)
             else:
-                self._clients[conn.client] -= 1
-                if self._clients[conn.client] <= 0:
-                    del self._clients[conn.client]
+                self._clients[conn.group] -= 1
+                if self._clients[conn.group] <= 0:
+                    del self._clients[conn.group]
         conn.close()  # closing the fd also takes it out of epoll
 
     def _close_waiting(self) -> None:

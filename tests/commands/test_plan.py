@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +243,48 @@ def test_another_host_is_planned_from_its_own_facts_without_this_hosts_retention
     assert "no longer wanted" not in captured.out
     assert "note: planned web-1 with THIS machine's facts (kernel 5.10.0-14-cloud-amd64" \
         in captured.err
+
+
+# A plan in a process of its own, as `reconciler plan` runs: argv after the file the
+# process writes its code and the modules it ended with to.
+PLAN_IN_A_PROCESS = """
+import json, sys
+from reconciler import cli
+code = cli.main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+# What only building, signing, load-testing, fetching, applying or serving needs: a plan
+# reads, observes and diffs, and importing these cost it about a tenth of a second and
+# 12 MB (bench/plan_speed.py). The Docker SDK itself stays (plan observes the engine);
+# our own job runner on it (builds and load tests) does not.
+NOT_FOR_PLAN = ("cryptography", "reconciler.edges.host.crypto", "reconciler.edges.vm",
+                "reconciler.loadtest.gate", "reconciler.loadtest.tester",
+                "reconciler.loadtest.guest", "reconciler.builder", "reconciler.apply",
+                "reconciler.httpd", "reconciler.edges.store.signedindex",
+                "reconciler.edges.docker.jobs", "reconciler.daemon.passes")
+
+
+def test_a_plan_imports_nothing_only_building_signing_or_serving_needs(
+    fleet: GitRepo, make_host_root: Any, tmp_path: Path,
+) -> None:
+    """A real plan (git, host files, a stored driver, the engine) run to its end in a
+    fresh process, so an import a plan reaches lazily counts too."""
+    drivers = store.Store(tmp_path / "store")
+    blob = tmp_path / "module.ko"
+    blob.write_bytes(b"\x7fELF not really a module")
+    drivers.publish(SEED, blob)
+    seen = tmp_path / "seen.json"
+    run = subprocess.run(
+        [sys.executable, "-c", PLAN_IN_A_PROCESS, str(seen), "plan", "--repo", str(fleet.path),
+         "--path", "manifests", "--host-root", str(make_host_root()), "--store",
+         str(tmp_path / "store"), "--state-dir", str(tmp_path / "state"), "--json",
+         "--privileged", "false", "--detailed-exitcode", "--out", str(tmp_path / "plan.json")],
+        capture_output=True, text=True, check=False, timeout=120)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(seen.read_text())
+    assert result["code"] == 2
+    assert [c["name"] for c in json.loads(run.stdout)["changes"]] == [LOADER, NAME]
+    modules = set(result["modules"])
+    assert {"reconciler.plan.diff", "reconciler.edges.docker.client"} <= modules
+    assert sorted(m for m in modules if m.startswith(NOT_FOR_PLAN)) == []

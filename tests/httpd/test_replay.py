@@ -46,3 +46,18 @@ def test_a_full_table_refuses_rather_than_forgets() -> None:
     assert guard.refusal(Stamp(int(clock.now), "d" * 16)) is None
     assert guard.refusal(Stamp(int(clock.now), "e" * 16)) is None
     assert guard.refusal(Stamp(int(clock.now), "f" * 16)) is not None
+
+
+def test_after_a_restart_nothing_sent_before_it_is_taken() -> None:
+    """A request taken by the server before its restart (its nonce then forgotten, the
+    table being in memory) is refused by the new one, although it is fresh; a new
+    request, sent in the restart's second or later, is taken."""
+    clock = Clock()
+    before = ReplayGuard(300, clock=clock)
+    stamp = Stamp(int(clock.now), "d" * 16)
+    assert before.refusal(stamp) is None
+    clock.now += 30.4  # the daemon restarts
+    after = ReplayGuard(300, clock=clock)
+    refused = after.refusal(stamp) or ""
+    assert "before this build host's server started" in refused and "send a new one" in refused
+    assert after.refusal(Stamp(int(clock.now), "e" * 16)) is None

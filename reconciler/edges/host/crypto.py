@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from reconciler.edges import capped
 from reconciler.errors import KeyUnusable
 from reconciler.model import modsig
 
@@ -38,19 +39,8 @@ _HASHES: dict[str, hashes.SHA256 | hashes.SHA384 | hashes.SHA512] = {
     "sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
 
-def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise KeyUnusable(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_KEY_FILE:
-        raise KeyUnusable(f"the {what} {path} is larger than {MAX_KEY_FILE} bytes")
-    return data
-
-
 def _private_key(path: Path) -> PrivateKeyTypes:
-    data = _read(path, "signing key")
+    data = capped.read(path, MAX_KEY_FILE, "the signing key", KeyUnusable)
     try:
         if b"-----BEGIN" in data:
             return serialization.load_pem_private_key(data, password=None)
@@ -62,7 +52,7 @@ def _private_key(path: Path) -> PrivateKeyTypes:
 
 
 def _certificate(path: Path) -> x509.Certificate:
-    data = _read(path, "signing certificate")
+    data = capped.read(path, MAX_KEY_FILE, "the signing certificate", KeyUnusable)
     try:
         if b"-----BEGIN CERTIFICATE" in data:
             return x509.load_pem_x509_certificate(data)

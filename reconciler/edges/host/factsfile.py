@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.edges import capped
 from reconciler.errors import ConfigError
 from reconciler.model.host import HostFacts, InstalledKernel, VersionSource
 
@@ -20,13 +21,8 @@ MAX_BYTES = 4 << 20  # a host with hundreds of kernels writes a few hundred KB
 
 def read(path: Path) -> HostFacts:
     """The facts in ``path``; ConfigError when it cannot be read or is not such a file."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read the facts file {path}: {exc.strerror}") from exc
-    if len(data) > MAX_BYTES:
-        raise ConfigError(f"{path}: over {MAX_BYTES} bytes; not a `reconciler facts --json`")
+    data = capped.read(path, MAX_BYTES, "the facts file", ConfigError,
+                       expected="not the output of `reconciler facts --json`")
     try:
         document = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

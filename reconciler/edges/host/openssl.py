@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.edges import capped
 from reconciler.errors import CertificateUnreadable, InvalidSignature
 from reconciler.model import modsig
 
@@ -32,15 +33,8 @@ class Checked:
 
 
 def read_certificate(path: Path) -> modsig.Certificate:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CERTIFICATE + 1)
-    except OSError as exc:
-        raise CertificateUnreadable(
-            f"cannot read the signing certificate {path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_CERTIFICATE:
-        raise CertificateUnreadable(f"the signing certificate {path} is larger than "
-                                    f"{MAX_CERTIFICATE} bytes: not a certificate")
+    data = capped.read(path, MAX_CERTIFICATE, "the signing certificate",
+                       CertificateUnreadable, expected="not a certificate")
     try:
         return modsig.certificate(data)
     except InvalidSignature as exc:

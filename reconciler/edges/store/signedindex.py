@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.edges import atomic
+from reconciler.edges import atomic, capped
+from reconciler.errors import InvalidSignedIndex
 from reconciler.model import trustindex
 
 FOLDER = ".trust"
@@ -32,12 +33,8 @@ _KEY_FILE = re.compile(r"^[0-9a-f]{64}\.json$")
 
 def _read(path: Path) -> Any:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT + 1)
-        if len(data) > MAX_DOCUMENT:
-            return None
-        return json.loads(data)
-    except (OSError, ValueError, RecursionError):
+        return json.loads(capped.read(path, MAX_DOCUMENT, "the document", InvalidSignedIndex))
+    except (ValueError, RecursionError):  # InvalidSignedIndex is one: absent, too big
         return None
 
 

@@ -45,6 +45,15 @@ def test_a_file_that_is_not_facts_says_so_with_its_name(tmp_path: Path, text: st
     assert "reconciler facts --json" in str(caught.value)
 
 
+def test_a_file_bigger_than_any_facts_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "big.json"
+    path.write_bytes(b" " * (factsfile.MAX_BYTES + 1))
+    with pytest.raises(ConfigError) as caught:
+        factsfile.read(path)
+    assert str(caught.value) == (f"the facts file {path} is larger than {factsfile.MAX_BYTES} "
+                                 "bytes: not the output of `reconciler facts --json`")
+
+
 def test_installed_kernels_keep_their_source() -> None:
     document = {"host": {"hostname": "h", "kernelRelease": "r", "kernelVersion": "#1",
                          "machine": "x86_64", "osId": "debian"},
