@@ -12,6 +12,11 @@ by a directory rename only when complete, so a crash leaves at most a hidden par
 folder that the next fetch replaces. Packages unpack with absolute paths inside (Debian's
 arch ``Makefile`` includes ``/usr/src/linux-headers-<x>-common/Makefile``), so each top
 folder is mounted at its own path in the build container.
+
+A ``kernelUrls`` package that holds the kernel image of the release (a ``linux-image-*``
+.deb's ``boot/vmlinuz-<release>``, an .rpm's ``lib/modules/<release>/vmlinuz``, a tarball
+with either) gives the load test its kernel: the image is moved out of the unpacked tree
+to ``vmlinuz-<release>`` beside it, so it appears with the rest of the cache or not at all.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class Headers:
     release: str
     root: Path
     kernel_dir: str  # the kernel build tree, as seen inside the container
+    urls: tuple[str, ...] = ()  # the kernelUrls they came from (none: apt)
 
     @property
     def mounts(self) -> tuple[BindMount, ...]:
@@ -69,6 +75,11 @@ def cache_dir(cache_root: Path, kernel: KernelId) -> Path:
     return cache_root / kernel.arch / kernel.target / kernel.kernel_release
 
 
+def image_path(cache_root: Path, kernel: KernelId) -> Path:
+    """Where the kernel image a ``kernelUrls`` package held is kept (if one did)."""
+    return cache_dir(cache_root, kernel) / f"vmlinuz-{kernel.kernel_release}"
+
+
 def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
     """The cached headers of ``kernel``, or None if they were never fetched."""
     folder = cache_dir(cache_root, kernel)
@@ -76,7 +87,8 @@ def cached(cache_root: Path, kernel: KernelId) -> Headers | None:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return Headers(kernel.kernel_release, folder / "root", str(data["kernel_dir"]))
+    return Headers(kernel.kernel_release, folder / "root", str(data["kernel_dir"]),
+                   tuple(str(url) for url in data.get("urls", ())))
 
 
 def ensure(
@@ -145,6 +157,21 @@ def find_kernel_dir(root: Path, release: str) -> str:
     )
 
 
+def find_image(root: Path, release: str) -> Path | None:
+    """The kernel image of ``release`` in unpacked packages: Debian's and Ubuntu's
+    ``boot/vmlinuz-<release>``, or Fedora's and RHEL's ``lib/modules/<release>/vmlinuz``
+    (merged /usr or not). A link, or a path that leads out of ``root``, is not one."""
+    top = root.resolve()
+    for relpath in (f"boot/vmlinuz-{release}", f"lib/modules/{release}/vmlinuz",
+                    f"usr/lib/modules/{release}/vmlinuz"):
+        path = root / relpath
+        if path.is_symlink() or not path.is_file():
+            continue
+        if path.resolve().is_relative_to(top):
+            return path
+    return None
+
+
 
 def _fetch_apt(
     eng: jobs.Jobs, image: str, kernel: KernelId, *, partial: Path, log: steps.BuildLog,
@@ -206,3 +233,22 @@ def _fetch_urls(
                 jobs.LABEL_ARTIFACT: kernel.kernel_release},
     )
     steps.check(result, f"unpacking the headers of {kernel.kernel_release}", log)
+    keep_image(partial, kernel.kernel_release, log)
+
+
+def keep_image(partial: Path, release: str, log: steps.BuildLog) -> None:
+    """Move the release's image out of the unpacked tree (``partial/root``) to
+    ``partial/vmlinuz-<release>``, and drop the modules its package brought: a build
+    needs neither, and the modules are most of an image package's size."""
+    root = partial / "root"
+    vmlinuz = find_image(root, release)
+    if vmlinuz is None:
+        return
+    vmlinuz.replace(partial / f"vmlinuz-{release}")
+    log.note(f"kernel image {release}: kept from kernelUrls ({vmlinuz.relative_to(root)})")
+    top = root.resolve()
+    for modules in (root / "lib/modules" / release / "kernel",
+                    root / "usr/lib/modules" / release / "kernel"):
+        if modules.is_dir() and not modules.is_symlink() and (
+                modules.resolve().is_relative_to(top)):
+            shutil.rmtree(modules)

@@ -18,7 +18,7 @@ wanted by ``BuildRequest/<host>``, built and served like any other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -211,14 +211,16 @@ class _Wants:
         self.wanted: dict[ArtifactKey, tuple[list[str], list[str]]] = {}
         self.releases: dict[ArtifactKey, str] = {}
         self.signings: dict[ArtifactKey, Signing] = {}
-        self.falcos: dict[ArtifactKey, set[str]] = {}
+        self.falcos: dict[ArtifactKey, tuple[str, ...]] = {}  # sorted, none for most
 
     def want(self, key: ArtifactKey, by: str, urls: tuple[str, ...] = (), *,
              release: str = "", signing: Signing | None = None,
-             falco: Iterable[str] = ()) -> None:
+             falco: tuple[str, ...] = ()) -> None:
         if release:
             self.releases.setdefault(key, release)
-        self.falcos.setdefault(key, set()).update(falco)
+        if falco:
+            had = self.falcos.get(key)
+            self.falcos[key] = tuple(sorted({*had, *falco})) if had else falco
         if signing is not None and key.kind is DriverKind.KMOD:
             first = self.signings.setdefault(key, signing)
             if first != signing:
@@ -236,13 +238,13 @@ class _Wants:
     def artifacts(self) -> tuple[DesiredArtifact, ...]:
         return tuple(
             DesiredArtifact(key, tuple(who), tuple(urls), self.releases.get(key, ""),
-                            self.signings.get(key), tuple(sorted(self.falcos[key])))
+                            self.signings.get(key), self.falcos.get(key, ()))
             # Keys are unique and order by driver version, arch, kernel, kind.
             for key, (who, urls) in sorted(self.wanted.items())
         )
 
 
-def _declaring(manifests: ManifestSet) -> dict[tuple[str, DriverKind], set[str]]:
+def _declaring(manifests: ManifestSet) -> dict[tuple[str, DriverKind], tuple[str, ...]]:
     """The Falco versions of the repository's Hosts by the driver version and kind they
     load (what a DriverBuild's drivers are load-tested with, besides their own libs)."""
     found: dict[tuple[str, DriverKind], set[str]] = {}
@@ -254,7 +256,7 @@ def _declaring(manifests: ManifestSet) -> dict[tuple[str, DriverKind], set[str]]
             continue
         seen.add((falco.version, falco.driver_version, falco.driver))
         found.setdefault((falco.resolved_driver_version(), kind), set()).add(falco.version)
-    return found
+    return {used: tuple(sorted(falcos)) for used, falcos in found.items()}
 
 
 def compute(

@@ -1,12 +1,14 @@
 """The build's load-test step: test each verified artifact before it is published.
 
-The builder calls the gate between verify and publish. It fetches the kernel's image
-package through the builder image's apt sources (Debian and Ubuntu name it
-``linux-image-<release>``; cached under ``<state_dir>/cache/kernel-packages/``), builds
-or reuses scap-open, boots the VM and applies the policy: a refused artifact is not
-published, it is copied with its VM log to ``<state_dir>/quarantine/`` and the build fails
-at step load-test with the reason. A published one carries its result beside it in the
-store (``<artifact>.loadtest.json``, read into ``index.json``).
+The builder calls the gate between verify and publish. The kernel it boots is the image
+a package among the build's ``kernelUrls`` held (kept beside the release's headers by
+``builder.headers``), for any target; else, for Debian and Ubuntu, the image package
+``linux-image-<release>`` through the builder image's apt sources (cached under
+``<state_dir>/cache/kernel-packages/``). It builds or reuses scap-open, boots the VM and
+applies the policy: a refused artifact is not published, it is copied with its VM log to
+``<state_dir>/quarantine/`` and the build fails at step load-test with the reason. A
+published one carries its result beside it in the store (``<artifact>.loadtest.json``,
+read into ``index.json``).
 
 A driver that loads is booted again with scap-open of each older libs version that a
 declaring Falco pins (``falcos``): whether that Falco's userspace can read it on this
@@ -23,16 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import logs
-from reconciler.builder import images, locks, steps
+from reconciler.builder import headers, images, locks, steps
 from reconciler.edges import atomic
 from reconciler.edges.docker import jobs
 from reconciler.edges.docker.protocol import ContainerEngine
 from reconciler.edges.store.local import LOAD_TEST_SUFFIX
-from reconciler.edges.vm import qemu
+from reconciler.edges.vm import kernelimage, qemu
 from reconciler.errors import LoadTestError, ReconcilerError, StepFailed
 from reconciler.loadtest import guest, policy, quarantine, tester, userspace
 from reconciler.loadtest.result import LoadTestResult
-from reconciler.model.artifacts import ArtifactKey, DriverKind
+from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount
 
 log = logs.get(__name__)
@@ -81,23 +83,43 @@ class Gate:
         kind = str(key.kind)
         if not qemu.available():
             return LoadTestResult.untested(kind, f"{qemu.BINARY} is not installed")
-        if not key.kernel.target.startswith(_IMAGE_TARGETS):
+        kernel = dataclasses.replace(key.kernel, kernel_release=release)
+        if kernel.arch != qemu.ARCH:
             return LoadTestResult.untested(
-                kind, f"no kernel image package is known for target {key.kernel.target}")
+                kind, f"the load test boots {qemu.ARCH} kernels only ({qemu.BINARY}), "
+                f"not {kernel.arch}")
+        cache = self.setup.state_dir / "cache" / "headers"
+        beside = headers.image_path(cache, kernel)
+        kept = beside if beside.is_file() else None
+        if kept is None and not kernel.target.startswith(_IMAGE_TARGETS):
+            return LoadTestResult.untested(kind, no_image_reason(kernel, headers.cached(
+                cache, kernel)))
         try:
             space = tester.prepare(self.engine, self.setup, key.driver_version,
                                    module_name=module_name, device_name=device_name)
-            deb = self._kernel_package(release, build_log)
             subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
-            result = tester.test(subject, deb, space, self.setup,
+            image = self._kernel_image(kept, release, build_log)
+            result = tester.boot(subject, image, space, self.setup,
                                  guest.Options(accel=self.accel))
         except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
-        checks = tester.older_userspaces(self.engine, self.setup, subject, deb, tested=result,
-                                         falcos=falcos, options=guest.Options(accel=self.accel))
+        checks = tester.older_userspaces(self.engine, self.setup, subject, image,
+                                         tested=result, falcos=falcos,
+                                         options=guest.Options(accel=self.accel))
         for check in checks:
             build_log.note(f"load test with the userspace of {check.line()}")
         return dataclasses.replace(result, userspaces=checks) if checks else result
+
+    def _kernel_image(self, kept: Path | None, release: str,
+                      build_log: steps.BuildLog) -> kernelimage.KernelImage:
+        """The image a kernelUrls package held, else the apt sources' image package."""
+        cache = tester.images_cache(self.setup)
+        if kept is not None:
+            image = kernelimage.from_file(kept, release, cache)
+            build_log.note(f"kernel image {release}: from the build's kernelUrls "
+                           f"(sha256 {image.sha256})")
+            return image
+        return kernelimage.from_package(self._kernel_package(release, build_log), cache)
 
     def _kernel_package(self, release: str, build_log: steps.BuildLog) -> Path:
         folder = self.setup.state_dir / "cache" / "kernel-packages" / release
@@ -135,3 +157,15 @@ class Gate:
             atomic.copy_file(Path(result.vm_log), where.with_name(where.name + ".vm.log"))
         log.warning("loadtest.quarantined", artifact=key.relpath, folder=str(where.parent))
         return where
+
+
+def no_image_reason(kernel: KernelId, hdrs: headers.Headers | None) -> str:
+    """Why a kernel that apt cannot give has no image to boot, and what gives it one."""
+    said = (f"no kernel image for {kernel.target} {kernel.kernel_release}: list its image "
+            f"package (one holding boot/vmlinuz-{kernel.kernel_release} or "
+            f"lib/modules/{kernel.kernel_release}/vmlinuz, such as linux-image-* or "
+            "kernel-core) in the DriverBuild's kernelUrls")
+    if hdrs is not None and hdrs.urls:  # the image is kept only when headers are fetched
+        said += (f"; its headers cached in {hdrs.root.parent} came from kernelUrls without "
+                 "one: remove that folder after adding it, so they are fetched with it")
+    return said

@@ -106,9 +106,21 @@ def upstream_version(debian_version: str) -> str:
 def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUserspace,
          setup: Setup, options: guest.Options = guest.DEFAULT_OPTIONS) -> LoadTestResult:
     """Boot the kernel of ``kernel_package`` with ``subject`` in it, once."""
+    return boot(subject, kernelimage.from_package(kernel_package, images_cache(setup)),
+                space, setup, options)
+
+
+def images_cache(setup: Setup) -> Path:
+    """Kernel images, each by the sha256 of the package or the file it came from."""
+    return setup.state_dir / "cache" / "kernel-images"
+
+
+def boot(subject: guest.Subject, image: kernelimage.KernelImage,
+         space: userspace.GuestUserspace, setup: Setup,
+         options: guest.Options = guest.DEFAULT_OPTIONS) -> LoadTestResult:
+    """Boot ``image`` with ``subject`` in it, once."""
     if not qemu.available():
         raise LoadTestError(f"{qemu.BINARY} is not installed (Debian: qemu-system-x86)")
-    image = kernelimage.from_package(kernel_package, setup.state_dir / "cache" / "kernel-images")
     result = guest.run(subject, image, space, vm_log_path(setup.state_dir, subject.artifact),
                        options)
     log.info("loadtest.done", artifact=str(subject.artifact), libs=space.libs_version,
@@ -119,7 +131,7 @@ def test(subject: guest.Subject, kernel_package: Path, space: userspace.GuestUse
 
 
 def older_userspaces(engine: ContainerEngine, setup: Setup, subject: guest.Subject,
-                     kernel_package: Path, *, tested: LoadTestResult,
+                     image: kernelimage.KernelImage, *, tested: LoadTestResult,
                      falcos: tuple[str, ...], options: guest.Options = guest.DEFAULT_OPTIONS
                      ) -> tuple[UserspaceCheck, ...]:
     """``subject`` booted again with scap-open of each libs version older than its own
@@ -132,7 +144,7 @@ def older_userspaces(engine: ContainerEngine, setup: Setup, subject: guest.Subje
         try:
             space = prepare_libs(engine, setup, libs, module_name=subject.module_name,
                                  device_name=subject.device_name)
-            found = test(subject, kernel_package, space, setup, options)
+            found = boot(subject, image, space, setup, options)
         except ReconcilerError as exc:
             checks.append(UserspaceCheck(libs, who, Outcome.UNTESTED, (str(exc),)))
             continue

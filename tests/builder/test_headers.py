@@ -168,3 +168,84 @@ def test_a_kernel_url_with_credentials_is_refused_and_never_shown(tmp_path: Path
     assert "s3cret" not in caught.value.reason
     assert "s3cret" not in (tmp_path / "log").read_text()
     assert heads == []
+
+
+def _file(path: Path, data: bytes = b"kernel") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_the_image_of_a_deb_is_its_boot_vmlinuz_of_the_release(tmp_path: Path) -> None:
+    """A linux-image .deb unpacks boot/vmlinuz-<release> (beside other releases' images
+    and the release's modules): that one is the release's image."""
+    _file(tmp_path / "boot/vmlinuz-6.1.0-50-cloud-amd64", b"other")
+    _file(tmp_path / f"lib/modules/{RELEASE}/kernel/fs/ext4.ko")
+    image = _file(tmp_path / f"boot/vmlinuz-{RELEASE}")
+    assert headers.find_image(tmp_path, RELEASE) == image
+    assert headers.find_image(tmp_path, "6.1.0-99-cloud-amd64") is None
+
+
+@pytest.mark.parametrize("top", ["lib", "usr/lib"])
+def test_the_image_of_an_rpm_is_its_modules_folders_vmlinuz(tmp_path: Path, top: str) -> None:
+    """Fedora's and RHEL's kernel-core installs lib/modules/<release>/vmlinuz (merged /usr:
+    usr/lib/modules) and leaves boot/ to a scriptlet."""
+    release = "5.14.0-427.13.1.el9_4.x86_64"
+    _file(tmp_path / f"{top}/modules/{release}/System.map")
+    image = _file(tmp_path / f"{top}/modules/{release}/vmlinuz")
+    assert headers.find_image(tmp_path, release) == image
+
+
+def test_an_image_that_is_a_link_or_leads_out_of_the_tree_is_not_taken(tmp_path: Path) -> None:
+    """The packages come from a URL: a vmlinuz that links to a host file, or a folder link
+    that leads out of the unpacked tree, gives no image."""
+    root = tmp_path / "root"
+    secret = _file(tmp_path / "secret", b"host file")
+    (root / "boot").mkdir(parents=True)
+    (root / f"boot/vmlinuz-{RELEASE}").symlink_to(secret)
+    outside = _file(tmp_path / f"elsewhere/modules/{RELEASE}/vmlinuz")
+    (root / "lib").symlink_to(outside.parents[2])
+    assert headers.find_image(root, RELEASE) is None
+    (root / "lib").unlink()
+    (root / "usr/lib/modules").mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")  # a merged /usr inside the tree is fine
+    inside = _file(root / f"usr/lib/modules/{RELEASE}/vmlinuz")
+    assert headers.find_image(root, RELEASE) == root / f"lib/modules/{RELEASE}/vmlinuz"
+    assert headers.find_image(root, RELEASE).resolve() == inside.resolve()  # type: ignore[union-attr]
+
+
+
+@pytest.mark.parametrize(("image", "modules"), [
+    (f"boot/vmlinuz-{RELEASE}", f"lib/modules/{RELEASE}"),  # a linux-image .deb
+    (f"usr/lib/modules/{RELEASE}/vmlinuz", f"usr/lib/modules/{RELEASE}"),  # kernel-core
+])
+def test_a_kept_image_leaves_the_tree_and_takes_its_packages_modules_along(
+    tmp_path: Path, image: str, modules: str,
+) -> None:
+    """The image moves beside the tree (the cache folder's rename makes it appear with
+    the headers or not at all); the modules its package unpacked go, since no build
+    reads them; the build tree and its link in the modules folder stay."""
+    partial = tmp_path / "partial"
+    root = partial / "root"
+    kernel_tree(root / f"usr/src/linux-headers-{RELEASE}")
+    (root / modules).mkdir(parents=True)
+    (root / modules / "build").symlink_to(f"/usr/src/linux-headers-{RELEASE}")
+    _file(root / modules / "kernel/fs/ext4/ext4.ko")
+    _file(root / image, b"the image")
+    headers.keep_image(partial, RELEASE, steps.BuildLog(tmp_path / "log"))
+    assert (partial / f"vmlinuz-{RELEASE}").read_bytes() == b"the image"
+    assert not (root / image).exists()
+    assert not (root / modules / "kernel").exists()
+    assert (root / modules / "build").is_symlink()
+    assert headers.find_kernel_dir(root, RELEASE) == f"/usr/src/linux-headers-{RELEASE}"
+    assert f"kernel image {RELEASE}: kept from kernelUrls ({image})" in (
+        (tmp_path / "log").read_text())
+
+
+def test_headers_without_an_image_are_left_as_they_are(tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    kernel_tree(partial / "root" / f"usr/src/linux-headers-{RELEASE}")
+    _file(partial / "root" / f"lib/modules/{RELEASE}/kernel/fs/ext4/ext4.ko")
+    headers.keep_image(partial, RELEASE, steps.BuildLog(tmp_path / "log"))
+    assert sorted(p.name for p in partial.iterdir()) == ["root"]
+    assert (partial / "root" / f"lib/modules/{RELEASE}/kernel/fs/ext4/ext4.ko").is_file()

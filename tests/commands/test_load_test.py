@@ -52,6 +52,33 @@ def test_a_module_on_its_own_kernel_passes_with_its_markers_captured(
     assert "falco: driver unloading" in log
 
 
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_kernel_image_given_by_itself_is_booted_and_named_by_its_own_release(
+    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--kernel-image``: the bare vmlinuz of any distribution's package (here the real one
+    of the Debian package, laid out as an .rpm's lib/modules/<release>/vmlinuz, a name
+    without the release): the release comes from the image's own setup header, and the
+    result names that image's sha256."""
+    (tmp_path / "deb").mkdir()
+    subprocess.run(["dpkg-deb", "-x", str(built.own_kernel.deb), str(tmp_path / "deb")],
+                   check=True)
+    release = built.own_kernel.release
+    image = tmp_path / "rpm/lib/modules" / release / "vmlinuz"
+    image.parent.mkdir(parents=True)
+    (tmp_path / "deb/boot" / f"vmlinuz-{release}").rename(image)
+    code = cli.main(["load-test", str(built.module), "--kernel-image", str(image), "--json",
+                     "--state-dir", str(built.setup.state_dir), "--source", built.setup.source,
+                     "--base-image", built.setup.base_image])
+    printed = json.loads(capsys.readouterr().out)
+
+    assert code == 0, printed
+    assert printed["result"] == "passed" and printed["markersFound"] == 5
+    assert printed["kernelRelease"] == release
+    assert printed["kernelImageSha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+
+
 def test_an_artifact_that_is_neither_module_nor_probe_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -67,3 +94,18 @@ def test_an_artifact_that_is_neither_module_nor_probe_is_refused(
     module.write_bytes(b"x")
     assert cli.main(["load-test", str(module), "--kernel-package", str(deb)]) == 1
     assert "give --driver-version" in capsys.readouterr().err
+
+
+def test_a_kernel_image_that_is_not_one_is_refused_before_anything_is_built(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = tmp_path / "8.0.0+driver/x86_64/falco_debian_6.1.0-57-cloud-amd64_1.ko"
+    module.parent.mkdir(parents=True)
+    module.write_bytes(b"x")
+    other = tmp_path / "vmlinuz"
+    other.write_bytes(b"MZ" + bytes(0x300))
+    assert cli.main(["load-test", str(module), "--kernel-image", str(other),
+                     "--state-dir", str(tmp_path / "state")]) == 1
+    assert "is not an x86 kernel image" in capsys.readouterr().err
+    assert cli.main(["load-test", str(module), "--kernel-image", str(tmp_path / "nope")]) == 1
+    assert "--kernel-image " in capsys.readouterr().err

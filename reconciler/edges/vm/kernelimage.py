@@ -5,6 +5,10 @@ A ``linux-image-*`` package (Debian's, Ubuntu's) holds ``boot/vmlinuz-<release>`
 only that member is kept. Images are cached by the package's sha256, so a package is read
 once (and hashed once per file, see ``_package_sha256``); the result names the image's own
 sha256, read each time, which a load test records.
+
+An image kept as a plain file (the one a build's ``kernelUrls`` brought: an ``.rpm``'s
+``lib/modules/<release>/vmlinuz``, a tarball's ``boot/vmlinuz-<release>``) is cached by
+its own sha256, and only an x86 bzImage (the one kind QEMU boots here) is taken.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from reconciler.edges import atomic
 from reconciler.edges.store.verifier import sha256_file
@@ -22,6 +27,7 @@ from reconciler.errors import LoadTestError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _VMLINUZ = re.compile(r"^(?:\./)?boot/vmlinuz-(?P<release>[^/]+)$")
+_SETUP_MAGIC = (0x202, b"HdrS")  # x86 boot protocol: the setup header's signature
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,44 @@ def _package_sha256(deb: Path, cache: Path) -> str:
     return digest
 
 
+def from_file(image: Path, release: str, cache: Path) -> KernelImage:
+    """The kernel image ``image`` of ``release``, copied into ``cache`` by its sha256
+    unless it already is there (so a test never boots a file that changes under it)."""
+    try:
+        with image.open("rb") as handle:
+            head = handle.read(_SETUP_MAGIC[0] + len(_SETUP_MAGIC[1]))
+        sha = sha256_file(image)
+    except OSError as exc:
+        raise LoadTestError(f"cannot read the kernel image {image}: {exc}") from exc
+    if head[_SETUP_MAGIC[0]:] != _SETUP_MAGIC[1]:
+        raise LoadTestError(f"{image} is not an x86 kernel image (no bzImage setup header): "
+                            "the load test boots x86_64 kernels only")
+    target = cache / sha / f"vmlinuz-{release}"
+    if target.is_file():
+        return KernelImage(target, release, sha)
+    with image.open("rb") as source:
+        _copy(source, target, expected=sha, what=str(image))
+    return KernelImage(target, release, sha)
+
+
+def release_of(image: Path) -> str:
+    """The release an x86 bzImage names in its setup header (the string ``kernel_version``
+    points at: ``6.1.0-57-cloud-amd64 (debian-kernel@...) #1 SMP ...``), its first word."""
+    try:
+        with image.open("rb") as handle:
+            head = handle.read(0x10000)
+    except OSError as exc:
+        raise LoadTestError(f"cannot read the kernel image {image}: {exc}") from exc
+    offset = int.from_bytes(head[0x20E:0x210], "little")
+    start = 0x200 + offset
+    text = head[start:head.find(b"\0", start)] if offset and b"\0" in head[start:] else b""
+    words = text.decode(errors="replace").split()
+    if head[_SETUP_MAGIC[0]:_SETUP_MAGIC[0] + 4] != _SETUP_MAGIC[1] or not words:
+        raise LoadTestError(f"{image} is not an x86 kernel image that names its release "
+                            "(no bzImage setup header with a kernel version)")
+    return words[0]
+
+
 def _extract(deb: Path, folder: Path) -> KernelImage:
     try:
         process = subprocess.Popen(["dpkg-deb",  # noqa: S607 - found on PATH, as a shell would
@@ -100,9 +144,17 @@ def _keep(tar: tarfile.TarFile, member: tarfile.TarInfo, folder: Path,
     if source is None:
         raise LoadTestError(f"cannot read {member.name} from the kernel package")
     target = folder / f"vmlinuz-{release}"
+    return KernelImage(target, release, _copy(source, target, expected=None, what=member.name))
+
+
+def _copy(source: IO[bytes], target: Path, *, expected: str | None, what: str) -> str:
+    """Write ``source`` to ``target`` atomically; its sha256, which must be ``expected``
+    (when given) or nothing is written."""
     digest = hashlib.sha256()
     with atomic.atomic_writer(target) as out:
         for block in iter(lambda: source.read(1 << 20), b""):
             digest.update(block)
             out.write(block)
-    return KernelImage(target, release, digest.hexdigest())
+        if expected is not None and digest.hexdigest() != expected:
+            raise LoadTestError(f"the kernel image {what} changed while it was read")
+    return digest.hexdigest()

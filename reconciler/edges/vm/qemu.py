@@ -23,6 +23,7 @@ from reconciler.errors import VmError
 log = logs.get(__name__)
 
 BINARY = "qemu-system-x86_64"
+ARCH = "x86_64"  # the kernels it boots, in the store's spelling
 DEFAULT_ACCEL = "tcg,thread=single"
 
 

@@ -28,7 +28,7 @@ from reconciler.edges.store import verifier
 from reconciler.errors import BuildError, BuildTimeout
 from reconciler.model.artifacts import ArtifactKey, DriverKind, KernelId
 from reconciler.model.container import BindMount
-from tests.builder.helpers import DKMS_SOURCE, request
+from tests.builder.helpers import DKMS_SOURCE, download_header_debs, request
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -316,18 +316,9 @@ def test_kernel_urls_give_the_headers_for_any_target(
 ) -> None:
     """Header packages named by URL (here file:// URLs of Debian's .debs, under a target
     apt knows nothing about) are fetched, unpacked with dpkg-deb and compiled against."""
-    debs = tmp_path / "debs"
-    debs.mkdir()
-    fetched = jobs.Jobs(Docker(docker_client)).run(
-        builder_image,
-        f"cd /debs && apt-get download linux-headers-{kernel_release} "
-        f"$(apt-cache show --no-all-versions linux-headers-{kernel_release} "
-        "| sed -n 's/^Depends: //p' | tr ',' '\\n' | grep -o 'linux-[a-z0-9.-]*' "
-        "| grep -v compiler) 2>&1",
-        mounts=[BindMount(str(debs), "/debs", read_only=False)], network="host", timeout=600,
-    )
-    assert fetched.ok, fetched.output
-    urls = tuple(sorted(p.as_uri() for p in debs.glob("*.deb")))
+    debs = download_header_debs(jobs.Jobs(Docker(docker_client)), builder_image,
+                                kernel_release, tmp_path / "debs")
+    urls = tuple(p.as_uri() for p in debs)
     assert len(urls) >= 2
     req = runner.BuildRequest(
         KernelId("vanilla", kernel_release, "1", "x86_64"), "0.1.1-urls", (KMOD,),

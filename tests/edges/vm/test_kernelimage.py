@@ -68,3 +68,39 @@ def test_a_package_is_hashed_once_per_file_and_again_once_it_changes(
     copy.write_bytes(b"!<arch>\nnot a package any more\n")
     with pytest.raises(LoadTestError, match=r"not a readable package|holds no boot"):
         kernelimage.from_package(copy, tmp_path / "cache")
+
+
+def test_an_image_file_is_cached_by_its_own_sha256(tmp_path: Path) -> None:
+    """The vmlinuz a build's kernelUrls brought (here the real one of a Debian package,
+    unpacked) is copied into the cache under its sha256 and named by it; a second call
+    reads the cache."""
+    (deb,) = kernelpkg.require(1)
+    unpacked = kernelpkg.unpack(deb, tmp_path / "unpacked")
+    kept = unpacked.tree / unpacked.image
+    expected = hashlib.sha256(kept.read_bytes()).hexdigest()
+
+    image = kernelimage.from_file(kept, deb.release, tmp_path / "cache")
+    assert image.sha256 == expected
+    assert image.release == deb.release
+    assert image.path == tmp_path / "cache" / expected / f"vmlinuz-{deb.release}"
+    assert image.path.read_bytes() == kept.read_bytes()
+    image.path.chmod(0o400)  # a second call must not write it again
+    assert kernelimage.from_file(kept, deb.release, tmp_path / "cache") == image
+    assert kernelimage.release_of(kept) == deb.release  # its setup header names it
+
+
+def test_a_file_that_is_not_an_x86_kernel_image_is_refused_and_not_cached(
+    tmp_path: Path,
+) -> None:
+    """QEMU here boots x86 bzImages: an arm64 Image or any other file named vmlinuz is
+    refused (the test cannot run), not booted into a failure the driver would be blamed
+    for."""
+    other = tmp_path / "vmlinuz"
+    other.write_bytes(b"MZ" + bytes(0x300))  # an arm64/EFI image starts so, no HdrS
+    with pytest.raises(LoadTestError, match="is not an x86 kernel image"):
+        kernelimage.from_file(other, "6.1.0-57-arm64", tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(LoadTestError, match="names its release"):
+        kernelimage.release_of(other)
+    with pytest.raises(LoadTestError, match="cannot read the kernel image"):
+        kernelimage.from_file(tmp_path / "missing", "6.1.0-57-arm64", tmp_path / "cache")
