@@ -13,9 +13,7 @@
 # CPUs: the script reads files and waits with shell builtins, and /bin holds links for
 # the few busybox applets it runs (in the initramfs; see guest.APPLETS).
 export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+mount -a # /etc/fstab: /proc, /sys, /dev (devtmpfs)
 # shellcheck disable=SC1091  # written per run by the host (guest.params)
 . /loadtest/params
 
