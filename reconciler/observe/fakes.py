@@ -44,6 +44,7 @@ class FakeManifests:
     files: Mapping[str, bytes]
     revision: str = "f" * 40
     reads: int = 0  # how many snapshots read the files
+    snapshots: int = 0  # how many times git was asked at all
 
     @property
     def tree(self) -> str:
@@ -53,6 +54,7 @@ class FakeManifests:
         return digest.hexdigest()
 
     def snapshot(self, known_trees: Container[str]) -> Snapshot:
+        self.snapshots += 1
         tree = self.tree
         if tree in known_trees:
             return Snapshot(self.revision, tree, None)

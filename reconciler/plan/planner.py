@@ -10,6 +10,7 @@ the build queue, the ledger); this module calls no edge itself, so it runs the s
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,6 +75,20 @@ class ManifestCache:
     # same objects from pass to pass); the document is kept with them, so its id stays its.
     build_keys: dict[int, tuple[DriverBuild, tuple[ArtifactKey, ...]]] = field(
         default_factory=dict)
+    # The manifest tree of each commit read, by its full id: a commit's tree never changes,
+    # so a pass that pins a commit read before asks git nothing (the daemon pins each pass).
+    _tree_of: dict[str, str] = field(default_factory=dict)
+
+    def at_commit(self, ref: str | None) -> ManifestSet | None:
+        """The manifests of ``ref`` if it is a full commit id whose tree is still kept."""
+        tree = self._tree_of.get(ref) if ref and _COMMIT_ID.fullmatch(ref) else None
+        return self._by_tree.get(tree) if tree else None
+
+    def read_commit(self, commit: str, tree: str) -> None:
+        self._tree_of.pop(commit, None)
+        self._tree_of[commit] = tree
+        while len(self._tree_of) > 4 * self.keep:
+            self._tree_of.pop(next(iter(self._tree_of)))
 
     def keys_of(self, build: DriverBuild) -> tuple[ArtifactKey, ...]:
         found = self.build_keys.get(id(build))
@@ -101,6 +116,7 @@ class ManifestCache:
             self._by_tree.pop(next(iter(self._by_tree)))
 
 
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # SHA-1 or SHA-256 repositories
 _WILDCARDS = ("", "0.0.0.0", "::")  # noqa: S104 - names, not binds
 
 
@@ -132,13 +148,19 @@ class Planner:
     clock: Clock = _now
 
     def read_inputs(self) -> Inputs:
-        """Read git, the manifests (unless their tree is known) and the host's facts."""
+        """Read git (unless the ref is a commit read before), the manifests (unless their
+        tree is known) and the host's facts."""
+        ref = self.settings.ref
+        pinned = self.manifests.at_commit(ref)
+        if pinned is not None and ref is not None:
+            return Inputs(ref, pinned, self.sources.host.facts())
         snap = self.sources.manifests.snapshot(self.manifests.known())
         manifests = self.manifests.get(snap.tree)
         if manifests is None:
             assert snap.files is not None
             manifests = loading.load(snap.files, self.manifests.files)
             self.manifests.put(snap.tree, manifests)
+        self.manifests.read_commit(snap.revision, snap.tree)
         return Inputs(snap.revision, manifests, self.sources.host.facts())
 
     def drivers_url_for(self, manifests: ManifestSet, hostname: str) -> str:

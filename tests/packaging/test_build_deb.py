@@ -28,6 +28,7 @@ import pytest
 
 from reconciler import __version__
 from tests.conftest import GitRepo
+from tests.packaging import lock
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -129,6 +130,11 @@ def test_apt_installs_it_in_a_fresh_debian_and_the_unit_verifies(
     assert sh("command -v reconciler") == "/usr/bin/reconciler"
     assert sh("readlink -f /opt/falco-reconciler/bin/python3") == sh("readlink -f /usr/bin/python3")
     assert sh("dpkg-query -W -f '${Version}' falco-reconciler") == f"{__version__}-1"
+    # exactly the pinned dependencies, and nothing else beside the package itself
+    installed = sh("/opt/falco-reconciler/bin/python3 -c 'import importlib.metadata as m; "
+                   "print(*sorted(f\"{d.name.lower().replace(chr(95), chr(45))}=={d.version}\" "
+                   "for d in m.distributions()))'").split()
+    assert installed == sorted([*lock.pinned(), f"falco-reconciler=={__version__}"])
     conffiles = sh("dpkg-query -W -f '${Conffiles}' falco-reconciler")
     assert {f"{CONFIG}", "/etc/falco-reconciler/environment"} <= set(conffiles.split())
     assert "ExecStart=/usr/bin/reconciler run --config /etc/falco-reconciler/config.yaml" in (

@@ -212,6 +212,20 @@ def test_the_planner_reads_everything_through_its_sources() -> None:
     assert manifests.reads == 1
 
 
+def test_a_commit_read_before_asks_git_nothing_a_branch_always_does() -> None:
+    """The daemon pins each pass to a commit id: once that commit's tree is known, its
+    manifests are taken from the cache (a commit never changes). A branch name can move,
+    so it is looked up every time."""
+    manifests = fleet(**{"web.yaml": host_yaml()})
+    pinned = fake_planner(fakes.sources(manifests), ref=manifests.revision)
+    assert pinned.plan().inputs.revision == pinned.plan().inputs.revision == manifests.revision
+    assert manifests.snapshots == 1
+    moving = fake_planner(fakes.sources(manifests), ref="main")
+    moving.plan()
+    moving.plan()
+    assert manifests.snapshots == 3
+
+
 def test_the_stores_verdicts_and_the_upstreams_offers_reach_the_plan() -> None:
     first = fake_planner(fakes.sources(fleet(**{"web.yaml": host_yaml()}))).plan()
     (key,) = (a.key for a in first.desired.artifacts)
