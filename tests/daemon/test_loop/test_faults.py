@@ -184,8 +184,9 @@ def test_dockerd_restarted_during_a_pass_the_daemon_survives_and_converges(
     no_web = "    webserverPort: null\n"
     first = site.push({"web.yaml": host_yaml(site.name, image, "0.37.1", "modern_ebpf",
                                              extra=no_web)})
-    # A long settle period keeps the pass under way while the engine goes down.
-    daemon = site.daemon("--backoff-max", "2", "--stop-timeout", "5", "--settle", "4",
+    # A long settle period keeps the pass under way while the engine goes down, however
+    # slow the machine (with 4 s, a loaded machine could finish the pass first).
+    daemon = site.daemon("--backoff-max", "2", "--stop-timeout", "5", "--settle", "15",
                          env={"DOCKER_HOST": own_engine.url})
     daemon.applied(first, timeout=90)
 
