@@ -131,10 +131,7 @@ def test_apt_installs_it_in_a_fresh_debian_and_the_unit_verifies(
     assert sh("readlink -f /opt/falco-reconciler/bin/python3") == sh("readlink -f /usr/bin/python3")
     assert sh("dpkg-query -W -f '${Version}' falco-reconciler") == f"{__version__}-1"
     # exactly the pinned dependencies, and nothing else beside the package itself
-    installed = sh("/opt/falco-reconciler/bin/python3 -c 'import importlib.metadata as m; "
-                   "print(*sorted(f\"{d.name.lower().replace(chr(95), chr(45))}=={d.version}\" "
-                   "for d in m.distributions()))'").split()
-    assert installed == sorted([*lock.pinned(), f"falco-reconciler=={__version__}"])
+    assert _installed(sh) == sorted([*lock.pinned(), f"falco-reconciler=={__version__}"])
     conffiles = sh("dpkg-query -W -f '${Conffiles}' falco-reconciler")
     assert {f"{CONFIG}", "/etc/falco-reconciler/environment"} <= set(conffiles.split())
     assert "ExecStart=/usr/bin/reconciler run --config /etc/falco-reconciler/config.yaml" in (
@@ -146,6 +143,13 @@ def test_apt_installs_it_in_a_fresh_debian_and_the_unit_verifies(
     sh("rm /usr/bin/reconciler")
     broken = sh(f"systemd-analyze verify {UNIT} 2>&1", expect=None)
     assert "/usr/bin/reconciler" in broken and "not executable" in broken, broken
+
+
+def _installed(sh: Shell) -> list[str]:
+    """``name==version`` of every distribution in the package's virtualenv."""
+    return sh("/opt/falco-reconciler/bin/python3 -c 'import importlib.metadata as m; "
+              "print(*sorted(f\"{d.name.lower().replace(chr(95), chr(45))}=={d.version}\" "
+              "for d in m.distributions()))'").split()
 
 
 def _wait(sh: Shell, script: str, want: str | set[str], what: str,
@@ -242,3 +246,43 @@ def test_systemd_runs_it_an_upgrade_restarts_it_and_removal_keeps_config_and_dat
     sh("test ! -e /etc/falco-reconciler/config.yaml && test ! -e "
        "/etc/systemd/system/multi-user.target.wants/falco-reconciler.service")
     assert _state_files(sh) == before
+
+
+TRIXIE = "falco-reconciler/trixie:base"
+
+
+@pytest.fixture(scope="module")
+def trixie_image(docker_client: Any) -> str:
+    """Debian 13's base image, debootstrapped as the bookworm one is (.ci/base-image)."""
+    try:
+        docker_client.images.get(TRIXIE)
+    except Exception:  # noqa: BLE001 - translate any lookup failure into making it
+        subprocess.run(["bash", str(ROOT / ".ci" / "base-image"), TRIXIE, "trixie"], check=True)
+    return TRIXIE
+
+
+def test_built_for_debian_13_it_installs_and_runs_on_trixies_python(
+    trixie_image: str, tmp_path: Path, docker_client: Any, clean_containers: list[str],
+) -> None:
+    """``build-deb --base-image`` of Debian 13 makes a package for trixie's python3 (3.13):
+    apt installs it into a fresh trixie, its pinned dependencies (compiled wheels too:
+    cryptography, pydantic-core, PyYAML) load there, and the commands run."""
+    out = tmp_path / "debs"
+    deb = _build(out, 1, trixie_image)
+    depends = subprocess.run(["dpkg-deb", "-f", str(out / deb), "Depends"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "python3 (>= 3.13~), python3 (<< 3.14~)" in depends
+    name = f"reconciler-deb-{uuid.uuid4().hex[:10]}"
+    clean_containers.append(name)
+    sh = _shell(docker_client.containers.run(
+        trixie_image, ["sleep", "infinity"], name=name, detach=True, network_mode="host",
+        working_dir="/debs", volumes={str(out): {"bind": "/debs", "mode": "ro"}}))
+    sh("apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "
+       f"apt install -y -q --no-install-recommends ./{deb} 2>&1")
+    assert sh("reconciler --version") == f"reconciler {__version__}"
+    assert sh("/opt/falco-reconciler/bin/python3 -c 'import sys; print(sys.version_info[:2])'"
+              ) == "(3, 13)"
+    assert _installed(sh) == sorted([*lock.pinned(), f"falco-reconciler=={__version__}"])
+    sh("/opt/falco-reconciler/bin/python3 -c 'import reconciler.runtime, reconciler.cli, "
+       "cryptography.hazmat.primitives.asymmetric.ed25519, pydantic_core, yaml._yaml'")
+    assert '"title"' in sh("reconciler schema")
