@@ -9,9 +9,13 @@ naming the release and every source tried.
 
 The cache lives under ``<state_dir>/cache/headers/<arch>/<target>/<release>/``; it appears
 by a directory rename only when complete, so a crash leaves at most a hidden partial
-folder that the next fetch replaces. Packages unpack with absolute paths inside (Debian's
-arch ``Makefile`` includes ``/usr/src/linux-headers-<x>-common/Makefile``), so each top
-folder is mounted at its own path in the build container.
+folder that the next fetch replaces. Headers fetched from kernelUrls are fetched again
+when a request names a package they were not fetched with; the folder they replace is
+renamed aside for a day, so a build still compiling against it keeps its files.
+
+Packages unpack with absolute paths inside (Debian's arch ``Makefile`` includes
+``/usr/src/linux-headers-<x>-common/Makefile``), so each top folder is mounted at its own
+path in the build container.
 
 A ``kernelUrls`` package that holds the kernel image of the release (a ``linux-image-*``
 .deb's ``boot/vmlinuz-<release>``, an .rpm's ``lib/modules/<release>/vmlinuz``, a tarball
@@ -24,6 +28,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,16 +101,23 @@ def ensure(
     cache_root: Path, log: steps.BuildLog, timeout: float | None = None,
     policy: UrlPolicy = STRICT,
 ) -> Headers:
-    """The headers of ``kernel`` from the cache, fetched first if they are not there."""
+    """The headers of ``kernel`` from the cache, fetched first if they are not there, or
+    if ``kernel_urls`` name a package they were not fetched with (the kernel's image
+    package, say, added to a DriverBuild after its headers were cached)."""
     found = cached(cache_root, kernel)
-    if found is not None:
+    if answers(found, kernel_urls):
+        assert found is not None
         log.note(f"kernel headers {kernel.kernel_release}: cached in {found.root.parent}")
         return found
     folder = cache_dir(cache_root, kernel)
     with locks.held(folder.with_name(f".{folder.name}.lock")):
         found = cached(cache_root, kernel)
-        if found is not None:
+        if answers(found, kernel_urls):
+            assert found is not None
             return found
+        if found is not None:
+            log.note(f"kernel headers {kernel.kernel_release}: kernelUrls name packages the "
+                     f"cache in {folder} was not fetched with: fetching them all again")
         partial = folder.with_name(f".{folder.name}.partial-{secrets.token_hex(4)}")
         (partial / "root").mkdir(parents=True)
         try:
@@ -126,14 +138,34 @@ def ensure(
                             "urls": list(kernel_urls)}),
                 encoding="utf-8",
             )
-            if folder.exists():  # an unreadable manifest: replace the whole folder
-                shutil.rmtree(folder)
+            if folder.exists():  # outdated, or an unreadable manifest
+                _retire(folder)
             partial.rename(folder)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
     result = cached(cache_root, kernel)
     assert result is not None
     return result
+
+
+def answers(found: Headers | None, kernel_urls: Sequence[str]) -> bool:
+    """Whether cached headers serve a request: any do without kernelUrls; with them, only
+    headers fetched from every one of them."""
+    return found is not None and set(kernel_urls) <= set(found.urls)
+
+
+# A replaced cache folder is renamed aside, not deleted: a build that mounted it keeps its
+# files. It is deleted at a later replacement, once no build can still be using it.
+_RETIRED_FOR = 86_400.0
+
+
+def _retire(folder: Path) -> None:
+    for old in folder.parent.glob(f".{folder.name}.retired-*"):
+        stamp = old.name.rsplit(".retired-", 1)[1].split("-", 1)[0]
+        if stamp.isdigit() and time.time() - int(stamp) > _RETIRED_FOR:
+            shutil.rmtree(old, ignore_errors=True)
+    folder.rename(folder.with_name(
+        f".{folder.name}.retired-{int(time.time())}-{secrets.token_hex(4)}"))
 
 
 def find_kernel_dir(root: Path, release: str) -> str:

@@ -166,6 +166,5 @@ def no_image_reason(kernel: KernelId, hdrs: headers.Headers | None) -> str:
             f"lib/modules/{kernel.kernel_release}/vmlinuz, such as linux-image-* or "
             "kernel-core) in the DriverBuild's kernelUrls")
     if hdrs is not None and hdrs.urls:  # the image is kept only when headers are fetched
-        said += (f"; its headers cached in {hdrs.root.parent} came from kernelUrls without "
-                 "one: remove that folder after adding it, so they are fetched with it")
+        said += " (the next build fetches its headers again, with it)"
     return said

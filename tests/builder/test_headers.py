@@ -249,3 +249,19 @@ def test_headers_without_an_image_are_left_as_they_are(tmp_path: Path) -> None:
     headers.keep_image(partial, RELEASE, steps.BuildLog(tmp_path / "log"))
     assert sorted(p.name for p in partial.iterdir()) == ["root"]
     assert (partial / "root" / f"lib/modules/{RELEASE}/kernel/fs/ext4/ext4.ko").is_file()
+
+
+def test_cached_headers_answer_a_request_only_if_fetched_from_all_its_kernel_urls(
+    tmp_path: Path,
+) -> None:
+    """Headers from apt, or from kernelUrls, serve a request without kernelUrls or with a
+    part of theirs; a request naming a package they were not fetched with (the image
+    package added to a DriverBuild) is fetched again."""
+    fetched = headers.Headers("6.1.0-57-cloud-amd64", tmp_path, "/usr/src/x",
+                              ("http://m/h.deb", "http://m/c.deb"))
+    assert headers.answers(fetched, ())
+    assert headers.answers(fetched, ("http://m/h.deb",))
+    assert not headers.answers(fetched, ("http://m/h.deb", "http://m/image.deb"))
+    from_apt = headers.Headers("6.1.0-57-cloud-amd64", tmp_path, "/usr/src/x", ())
+    assert headers.answers(from_apt, ()) and not headers.answers(from_apt, ("http://m/h.deb",))
+    assert not headers.answers(None, ())

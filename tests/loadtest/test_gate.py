@@ -180,13 +180,15 @@ def vmlinuz_sha256(deb: Path, release: str) -> str:
 
 
 def build_from_urls(engine: Docker, base_image: str, tmp_path: Path, target: str, *,
-                    with_image: bool) -> tuple[runner.BuildOutcome, Path, Behaviour]:
+                    with_image: bool, state: Path | None = None
+                    ) -> tuple[runner.BuildOutcome, Path, Behaviour]:
     """A real build of the module for the newest cached Debian kernel under ``target``,
     its headers (and, ``with_image``, its real linux-image .deb) named by kernelUrls and
-    served over loopback HTTP, with the load test required."""
+    served over loopback HTTP, with the load test required (in ``state``, else a new
+    state dir)."""
     require_vm()
     (own,) = kernelpkg.require(1)
-    state = own_state(tmp_path)
+    state = state or own_state(tmp_path)
     eng = jobs.Jobs(engine)
     builder = images.ensure(eng, base_image, state / "cache" / "locks",
                             steps.BuildLog(tmp_path / "image.log"), timeout=1800)
@@ -241,18 +243,30 @@ def test_kernel_urls_without_the_image_package_leave_a_vanilla_kernel_untested(
 ) -> None:
     """The same build with only the header packages in kernelUrls: no image to boot, so
     with the test required the build fails at load-test, saying to list the image package
-    in kernelUrls and to drop the headers fetched without it (a cached release is not
-    fetched again), and nothing is published."""
+    in kernelUrls, and nothing is published. Once the image package is listed, the next
+    build fetches the release's headers again, with it (the cached ones were fetched
+    without it), and the module passes in the VM."""
     (own,) = kernelpkg.require(1)
     outcome, state, _ = build_from_urls(engine, base_image, tmp_path, "vanilla",
                                         with_image=False)
     assert outcome.error is not None
     said = str(outcome.error)
     assert "load_test is required and it could not run" in said, said
-    assert f"no kernel image for vanilla {own.release}: list its image package" in said
-    folder = headers.cache_dir(state / "cache" / "headers",
-                               KernelId("vanilla", own.release, "1", "x86_64"))
-    assert (f"in the DriverBuild's kernelUrls; its headers cached in {folder} came from "
-            "kernelUrls without one: remove that folder after adding it") in said
+    assert (f"no kernel image for vanilla {own.release}: list its image package" in said
+            and "in the DriverBuild's kernelUrls (the next build fetches its headers "
+            "again, with it)" in said), said
     assert outcome.artifacts == ()
     assert not list((state / "store").rglob("*.ko"))
+
+    again, _, served = build_from_urls(engine, base_image, tmp_path, "vanilla",
+                                       with_image=True, state=state)
+    assert again.error is None, str(again.error)
+    assert f"GET /{own.deb.name}" in [f"{method} {path}" for method, path, _ in served.requests]
+    (stored,) = again.artifacts
+    result = json.loads(stored.path.with_name(stored.path.name + ".loadtest.json").read_text())
+    assert result["result"] == "passed", result
+    folder = headers.cache_dir(state / "cache" / "headers",
+                               KernelId("vanilla", own.release, "1", "x86_64"))
+    assert headers.image_path(state / "cache" / "headers",
+                              KernelId("vanilla", own.release, "1", "x86_64")).is_file()
+    assert len(list(folder.parent.glob(f".{folder.name}.retired-*"))) == 1  # kept aside
