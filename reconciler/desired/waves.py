@@ -58,11 +58,14 @@ def window_hold(wave: Wave, now: dt.datetime) -> str:
     allows = [w for w in wave.windows if w.kind is WindowKind.ALLOW]
     for window in wave.windows:
         if window.kind is WindowKind.DENY and cron.inside(
-                cron.parse(window.schedule), window.seconds, now):
-            return f"in a deny window ({window.schedule} for {window.duration})"
-    if not allows or any(cron.inside(cron.parse(w.schedule), w.seconds, now) for w in allows):
+                cron.parse(window.schedule), window.seconds, now, cron.zone(window.time_zone)):
+            where = "" if window.time_zone == "UTC" else f" {window.time_zone}"
+            return f"in a deny window ({window.schedule}{where} for {window.duration})"
+    if not allows or any(cron.inside(cron.parse(w.schedule), w.seconds, now,
+                                     cron.zone(w.time_zone)) for w in allows):
         return ""
-    starts = [cron.next_start(cron.parse(w.schedule), now) for w in allows]
+    starts = [cron.next_start(cron.parse(w.schedule), now, cron.zone(w.time_zone))
+              for w in allows]
     soonest = min((s for s in starts if s is not None), default=None)
     when = f"; next opens {soonest:%Y-%m-%dT%H:%MZ}" if soonest else ""
     return f"outside its allow windows{when}"

@@ -3,7 +3,8 @@
 Ordered waves, each selecting hosts by hostname globs and optionally a deterministic
 share of them (``percent``), each with a soak (how long its gate must hold first), an
 optional PromQL gate of the operator's own, and maintenance windows (cron allow/deny, as
-Argo CD's sync windows). The Prometheus connection is a host setting, never named here.
+Argo CD's sync windows, in UTC or an IANA time zone). The Prometheus connection is a host
+setting, never named here.
 Cross-document rules (one Rollout per repository, wave names unique) are in
 ``manifests.loading``; what a host does with it is ``desired.rollout``.
 """
@@ -35,6 +36,11 @@ def _duration(value: str) -> str:
     return value
 
 
+def _time_zone(value: str) -> str:
+    cron.zone(value)  # raises ValueError with the sentence the loader locates
+    return value
+
+
 def _window_duration(value: str) -> str:
     if cron.parse_duration(value) > cron.MAX_WINDOW:
         raise ValueError(f"a window lasts at most 7d, got {value!r}")
@@ -63,6 +69,10 @@ class Window(_Document):
     kind: WindowKind
     schedule: Schedule
     duration: Annotated[str, AfterValidator(_window_duration)]
+    # The IANA zone the schedule's clock reads (Europe/Berlin: 22:00 is 22:00 there, in
+    # summer and in winter); UTC unless given.
+    time_zone: Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)] = \
+        Field(default="UTC", alias="timeZone")
 
     @property
     def seconds(self) -> int:

@@ -108,8 +108,10 @@ DESCRIBED: dict[tuple[str, str], str] = {
     ("Wave", "windows"): "maintenance windows: when the wave may move to a new revision",
     ("Window", "kind"): "allow: waves move only inside an allow window (when any is given); "
     "deny: never inside one (deny wins)",
-    ("Window", "schedule"): "when the window opens: five cron fields in UTC (minute hour "
-    "day-of-month month day-of-week) or @daily...",
+    ("Window", "schedule"): "when the window opens: five cron fields on the clock of "
+    "timeZone (minute hour day-of-month month day-of-week) or @daily...",
+    ("Window", "timeZone"): "the IANA time zone the schedule is read in (Europe/Berlin, "
+    "America/New_York); UTC unless given",
     ("Window", "duration"): "how long it stays open: 30m, 8h, 2d (at most 7d)",
     ("DriverkitConfig", "target"): _TARGET,
     ("DriverkitConfig", "driverversion"): "the driver version (8.0.0+driver)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 
 MAX_WINDOW = 7 * 86400  # a week: a longer window is a policy, not a maintenance window
@@ -100,22 +101,43 @@ def _field(text: str, name: str, low: int, high: int) -> frozenset[int]:
     return frozenset(values)
 
 
-def inside(schedule: Schedule, duration: int, now: dt.datetime) -> bool:
-    """Whether ``now`` falls in ``[occurrence, occurrence + duration)`` for some occurrence."""
+def zone(name: str) -> dt.tzinfo:
+    """The IANA time zone ``name`` (``UTC``, ``Europe/Berlin``); ValueError if unknown."""
+    if name == "UTC":
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}: expected an IANA name such as "
+                         "UTC or Europe/Berlin") from exc
+
+
+def _matches(schedule: Schedule, at: dt.datetime, tz: dt.tzinfo) -> bool:
+    """Whether the minute ``at`` (UTC) is an occurrence on the clock of ``tz``."""
+    return schedule.matches(at if tz is dt.UTC else at.astimezone(tz))
+
+
+def inside(schedule: Schedule, duration: int, now: dt.datetime,
+           tz: dt.tzinfo = dt.UTC) -> bool:
+    """Whether ``now`` falls in ``[occurrence, occurrence + duration)`` for some occurrence
+    of ``schedule`` read on the clock of ``tz``. Minutes are stepped in UTC and each is
+    read in ``tz``, so a window across a daylight-saving change lasts its real duration."""
+    now = now.astimezone(dt.UTC)
     minute = now.replace(second=0, microsecond=0)
     steps = min(duration, MAX_WINDOW) // 60 + 1
     for back in range(steps):
         start = minute - dt.timedelta(minutes=back)
-        if now - start < dt.timedelta(seconds=duration) and schedule.matches(start):
+        if now - start < dt.timedelta(seconds=duration) and _matches(schedule, start, tz):
             return True
     return False
 
 
-def next_start(schedule: Schedule, now: dt.datetime) -> dt.datetime | None:
-    """The first occurrence after ``now``, within a week (None: none that soon)."""
-    minute = now.replace(second=0, microsecond=0)
+def next_start(schedule: Schedule, now: dt.datetime,
+               tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    """The first occurrence after ``now`` (in UTC), within a week (None: none that soon)."""
+    minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
     for ahead in range(1, MAX_WINDOW // 60 + 1):
         at = minute + dt.timedelta(minutes=ahead)
-        if schedule.matches(at):
+        if _matches(schedule, at, tz):
             return at
     return None

@@ -80,3 +80,13 @@ def test_gate_readings() -> None:
         Reading.UNKNOWN, "gate closed: Prometheus at http://127.0.0.1:9 is unreachable")
     empty = waves.read_gate(FleetView({}), "canary", "abc")
     assert (empty.state, empty.describe("abc")) == (Reading.OPEN, "no host seen in wave canary")
+
+
+def test_a_deny_window_in_a_time_zone_says_which() -> None:
+    sunday = Window(kind=WindowKind.DENY, schedule="0 0 * * 0", duration="24h",
+                    timeZone="America/New_York")
+    wave = Wave(name="web", windows=(sunday,))
+    # 03:00 UTC on Sunday 2026-12-13 is still Saturday 22:00 in New York: not denied yet
+    assert waves.window_hold(wave, dt.datetime(2026, 12, 13, 3, 0, tzinfo=dt.UTC)) == ""
+    assert waves.window_hold(wave, dt.datetime(2026, 12, 13, 6, 0, tzinfo=dt.UTC)) == (
+        "in a deny window (0 0 * * 0 America/New_York for 24h)")

@@ -95,3 +95,15 @@ def test_the_schema_describes_every_property_of_a_rollout() -> None:
     for part in ("Wave", "Window", "RolloutSpec"):
         for name, prop in defs[part]["properties"].items():
             assert prop.get("description"), f"{part}.{name} has no description"
+
+
+def test_a_window_reads_its_schedule_in_its_time_zone_and_an_unknown_one_is_located() -> None:
+    zoned = ROLLOUT.replace('duration: 8h}', 'duration: 8h, timeZone: Europe/Berlin}')
+    (located,) = loading.load(_files(**{"r.yaml": zoned})).rollouts
+    night, saturday = located.value.spec.waves[1].windows
+    assert (night.time_zone, saturday.time_zone) == ("Europe/Berlin", "UTC")
+    (problem,) = loading.problems(_files(**{"r.yaml": zoned.replace("Europe/Berlin",
+                                                                    "Europe/Berln")}))
+    assert str(problem) == ("r.yaml:15: spec.waves[1].windows[0].timeZone: unknown time zone "
+                            "'Europe/Berln': expected an IANA name such as UTC or "
+                            "Europe/Berlin")

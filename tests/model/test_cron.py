@@ -71,3 +71,33 @@ def test_the_next_start_is_the_first_occurrence_after_now() -> None:
     now = dt.datetime(2026, 12, 7, 22, 0, 30, tzinfo=UTC)
     assert cron.next_start(nightly, now) == dt.datetime(2026, 12, 8, 22, 0, tzinfo=UTC)
     assert cron.next_start(cron.parse("0 0 29 2 *"), now) is None  # not within a week
+
+
+BERLIN = cron.zone("Europe/Berlin")
+
+
+def test_a_window_in_a_time_zone_opens_on_that_clock_summer_and_winter() -> None:
+    """22:00 in Berlin is 20:00 UTC in summer (CEST) and 21:00 UTC in winter (CET)."""
+    nightly = cron.parse("0 22 * * *")
+    assert cron.inside(nightly, 3600, dt.datetime(2026, 7, 1, 20, 30, tzinfo=UTC), BERLIN)
+    assert not cron.inside(nightly, 3600, dt.datetime(2026, 7, 1, 21, 30, tzinfo=UTC), BERLIN)
+    assert not cron.inside(nightly, 3600, dt.datetime(2026, 12, 1, 20, 30, tzinfo=UTC), BERLIN)
+    assert cron.inside(nightly, 3600, dt.datetime(2026, 12, 1, 21, 30, tzinfo=UTC), BERLIN)
+    assert cron.next_start(nightly, dt.datetime(2026, 12, 1, 12, 0, tzinfo=UTC), BERLIN) == (
+        dt.datetime(2026, 12, 1, 21, 0, tzinfo=UTC))
+
+
+def test_a_window_across_a_clock_change_lasts_its_real_duration() -> None:
+    """Berlin's clocks go back at 01:00 UTC on 2026-10-25 (03:00 CEST becomes 02:00 CET).
+    A 3 h window opening at 01:00 local (23:00 UTC the day before) closes at 02:00 UTC,
+    three real hours later, though the local clock then reads 03:00, not 04:00."""
+    early = cron.parse("0 1 * * *")
+    assert cron.inside(early, 3 * 3600, dt.datetime(2026, 10, 25, 1, 30, tzinfo=UTC), BERLIN)
+    assert not cron.inside(early, 3 * 3600, dt.datetime(2026, 10, 25, 2, 30, tzinfo=UTC),
+                           BERLIN)
+
+
+def test_an_unknown_time_zone_is_refused_with_the_names_expected() -> None:
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus': expected an IANA"):
+        cron.zone("Mars/Olympus")
+    assert cron.zone("UTC") is dt.UTC
