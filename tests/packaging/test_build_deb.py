@@ -132,6 +132,9 @@ def test_apt_installs_it_in_a_fresh_debian_and_the_unit_verifies(
     assert sh("dpkg-query -W -f '${Version}' falco-reconciler") == f"{__version__}-1"
     # exactly the pinned dependencies, and nothing else beside the package itself
     assert _installed(sh) == sorted([*lock.pinned(), f"falco-reconciler=={__version__}"])
+    # a Rollout window's time zone reads the system's tzdata, which the package depends on
+    sh("/opt/falco-reconciler/bin/python3 -c 'from reconciler.model import cron; "
+       "cron.zone(\"Europe/Berlin\")'")
     conffiles = sh("dpkg-query -W -f '${Conffiles}' falco-reconciler")
     assert {f"{CONFIG}", "/etc/falco-reconciler/environment"} <= set(conffiles.split())
     assert "ExecStart=/usr/bin/reconciler run --config /etc/falco-reconciler/config.yaml" in (
