@@ -90,12 +90,15 @@ def unreadable_in(store: Store, driver_version: str, kind: DriverKind
 
 
 def results(artifacts: Iterable[tuple[str, Path]]) -> list[dict[str, object]]:
-    """Each stored artifact's load test (``status``): its result beside it, else none."""
+    """Each stored artifact's load test (``status``): its result beside it, else none,
+    with the runs of older Falcos' userspaces."""
     listed_: list[dict[str, object]] = []
     for relpath, path in artifacts:
         result = _read(path.with_name(path.name + LOAD_TEST_SUFFIX))
         listed_.append({"path": relpath, "result": str(result.outcome) if result else "none",
-                        "summary": result.one_line() if result else "not load-tested here"})
+                        "summary": result.one_line() if result else "not load-tested here",
+                        "userspaces": [c.to_json() for c in result.userspaces]
+                        if result else []})
     return listed_
 
 

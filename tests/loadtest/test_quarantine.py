@@ -9,7 +9,7 @@ from pathlib import Path
 from reconciler.commands.status import as_text
 from reconciler.edges.store.local import Store
 from reconciler.loadtest import quarantine
-from reconciler.loadtest.result import LoadTestResult, Outcome
+from reconciler.loadtest.result import LoadTestResult, Outcome, UserspaceCheck
 from reconciler.model.artifacts import parse_relpath
 
 RELPATH = "8.0.0+driver/x86_64/falco_debian_6.1.0-50-cloud-amd64_1.ko"
@@ -65,8 +65,10 @@ def test_held_back_says_why_for_the_keys_asked_about_only(tmp_path: Path) -> Non
 
 def test_status_shows_each_stored_drivers_test_the_unpassed_first(tmp_path: Path) -> None:
     store = Store(tmp_path / "store")
+    older = UserspaceCheck("0.18.1", ("0.39.0",), Outcome.LOADED, ("scap-open could not …",))
     for relpath, result in ((RELPATH, LoadTestResult(
-            Outcome.PASSED, "kmod", (), True, 1709, 0, 5, 5, 7.3, "6.1.0-50-cloud-amd64")),
+            Outcome.PASSED, "kmod", (), True, 1709, 0, 5, 5, 7.3, "6.1.0-50-cloud-amd64",
+            userspaces=(older,))),
             (RELPATH.replace(".ko", ".o"), LoadTestResult.untested("ebpf", "no QEMU")),
             (RELPATH.replace("-50-", "-57-"), None)):
         path = store.root / relpath
@@ -79,11 +81,14 @@ def test_status_shows_each_stored_drivers_test_the_unpassed_first(tmp_path: Path
     assert {t["path"]: t["result"] for t in tests} == {
         RELPATH: "passed", RELPATH.replace(".ko", ".o"): "untested",
         RELPATH.replace("-50-", "-57-"): "none"}
+    assert {t["path"]: t["userspaces"] for t in tests}[RELPATH] == [older.to_json()]
     shown = as_text({"loadTests": tests}).splitlines()
     shown = shown[next(i for i, line in enumerate(shown) if line.startswith("drivers:")):]
     assert shown[0].startswith("drivers:   1 none, 1 passed, 1 untested")
-    assert " ".join(shown[-2:]).split() == (f"{RELPATH}: passed: 1709 events, 0 drops on "
-                                            "6.1.0-50-cloud-amd64").split()
+    start = next(i for i, line in enumerate(shown) if line.startswith(f"  {RELPATH}:"))
+    assert " ".join(shown[start:]).split() == (f"{RELPATH}: passed: 1709 events, 0 drops on "
+                                            "6.1.0-50-cloud-amd64; Falco 0.39.0's userspace "
+                                            "(libs 0.18.1) cannot read it").split()
     assert f"  {RELPATH.replace('.ko', '.o')}: untested: no QEMU" in shown
 
 
