@@ -22,7 +22,7 @@ from reconciler.edges.git import repo as gitrepo
 from reconciler.loadtest import compat, quarantine
 from reconciler.manifests import loading
 from reconciler.manifests.models import Host, Located
-from reconciler.model.artifacts import KIND_OF_MODE
+from reconciler.model.artifacts import KIND_OF_MODE, ArtifactKey, DriverKind
 from reconciler.model.modes import DriverMode
 
 ONE_SHOT = True
@@ -52,14 +52,18 @@ def warnings(hosts: Sequence[Located[Host]], config: settings.Settings
     the legacy probe, from the libs version its Falco pins."""
     found: list[tuple[str, str]] = []
     store = runtime.open_store(config) if config.store.is_dir() else None
+    stored: dict[tuple[str, DriverKind], list[tuple[ArtifactKey, str, tuple[str, ...]]]] = {}
     for located in hosts:
         falco = located.value.spec.falco
         where = f"{located.origin.file}:{located.origin.line}"
         kind = KIND_OF_MODE.get(falco.driver)
-        tested = [] if store is None or kind is None else [
-            (key, libs, reasons) for key, libs, reasons in
-            quarantine.unreadable_in(store, falco.resolved_driver_version(), kind)
-            if compat.tells_of_falco(str(falco.version), str(kind), libs, reasons)]
+        tested: list[tuple[ArtifactKey, str, tuple[str, ...]]] = []
+        if store is not None and kind is not None:
+            used = (falco.resolved_driver_version(), kind)
+            if used not in stored:  # the store is read once per driver version and kind
+                stored[used] = quarantine.unreadable_in(store, *used)
+            tested = [(key, libs, reasons) for key, libs, reasons in stored[used]
+                      if compat.tells_of_falco(str(falco.version), str(kind), libs, reasons)]
         for key, libs, reasons in tested:
             found.append((where, f"warning: the driver loads; Falco {falco.version}'s "
                           f"userspace cannot read it on {key.kernel_release}: {reasons[0]} "
