@@ -82,11 +82,12 @@ class Connection:
                  "sock", "timed")
 
     def __init__(self, sock: socket.socket, client: str, site: Site,
-                 config: ServerConfig) -> None:
+                 config: ServerConfig, group: str | None = None) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.client = client
-        self.group = clients.group(client)  # what the per-client caps count it under
+        # what the per-client caps count it under (the loop's accept knows it already)
+        self.group = clients.group(client) if group is None else group
         self.site = site
         self.config = config
         self.phase = Phase.IDLE

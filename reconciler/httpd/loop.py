@@ -267,7 +267,7 @@ class Loop:
                 self._refuse(sock, unasked=False)
                 continue
             try:
-                conn = Connection(sock, client, serve, config)
+                conn = Connection(sock, client, serve, config, group)
             except OSError:
                 sock.close()
                 continue
