@@ -94,18 +94,17 @@ class Gate:
         if kept is None and not kernel.target.startswith(_IMAGE_TARGETS):
             return LoadTestResult.untested(kind, no_image_reason(kernel, headers.cached(
                 cache, kernel)))
+        options = guest.Options(accel=self.accel)
         try:
             space = tester.prepare(self.engine, self.setup, key.driver_version,
                                    module_name=module_name, device_name=device_name)
             subject = guest.Subject(path, DriverKind(key.kind), module_name, device_name)
             image = self._kernel_image(kept, release, build_log)
-            result = tester.boot(subject, image, space, self.setup,
-                                 guest.Options(accel=self.accel))
+            result = tester.boot(subject, image, space, self.setup, options)
         except ReconcilerError as exc:  # no userspace, no image, no engine: not tested
             return LoadTestResult.untested(kind, str(exc))
         checks = tester.older_userspaces(self.engine, self.setup, subject, image,
-                                         tested=result, falcos=falcos,
-                                         options=guest.Options(accel=self.accel))
+                                         tested=result, falcos=falcos, options=options)
         for check in checks:
             build_log.note(f"load test with the userspace of {check.line()}")
         return dataclasses.replace(result, userspaces=checks) if checks else result

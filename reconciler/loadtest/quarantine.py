@@ -84,7 +84,7 @@ def unreadable_in(store: Store, driver_version: str, kind: DriverKind
     for path in sorted(folder.glob(f"*/*{suffix}")) if folder.is_dir() else ():
         key = parse_relpath(path.relative_to(store.root).as_posix().removesuffix(
             LOAD_TEST_SUFFIX))
-        if key is not None and key.kind is kind:
+        if key is not None:
             found += unreadable(store, key)
     return found
 

@@ -45,12 +45,8 @@ def vm_log_path(state_dir: Path, artifact: Path) -> Path:
 def prepare(engine: ContainerEngine, setup: Setup, driver_version: str, *,
             module_name: str = "falco", device_name: str = "falco") -> userspace.GuestUserspace:
     """scap-open for ``driver_version`` (built in the builder unless cached)."""
-    spec = setup.source
-    if spec.startswith(sources.DEB_PREFIX):
-        # Debian's DKMS package has no libscap; its source package has, at the same version
-        spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_PREFIX)
-    return _build(engine, setup, spec, driver_version, module_name=module_name,
-                  device_name=device_name)
+    return _build(engine, setup, _with_libscap(setup.source), driver_version,
+                  module_name=module_name, device_name=device_name)
 
 
 def prepare_libs(engine: ContainerEngine, setup: Setup, libs_version: str, *,
@@ -59,16 +55,22 @@ def prepare_libs(engine: ContainerEngine, setup: Setup, libs_version: str, *,
     """scap-open of libs ``libs_version``, an older Falco's userspace, from where the
     driver's source comes: a URL template takes the libs tag (driver and libs releases are
     tags of one repository); Debian's source package only when it is that version."""
-    spec = setup.source
-    if spec.startswith((sources.DEB_PREFIX, sources.DEB_SRC_PREFIX)):
-        spec = sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_SRC_PREFIX
-                                                          ).removeprefix(sources.DEB_PREFIX)
-    elif "://" not in spec or "{driverVersion}" not in spec:
+    spec = _with_libscap(setup.source)
+    if not spec.startswith(sources.DEB_SRC_PREFIX) and (
+            "://" not in spec or "{driverVersion}" not in spec):
         raise LoadTestError(
             f"no source of libs {libs_version}: the driver source {redacted(spec)!r} is one "
             "tree; a URL template with {driverVersion} (as the default) reaches libs tags too")
     return _build(engine, setup, spec, libs_version, module_name=module_name,
                   device_name=device_name, expect=libs_version)
+
+
+def _with_libscap(spec: str) -> str:
+    """The source that has libscap for a driver source: Debian's DKMS package has none,
+    its source package (``deb-src:``, the same version) has; other sources are kept."""
+    if spec.startswith(sources.DEB_PREFIX):
+        return sources.DEB_SRC_PREFIX + spec.removeprefix(sources.DEB_PREFIX)
+    return spec
 
 
 def _build(engine: ContainerEngine, setup: Setup, spec: str, version: str, *,
